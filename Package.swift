@@ -1,0 +1,116 @@
+// swift-tools-version: 6.1
+// Orcastra: a PostgreSQL-native DAG workflow orchestrator.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Orcastra",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "orcastra", targets: ["orcastra"]),
+        .library(name: "OrcastraPostgres", targets: ["OrcastraPostgres"]),
+        .library(name: "OrcastraTemplates", targets: ["OrcastraTemplates"]),
+        .library(name: "OrcastraStore", targets: ["OrcastraStore"]),
+        .library(name: "OrcastraTesting", targets: ["OrcastraTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // libpq, from Debian's libpq-dev.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        // Our small PostgreSQL client on top of libpq: connections on their own threads,
+        // parameterized queries, typed rows, transactions, pipelines, LISTEN, a pool.
+        .target(
+            name: "OrcastraPostgres",
+            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // A throwaway local PostgreSQL cluster started from the system's binaries.
+        .target(
+            name: "OrcastraDevDB",
+            dependencies: ["OrcastraPostgres"],
+            swiftSettings: strict
+        ),
+        // The SQL migrations' runner; the files themselves live in the top-level Migrations/.
+        .target(
+            name: "OrcastraMigrations",
+            dependencies: ["OrcastraPostgres"],
+            swiftSettings: strict
+        ),
+        // The YAML workflow template format: parsing, validation, the DAG, JSON values and schemas.
+        .target(
+            name: "OrcastraTemplates",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // The task and step state machines: pure tables of legal transitions.
+        .target(
+            name: "OrcastraStateMachines",
+            swiftSettings: strict
+        ),
+        // Everything Orcastra stores in PostgreSQL: the template registry, task creation, queries.
+        .target(
+            name: "OrcastraStore",
+            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraStateMachines"],
+            swiftSettings: strict
+        ),
+        // Test support, shipped so users can test against a real database too.
+        .target(
+            name: "OrcastraTesting",
+            dependencies: ["CLibPQ", "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations"],
+            swiftSettings: strict
+        ),
+        // The `orcastra` command-line tool.
+        .executableTarget(
+            name: "orcastra",
+            dependencies: [
+                "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraTemplates",
+                "OrcastraStore", "OrcastraStateMachines",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraPostgresTests",
+            dependencies: ["OrcastraPostgres", "OrcastraTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraMigrationsTests",
+            dependencies: ["OrcastraMigrations", "OrcastraTesting", "OrcastraPostgres"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraTemplatesTests",
+            dependencies: ["OrcastraTemplates"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraStateMachinesTests",
+            dependencies: ["OrcastraStateMachines"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraStoreTests",
+            dependencies: ["OrcastraStore", "OrcastraTesting", "OrcastraPostgres", "OrcastraTemplates", "OrcastraStateMachines"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraCLITests",
+            dependencies: ["OrcastraTesting", "OrcastraPostgres"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,57 @@
+import Foundation
+
+/// One numbered SQL file from `Migrations/`, e.g. `0001_initial_schema.sql`.
+public struct Migration: Sendable, Equatable {
+    public var version: Int
+    /// The file name, which is what people see in messages.
+    public var file: String
+    public var sql: String
+
+    /// Reads every `NNNN_name.sql` in `directory`, ordered by number; refuses gaps in naming rules and duplicates.
+    public static func load(from directory: URL) throws -> [Migration] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            .filter { $0.hasSuffix(".sql") }
+        var migrations: [Migration] = []
+        for name in names {
+            guard let prefix = name.split(separator: "_").first, prefix.count == 4, let version = Int(prefix), version > 0 else {
+                throw MigrationError.badFileName(name)
+            }
+            let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+            migrations.append(Migration(version: version, file: name, sql: text))
+        }
+        migrations.sort { $0.version < $1.version }
+        for (previous, next) in zip(migrations, migrations.dropFirst()) where previous.version == next.version {
+            throw MigrationError.duplicateVersion(previous.file, next.file)
+        }
+        return migrations
+    }
+
+    /// The migrations that ship with Orcastra: the repository's `Migrations/` folder.
+    ///
+    /// Found through `ORCASTRA_MIGRATIONS_DIR`, then `share/orcastra/Migrations` beside the executable's
+    /// folder (an installed copy, as in the Docker image), then the source tree this build came from.
+    public static func bundled() throws -> [Migration] {
+        try load(from: bundledDirectory())
+    }
+
+    public static func bundledDirectory() throws -> URL {
+        let manager = FileManager.default
+        var candidates: [URL] = []
+        if let configured = ProcessInfo.processInfo.environment["ORCASTRA_MIGRATIONS_DIR"], !configured.isEmpty {
+            candidates.append(URL(fileURLWithPath: configured))
+        }
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        candidates.append(executable.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("share/orcastra/Migrations"))
+        // Sources/OrcastraMigrations/Migration.swift → the package root.
+        candidates.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Migrations"))
+        for candidate in candidates {
+            var isDirectory: ObjCBool = false
+            if manager.fileExists(atPath: candidate.path, isDirectory: &isDirectory), isDirectory.boolValue {
+                return candidate
+            }
+        }
+        throw MigrationError.bundleMissing(searched: candidates.map(\.path))
+    }
+}

@@ -1,0 +1,160 @@
+import CLibPQ
+import Foundation
+import Logging
+import Synchronization
+
+/// LISTEN on a dedicated connection, delivered as an `AsyncSequence` of events.
+///
+/// Notifications only wake their consumer; they never carry state. The connection runs on its own
+/// thread. When it is lost the listener reconnects with backoff, LISTENs again and yields
+/// `.listening(reconnected: true)`: the consumer must then catch up by query, because notifications
+/// sent meanwhile are gone. The first event is always `.listening(reconnected: false)`, so a consumer
+/// that queries after it cannot miss work.
+public final class PostgresListener: AsyncSequence, Sendable {
+    public enum Event: Sendable, Equatable {
+        /// LISTEN is in force. After `reconnected: true`, look for work that arrived while disconnected.
+        case listening(reconnected: Bool)
+        case notification(channel: String, payload: String)
+    }
+
+    public typealias Element = Event
+
+    private let stream: AsyncStream<Event>
+    private let control: Control
+
+    /// - Parameters:
+    ///   - channels: channel names; each is quoted as an identifier.
+    ///   - backoff: the first and the largest delay between reconnect attempts.
+    public init(
+        conninfo: String,
+        channels: [String],
+        backoff: (initial: Duration, maximum: Duration) = (.milliseconds(100), .seconds(5)),
+        logger: Logger = Logger(label: "orcastra.listener")
+    ) {
+        let control = Control()
+        self.control = control
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(10_000))
+        self.stream = stream
+        continuation.onTermination = { _ in control.stop() }
+        let loop = ListenLoop(conninfo: conninfo, channels: channels, backoff: backoff, logger: logger,
+                              control: control, continuation: continuation)
+        let thread = Thread { loop.run() }
+        thread.name = "orcastra-listen"
+        thread.start()
+    }
+
+    /// Stops listening and closes the connection; the sequence ends.
+    public func stop() { control.stop() }
+
+    public func makeAsyncIterator() -> AsyncStream<Event>.Iterator { stream.makeAsyncIterator() }
+
+    final class Control: Sendable {
+        private let stopped = Atomic<Bool>(false)
+        func stop() { stopped.store(true, ordering: .relaxed) }
+        var isStopped: Bool { stopped.load(ordering: .relaxed) }
+    }
+}
+
+/// The listener's thread: connect, LISTEN, wait on the socket, drain notifications, repeat.
+private final class ListenLoop: @unchecked Sendable {
+    let conninfo: String
+    let channels: [String]
+    let backoff: (initial: Duration, maximum: Duration)
+    let logger: Logger
+    let control: PostgresListener.Control
+    let continuation: AsyncStream<PostgresListener.Event>.Continuation
+
+    init(conninfo: String, channels: [String], backoff: (initial: Duration, maximum: Duration), logger: Logger,
+         control: PostgresListener.Control, continuation: AsyncStream<PostgresListener.Event>.Continuation) {
+        self.conninfo = conninfo
+        self.channels = channels
+        self.backoff = backoff
+        self.logger = logger
+        self.control = control
+        self.continuation = continuation
+    }
+
+    func run() {
+        var connectedBefore = false
+        var delay = backoff.initial
+        while !control.isStopped {
+            guard let connection = connect() else {
+                sleep(delay)
+                delay = min(delay * 2, backoff.maximum)
+                continue
+            }
+            delay = backoff.initial
+            continuation.yield(.listening(reconnected: connectedBefore))
+            if connectedBefore {
+                logger.info("listener reconnected", metadata: ["address": "\(ConnectionAddress.describe(conninfo))"])
+            }
+            connectedBefore = true
+            waitForNotifications(connection)
+            PQfinish(connection)
+        }
+        continuation.finish()
+    }
+
+    /// Opens the connection and LISTENs on every channel, or returns nil after logging why not.
+    private func connect() -> OpaquePointer? {
+        guard let connection = PQconnectdb(conninfo) else { return nil }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            logger.warning("listener cannot connect; retrying", metadata: [
+                "address": "\(ConnectionAddress.describe(conninfo))",
+                "error": "\(PostgresConnection.lastError(connection))",
+            ])
+            PQfinish(connection)
+            return nil
+        }
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        let statements = channels.map { "LISTEN \(Self.quoteIdentifier($0))" }.joined(separator: "; ")
+        if !statements.isEmpty {
+            let result = PQexec(connection, statements)
+            let ok = result.map { PQresultStatus($0) == PGRES_COMMAND_OK } ?? false
+            if let result { PQclear(result) }
+            guard ok else {
+                logger.warning("LISTEN failed; retrying", metadata: ["error": "\(PostgresConnection.lastError(connection))"])
+                PQfinish(connection)
+                return nil
+            }
+        }
+        return connection
+    }
+
+    /// Waits on the socket (waking every 200 ms to notice `stop()`), until the connection breaks.
+    private func waitForNotifications(_ connection: OpaquePointer) {
+        let socket = PQsocket(connection)
+        while !control.isStopped {
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, 200)
+            if ready < 0 && errno != EINTR { return }
+            if ready > 0 {
+                guard PQconsumeInput(connection) == 1 else {
+                    logger.warning("listener lost its connection", metadata: ["error": "\(PostgresConnection.lastError(connection))"])
+                    return
+                }
+                while let notify = PQnotifies(connection) {
+                    let channel = String(cString: notify.pointee.relname)
+                    let payload = String(cString: notify.pointee.extra)
+                    PQfreemem(notify)
+                    continuation.yield(.notification(channel: channel, payload: payload))
+                }
+            }
+            if PQstatus(connection) == CONNECTION_BAD { return }
+        }
+    }
+
+    private func sleep(_ duration: Duration) {
+        // Sleep in slices so stop() is honoured promptly.
+        var remaining = duration
+        while remaining > .zero, !control.isStopped {
+            let slice = min(remaining, .milliseconds(100))
+            Thread.sleep(forTimeInterval: Double(slice.components.attoseconds) / 1e18 + Double(slice.components.seconds))
+            remaining -= slice
+        }
+    }
+
+    static func quoteIdentifier(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

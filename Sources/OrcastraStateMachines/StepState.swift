@@ -1,0 +1,39 @@
+/// The life of one step of a task.
+public enum StepState: String, CaseIterable, Sendable, Codable, StateMachineState {
+    /// Waiting for its parents to finish.
+    case pending
+    /// Ready: visible to the workers of its namespace.
+    case enqueued
+    /// Claimed by a worker, which holds a lease on it and heartbeats.
+    case inProgress = "in_progress"
+    /// An attempt failed; the step is enqueued again when its backoff ends.
+    case waitingForRetry = "waiting_for_retry"
+    /// Finished with a result.
+    case complete
+    /// Failed for good (attempts exhausted or a permanent failure). Operator: retry or resolve.
+    case error
+    /// Will not run: its task was cancelled.
+    case cancelled
+    /// An operator supplied its result by hand; its children run as if it had completed.
+    case resolvedManually = "resolved_manually"
+
+    public static let initial: StepState = .pending
+
+    public var isTerminal: Bool { self == .complete || self == .cancelled || self == .resolvedManually }
+
+    /// Whether children may run after this state (their parent's result exists).
+    public var satisfiesDependents: Bool { self == .complete || self == .resolvedManually }
+
+    public static let transitions: [StepState: Set<StepState>] = [
+        .pending: [.enqueued, .cancelled, .resolvedManually],
+        // enqueued → pending never happens: readiness only grows.
+        .enqueued: [.inProgress, .cancelled],
+        // in_progress → enqueued: the lease expired (worker died) and the step goes back in line.
+        .inProgress: [.complete, .waitingForRetry, .error, .enqueued, .cancelled],
+        .waitingForRetry: [.enqueued, .cancelled, .resolvedManually],
+        .error: [.enqueued, .resolvedManually],
+        .complete: [],
+        .cancelled: [],
+        .resolvedManually: [],
+    ]
+}

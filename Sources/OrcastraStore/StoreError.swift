@@ -1,0 +1,33 @@
+import OrcastraTemplates
+
+/// What the store refuses, each as one sentence that says what to do.
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    /// No template has that reference; `suggestions` are the closest registered ones.
+    case templateNotFound(reference: String, suggestions: [String])
+    /// This version is registered already with other content.
+    case versionConflict(reference: String)
+    /// The task's context does not match the template's input schema.
+    case contextInvalid(template: String, violations: [SchemaViolation])
+    /// The database has no Orcastra schema yet.
+    case notMigrated
+    case taskNotFound(String)
+
+    public var description: String {
+        switch self {
+        case .templateNotFound(let reference, let suggestions):
+            let hint = suggestions.isEmpty
+                ? "Register it first with `orcastra template register FILE`."
+                : "Did you mean \(suggestions.joined(separator: " or "))?"
+            return "No template \(reference) is registered. \(hint)"
+        case .versionConflict(let reference):
+            return "Template \(reference) is already registered with different content. A version is immutable: bump `version` in the file and register again."
+        case .contextInvalid(let template, let violations):
+            let list = violations.map(\.description).joined(separator: "; ")
+            return "The context does not match the input schema of \(template): \(list)."
+        case .notMigrated:
+            return "This database has no Orcastra schema. Run `orcastra migrate` first."
+        case .taskNotFound(let id):
+            return "No task with id \(id)."
+        }
+    }
+}

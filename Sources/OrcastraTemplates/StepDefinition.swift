@@ -1,0 +1,124 @@
+/// One node of a workflow's DAG, fully resolved: defaults are already applied,
+/// so the orchestrator never needs to look at the template's `defaults`.
+public struct StepDefinition: Sendable, Hashable, Codable {
+    public var name: String
+    public var description: String?
+    /// Parent steps, in the order written.
+    public var dependsOn: [String]
+    public var action: StepAction
+    /// The worker pool that runs this step (the template's namespace unless overridden).
+    public var namespace: String
+    public var retry: RetryPolicy
+    /// How long one attempt may run before it is failed (and maybe retried).
+    public var timeout: TemplateDuration
+
+    public init(
+        name: String,
+        description: String? = nil,
+        dependsOn: [String] = [],
+        action: StepAction,
+        namespace: String,
+        retry: RetryPolicy = .standard,
+        timeout: TemplateDuration = StepDefinition.defaultTimeout
+    ) {
+        self.name = name
+        self.description = description
+        self.dependsOn = dependsOn
+        self.action = action
+        self.namespace = namespace
+        self.retry = retry
+        self.timeout = timeout
+    }
+
+    /// The built-in timeout for one attempt: 5 minutes.
+    public static let defaultTimeout = TemplateDuration.minutes(5)
+
+    enum CodingKeys: String, CodingKey {
+        case name, description, namespace, retry
+        case dependsOn = "depends_on"
+        case handler, command
+        case timeout = "timeout_ms"
+    }
+
+    /// The action is flattened into the step object as exactly one of
+    /// `"handler": "name"` or `"command": {…}`, so SQL can test
+    /// `definition ? 'handler'` without unwrapping an enum encoding.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        description = try container.decodeIfPresent(String.self, forKey: .description)
+        dependsOn = try container.decodeIfPresent([String].self, forKey: .dependsOn) ?? []
+        namespace = try container.decode(String.self, forKey: .namespace)
+        retry = try container.decode(RetryPolicy.self, forKey: .retry)
+        timeout = try container.decode(TemplateDuration.self, forKey: .timeout)
+        let handler = try container.decodeIfPresent(String.self, forKey: .handler)
+        let command = try container.decodeIfPresent(CommandSpec.self, forKey: .command)
+        switch (handler, command) {
+        case let (handler?, nil): action = .handler(handler)
+        case let (nil, command?): action = .command(command)
+        default:
+            throw DecodingError.dataCorruptedError(
+                forKey: .handler, in: container,
+                debugDescription: "step '\(name)' must have exactly one of handler or command"
+            )
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encodeIfPresent(description, forKey: .description)
+        try container.encode(dependsOn, forKey: .dependsOn)
+        try container.encode(namespace, forKey: .namespace)
+        try container.encode(retry, forKey: .retry)
+        try container.encode(timeout, forKey: .timeout)
+        switch action {
+        case .handler(let handler): try container.encode(handler, forKey: .handler)
+        case .command(let command): try container.encode(command, forKey: .command)
+        }
+    }
+}
+
+/// What a step does when it runs.
+public enum StepAction: Sendable, Hashable {
+    /// A Swift handler registered under this name in a worker.
+    case handler(String)
+    /// A process run by the stock worker (see docs/templates.md for the stdin/stdout convention).
+    case command(CommandSpec)
+}
+
+/// A process to run: no shell is involved unless `argv` asks for one
+/// (`["sh", "-c", "…"]`), so arguments never need quoting.
+public struct CommandSpec: Sendable, Hashable, Codable {
+    /// Program and arguments; `argv[0]` is looked up on `PATH`.
+    public var argv: [String]
+    /// Added to (and overriding) the worker's environment.
+    public var env: [String: String]
+    /// Where the process starts; the worker's current directory when nil.
+    public var workingDirectory: String?
+
+    public init(argv: [String], env: [String: String] = [:], workingDirectory: String? = nil) {
+        self.argv = argv
+        self.env = env
+        self.workingDirectory = workingDirectory
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case argv, env
+        case workingDirectory = "working_directory"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        argv = try container.decode([String].self, forKey: .argv)
+        env = try container.decodeIfPresent([String: String].self, forKey: .env) ?? [:]
+        workingDirectory = try container.decodeIfPresent(String.self, forKey: .workingDirectory)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(argv, forKey: .argv)
+        try container.encode(env, forKey: .env)
+        try container.encodeIfPresent(workingDirectory, forKey: .workingDirectory)
+    }
+}

@@ -1,0 +1,366 @@
+import Yams
+
+/// Walks the YAML tree of one template and builds the resolved model,
+/// reporting into a ``ParseSession`` instead of throwing.
+struct TemplateReader {
+    let session: ParseSession
+
+    /// A step as written, before defaults are applied and dependencies checked.
+    struct RawStep {
+        var index: Int
+        var node: Node
+        var name: String?
+        var nameNode: Node?
+        var description: String?
+        var dependsOn: [(name: String, node: Node)] = []
+        var action: StepAction?
+        var namespace: String?
+        var retry = RetryOverrides()
+        var timeout: TemplateDuration?
+    }
+
+    /// Retry fields given at one level (`defaults.retry` or a step's `retry`).
+    struct RetryOverrides {
+        var maxAttempts: Int?
+        var backoff: Backoff?
+        var initialDelay: TemplateDuration?
+        var maxDelay: TemplateDuration?
+        var jitter: Bool?
+        var node: Node?
+
+        func applied(to base: RetryPolicy) -> RetryPolicy {
+            RetryPolicy(
+                maxAttempts: maxAttempts ?? base.maxAttempts,
+                backoff: backoff ?? base.backoff,
+                initialDelay: initialDelay ?? base.initialDelay,
+                maxDelay: maxDelay ?? base.maxDelay,
+                jitter: jitter ?? base.jitter
+            )
+        }
+
+        var setsDelays: Bool { initialDelay != nil || maxDelay != nil }
+    }
+
+    func readTemplate(_ root: Node) -> WorkflowTemplate? {
+        guard let mapping = root.mapping else {
+            session.report(root, path: "", "a template must be a mapping with namespace, name, version and steps, got \(ParseSession.describe(root))")
+            return nil
+        }
+        let entries = session.entries(of: mapping, allowed: TemplateParser.topLevelKeys, path: "", owner: "the template")
+        session.requireKeys(
+            ["namespace", "name", "version", "steps"], in: entries, mappingNode: root, path: "", owner: "the template",
+            hints: [
+                "namespace": "add for example namespace: examples (the worker pool that runs its steps)",
+                "name": "add for example name: nightly_etl",
+                "version": "add for example version: 1.0.0",
+                "steps": "add a list of steps, each with a name and a handler or command",
+            ]
+        )
+
+        let namespace = entries["namespace"].flatMap { session.name($0.value, path: "namespace", label: "namespace") }
+        let name = entries["name"].flatMap { session.name($0.value, path: "name", label: "template name") }
+        let version = entries["version"].flatMap { readVersion($0.value) }
+        let description = entries["description"].flatMap { session.text($0.value, path: "description", label: "description") }
+        let schema = entries["input_schema"].flatMap {
+            SchemaReader(session: session).read($0.value, path: "input_schema", depth: 0)
+        }
+
+        var defaultRetry = RetryPolicy.standard
+        var defaultTimeout = StepDefinition.defaultTimeout
+        if let defaults = entries["defaults"] {
+            readDefaults(defaults.value, retry: &defaultRetry, timeout: &defaultTimeout)
+        }
+
+        var rawSteps: [RawStep] = []
+        if let stepsEntry = entries["steps"],
+           let sequence = session.sequence(stepsEntry.value, path: "steps", label: "steps",
+                                           example: "steps: [{name: extract, handler: etl.extract}]") {
+            if sequence.isEmpty {
+                session.report(stepsEntry.value, path: "steps", "steps is empty; add at least one step with a name and a handler or command")
+            }
+            for (index, node) in sequence.enumerated() {
+                if let step = readStep(node, index: index) { rawSteps.append(step) }
+            }
+        }
+        checkGraph(rawSteps)
+
+        var steps: [StepDefinition] = []
+        for raw in rawSteps {
+            guard let stepName = raw.name, let action = raw.action else { continue }
+            let retry = raw.retry.applied(to: defaultRetry)
+            if raw.retry.setsDelays, retry.initialDelay > retry.maxDelay {
+                session.report(raw.retry.node, path: "steps[\(raw.index)].retry",
+                               "initial_delay (\(retry.initialDelay)) is longer than max_delay (\(retry.maxDelay)); raise max_delay or lower initial_delay")
+            }
+            steps.append(StepDefinition(
+                name: stepName,
+                description: raw.description,
+                dependsOn: raw.dependsOn.map(\.name),
+                action: action,
+                namespace: raw.namespace ?? namespace ?? "",
+                retry: retry,
+                timeout: raw.timeout ?? defaultTimeout
+            ))
+        }
+
+        guard let namespace, let name, let version, !steps.isEmpty, steps.count == rawSteps.count else { return nil }
+        return WorkflowTemplate(
+            namespace: namespace, name: name, version: version,
+            description: description, inputSchema: schema, steps: steps
+        )
+    }
+
+    func readVersion(_ node: Node) -> SemanticVersion? {
+        guard let text = session.text(node, path: "version", label: "version") else { return nil }
+        do {
+            return try SemanticVersion(parsing: text)
+        } catch {
+            session.report(node, path: "version", "version \(error.message)")
+            return nil
+        }
+    }
+
+    func readDefaults(_ node: Node, retry: inout RetryPolicy, timeout: inout TemplateDuration) {
+        guard let mapping = session.mapping(node, path: "defaults", label: "defaults",
+                                           example: "defaults: {timeout: 5m, retry: {max_attempts: 3}}") else { return }
+        let entries = session.entries(of: mapping, allowed: TemplateParser.defaultsKeys, path: "defaults", owner: "defaults")
+        if let entry = entries["retry"] {
+            let overrides = readRetry(entry.value, path: "defaults.retry")
+            retry = overrides.applied(to: retry)
+            if overrides.setsDelays, retry.initialDelay > retry.maxDelay {
+                session.report(entry.value, path: "defaults.retry",
+                               "initial_delay (\(retry.initialDelay)) is longer than max_delay (\(retry.maxDelay)); raise max_delay or lower initial_delay")
+            }
+        }
+        if let entry = entries["timeout"], let value = readTimeout(entry.value, path: "defaults.timeout") {
+            timeout = value
+        }
+    }
+
+    func readTimeout(_ node: Node, path: String) -> TemplateDuration? {
+        guard let value = session.duration(node, path: path, label: "timeout") else { return nil }
+        guard value.milliseconds > 0 else {
+            session.report(node, path: path, "timeout must be longer than 0s; give each attempt time to run, e.g. 30s")
+            return nil
+        }
+        return value
+    }
+
+    func readRetry(_ node: Node, path: String) -> RetryOverrides {
+        var result = RetryOverrides(node: node)
+        guard let mapping = session.mapping(node, path: path, label: "retry",
+                                           example: "retry: {max_attempts: 5, backoff: exponential}") else { return result }
+        let entries = session.entries(of: mapping, allowed: TemplateParser.retryKeys, path: path, owner: "retry")
+        if let entry = entries["max_attempts"] {
+            let keyPath = ParseSession.path(path, "max_attempts")
+            if let value = session.integer(entry.value, path: keyPath, label: "max_attempts") {
+                if value < 1 {
+                    session.report(entry.value, path: keyPath, "max_attempts must be at least 1 (1 means no retries), got \(value)")
+                } else {
+                    result.maxAttempts = value
+                }
+            }
+        }
+        if let entry = entries["backoff"] {
+            let keyPath = ParseSession.path(path, "backoff")
+            if let text = session.text(entry.value, path: keyPath, label: "backoff") {
+                if let backoff = Backoff(rawValue: text) {
+                    result.backoff = backoff
+                } else {
+                    let names = Backoff.allCases.map(\.rawValue)
+                    session.report(entry.value, path: keyPath,
+                                   "unknown backoff '\(text)'\(EditDistance.didYouMean(text, among: names)); use one of: \(names.joined(separator: ", "))")
+                }
+            }
+        }
+        if let entry = entries["initial_delay"] {
+            result.initialDelay = session.duration(entry.value, path: ParseSession.path(path, "initial_delay"), label: "initial_delay")
+        }
+        if let entry = entries["max_delay"] {
+            result.maxDelay = session.duration(entry.value, path: ParseSession.path(path, "max_delay"), label: "max_delay")
+        }
+        if let entry = entries["jitter"] {
+            result.jitter = session.boolean(entry.value, path: ParseSession.path(path, "jitter"), label: "jitter")
+        }
+        return result
+    }
+
+    func readStep(_ node: Node, index: Int) -> RawStep? {
+        let path = "steps[\(index)]"
+        guard let mapping = session.mapping(node, path: path, label: "each step",
+                                           example: "- name: extract\n    handler: etl.extract") else { return nil }
+        var step = RawStep(index: index, node: node)
+        let nameEntry = mapping["name"]
+        let owner = nameEntry?.scalar.map { "step '\($0.string)'" } ?? "step \(index + 1)"
+        let entries = session.entries(of: mapping, allowed: TemplateParser.stepKeys, path: path, owner: owner)
+        session.requireKeys(["name"], in: entries, mappingNode: node, path: path, owner: owner,
+                            hints: ["name": "add name: <step_name> (other steps refer to it in depends_on)"])
+
+        if let entry = entries["name"] {
+            step.name = session.name(entry.value, path: ParseSession.path(path, "name"), label: "step name")
+            step.nameNode = entry.value
+        }
+        if let entry = entries["description"] {
+            step.description = session.text(entry.value, path: ParseSession.path(path, "description"), label: "description")
+        }
+        if let entry = entries["namespace"] {
+            step.namespace = session.name(entry.value, path: ParseSession.path(path, "namespace"), label: "namespace")
+        }
+        if let entry = entries["depends_on"] {
+            let keyPath = ParseSession.path(path, "depends_on")
+            if !ParseSession.isNull(entry.value),
+               let list = session.sequence(entry.value, path: keyPath, label: "depends_on",
+                                           example: "depends_on: [extract, validate]") {
+                for (i, element) in list.enumerated() {
+                    if let parent = session.text(element, path: ParseSession.path(keyPath, index: i), label: "a depends_on entry") {
+                        step.dependsOn.append((parent, element))
+                    }
+                }
+            }
+        }
+        switch (entries["handler"], entries["command"]) {
+        case let (handler?, nil):
+            if let name = session.name(handler.value, path: ParseSession.path(path, "handler"), label: "handler name", allowDots: true) {
+                step.action = .handler(name)
+            }
+        case let (nil, command?):
+            if let spec = readCommand(command.value, path: ParseSession.path(path, "command")) {
+                step.action = .command(spec)
+            }
+        case let (_?, command?):
+            session.report(command.key, path: path, "\(owner) has both handler and command; keep exactly one of them")
+        case (nil, nil):
+            session.report(node, path: path, "\(owner) needs either handler (a Swift handler name) or command (a program to run); add one of them")
+        }
+        if let entry = entries["retry"] {
+            step.retry = readRetry(entry.value, path: ParseSession.path(path, "retry"))
+        }
+        if let entry = entries["timeout"] {
+            step.timeout = readTimeout(entry.value, path: ParseSession.path(path, "timeout"))
+        }
+        return step
+    }
+
+    func readCommand(_ node: Node, path: String) -> CommandSpec? {
+        if node.scalar != nil, !ParseSession.isNull(node) {
+            session.report(node, path: path, "command must be a list of arguments, not a single string (it is never split into words); write command: [\"sh\", \"-c\", \"...\"] or a mapping with argv")
+            return nil
+        }
+        if let sequence = node.sequence {
+            return readArgv(sequence, node: node, path: path).map { CommandSpec(argv: $0) }
+        }
+        guard let mapping = session.mapping(node, path: path, label: "command",
+                                           example: "command: {argv: [python3, -c, ...], env: {KEY: value}}") else { return nil }
+        let entries = session.entries(of: mapping, allowed: TemplateParser.commandKeys, path: path, owner: "command")
+        session.requireKeys(["argv"], in: entries, mappingNode: node, path: path, owner: "command",
+                            hints: ["argv": "add argv: [program, arg1, ...]"])
+        var argv: [String]?
+        if let entry = entries["argv"] {
+            let argvPath = ParseSession.path(path, "argv")
+            if let sequence = session.sequence(entry.value, path: argvPath, label: "argv", example: "argv: [python3, script.py]") {
+                argv = readArgv(sequence, node: entry.value, path: argvPath)
+            }
+        }
+        var env: [String: String] = [:]
+        var envOK = true
+        if let entry = entries["env"] {
+            let envPath = ParseSession.path(path, "env")
+            if let envMapping = session.mapping(entry.value, path: envPath, label: "env", example: "env: {LOG_LEVEL: debug}") {
+                for (key, value) in envMapping {
+                    guard let name = key.scalar?.string, Self.isEnvironmentName(name) else {
+                        let shown = key.scalar.map { "'\($0.string)'" } ?? ParseSession.describe(key)
+                        session.report(key, path: envPath, "environment variable name \(shown) is invalid; use letters, digits and '_', not starting with a digit")
+                        envOK = false
+                        continue
+                    }
+                    if let text = session.text(value, path: ParseSession.path(envPath, name), label: "environment variable \(name)") {
+                        env[name] = text
+                    } else {
+                        envOK = false
+                    }
+                }
+            } else {
+                envOK = false
+            }
+        }
+        var workingDirectory: String?
+        if let entry = entries["working_directory"] {
+            workingDirectory = session.text(entry.value, path: ParseSession.path(path, "working_directory"), label: "working_directory")
+            if workingDirectory == nil { envOK = false }
+        }
+        guard let argv, envOK else { return nil }
+        return CommandSpec(argv: argv, env: env, workingDirectory: workingDirectory)
+    }
+
+    func readArgv(_ sequence: Node.Sequence, node: Node, path: String) -> [String]? {
+        if sequence.isEmpty {
+            session.report(node, path: path, "command has no arguments; give at least the program to run, like [python3, -c, \"...\"]")
+            return nil
+        }
+        var argv: [String] = []
+        for (i, element) in sequence.enumerated() {
+            guard let word = session.text(element, path: ParseSession.path(path, index: i), label: "a command argument") else { return nil }
+            argv.append(word)
+        }
+        return argv
+    }
+
+    static func isEnvironmentName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_"
+        }
+    }
+
+    /// Duplicate names, unknown and repeated dependencies, self-dependencies and cycles.
+    func checkGraph(_ steps: [RawStep]) {
+        var firstByName: [String: RawStep] = [:]
+        for step in steps {
+            guard let name = step.name else { continue }
+            if let first = firstByName[name] {
+                let line = first.nameNode?.mark?.line ?? 0
+                session.report(step.nameNode, path: "steps[\(step.index)].name",
+                               "step name '\(name)' is already used by steps[\(first.index)] on line \(line); step names must be unique, so rename one of them")
+            } else {
+                firstByName[name] = step
+            }
+        }
+        let names = steps.compactMap(\.name)
+        var uniqueNames: [String] = []
+        var seenNames = Set<String>()
+        for name in names where seenNames.insert(name).inserted { uniqueNames.append(name) }
+
+        for step in steps {
+            guard let name = step.name else { continue }
+            var listed = Set<String>()
+            for (i, dependency) in step.dependsOn.enumerated() {
+                let path = "steps[\(step.index)].depends_on[\(i)]"
+                if dependency.name == name {
+                    session.report(dependency.node, path: path, "step '\(name)' depends on itself; remove '\(name)' from its depends_on")
+                } else if !seenNames.contains(dependency.name) {
+                    let hint = EditDistance.didYouMean(dependency.name, among: uniqueNames)
+                    let fix = hint.isEmpty ? "; depends_on must name steps of this template" : hint
+                    session.report(dependency.node, path: path, "step '\(name)' depends on unknown step '\(dependency.name)'\(fix)")
+                } else if !listed.insert(dependency.name).inserted {
+                    session.report(dependency.node, path: path, "step '\(name)' lists '\(dependency.name)' twice in depends_on; remove the repeat")
+                }
+            }
+        }
+
+        // Only steps that kept their name take part; a duplicate name's
+        // edges are attributed to the first step with that name.
+        let named = steps.filter { $0.name != nil && firstByName[$0.name!]?.index == $0.index }
+        let index = DAGIndex(names: named.map { $0.name! }, dependsOn: named.map { $0.dependsOn.map(\.name) })
+        for cycle in index.cycles() {
+            let members = cycle.map { named[$0] }
+            let picture = (members + [members[0]]).map { $0.name! }.joined(separator: " → ")
+            let head = members[0]
+            let closing = members[members.count - 1].name!
+            let entry = head.dependsOn.firstIndex { $0.name == closing }
+            let node = entry.map { head.dependsOn[$0].node } ?? head.nameNode
+            let path = entry.map { "steps[\(head.index)].depends_on[\($0)]" } ?? "steps[\(head.index)]"
+            session.report(node, path: path,
+                           "steps form a dependency cycle: \(picture) (each runs after the one before it); remove one of these depends_on entries")
+        }
+    }
+}

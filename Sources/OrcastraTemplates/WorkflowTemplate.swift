@@ -1,0 +1,79 @@
+import Foundation
+
+/// A validated workflow definition: what gets registered, versioned and
+/// instantiated into tasks. Build it with ``TemplateParser`` or
+/// ``TemplateLoader`` so that names, durations and the DAG are checked.
+public struct WorkflowTemplate: Sendable, Hashable, Codable {
+    public var namespace: String
+    public var name: String
+    public var version: SemanticVersion
+    public var description: String?
+    /// What a task's context must look like; nil accepts any context.
+    public var inputSchema: JSONSchema?
+    /// In declaration order (the order ties are broken in).
+    public var steps: [StepDefinition]
+
+    public init(
+        namespace: String,
+        name: String,
+        version: SemanticVersion,
+        description: String? = nil,
+        inputSchema: JSONSchema? = nil,
+        steps: [StepDefinition]
+    ) {
+        self.namespace = namespace
+        self.name = name
+        self.version = version
+        self.description = description
+        self.inputSchema = inputSchema
+        self.steps = steps
+    }
+
+    /// `namespace/name@version`, the handle people type on the command line.
+    public var reference: String { "\(namespace)/\(name)@\(version)" }
+
+    /// The step called `name`, if any.
+    public func step(named name: String) -> StepDefinition? {
+        steps.first { $0.name == name }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case namespace, name, version, description, steps
+        case inputSchema = "input_schema"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        namespace = try container.decode(String.self, forKey: .namespace)
+        name = try container.decode(String.self, forKey: .name)
+        version = try container.decode(SemanticVersion.self, forKey: .version)
+        description = try container.decodeIfPresent(String.self, forKey: .description)
+        inputSchema = try container.decodeIfPresent(JSONSchema.self, forKey: .inputSchema)
+        steps = try container.decode([StepDefinition].self, forKey: .steps)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(namespace, forKey: .namespace)
+        try container.encode(name, forKey: .name)
+        try container.encode(version, forKey: .version)
+        try container.encodeIfPresent(description, forKey: .description)
+        try container.encodeIfPresent(inputSchema, forKey: .inputSchema)
+        try container.encode(steps, forKey: .steps)
+    }
+
+    /// The normalized definition stored as jsonb: snake_case keys, durations
+    /// as integer `*_ms`, sorted keys so the same template always yields the
+    /// same bytes (and therefore the same content hash).
+    public func normalizedJSON() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(self)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Reads a definition written by ``normalizedJSON()`` (for example, back from the database).
+    public init(normalizedJSON text: String) throws {
+        self = try JSONDecoder().decode(WorkflowTemplate.self, from: Data(text.utf8))
+    }
+}

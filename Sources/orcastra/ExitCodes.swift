@@ -1,0 +1,56 @@
+import Foundation
+import OrcastraDevDB
+import OrcastraMigrations
+import OrcastraPostgres
+import OrcastraStore
+import OrcastraTemplates
+
+/// The exit codes scripts can rely on (documented in docs/cli.md).
+enum ExitCode: Int32 {
+    case success = 0
+    /// Something unexpected; the message says what.
+    case failure = 1
+    /// Bad command-line usage (argument parser's own code).
+    case usage = 64
+    /// Bad input: an invalid template, context or reference.
+    case invalidInput = 65
+    /// The thing named does not exist (template, task, step).
+    case notFound = 66
+    /// The database could not be reached, or has no Orcastra schema.
+    case unavailable = 69
+    /// A conflict with what is stored (e.g. a template version with other content).
+    case conflict = 75
+}
+
+/// An error with its exit code, already phrased for a person.
+struct CLIFailure: Error {
+    var message: String
+    var exitCode: ExitCode
+}
+
+enum ExitCodes {
+    /// Maps the library's errors to a message and an exit code.
+    static func userFacing(_ error: any Error) -> (message: String, code: ExitCode)? {
+        switch error {
+        case let error as TemplateValidationError: return ("\(error)", .invalidInput)
+        case let error as TemplateReferenceError: return ("\(error)", .invalidInput)
+        case let error as StoreError:
+            switch error {
+            case .templateNotFound, .taskNotFound: return ("\(error)", .notFound)
+            case .contextInvalid: return ("\(error)", .invalidInput)
+            case .versionConflict: return ("\(error)", .conflict)
+            case .notMigrated: return ("\(error)", .unavailable)
+            }
+        case let error as MigrationError: return ("\(error)", .failure)
+        case let error as LocalPostgresError: return ("\(error)", .unavailable)
+        case let error as PostgresError:
+            switch error {
+            case .connectionFailed, .connectionLost: return ("\(error)", .unavailable)
+            case .server(let server) where server.sqlState == "42P01" || server.sqlState == "3F000":
+                return ("\(StoreError.notMigrated)", .unavailable)
+            default: return ("\(error)", .failure)
+            }
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `orcastra`: the command-line tool for people and scripts.
+@main
+struct Orcastra: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "orcastra",
+        abstract: "A PostgreSQL-native DAG workflow orchestrator.",
+        discussion: """
+            With no database configured (--database-url, ORCASTRA_DATABASE_URL, DATABASE_URL or \
+            libpq's PG* variables), commands use a local development PostgreSQL that Orcastra \
+            starts itself in ./.orcastra/postgres (see `orcastra dev-db`).
+            """,
+        version: "0.1.0",
+        subcommands: [MigrateCommand.self, TemplateCommand.self, DevDBCommand.self]
+    )
+
+    /// Runs the command, printing errors as one clear sentence and exiting with a documented code.
+    static func main() async {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["ORCASTRA_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+            return handler
+        }
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as CLIFailure {
+            FileHandle.standardError.write(Data("error: \(failure.message)\n".utf8))
+            Foundation.exit(failure.exitCode.rawValue)
+        } catch {
+            if let exit = ExitCodes.userFacing(error) {
+                FileHandle.standardError.write(Data("error: \(exit.message)\n".utf8))
+                Foundation.exit(exit.code.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
+}

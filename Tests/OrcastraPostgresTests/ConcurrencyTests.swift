@@ -1,0 +1,107 @@
+import Foundation
+import OrcastraPostgres
+import OrcastraTesting
+import Synchronization
+import Testing
+
+@Suite struct ConcurrencyTests {
+    /// Proof that libpq never blocks Swift's shared pool: 8 sleeping queries overlap, and a timer on
+    /// the pool keeps its beat meanwhile.
+    @Test func blockingCallsStayOffTheCooperativePool() async throws {
+        let url = try await TestDatabases.shared.makeDatabase()
+        var connections: [PostgresConnection] = []
+        for _ in 0..<8 { connections.append(try await PostgresConnection.connect(url)) }
+        let lateTicks = Atomic<Int>(0)
+        let ticks = Atomic<Int>(0)
+        let ticker = Task {
+            var expected = ContinuousClock.now
+            while !Task.isCancelled {
+                expected = expected.advanced(by: .milliseconds(20))
+                try? await Task.sleep(until: expected)
+                if ContinuousClock.now - expected > .milliseconds(60) { lateTicks.add(1, ordering: .relaxed) }
+                ticks.add(1, ordering: .relaxed)
+            }
+        }
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for connection in connections {
+                group.addTask { try await connection.query("SELECT pg_sleep(0.3)") }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = ContinuousClock.now - started
+        ticker.cancel()
+        _ = await ticker.value
+        #expect(elapsed < .milliseconds(1200), "8 × 0.3 s took \(elapsed); serial would be 2.4 s")
+        #expect(ticks.load(ordering: .relaxed) >= 10)
+        #expect(lateTicks.load(ordering: .relaxed) == 0, "the shared pool's timer was late \(lateTicks.load(ordering: .relaxed)) times")
+        for connection in connections { await connection.close() }
+    }
+
+    @Test func poolBoundsConnectionsAndQueuesWaiters() async throws {
+        let url = try await TestDatabases.shared.makeDatabase()
+        let pool = PostgresPool(conninfo: url, maximumConnections: 3)
+        let gauge = Gauge()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<12 {
+                group.addTask {
+                    try await pool.withConnection { connection in
+                        gauge.enter()
+                        try await connection.query("SELECT pg_sleep(0.05)")
+                        gauge.leave()
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(gauge.peak == 3)
+        let stats = await pool.statistics
+        #expect(stats.open == 3 && stats.waiting == 0)
+        let backends = try await pool.query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()")
+        #expect(try backends.first?.decode("n", as: Int.self) ?? 0 <= 3)
+        await pool.shutdown()
+    }
+
+    @Test func cancelledWaiterLeavesTheLine() async throws {
+        let url = try await TestDatabases.shared.makeDatabase()
+        let pool = PostgresPool(conninfo: url, maximumConnections: 1)
+        let holder = Task { try await pool.withConnection { try await $0.query("SELECT pg_sleep(0.5)") } }
+        try await Task.sleep(for: .milliseconds(100))
+        let waiter = Task { try await pool.withConnection { try await $0.queryRow("SELECT 1 AS one") } }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(await pool.statistics.waiting == 1)
+        waiter.cancel()
+        let outcome = await waiter.result
+        guard case .failure(let error) = outcome else { Issue.record("the cancelled waiter got a connection"); return }
+        #expect(error is CancellationError)
+        #expect(await pool.statistics.waiting == 0)
+        _ = try await holder.value
+        // The pool still serves the next caller.
+        #expect(try await pool.withConnection { try await $0.queryRow("SELECT 1 AS one").decode("one", as: Int.self) } == 1)
+        await pool.shutdown()
+    }
+
+    @Test func brokenConnectionIsReplaced() async throws {
+        let url = try await TestDatabases.shared.makeDatabase()
+        let pool = PostgresPool(conninfo: url, maximumConnections: 1)
+        let pid = try await pool.withConnection { try await $0.queryRow("SELECT pg_backend_pid() AS pid").decode("pid", as: Int.self) }
+        let admin = try await PostgresConnection.connect(url)
+        try await admin.execute("SELECT pg_terminate_backend(\(pid)::int)")
+        try await Task.sleep(for: .milliseconds(100))
+        await #expect(throws: PostgresError.self) {
+            try await pool.withConnection { try await $0.query("SELECT 1") }
+        }
+        let newPID = try await pool.withConnection { try await $0.queryRow("SELECT pg_backend_pid() AS pid").decode("pid", as: Int.self) }
+        #expect(newPID != pid)
+        await admin.close()
+        await pool.shutdown()
+    }
+}
+
+/// Counts how many callers are inside at once, and the most there ever were.
+final class Gauge: Sendable {
+    private let state = Mutex((current: 0, peak: 0))
+    func enter() { state.withLock { $0.current += 1; $0.peak = max($0.peak, $0.current) } }
+    func leave() { state.withLock { $0.current -= 1 } }
+    var peak: Int { state.withLock { $0.peak } }
+}
