@@ -1,0 +1,71 @@
+# syntax=docker/dockerfile:1
+#
+# Orcastra's image: the `orcastra` CLI, `orcastra-orchestrator` and `orcastra-worker`, with the
+# SQL migrations and the example templates.
+#
+#   docker build -t orcastra .
+#   docker run --rm orcastra                      # orcastra --help
+#
+# See docker-compose.yml for PostgreSQL, migrations, an orchestrator and a worker together.
+# Keep `.build/` out of the build context (a .dockerignore with `.build/` does it): the host's
+# build folder is large and must not reach the image.
+
+# ---- build -------------------------------------------------------------------------------------
+# Needs a Swift 6.x toolchain: the package is swift-tools-version 6.1 and compiles in the Swift 6
+# language mode (strict concurrency checking). 6.1 or newer; 6.2 works the same way.
+FROM swift:6.1-bookworm AS build
+
+# libpq headers and pkg-config file for the CLibPQ system library target.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpq-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /build
+
+# The manifest and every target it declares (test targets included: SwiftPM checks that their
+# folders exist even when only the executables are built). Package.resolved is optional; the
+# bracket makes the pattern match nothing rather than fail when it is absent.
+COPY Package.swift Package.resolve[d] ./
+COPY Sources ./Sources
+COPY Tests ./Tests
+
+# One build for all three executables (`swift build` accepts only one --product at a time, and
+# without one it builds every non-test target).
+#
+# --static-swift-stdlib links the Swift runtime, Foundation and Dispatch into each binary, so the
+# runtime image needs no Swift toolchain and no copy of /usr/lib/swift/linux/*.so. What stays
+# dynamic: glibc, libstdc++ and libpq.
+#
+# The .build folder lives in a cache mount so rebuilds reuse compiled dependencies; the binaries
+# are copied out of it in the same step because the mount is not part of the image.
+RUN --mount=type=cache,target=/build/.build \
+    swift build -c release --static-swift-stdlib \
+    && mkdir -p /staging/bin \
+    && bin="$(swift build -c release --static-swift-stdlib --show-bin-path)" \
+    && for product in orcastra orcastra-orchestrator orcastra-worker; do \
+           cp "$bin/$product" /staging/bin/ || exit 1; \
+       done
+
+# ---- run ---------------------------------------------------------------------------------------
+FROM debian:bookworm-slim
+
+# libpq5: the PostgreSQL client library. libstdc++6: needed by the statically linked Swift runtime.
+# ca-certificates: TLS to a managed PostgreSQL. python3: the example templates' command steps.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpq5 libstdc++6 ca-certificates python3 \
+    && rm -rf /var/lib/apt/lists/*
+
+COPY --from=build /staging/bin/ /usr/local/bin/
+# The executables look for `share/orcastra/Migrations` beside their `bin` folder.
+COPY Migrations/ /usr/local/share/orcastra/Migrations/
+COPY Templates/ /usr/local/share/orcastra/Templates/
+
+# Say where the migrations are as well. The lookup beside the executable starts from argv[0],
+# which is a bare `orcastra` when the program is found through PATH.
+ENV ORCASTRA_MIGRATIONS_DIR=/usr/local/share/orcastra/Migrations
+
+RUN useradd --system --create-home --home-dir /home/orcastra --shell /usr/sbin/nologin orcastra
+USER orcastra
+WORKDIR /home/orcastra
+
+CMD ["orcastra", "--help"]
