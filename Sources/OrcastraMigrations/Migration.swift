@@ -40,7 +40,8 @@ public struct Migration: Sendable, Equatable {
         if let configured = ProcessInfo.processInfo.environment["ORCASTRA_MIGRATIONS_DIR"], !configured.isEmpty {
             candidates.append(URL(fileURLWithPath: configured))
         }
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        // /proc/self/exe is the real binary even when it was found through PATH.
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         candidates.append(executable.deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("share/orcastra/Migrations"))
         // Sources/OrcastraMigrations/Migration.swift → the package root.

@@ -94,9 +94,12 @@ public struct TemplateRegistry: Sendable {
         }
         let match = reference.version.map { wanted in candidates.first { $0.0 == wanted } }
             ?? candidates.max { $0.0 < $1.0 }
-        guard let (_, row) = match else {
-            throw StoreError.templateNotFound(reference: reference.description, suggestions: try await suggestions(for: reference))
+        // (Kept out of a guard's else: Swift 6.3's optimizer crashed on a `try await` there.)
+        if match == nil {
+            let closest = try await suggestions(for: reference)
+            throw StoreError.templateNotFound(reference: reference.description, suggestions: closest)
         }
+        let row = match!.1
         return StoredTemplate(
             id: try row.decode("id"),
             template: try WorkflowTemplate(normalizedJSON: try row.decode("definition", as: String.self)),
