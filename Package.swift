@@ -11,6 +11,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "orcastra", targets: ["orcastra"]),
+        .executable(name: "orcastra-orchestrator", targets: ["orcastra-orchestrator"]),
+        .executable(name: "orcastra-worker", targets: ["orcastra-worker"]),
+        .library(name: "OrcastraWorker", targets: ["OrcastraWorker"]),
+        .library(name: "OrcastraClient", targets: ["OrcastraClient"]),
         .library(name: "OrcastraPostgres", targets: ["OrcastraPostgres"]),
         .library(name: "OrcastraTemplates", targets: ["OrcastraTemplates"]),
         .library(name: "OrcastraStore", targets: ["OrcastraStore"]),
@@ -64,6 +68,51 @@ let package = Package(
             dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraStateMachines"],
             swiftSettings: strict
         ),
+        // The client library: submit, watch, inspect and repair tasks (the CLI is built on it).
+        .target(
+            name: "OrcastraClient",
+            dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraTemplates", "OrcastraStateMachines"],
+            swiftSettings: strict
+        ),
+        // Runs a `command` step's process: process group, timeout, capped output, off the shared pool.
+        .target(
+            name: "OrcastraCommand",
+            swiftSettings: strict
+        ),
+        // The embeddable worker runtime: claim, run handlers, heartbeat, report, shut down gracefully.
+        .target(
+            name: "OrcastraWorker",
+            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraCommand", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // The orchestrator's loop: scheduled starts, due retries, lease recovery.
+        .target(
+            name: "OrcastraOrchestrator",
+            dependencies: ["OrcastraPostgres", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // What the executables share: database options, durations, signals, logging.
+        .target(
+            name: "OrcastraCommandLine",
+            dependencies: ["OrcastraDevDB", "OrcastraTemplates",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "orcastra-worker",
+            dependencies: ["OrcastraWorker", "OrcastraCommandLine",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "orcastra-orchestrator",
+            dependencies: ["OrcastraOrchestrator", "OrcastraCommandLine",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // Test support, shipped so users can test against a real database too.
         .target(
             name: "OrcastraTesting",
@@ -75,7 +124,7 @@ let package = Package(
             name: "orcastra",
             dependencies: [
                 "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraTemplates",
-                "OrcastraStore", "OrcastraStateMachines",
+                "OrcastraStore", "OrcastraStateMachines", "OrcastraCommandLine", "OrcastraClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -105,6 +154,21 @@ let package = Package(
         .testTarget(
             name: "OrcastraStoreTests",
             dependencies: ["OrcastraStore", "OrcastraTesting", "OrcastraPostgres", "OrcastraTemplates", "OrcastraStateMachines"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraClientTests",
+            dependencies: ["OrcastraClient", "OrcastraStore", "OrcastraTesting", "OrcastraPostgres", "OrcastraTemplates"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraEndToEndTests",
+            dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraStore", "OrcastraTemplates"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraCommandTests",
+            dependencies: ["OrcastraCommand"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -36,8 +36,9 @@ INSERT INTO orcastra.task_state_transitions_allowed (from_state, to_state) VALUE
     ('pending', 'in_progress'), ('pending', 'cancelled'),
     ('in_progress', 'waiting_for_retry'), ('in_progress', 'error'), ('in_progress', 'complete'),
     ('in_progress', 'cancelled'), ('in_progress', 'resolved_manually'),
-    ('waiting_for_retry', 'in_progress'), ('waiting_for_retry', 'cancelled'), ('waiting_for_retry', 'resolved_manually'),
-    ('error', 'in_progress'), ('error', 'cancelled'), ('error', 'resolved_manually');
+    ('waiting_for_retry', 'in_progress'), ('waiting_for_retry', 'complete'), ('waiting_for_retry', 'error'),
+    ('waiting_for_retry', 'cancelled'), ('waiting_for_retry', 'resolved_manually'),
+    ('error', 'in_progress'), ('error', 'complete'), ('error', 'cancelled'), ('error', 'resolved_manually');
 
 CREATE TABLE orcastra.step_state_transitions_allowed (
     from_state text NOT NULL,
@@ -172,6 +173,8 @@ BEGIN
     END IF;
     INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason)
     VALUES (NEW.id, OLD.state, NEW.state, NEW.state_reason);
+    -- Wakes whoever waits for this task (`orcastra submit --wait`); one per task per transaction.
+    PERFORM pg_notify('orcastra_task_events', NEW.id::text);
     RETURN NEW;
 END
 $$;

@@ -24,8 +24,9 @@ public enum TaskState: String, CaseIterable, Sendable, Codable, StateMachineStat
     public static let transitions: [TaskState: Set<TaskState>] = [
         .pending: [.inProgress, .cancelled],
         .inProgress: [.waitingForRetry, .error, .complete, .cancelled, .resolvedManually],
-        .waitingForRetry: [.inProgress, .cancelled, .resolvedManually],
-        .error: [.inProgress, .cancelled, .resolvedManually],
+        // waiting_for_retry/error → complete or error: an operator resolved the step that held the task.
+        .waitingForRetry: [.inProgress, .complete, .error, .cancelled, .resolvedManually],
+        .error: [.inProgress, .complete, .cancelled, .resolvedManually],
         .complete: [],
         .cancelled: [],
         .resolvedManually: [],

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OrcastraDevDB
+import OrcastraCommandLine
 
 struct DevDBCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

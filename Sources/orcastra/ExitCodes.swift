@@ -1,4 +1,5 @@
 import Foundation
+import OrcastraClient
 import OrcastraDevDB
 import OrcastraMigrations
 import OrcastraPostgres
@@ -10,6 +11,12 @@ enum ExitCode: Int32 {
     case success = 0
     /// Something unexpected; the message says what.
     case failure = 1
+    /// `--wait`: the task ended in `error` (a step failed for good; retry or resolve it).
+    case taskFailed = 2
+    /// `--wait`: the task was cancelled.
+    case taskCancelled = 3
+    /// `--wait --timeout`: the task was still running when the timeout passed.
+    case timedOut = 4
     /// Bad command-line usage (argument parser's own code).
     case usage = 64
     /// Bad input: an invalid template, context or reference.
@@ -36,11 +43,21 @@ enum ExitCodes {
         case let error as TemplateReferenceError: return ("\(error)", .invalidInput)
         case let error as StoreError:
             switch error {
-            case .templateNotFound, .taskNotFound: return ("\(error)", .notFound)
-            case .contextInvalid: return ("\(error)", .invalidInput)
+            case .templateNotFound: return ("\(error)", .notFound)
+            case .taskNotFound: return ("\(error) `orcastra task list` shows recent tasks and their ids.", .notFound)
+            case .contextInvalid(let template, _):
+                return ("\(error) `orcastra template show \(template) --source` shows the schema.", .invalidInput)
             case .versionConflict: return ("\(error)", .conflict)
             case .notMigrated: return ("\(error)", .unavailable)
             }
+        case let error as ClientError:
+            switch error {
+            case .stepNotFound: return ("\(error)", .notFound)
+            case .stepActionRefused: return ("\(error)", .conflict)
+            case .invalidJSON: return ("\(error)", .invalidInput)
+            case .waitTimedOut: return ("\(error)", .timedOut)
+            }
+        case let error as JSONValueParseError: return ("\(error)", .invalidInput)
         case let error as MigrationError: return ("\(error)", .failure)
         case let error as LocalPostgresError: return ("\(error)", .unavailable)
         case let error as PostgresError:

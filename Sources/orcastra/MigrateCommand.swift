@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OrcastraMigrations
 import OrcastraPostgres
+import OrcastraCommandLine
 
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,6 +35,7 @@ struct MigrateCommand: AsyncParsableCommand {
         let connection = try await PostgresConnection.connect(try await database.conninfo())
         defer { Task { await connection.close() } }
         let started = ContinuousClock.now
+        let dryRun = self.dryRun
         let report = try await migrator.migrate(on: connection, dryRun: dryRun) { migration in
             print("\(dryRun ? "Would apply" : "Applying") \(migration.file)")
         }

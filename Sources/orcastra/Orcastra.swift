@@ -14,7 +14,8 @@ struct Orcastra: AsyncParsableCommand {
             starts itself in ./.orcastra/postgres (see `orcastra dev-db`).
             """,
         version: "0.1.0",
-        subcommands: [MigrateCommand.self, TemplateCommand.self, DevDBCommand.self]
+        subcommands: [MigrateCommand.self, TemplateCommand.self, SubmitCommand.self, TaskCommand.self, StepCommand.self,
+                      DevDBCommand.self]
     )
 
     /// Runs the command, printing errors as one clear sentence and exiting with a documented code.

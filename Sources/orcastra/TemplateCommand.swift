@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OrcastraPostgres
+import OrcastraCommandLine
 import OrcastraStore
 import OrcastraTemplates
 

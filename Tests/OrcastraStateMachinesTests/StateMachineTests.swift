@@ -8,8 +8,9 @@ import Testing
         "pending→in_progress", "pending→cancelled",
         "in_progress→waiting_for_retry", "in_progress→error", "in_progress→complete",
         "in_progress→cancelled", "in_progress→resolved_manually",
-        "waiting_for_retry→in_progress", "waiting_for_retry→cancelled", "waiting_for_retry→resolved_manually",
-        "error→in_progress", "error→cancelled", "error→resolved_manually",
+        "waiting_for_retry→in_progress", "waiting_for_retry→complete", "waiting_for_retry→error",
+        "waiting_for_retry→cancelled", "waiting_for_retry→resolved_manually",
+        "error→in_progress", "error→complete", "error→cancelled", "error→resolved_manually",
     ]
 
     static let legalStepMoves: Set<String> = [

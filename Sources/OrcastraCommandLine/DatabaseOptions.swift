@@ -4,14 +4,16 @@ import OrcastraDevDB
 import OrcastraPostgres
 
 /// Where the database is: the same options and order for every Orcastra executable.
-struct DatabaseOptions: ParsableArguments {
+public struct DatabaseOptions: ParsableArguments {
+    public init() {}
+
     @Option(name: .customLong("database-url"),
             help: ArgumentHelp("PostgreSQL connection URL or key=value string.",
                                discussion: "Default: ORCASTRA_DATABASE_URL, then DATABASE_URL, then libpq's PG* variables, then the local development database."))
-    var databaseURL: String?
+    public var databaseURL: String?
 
     /// Resolves the connection string, starting the local development database when nothing is configured.
-    func conninfo(quiet: Bool = false) async throws -> String {
+    public func conninfo(quiet: Bool = false) async throws -> String {
         if let databaseURL, !databaseURL.isEmpty { return databaseURL }
         let environment = ProcessInfo.processInfo.environment
         for name in ["ORCASTRA_DATABASE_URL", "DATABASE_URL"] {
@@ -31,16 +33,16 @@ struct DatabaseOptions: ParsableArguments {
 }
 
 /// The project's local development database.
-enum DevDatabase {
+public enum DevDatabase {
     /// `ORCASTRA_DEV_DB_DIR`, else `.orcastra/postgres` in the current folder.
-    static var directory: URL {
+    public static var directory: URL {
         if let configured = ProcessInfo.processInfo.environment["ORCASTRA_DEV_DB_DIR"], !configured.isEmpty {
             return URL(fileURLWithPath: configured)
         }
         return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".orcastra/postgres")
     }
 
-    static func cluster() throws -> LocalPostgres {
+    public static func cluster() throws -> LocalPostgres {
         try LocalPostgres(dataDirectory: directory)
     }
 }

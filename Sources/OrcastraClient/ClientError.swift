@@ -1,0 +1,39 @@
+import Foundation
+
+/// What the client refuses or gives up on, each as one sentence that says what to do next.
+///
+/// Unknown tasks are `StoreError.taskNotFound`, shared with the store; the cases here are the ones
+/// only the client produces.
+public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No step has this id.
+    case stepNotFound(Int64)
+    /// The database refused an operator action on a step (SQLSTATE OR002): the step is in a state
+    /// where the action makes no sense. `reason` is the database's explanation.
+    case stepActionRefused(step: Int64, action: StepAction, reason: String)
+    /// `waitForCompletion` gave up; `state` is the task's last state seen.
+    case waitTimedOut(task: UUID, after: Duration, state: String)
+    /// JSON text (a context, a result) that could not be read; `source` names where it came from.
+    case invalidJSON(source: String, problem: String, line: Int?, column: Int?)
+
+    public enum StepAction: String, Sendable, Equatable {
+        case retry, resolve
+    }
+
+    public var description: String {
+        switch self {
+        case .stepNotFound(let id):
+            return "No step with id \(id). `orcastra task show TASK_ID` lists a task's steps with their ids."
+        case .stepActionRefused(let step, let action, let reason):
+            let wayOut = switch action {
+            case .retry: "`orcastra task show TASK_ID` shows which of the task's steps are in error."
+            case .resolve: "`orcastra task show TASK_ID` shows the states of the task's steps."
+            }
+            return "Cannot \(action.rawValue) step \(step): \(reason). \(wayOut)"
+        case .invalidJSON(let source, let problem, let line, let column):
+            let place = line.map { line in " at line \(line)" + (column.map { ", column \($0)" } ?? "") } ?? ""
+            return "\(source) is not valid JSON\(place): \(problem). Write a JSON value such as '{\"order_id\": 42}' (in a shell, inside single quotes)."
+        case .waitTimedOut(let task, let after, let state):
+            return "Task \(task.uuidString.lowercased()) is still \(state) after \(after.formatted(.units(allowed: [.hours, .minutes, .seconds, .milliseconds], width: .narrow))). Keep watching with `orcastra task show \(task.uuidString.lowercased())`."
+        }
+    }
+}

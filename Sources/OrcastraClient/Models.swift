@@ -1,0 +1,206 @@
+import Foundation
+import OrcastraStateMachines
+import OrcastraTemplates
+
+/// One task as an operator sees it: its header and its whole DAG, in one value.
+///
+/// `TaskDetail` is a snapshot read in one statement, so the task's state and its steps' states are
+/// consistent with each other. It is `Equatable` so watchers can tell whether anything changed.
+public struct TaskDetail: Sendable, Hashable, Codable {
+    public var id: UUID
+    /// `namespace/name@version` of the template the task runs.
+    public var template: String
+    /// The template's namespace (the task's "namespace" in filters).
+    public var templateNamespace: String
+    public var templateName: String
+    public var templateVersion: String
+    public var state: TaskState
+    /// Why the task last changed state (e.g. `1 step(s) failed; nothing else can run`).
+    public var stateReason: String
+    public var priority: Int
+    public var idempotencyKey: String?
+    public var context: JSONValue
+    public var runAt: Date
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// Set when the task is in `error`: the failed steps and their last errors.
+    public var error: String?
+    /// In the template's order (which is also id order).
+    public var steps: [StepDetail]
+
+    /// Complete, cancelled or resolved by hand: nothing will ever change again.
+    public var isTerminal: Bool { state.isTerminal }
+
+    /// Nothing runs any more without an operator: terminal, or `error`. A watcher stops here.
+    ///
+    /// `error` is not terminal (an operator can retry or resolve the failed step), but nothing else
+    /// will happen on its own, so waiting longer would wait forever.
+    public var isSettled: Bool { state.isTerminal || state == .error }
+
+    /// Steps that are complete or were resolved by hand.
+    public var finishedStepCount: Int { steps.filter { $0.state.satisfiesDependents }.count }
+
+    /// Steps a worker holds right now.
+    public var runningSteps: [StepDetail] { steps.filter { $0.state == .inProgress } }
+
+    /// Steps in `error`: what `orcastra step retry` or `step resolve` act on.
+    public var failedSteps: [StepDetail] { steps.filter { $0.state == .error } }
+
+    /// Wall time from start to finish (or to now, for a task that still runs).
+    public func duration(now: Date = Date()) -> TimeInterval? {
+        guard let startedAt else { return nil }
+        return (finishedAt ?? now).timeIntervalSince(startedAt)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, template, state, priority, context, error, steps
+        case templateNamespace = "template_namespace", templateName = "template_name", templateVersion = "template_version"
+        case stateReason = "state_reason", idempotencyKey = "idempotency_key", runAt = "run_at"
+        case createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at"
+    }
+}
+
+/// One step of a task: where it is, how often it ran, what it produced or why it failed.
+public struct StepDetail: Sendable, Hashable, Codable {
+    /// The id `orcastra step retry|resolve` take.
+    public var id: Int64
+    public var name: String
+    /// The worker pool that runs it.
+    public var namespace: String
+    public var state: StepState
+    public var stateReason: String
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// Seconds from the start of the last attempt to the end, when both are known.
+    public var durationSeconds: Double?
+    public var lastError: String?
+    /// The stored result (from the worker, or from an operator's resolve).
+    public var result: JSONValue?
+    /// The names of its parents.
+    public var dependsOn: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, namespace, state, attempts, result
+        case stateReason = "state_reason", maxAttempts = "max_attempts", startedAt = "started_at"
+        case finishedAt = "finished_at", durationSeconds = "duration_seconds", lastError = "last_error"
+        case dependsOn = "depends_on"
+    }
+}
+
+/// One row of a task listing: enough to pick a task, without its context or steps.
+public struct TaskSummary: Sendable, Hashable, Codable {
+    public var id: UUID
+    public var template: String
+    public var templateNamespace: String
+    public var templateName: String
+    public var state: TaskState
+    public var priority: Int
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var stepCount: Int
+    public var finishedStepCount: Int
+    public var error: String?
+    /// Pass it as `TaskFilter.after` to get the page that follows this row.
+    public var cursor: TaskCursor
+
+    enum CodingKeys: String, CodingKey {
+        case id, template, state, priority, error, cursor
+        case templateNamespace = "template_namespace", templateName = "template_name"
+        case createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at"
+        case stepCount = "step_count", finishedStepCount = "finished_step_count"
+    }
+}
+
+/// A position in the newest-first task listing: `(created_at, id)` of the last row seen.
+///
+/// Keyset pagination rather than OFFSET: a page costs the same however deep it is, and tasks
+/// created meanwhile neither shift nor repeat rows. The creation time is kept in whole
+/// microseconds (PostgreSQL's precision) so the cursor is exact; a `Date` would round.
+public struct TaskCursor: Sendable, Hashable, Codable, LosslessStringConvertible {
+    public var createdAtMicroseconds: Int64
+    public var id: UUID
+
+    public init(createdAtMicroseconds: Int64, id: UUID) {
+        self.createdAtMicroseconds = createdAtMicroseconds
+        self.id = id
+    }
+
+    /// `MICROSECONDS.UUID`, the form `orcastra task list --after` takes.
+    public init?(_ description: String) {
+        let parts = description.split(separator: ".", maxSplits: 1)
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
+        self.init(createdAtMicroseconds: micros, id: id)
+    }
+
+    public var description: String { "\(createdAtMicroseconds).\(id.uuidString.lowercased())" }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let cursor = TaskCursor(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a task cursor: \(text)"))
+        }
+        self = cursor
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// What `OrcastraClient.tasks(filter:)` returns. Every field narrows the listing; nil means any.
+public struct TaskFilter: Sendable, Hashable {
+    /// The template's namespace.
+    public var namespace: String?
+    /// The template's name (any version).
+    public var templateName: String?
+    /// Any of these states; empty means every state.
+    public var states: Set<TaskState>
+    /// Created at or after this time.
+    public var createdAfter: Date?
+    /// Created before this time.
+    public var createdBefore: Date?
+    /// At most this many rows (1…1000).
+    public var limit: Int
+    /// Start after this row: the `cursor` of the last row of the previous page.
+    public var after: TaskCursor?
+
+    public init(namespace: String? = nil, templateName: String? = nil, states: Set<TaskState> = [],
+                createdAfter: Date? = nil, createdBefore: Date? = nil, limit: Int = 50, after: TaskCursor? = nil) {
+        self.namespace = namespace
+        self.templateName = templateName
+        self.states = states
+        self.createdAfter = createdAfter
+        self.createdBefore = createdBefore
+        self.limit = limit
+        self.after = after
+    }
+}
+
+/// One state change of a task or of one of its steps, from the audit tables.
+public struct TransitionEvent: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable { case task, step }
+
+    public var time: Date
+    public var kind: Kind
+    /// Set for step events.
+    public var stepID: Int64?
+    public var stepName: String?
+    /// Nil for the creation of the row.
+    public var from: String?
+    public var to: String
+    public var reason: String
+    /// The step's attempt count at the time of the move (step events only).
+    public var attempt: Int?
+    /// E.g. `{"worker": "host-1:4242"}` when a worker held the step.
+    public var metadata: JSONValue?
+
+    enum CodingKeys: String, CodingKey {
+        case time, kind, from, to, reason, attempt, metadata
+        case stepID = "step_id", stepName = "step_name"
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+import OrcastraPostgres
+
+/// How an orchestrator runs.
+public struct OrchestratorConfiguration: Sendable {
+    public var conninfo: String
+    /// How often it looks for due work when nothing woke it.
+    public var pollInterval: Duration = .seconds(1)
+    /// The most rows one chore handles per transaction; more are taken in the next round at once.
+    public var batchLimit: Int = 1000
+    /// How often it sweeps for live tasks that nothing will settle (a safety net).
+    public var stalledSweepInterval: Duration = .seconds(30)
+
+    public init(conninfo: String) {
+        self.conninfo = conninfo
+    }
+}
+
+/// The orchestrator: the chores that no worker's report triggers.
+///
+/// Step outcomes are applied by the workers' own `complete_steps` / `fail_steps` calls, in the same
+/// transaction as the result (children enqueued, tasks settled): one commit and one hop fewer per
+/// step than routing every outcome through an orchestrator. What remains is time-driven, and done
+/// here: starting scheduled tasks, enqueuing retries whose backoff ended, recovering steps whose
+/// worker stopped heartbeating, and sweeping for stalled tasks. Every chore locks with SKIP LOCKED,
+/// so any number of orchestrators run at once with no leader.
+///
+/// It wakes on NOTIFY `orcastra_orchestrator` (sent when a retry is scheduled), at the next due
+/// time it knows of, and at least every poll interval.
+public actor Orchestrator {
+    public static let channel = "orcastra_orchestrator"
+
+    public nonisolated let configuration: OrchestratorConfiguration
+    private let logger: Logger
+    private var connection: PostgresConnection?
+    private let wake: AsyncStream<Void>.Continuation
+    private let wakeups: AsyncStream<Void>
+    private var dueTimer: Task<Void, Never>?
+    private var lastSweep = ContinuousClock.now
+
+    public init(configuration: OrchestratorConfiguration, logger: Logger = Logger(label: "orcastra.orchestrator")) {
+        self.configuration = configuration
+        self.logger = logger
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Works until the calling task is cancelled.
+    public func run() async {
+        logger.info("orchestrator started", metadata: ["poll_interval": "\(configuration.pollInterval)"])
+        let listener = PostgresListener(conninfo: configuration.conninfo, channels: [Self.channel], logger: logger)
+        let wake = self.wake
+        let listening = Task { for await _ in listener { wake.yield() } }
+        let interval = configuration.pollInterval
+        let polling = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                wake.yield()
+            }
+        }
+        var backoff = (current: Duration.milliseconds(100), maximum: Duration.seconds(5))
+        for await _ in wakeups {
+            if Task.isCancelled { break }
+            do {
+                try await tick()
+                backoff.current = .milliseconds(100)
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning("orchestrator round failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff.current)"])
+                if let connection, await connection.isBroken { await connection.close(); self.connection = nil }
+                try? await Task.sleep(for: backoff.current)
+                backoff.current = min(backoff.current * 2, backoff.maximum)
+                wake.yield()
+            }
+        }
+        listener.stop()
+        listening.cancel()
+        polling.cancel()
+        dueTimer?.cancel()
+        await connection?.close()
+        logger.info("orchestrator stopped")
+    }
+
+    private func live() async throws -> PostgresConnection {
+        if let connection, await !connection.isBroken { return connection }
+        let fresh = try await PostgresConnection.connect(configuration.conninfo, logger: logger)
+        connection = fresh
+        return fresh
+    }
+
+    /// One round: every chore in one statement (one commit), repeated while any chore was full.
+    func tick() async throws {
+        let connection = try await live()
+        let limit = configuration.batchLimit
+        while true {
+            let row = try await connection.queryRow("""
+                SELECT orcastra.start_due_tasks(\(limit)::int) AS started,
+                       orcastra.enqueue_due_retries(\(limit)::int) AS retried,
+                       orcastra.recover_expired_leases(\(limit)::int) AS recovered
+                """)
+            let started: Int = try row.decode("started")
+            let retried: Int = try row.decode("retried")
+            let recovered: Int = try row.decode("recovered")
+            if started > 0 { logger.info("started scheduled tasks", metadata: ["count": "\(started)"]) }
+            if retried > 0 { logger.debug("enqueued retries", metadata: ["count": "\(retried)"]) }
+            if recovered > 0 { logger.warning("recovered steps whose worker stopped heartbeating", metadata: ["count": "\(recovered)"]) }
+            if max(started, retried, recovered) < limit { break }
+        }
+        if ContinuousClock.now - lastSweep >= configuration.stalledSweepInterval {
+            lastSweep = .now
+            let settled = try await connection.queryRow("SELECT orcastra.settle_stalled_tasks(\(limit)::int) AS settled").decode("settled", as: Int.self)
+            if settled > 0 { logger.warning("settled stalled tasks", metadata: ["count": "\(settled)"]) }
+        }
+        try await scheduleNextDue(on: connection)
+    }
+
+    /// Sleeps until the earliest retry, lease expiry or scheduled start, if that comes before the next poll.
+    private func scheduleNextDue(on connection: PostgresConnection) async throws {
+        let next = try await connection.queryRow("SELECT orcastra.next_due() AS due").decode("due", as: Date?.self)
+        dueTimer?.cancel()
+        guard let next else { return }
+        let delay = next.timeIntervalSinceNow
+        guard delay < configuration.pollInterval.seconds else { return }
+        let wake = self.wake
+        dueTimer = Task {
+            if delay > 0 { try? await Task.sleep(for: .milliseconds(Int(delay * 1000) + 1)) }
+            if !Task.isCancelled { wake.yield() }
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

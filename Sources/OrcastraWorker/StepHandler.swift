@@ -1,0 +1,70 @@
+import Foundation
+import Logging
+import OrcastraTemplates
+
+/// A step handler written in Swift. Register it in a `HandlerRegistry` under `name`, and reference
+/// that name from a template step (`handler: orders.charge_card`).
+///
+/// `Input` is decoded from the task's context; parents' results are read through
+/// `StepContext.parentResult(_:as:)`. The returned `Output` becomes the step's result, visible to
+/// its children. Throw `StepFailure.permanent` for a failure that retrying cannot fix; any other
+/// error fails the attempt and the step is retried by its policy.
+public protocol StepHandler: Sendable {
+    associatedtype Input: Decodable & Sendable
+    associatedtype Output: Encodable & Sendable
+    static var name: String { get }
+    func run(_ input: Input, context: StepContext) async throws -> Output
+}
+
+/// What a handler knows about the step it runs.
+public struct StepContext: Sendable {
+    public let taskID: UUID
+    public let stepName: String
+    /// 1 for the first attempt.
+    public let attempt: Int
+    public let maxAttempts: Int
+    /// The task's context as submitted.
+    public let taskContext: JSONValue
+    /// Results of the step's parents, by step name.
+    public let parents: [String: JSONValue]
+    /// A logger with the task and step ids attached.
+    public let logger: Logger
+
+    /// Decodes a parent's result.
+    public func parentResult<Value: Decodable>(_ step: String, as type: Value.Type = Value.self) throws -> Value {
+        guard let value = parents[step] else {
+            throw StepFailure.permanent("step \(stepName) has no parent named \(step); its parents are \(parents.keys.sorted().joined(separator: ", "))")
+        }
+        return try JSONBridge.decode(Value.self, from: value)
+    }
+
+    /// True once the task was cancelled or the worker is shutting down: stop early if you can.
+    public var isCancelled: Bool { Task.isCancelled }
+}
+
+/// How a handler says an attempt failed.
+public enum StepFailure: Error, Sendable, CustomStringConvertible {
+    /// Retrying cannot help (bad input, a refused payment): the step goes to error at once.
+    case permanent(String)
+    /// Worth another attempt, after the step's backoff.
+    case retryable(String)
+
+    public var description: String {
+        switch self {
+        case .permanent(let message), .retryable(let message): message
+        }
+    }
+}
+
+/// Codable values ↔ `JSONValue`, through JSON text.
+enum JSONBridge {
+    static func decode<Value: Decodable>(_ type: Value.Type, from value: JSONValue) throws -> Value {
+        try JSONDecoder().decode(Value.self, from: Data(value.jsonText.utf8))
+    }
+
+    static func encode<Value: Encodable>(_ value: Value) throws -> JSONValue {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try JSONValue(parsing: String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+}

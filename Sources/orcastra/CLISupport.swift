@@ -1,0 +1,118 @@
+import Foundation
+import OrcastraClient
+import OrcastraCommandLine
+import OrcastraStateMachines
+
+/// Parsing and formatting shared by the task commands: ids, times, durations, tables, JSON.
+enum CLI {
+    /// A task id, or an error that says what one looks like and where to find it.
+    static func taskID(_ text: String) throws -> UUID {
+        guard let id = UUID(uuidString: text.trimmingCharacters(in: .whitespaces)) else {
+            throw CLIFailure(
+                message: "'\(text)' is not a task id: a task id is a UUID like 0b6f1c1e-6a2f-4c1e-9d1a-2f3b4c5d6e7f. `orcastra task list` shows the ids of recent tasks.",
+                exitCode: .invalidInput)
+        }
+        return id
+    }
+
+    /// A step id, or an error that says where to find one.
+    static func stepID(_ text: String) throws -> Int64 {
+        guard let id = Int64(text.trimmingCharacters(in: .whitespaces)), id > 0 else {
+            throw CLIFailure(
+                message: "'\(text)' is not a step id: a step id is a positive number. `orcastra task show TASK_ID` lists a task's steps with their ids.",
+                exitCode: .invalidInput)
+        }
+        return id
+    }
+
+    /// An ISO 8601 time: `2026-05-01T12:00:00Z`, with fractional seconds or an offset, or a date
+    /// alone (`2026-05-01`, midnight UTC).
+    static func timestamp(_ text: String, option: String) throws -> Date {
+        var style = Date.ISO8601FormatStyle()
+        if let date = try? style.parse(text) { return date }
+        style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        if let date = try? style.parse(text) { return date }
+        if let date = try? Date.ISO8601FormatStyle().year().month().day().parse(text) { return date }
+        throw CLIFailure(
+            message: "\(option) '\(text)' is not an ISO 8601 time. Write it like 2026-05-01T12:00:00Z, 2026-05-01T14:00:00+02:00 or 2026-05-01.",
+            exitCode: .invalidInput)
+    }
+
+    static func taskStates(_ texts: [String]) throws -> Set<TaskState> {
+        try Set(texts.map { text in
+            guard let state = TaskState(rawValue: text) else {
+                throw CLIFailure(
+                    message: "'\(text)' is not a task state. Use one of: \(TaskState.allCases.map(\.rawValue).joined(separator: ", ")).",
+                    exitCode: .invalidInput)
+            }
+            return state
+        })
+    }
+
+    /// A client for one command, shut down when the command is done whatever happens.
+    static func withClient<Value>(_ database: DatabaseOptions, _ body: (OrcastraClient) async throws -> Value) async throws -> Value {
+        let client = OrcastraClient(conninfo: try await database.conninfo(), maximumConnections: 2)
+        do {
+            let value = try await body(client)
+            await client.shutdown()
+            return value
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
+
+    static func writeError(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    /// `850ms`, `12.3s`, `4m05s`, `2h03m`.
+    static func duration(_ seconds: Double?) -> String {
+        guard let seconds, seconds >= 0 else { return "-" }
+        if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
+        if seconds < 60 { return String(format: "%.1fs", seconds) }
+        let whole = Int(seconds)
+        if whole < 3600 { return String(format: "%dm%02ds", whole / 60, whole % 60) }
+        return String(format: "%dh%02dm", whole / 3600, whole / 60 % 60)
+    }
+
+    static func time(_ date: Date?) -> String {
+        guard let date else { return "-" }
+        return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    /// Left-aligned columns separated by two spaces; cells are cut to one line.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        let cleaned = rows.map { $0.map { $0.replacingOccurrences(of: "\n", with: " ") } }
+        var widths = header.map(\.count)
+        for row in cleaned {
+            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        return ([line(header)] + cleaned.map(line)).joined(separator: "\n")
+    }
+
+    static func abbreviate(_ text: String?, to length: Int = 60) -> String {
+        guard let text, !text.isEmpty else { return "" }
+        let oneLine = text.replacingOccurrences(of: "\n", with: " ")
+        return oneLine.count > length ? String(oneLine.prefix(length - 1)) + "…" : oneLine
+    }
+
+    /// The client's values carry their own snake_case keys; a key strategy here would also
+    /// rewrite the keys inside contexts and results, which are the user's data.
+    static func printJSON<Value: Encodable>(_ value: Value) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        }
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+}

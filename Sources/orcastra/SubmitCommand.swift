@@ -1,0 +1,187 @@
+import ArgumentParser
+import Foundation
+import OrcastraClient
+import OrcastraCommandLine
+import OrcastraStateMachines
+import OrcastraStore
+import OrcastraTemplates
+
+/// `orcastra submit`: start a task, optionally watching it to the end.
+struct SubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Submit a task: a template plus a JSON context.",
+        discussion: """
+            Prints the new task's id. With --wait, shows the task's progress until it settles and \
+            exits 0 when it completed, 2 when it failed (a step is in error), 3 when it was \
+            cancelled and 4 when --timeout passed first.
+
+            Examples:
+              orcastra submit examples/linear
+              orcastra submit shop/checkout@1.2.0 --context '{"order_id": 42}' --wait
+              orcastra submit shop/checkout --context-file order.json --idempotency-key order-42
+              echo '{"order_id": 42}' | orcastra submit shop/checkout --context -
+              orcastra submit reports/nightly --in 5m --priority 10
+              orcastra submit reports/nightly --at 2026-05-01T02:00:00Z --json
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The template: NAMESPACE/NAME (its highest version) or NAMESPACE/NAME@VERSION.",
+                                 valueName: "template"))
+    var template: String
+
+    @Option(help: ArgumentHelp("The task's context as JSON, or - to read it from standard input.", valueName: "json"))
+    var context: String?
+
+    @Option(help: ArgumentHelp("Read the context from this JSON file.", valueName: "file"))
+    var contextFile: String?
+
+    @Option(help: ArgumentHelp("Submitting again with the same key returns the first task instead of making another.",
+                               valueName: "key"))
+    var idempotencyKey: String?
+
+    @Option(help: "Higher runs first when workers are busy.")
+    var priority: Int = 0
+
+    @Option(name: .customLong("at"),
+            help: ArgumentHelp("Start no earlier than this ISO 8601 time, e.g. 2026-05-01T02:00:00Z.", valueName: "time"))
+    var startTime: String?
+
+    @Option(name: .customLong("in"),
+            help: ArgumentHelp("Start after this delay, e.g. 30s, 5m, 2h.", valueName: "duration"))
+    var delay: DurationArgument?
+
+    @Flag(help: "Watch the task until it completes, fails or is cancelled; the exit code tells which.")
+    var wait = false
+
+    @Option(help: ArgumentHelp("With --wait: give up after this long (exit code 4), e.g. 10m.", valueName: "duration"))
+    var timeout: DurationArgument?
+
+    @Flag(help: "Print JSON for scripts: the submission, or with --wait the finished task.")
+    var json = false
+
+    @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        if context != nil && contextFile != nil {
+            throw ValidationError("Give the context once: --context or --context-file, not both.")
+        }
+        if startTime != nil && delay != nil {
+            throw ValidationError("Give the start once: --at TIME or --in DURATION, not both.")
+        }
+        if timeout != nil && !wait {
+            throw ValidationError("--timeout only applies with --wait.")
+        }
+    }
+
+    func run() async throws {
+        let reference = try TemplateReference(parsing: template)
+        let contextValue = try readContext()
+        var runAt: Date?
+        if let startTime { runAt = try CLI.timestamp(startTime, option: "--at") }
+        if let delay {
+            let components = delay.duration.components
+            runAt = Date().addingTimeInterval(Double(components.seconds) + Double(components.attoseconds) / 1e18)
+        }
+        try await CLI.withClient(database) { client in
+            try await submit(TaskRequest(template: reference, context: contextValue, idempotencyKey: idempotencyKey,
+                                         priority: priority, runAt: runAt), with: client)
+        }
+    }
+
+    private func submit(_ request: TaskRequest, with client: OrcastraClient) async throws {
+        let creation = try await client.submit(request)
+        let id = creation.taskID.uuidString.lowercased()
+        if !creation.created, let idempotencyKey {
+            CLI.writeError("note: task \(id) already has idempotency key '\(idempotencyKey)'; no new task was made.\n")
+        }
+        guard wait else {
+            if json {
+                try CLI.printJSON(SubmitOutput(taskID: id, created: creation.created, template: creation.templateReference))
+            } else {
+                print(id)
+            }
+            return
+        }
+        if !json { print(id) }
+        let renderer = ProgressRenderer(interactive: CLI.standardErrorIsTerminal)
+        let detail = try await client.waitForCompletion(creation.taskID, timeout: timeout?.duration) { detail in
+            renderer.show(detail)
+        }
+        renderer.finish()
+        if json {
+            try CLI.printJSON(detail)
+        } else {
+            print(TaskSummaryText.outcome(of: detail))
+        }
+        try TaskSummaryText.exitStatus(of: detail)
+    }
+
+    /// `--context JSON`, `--context -` (standard input) or `--context-file FILE`; `{}` when none.
+    private func readContext() throws -> JSONValue {
+        if let contextFile {
+            guard let data = FileManager.default.contents(atPath: contextFile) else {
+                throw CLIFailure(message: "Cannot read the context file \(contextFile): no such file or no permission.",
+                                 exitCode: .notFound)
+            }
+            return try JSONInput.parse(String(decoding: data, as: UTF8.self), source: "The context in \(contextFile)")
+        }
+        guard let context else { return .object([:]) }
+        if context == "-" {
+            let data = FileHandle.standardInput.readDataToEndOfFile()
+            return try JSONInput.parse(String(decoding: data, as: UTF8.self), source: "The context on standard input")
+        }
+        return try JSONInput.parse(context, source: "The context given with --context")
+    }
+
+    struct SubmitOutput: Encodable {
+        var taskID: String
+        var created: Bool
+        var template: String
+        enum CodingKeys: String, CodingKey {
+            case taskID = "task_id", created, template
+        }
+    }
+}
+
+/// The words for a finished wait, shared by `submit --wait` and `task wait`.
+enum TaskSummaryText {
+    /// One line for a settled task, then what to do about failed steps.
+    static func outcome(of detail: TaskDetail) -> String {
+        let id = detail.id.uuidString.lowercased()
+        let steps = "\(detail.finishedStepCount)/\(detail.steps.count) steps"
+        let took = detail.duration().map { " in \(CLI.duration($0))" } ?? ""
+        switch detail.state {
+        case .complete:
+            return "Task \(id) complete: \(steps)\(took)."
+        case .resolvedManually:
+            return "Task \(id) resolved manually: \(steps)\(took)."
+        case .cancelled:
+            return "Task \(id) cancelled (\(detail.stateReason)): \(steps) done."
+        case .error:
+            var lines = ["Task \(id) failed: \(steps) done; \(detail.failedSteps.count) step(s) in error."]
+            for step in detail.failedSteps {
+                lines.append("  \(step.name) (step \(step.id), attempt \(step.attempts) of \(step.maxAttempts)): \(CLI.abbreviate(step.lastError ?? step.stateReason, to: 200))")
+                lines.append("    retry:   orcastra step retry \(step.id)")
+                lines.append("    resolve: orcastra step resolve \(step.id) --result JSON")
+            }
+            return lines.joined(separator: "\n")
+        default:
+            return "Task \(id) is \(detail.state.rawValue): \(steps) done."
+        }
+    }
+
+    /// Throws the documented exit code for a task that did not complete.
+    static func exitStatus(of detail: TaskDetail) throws {
+        let id = detail.id.uuidString.lowercased()
+        switch detail.state {
+        case .error:
+            throw CLIFailure(message: "Task \(id) failed. Fix the cause, then `orcastra step retry STEP_ID` or `orcastra step resolve STEP_ID --result JSON`.",
+                             exitCode: .taskFailed)
+        case .cancelled:
+            throw CLIFailure(message: "Task \(id) was cancelled.", exitCode: .taskCancelled)
+        default:
+            return
+        }
+    }
+}

@@ -1,0 +1,296 @@
+import ArgumentParser
+import Foundation
+import OrcastraClient
+import OrcastraCommandLine
+import OrcastraStateMachines
+
+/// `orcastra task …`: inspect, watch and cancel tasks.
+struct TaskCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "task",
+        abstract: "Inspect, watch and cancel tasks.",
+        subcommands: [Show.self, List.self, Wait.self, Cancel.self, Events.self]
+    )
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a task and its steps.",
+            discussion: """
+                Prints the task's state and times, then its DAG as a table: each step's id (for \
+                `orcastra step retry|resolve`), state, attempts, duration, parents and last error.
+
+                Examples:
+                  orcastra task show 0b6f1c1e-6a2f-4c1e-9d1a-2f3b4c5d6e7f
+                  orcastra task show 0b6f1c1e-6a2f-4c1e-9d1a-2f3b4c5d6e7f --json | jq '.steps[] | select(.state == "error")'
+                """
+        )
+
+        @Argument(help: ArgumentHelp("The task's id (a UUID).", valueName: "task-id"))
+        var id: String
+
+        @Flag(help: "Print JSON for scripts, with the context and every step's result.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            let id = try CLI.taskID(id)
+            let detail = try await CLI.withClient(database) { try await $0.task(id) }
+            if json {
+                try CLI.printJSON(detail)
+            } else {
+                print(Self.render(detail))
+            }
+        }
+
+        static func render(_ detail: TaskDetail) -> String {
+            var lines = [
+                "Task      \(detail.id.uuidString.lowercased())",
+                "Template  \(detail.template)",
+                "State     \(detail.state.rawValue) (\(detail.stateReason))",
+                "Steps     \(detail.finishedStepCount)/\(detail.steps.count) done",
+                "Priority  \(detail.priority)",
+                "Created   \(CLI.time(detail.createdAt))",
+            ]
+            if detail.startedAt == nil { lines.append("Runs at   \(CLI.time(detail.runAt))") }
+            if let started = detail.startedAt { lines.append("Started   \(CLI.time(started))") }
+            if let finished = detail.finishedAt { lines.append("Finished  \(CLI.time(finished))") }
+            if let duration = detail.duration() { lines.append("Duration  \(CLI.duration(duration))") }
+            if let key = detail.idempotencyKey { lines.append("Key       \(key)") }
+            if let error = detail.error { lines.append("Error     \(error)") }
+            lines.append("")
+            let rows = detail.steps.map { step in
+                [String(step.id), step.name, step.state.rawValue, "\(step.attempts)/\(step.maxAttempts)",
+                 CLI.duration(step.durationSeconds ?? step.startedAt.map { Date().timeIntervalSince($0) }),
+                 step.dependsOn.isEmpty ? "-" : step.dependsOn.joined(separator: ", "),
+                 CLI.abbreviate(step.lastError)]
+            }
+            lines.append(CLI.table(["ID", "STEP", "STATE", "ATTEMPTS", "DURATION", "DEPENDS ON", "LAST ERROR"], rows))
+            let failed = detail.failedSteps
+            if !failed.isEmpty {
+                lines.append("")
+                lines.append("Failed steps can be retried (`orcastra step retry ID`) or resolved by hand (`orcastra step resolve ID --result JSON`).")
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List tasks, newest first.",
+            discussion: """
+                Filters combine. When more tasks match than --limit, the last line shows the \
+                command for the next page (--after CURSOR).
+
+                Examples:
+                  orcastra task list
+                  orcastra task list --state error --state waiting_for_retry
+                  orcastra task list --template shop/checkout --since 2026-05-01 --limit 10
+                  orcastra task list --json | jq -r '.tasks[].id'
+                """
+        )
+
+        @Option(help: ArgumentHelp("Only tasks of templates in this namespace.", valueName: "namespace"))
+        var namespace: String?
+
+        @Option(help: ArgumentHelp("Only tasks of this template: NAME, or NAMESPACE/NAME.", valueName: "template"))
+        var template: String?
+
+        @Option(help: ArgumentHelp("Only tasks in this state (repeatable): pending, in_progress, waiting_for_retry, error, complete, cancelled, resolved_manually.",
+                                   valueName: "state"))
+        var state: [String] = []
+
+        @Option(help: ArgumentHelp("Only tasks created at or after this ISO 8601 time.", valueName: "time"))
+        var since: String?
+
+        @Option(help: ArgumentHelp("Only tasks created before this ISO 8601 time.", valueName: "time"))
+        var until: String?
+
+        @Option(help: "At most this many tasks (1 to 1000).")
+        var limit: Int = 50
+
+        @Option(help: ArgumentHelp("Continue after this cursor, printed at the end of the previous page.", valueName: "cursor"))
+        var after: String?
+
+        @Flag(help: "Print JSON for scripts: {\"tasks\": [...], \"next_cursor\": ...}.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            guard (1...1000).contains(limit) else { throw ValidationError("--limit must be between 1 and 1000.") }
+        }
+
+        func run() async throws {
+            var filter = TaskFilter(limit: limit)
+            filter.namespace = namespace
+            if let template {
+                let parts = template.split(separator: "/", maxSplits: 1).map(String.init)
+                if parts.count == 2 {
+                    if let namespace, namespace != parts[0] {
+                        throw CLIFailure(message: "--namespace \(namespace) and --template \(template) name different namespaces; give one.",
+                                         exitCode: .invalidInput)
+                    }
+                    filter.namespace = parts[0]
+                    filter.templateName = parts[1]
+                } else {
+                    filter.templateName = template
+                }
+            }
+            filter.states = try CLI.taskStates(state)
+            if let since { filter.createdAfter = try CLI.timestamp(since, option: "--since") }
+            if let until { filter.createdBefore = try CLI.timestamp(until, option: "--until") }
+            if let after {
+                guard let cursor = TaskCursor(after) else {
+                    throw CLIFailure(message: "'\(after)' is not a cursor: pass the value printed after --after at the end of the previous page.",
+                                     exitCode: .invalidInput)
+                }
+                filter.after = cursor
+            }
+            let finalFilter = filter
+            let tasks = try await CLI.withClient(database) { try await $0.tasks(filter: finalFilter) }
+            let next = tasks.count == limit ? tasks.last?.cursor.description : nil
+            if json {
+                try CLI.printJSON(Page(tasks: tasks, nextCursor: next))
+                return
+            }
+            if tasks.isEmpty {
+                print(after == nil ? "No tasks match." : "No more tasks.")
+                return
+            }
+            let rows = tasks.map { task in
+                [task.id.uuidString.lowercased(), task.template, task.state.rawValue,
+                 "\(task.finishedStepCount)/\(task.stepCount)", CLI.time(task.createdAt), CLI.abbreviate(task.error, to: 50)]
+            }
+            print(CLI.table(["ID", "TEMPLATE", "STATE", "STEPS", "CREATED", "ERROR"], rows))
+            if let next {
+                print("\nMore: orcastra task list --after \(next)  (with the same filters)")
+            }
+        }
+
+        struct Page: Encodable {
+            var tasks: [TaskSummary]
+            var nextCursor: String?
+            enum CodingKeys: String, CodingKey { case tasks, nextCursor = "next_cursor" }
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(tasks, forKey: .tasks)
+                try container.encode(nextCursor, forKey: .nextCursor)
+            }
+        }
+    }
+
+    struct Wait: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Watch a task until it completes, fails or is cancelled.",
+            discussion: """
+                Exits 0 when the task completed (or was resolved by hand), 2 when it failed, 3 when \
+                it was cancelled and 4 when --timeout passed first.
+
+                Examples:
+                  orcastra task wait 0b6f1c1e-6a2f-4c1e-9d1a-2f3b4c5d6e7f
+                  orcastra task wait 0b6f1c1e-6a2f-4c1e-9d1a-2f3b4c5d6e7f --timeout 10m --json
+                """
+        )
+
+        @Argument(help: ArgumentHelp("The task's id (a UUID).", valueName: "task-id"))
+        var id: String
+
+        @Option(help: ArgumentHelp("Give up after this long (exit code 4), e.g. 30s or 10m.", valueName: "duration"))
+        var timeout: DurationArgument?
+
+        @Flag(help: "Print the finished task as JSON (progress still goes to standard error).")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            let id = try CLI.taskID(id)
+            let renderer = ProgressRenderer(interactive: CLI.standardErrorIsTerminal)
+            let timeout = timeout?.duration
+            let detail = try await CLI.withClient(database) { client in
+                try await client.waitForCompletion(id, timeout: timeout) { renderer.show($0) }
+            }
+            renderer.finish()
+            if json { try CLI.printJSON(detail) } else { print(TaskSummaryText.outcome(of: detail)) }
+            try TaskSummaryText.exitStatus(of: detail)
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a task.",
+            discussion: """
+                Steps not yet running are cancelled at once; running steps when their worker next \
+                reports, whose outcome is then ignored. Cancelling a cancelled task changes nothing \
+                and succeeds; a task that already completed cannot be cancelled (exit code 75).
+
+                Examples:
+                  orcastra task cancel 0b6f1c1e-6a2f-4c1e-9d1a-2f3b4c5d6e7f --reason "customer withdrew the order"
+                """
+        )
+
+        @Argument(help: ArgumentHelp("The task's id (a UUID).", valueName: "task-id"))
+        var id: String
+
+        @Option(help: "Why, for the task's log.")
+        var reason: String = "cancelled by an operator"
+
+        @Flag(help: "Print JSON for scripts: {\"task_id\": ..., \"state\": ...}.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            let id = try CLI.taskID(id)
+            let reason = reason
+            let state = try await CLI.withClient(database) { try await $0.cancel(id, reason: reason) }
+            let text = id.uuidString.lowercased()
+            if json {
+                try CLI.printJSON(["task_id": text, "state": state.rawValue])
+            } else if state == .cancelled {
+                print("Task \(text) cancelled.")
+            }
+            if state != .cancelled {
+                throw CLIFailure(message: "Task \(text) is already \(state.rawValue); a finished task cannot be cancelled.",
+                                 exitCode: .conflict)
+            }
+        }
+    }
+
+    struct Events: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a task's log: every state change of the task and its steps, in order.",
+            discussion: """
+                Examples:
+                  orcastra task events 0b6f1c1e-6a2f-4c1e-9d1a-2f3b4c5d6e7f
+                  orcastra task events 0b6f1c1e-6a2f-4c1e-9d1a-2f3b4c5d6e7f --json
+                """
+        )
+
+        @Argument(help: ArgumentHelp("The task's id (a UUID).", valueName: "task-id"))
+        var id: String
+
+        @Flag(help: "Print JSON for scripts.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            let id = try CLI.taskID(id)
+            let events = try await CLI.withClient(database) { try await $0.events(id) }
+            if json {
+                try CLI.printJSON(events)
+                return
+            }
+            let rows = events.map { event in
+                [CLI.time(event.time),
+                 event.kind == .task ? "task" : "step \(event.stepName ?? "?")",
+                 "\(event.from ?? "∅") → \(event.to)",
+                 event.attempt.map { $0 == 0 ? "" : "#\($0)" } ?? "",
+                 event.reason]
+            }
+            print(CLI.table(["TIME", "WHAT", "CHANGE", "ATTEMPT", "REASON"], rows))
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import Testing
+@testable import OrcastraCommand
+
+extension CommandRunnerTests {
+    @Suite struct Concurrency {
+        /// 32 commands sleeping 0.5 s each finish together in well under 1.5 s. If any of them blocked a
+        /// cooperative-pool thread (one per core), they would run in waves and take several seconds.
+        /// (Eight commands of 0.3 s would not prove it: on a 2-core pool four waves take only 1.2 s.)
+        @Test func manyCommandsRunInParallel() async {
+            let clock = ContinuousClock()
+            let started = clock.now
+            let outcomes = await withTaskGroup(of: CommandOutcome.self) { group in
+                for _ in 0..<32 {
+                    group.addTask { await CommandRunner.run(invocation(["sleep", "0.5"], timeout: .seconds(10))) }
+                }
+                var all: [CommandOutcome] = []
+                for await outcome in group { all.append(outcome) }
+                return all
+            }
+            let elapsed = clock.now - started
+            #expect(outcomes.count == 32)
+            #expect(outcomes.allSatisfy { $0.termination == .exited(0) && $0.duration >= .milliseconds(500) })
+            #expect(elapsed < .milliseconds(1500), "took \(seconds(elapsed)) s")
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import OrcastraPostgres
+import OrcastraTemplates
+import Testing
+
+/// The whole loop with real processes: submit, orchestrator, workers, completion.
+extension EndToEndTests {
+@Suite struct WorkflowTests {
+    static let linear = """
+        namespace: e2e
+        name: linear
+        version: 1.0.0
+        steps:
+          - {name: a, handler: orcastra.noop}
+          - {name: b, handler: orcastra.noop, depends_on: [a]}
+          - {name: c, handler: orcastra.noop, depends_on: [b]}
+          - {name: d, handler: orcastra.noop, depends_on: [c]}
+        """
+
+    /// Context flows into the first step; each child adds to its parents' results.
+    static let dataflow = """
+        namespace: e2e
+        name: dataflow
+        version: 1.0.0
+        steps:
+          - name: start
+            command: [python3, -c, "import json,sys; d=json.load(sys.stdin); print(json.dumps({'n': d['context']['n']}))"]
+          - name: left
+            depends_on: [start]
+            command: [python3, -c, "import json,sys; d=json.load(sys.stdin); print(json.dumps({'n': d['parents']['start']['n'] * 2}))"]
+          - name: right
+            depends_on: [start]
+            command: [sh, -c, "echo '{\\"n\\": 1}'"]
+          - name: join
+            depends_on: [left, right]
+            command: [python3, -c, "import json,sys; d=json.load(sys.stdin); p=d['parents']; print(json.dumps({'sum': p['left']['n'] + p['right']['n']}))"]
+        """
+
+    @Test func linearTaskCompletesInOrder() async throws {
+        let cluster = try await Cluster()
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.register(Self.linear)
+        try cluster.orchestrator()
+        try cluster.worker()
+        let task = try await cluster.submit("e2e/linear")
+        #expect(try await cluster.settled(task) == "complete", "\(cluster.logs)")
+        #expect(try await cluster.steps(task) == ["a": "complete", "b": "complete", "c": "complete", "d": "complete"])
+        // Each step started after its parent finished.
+        let order = try await cluster.pool.query("""
+            SELECT s.name FROM orcastra.step_transitions t JOIN orcastra.steps s ON s.id = t.step_id
+            WHERE t.task_id = \(task) AND t.to_state = 'in_progress' ORDER BY t.id
+            """).rows.map { try $0.decode("name", as: String.self) }
+        #expect(order == ["a", "b", "c", "d"])
+        #expect(try await cluster.count("SELECT count(*) FROM orcastra.task_transitions WHERE task_id = \(task) AND to_state = 'complete'") == 1)
+    }
+
+    @Test func contextFlowsThroughParentsToChildren() async throws {
+        let cluster = try await Cluster()
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.register(Self.dataflow)
+        try cluster.worker(["--concurrency", "4"])
+        let task = try await cluster.submit("e2e/dataflow", context: ["n": 20])
+        #expect(try await cluster.settled(task) == "complete", "\(cluster.logs)")
+        #expect(try await cluster.result(task, step: "join") == ["sum": 41])
+    }
+
+    @Test func fanInOfFiftyParents() async throws {
+        var yaml = "namespace: e2e\nname: fanin\nversion: 1.0.0\nsteps:\n"
+        for index in 0..<50 { yaml += "  - {name: p\(index), handler: orcastra.noop}\n" }
+        yaml += "  - {name: sink, handler: orcastra.echo, depends_on: [\((0..<50).map { "p\($0)" }.joined(separator: ", "))]}\n"
+        let cluster = try await Cluster()
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.register(yaml)
+        try cluster.worker(["--concurrency", "16"])
+        try cluster.worker(["--concurrency", "16"])
+        let task = try await cluster.submit("e2e/fanin")
+        #expect(try await cluster.settled(task) == "complete", "\(cluster.logs)")
+        guard case .object(let echo)? = try await cluster.result(task, step: "sink"), case .object(let parents)? = echo["parents"] else {
+            Issue.record("sink has no echo result"); return
+        }
+        #expect(parents.count == 50)
+        #expect(try await cluster.count("SELECT pending_parents FROM orcastra.steps WHERE task_id = \(task) AND name = 'sink'") == 0)
+    }
+}
+}
