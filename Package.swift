@@ -94,7 +94,7 @@ let package = Package(
         // What the executables share: database options, durations, signals, logging.
         .target(
             name: "OrcastraCommandLine",
-            dependencies: ["OrcastraDevDB", "OrcastraTemplates",
+            dependencies: ["OrcastraDevDB", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
@@ -111,6 +111,14 @@ let package = Package(
             dependencies: ["OrcastraOrchestrator", "OrcastraCommandLine",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // A worker with Swift handlers, as a user would write one.
+        .executableTarget(
+            name: "greeting-worker",
+            dependencies: ["OrcastraWorker", "OrcastraCommandLine"],
+            path: "Examples/GreetingWorker",
+            exclude: ["greeting.yaml"],
             swiftSettings: strict
         ),
         // Test support, shipped so users can test against a real database too.

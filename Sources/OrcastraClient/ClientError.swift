@@ -33,7 +33,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
             let place = line.map { line in " at line \(line)" + (column.map { ", column \($0)" } ?? "") } ?? ""
             return "\(source) is not valid JSON\(place): \(problem). Write a JSON value such as '{\"order_id\": 42}' (in a shell, inside single quotes)."
         case .waitTimedOut(let task, let after, let state):
-            return "Task \(task.uuidString.lowercased()) is still \(state) after \(after.formatted(.units(allowed: [.hours, .minutes, .seconds, .milliseconds], width: .narrow))). Keep watching with `orcastra task show \(task.uuidString.lowercased())`."
+            return "Task \(task.uuidString.lowercased()) is still \(state) after \(after.formatted(.units(allowed: [.hours, .minutes, .seconds, .milliseconds], width: .narrow))). Keep watching with `orcastra task wait \(task.uuidString.lowercased())`, or see where it stands with `orcastra task show`."
         }
     }
 }

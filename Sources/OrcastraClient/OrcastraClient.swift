@@ -129,7 +129,9 @@ public struct OrcastraClient: Sendable {
         let limit = min(max(filter.limit, 1), 1000)
         let rows = try await pool.query("""
             SELECT t.id, t.state, t.priority, t.created_at, t.started_at, t.finished_at, t.error,
-                   (extract(epoch FROM t.created_at) * 1000000)::int8 AS created_micros,
+                   -- Whole seconds and microseconds apart: exact on every version, where extract(epoch) is a float8 before PostgreSQL 14.
+                   extract(epoch FROM date_trunc('second', t.created_at))::int8 * 1000000
+                       + extract(microseconds FROM t.created_at)::int8 % 1000000 AS created_micros,
                    tp.namespace, tp.name, tp.version,
                    (SELECT count(*) FROM orcastra.steps s WHERE s.task_id = t.id) AS step_count,
                    (SELECT count(*) FROM orcastra.steps s

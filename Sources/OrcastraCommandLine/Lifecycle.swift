@@ -1,17 +1,28 @@
 import Dispatch
 import Foundation
 import Logging
+import Synchronization
 
 /// Process plumbing shared by the long-running executables.
 public enum Lifecycle {
-    /// Logs to stderr at `level` (or ORCASTRA_LOG_LEVEL), one line per event.
-    public static func bootstrapLogging(level: Logger.Level?) {
+    private static let logging = Mutex((bootstrapped: false, level: Logger.Level.info))
+
+    /// Logs to stderr at `level` (else ORCASTRA_LOG_LEVEL, else `fallback`), one line per event.
+    /// May be called again (`orcastra worker` after `orcastra`'s own setup): swift-log can be
+    /// bootstrapped only once, so later calls change the level of loggers made from then on.
+    public static func bootstrapLogging(level: Logger.Level?, fallback: Logger.Level = .info) {
         let configured = level
             ?? ProcessInfo.processInfo.environment["ORCASTRA_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
-            ?? .info
+            ?? fallback
+        let first = logging.withLock { state in
+            state.level = configured
+            defer { state.bootstrapped = true }
+            return !state.bootstrapped
+        }
+        guard first else { return }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = configured
+            handler.logLevel = Lifecycle.logging.withLock { $0.level }
             return handler
         }
     }

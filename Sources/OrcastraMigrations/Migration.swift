@@ -35,24 +35,8 @@ public struct Migration: Sendable, Equatable {
     }
 
     public static func bundledDirectory() throws -> URL {
-        let manager = FileManager.default
-        var candidates: [URL] = []
-        if let configured = ProcessInfo.processInfo.environment["ORCASTRA_MIGRATIONS_DIR"], !configured.isEmpty {
-            candidates.append(URL(fileURLWithPath: configured))
-        }
-        // /proc/self/exe is the real binary even when it was found through PATH.
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        candidates.append(executable.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("share/orcastra/Migrations"))
-        // Sources/OrcastraMigrations/Migration.swift → the package root.
-        candidates.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Migrations"))
-        for candidate in candidates {
-            var isDirectory: ObjCBool = false
-            if manager.fileExists(atPath: candidate.path, isDirectory: &isDirectory), isDirectory.boolValue {
-                return candidate
-            }
-        }
-        throw MigrationError.bundleMissing(searched: candidates.map(\.path))
+        let (directory, searched) = BundledResources.directory(named: "Migrations", environmentVariable: "ORCASTRA_MIGRATIONS_DIR")
+        guard let directory else { throw MigrationError.bundleMissing(searched: searched) }
+        return directory
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OrcastraCommandLine
 
 /// `orcastra`: the command-line tool for people and scripts.
 @main
@@ -14,17 +15,14 @@ struct Orcastra: AsyncParsableCommand {
             starts itself in ./.orcastra/postgres (see `orcastra dev-db`).
             """,
         version: "0.1.0",
-        subcommands: [MigrateCommand.self, TemplateCommand.self, SubmitCommand.self, TaskCommand.self, StepCommand.self,
+        subcommands: [DemoCommand.self, MigrateCommand.self, OrchestratorSubcommand.self, WorkerSubcommand.self, TemplateCommand.self, SubmitCommand.self, TaskCommand.self, StepCommand.self,
                       DevDBCommand.self]
     )
 
     /// Runs the command, printing errors as one clear sentence and exiting with a documented code.
     static func main() async {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = ProcessInfo.processInfo.environment["ORCASTRA_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
-            return handler
-        }
+        // Quiet by default: people read the command's own output; `orcastra worker` raises it.
+        Lifecycle.bootstrapLogging(level: nil, fallback: .warning)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -22,7 +22,11 @@ final class ProgressRenderer: Sendable {
             state.lastLine = line
             if interactive {
                 state.drawn = true
-                return "\r" + Self.bar(done: detail.finishedStepCount, of: detail.steps.count) + " " + line + "\u{1B}[K"
+                // Cut to the terminal's width: a wrapped line cannot be redrawn with \r.
+                let full = Self.bar(done: detail.finishedStepCount, of: detail.steps.count) + " " + line
+                let width = Self.terminalWidth()
+                let shown = full.count < width ? full : String(full.prefix(max(10, width - 2))) + "…"
+                return "\r" + shown + "\u{1B}[K"
             }
             return "\(Date().formatted(Date.ISO8601FormatStyle().time(includingFractionalSeconds: false))) \(line)\n"
         }
@@ -47,6 +51,12 @@ final class ProgressRenderer: Sendable {
         if !retrying.isEmpty { text += "; waiting to retry: \(retrying.joined(separator: ", "))" }
         if !failed.isEmpty { text += "; failed: \(failed.joined(separator: ", "))" }
         return text
+    }
+
+    static func terminalWidth() -> Int {
+        var size = winsize()
+        guard ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
     }
 
     static func bar(done: Int, of total: Int, width: Int = 20) -> String {

@@ -19,7 +19,7 @@ struct SubmitCommand: AsyncParsableCommand {
             Examples:
               orcastra submit examples/linear
               orcastra submit shop/checkout@1.2.0 --context '{"order_id": 42}' --wait
-              orcastra submit shop/checkout --context-file order.json --idempotency-key order-42
+              orcastra submit shop/checkout --context-file order.json --idempotency-key o-42
               echo '{"order_id": 42}' | orcastra submit shop/checkout --context -
               orcastra submit reports/nightly --in 5m --priority 10
               orcastra submit reports/nightly --at 2026-05-01T02:00:00Z --json
@@ -105,10 +105,14 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         if !json { print(id) }
         let renderer = ProgressRenderer(interactive: CLI.standardErrorIsTerminal)
-        let detail = try await client.waitForCompletion(creation.taskID, timeout: timeout?.duration) { detail in
-            renderer.show(detail)
+        let detail: TaskDetail
+        do {
+            detail = try await client.waitForCompletion(creation.taskID, timeout: timeout?.duration) { renderer.show($0) }
+            renderer.finish()
+        } catch {
+            renderer.finish()
+            throw error
         }
-        renderer.finish()
         if json {
             try CLI.printJSON(detail)
         } else {

@@ -208,10 +208,16 @@ struct TaskCommand: AsyncParsableCommand {
             let id = try CLI.taskID(id)
             let renderer = ProgressRenderer(interactive: CLI.standardErrorIsTerminal)
             let timeout = timeout?.duration
-            let detail = try await CLI.withClient(database) { client in
-                try await client.waitForCompletion(id, timeout: timeout) { renderer.show($0) }
+            let detail: TaskDetail
+            do {
+                detail = try await CLI.withClient(database) { client in
+                    try await client.waitForCompletion(id, timeout: timeout) { renderer.show($0) }
+                }
+                renderer.finish()
+            } catch {
+                renderer.finish()
+                throw error
             }
-            renderer.finish()
             if json { try CLI.printJSON(detail) } else { print(TaskSummaryText.outcome(of: detail)) }
             try TaskSummaryText.exitStatus(of: detail)
         }

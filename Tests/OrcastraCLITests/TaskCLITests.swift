@@ -202,6 +202,9 @@ import Testing
         let show = try await orcastra.run(["task", "show", id, "--database-url", url])
         #expect(show.standardOutput.contains("State     error"))
         #expect(show.standardOutput.contains("Error     start: disk full"))
+        let wait = try await orcastra.run(["task", "wait", id, "--database-url", url])
+        #expect(wait.status == 2, "\(wait.output)")
+        #expect(wait.standardOutput.contains("start (step \(start), attempt 1 of"))
 
         let retry = try await orcastra.run(["step", "retry", String(start), "--database-url", url])
         #expect(retry.status == 0 && retry.standardOutput.contains("Step \(start) is enqueued again"), "\(retry.output)")

@@ -34,7 +34,7 @@ extension CommandRunnerTests {
                 if index < 5 { #expect(outcome.termination != .cancelled) }
             }
 
-            #expect(openDescriptorCount() - descriptorsBefore < 20)
+            #expect(openDescriptorCount() - descriptorsBefore < 10)
             #expect(zombieChildCount() - zombiesBefore < 20)
         }
     }

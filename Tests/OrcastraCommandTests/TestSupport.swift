@@ -88,7 +88,16 @@ func directoryEntries(_ path: String) -> [String] {
     return names
 }
 
-func openDescriptorCount() -> Int { directoryEntries("/proc/self/fd").count }
+/// Open pipe descriptors: the runner's own kind. Sockets and files that other suites open while
+/// this one runs (database connections, logs) are not counted.
+func openDescriptorCount() -> Int {
+    directoryEntries("/proc/self/fd").filter { entry in
+        var buffer = [CChar](repeating: 0, count: 256)
+        let length = readlink("/proc/self/fd/\(entry)", &buffer, 255)
+        guard length > 0 else { return false }
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self).hasPrefix("pipe:")
+    }.count
+}
 
 func zombieChildCount() -> Int {
     let me = getpid()

@@ -33,6 +33,12 @@ final class Cluster: @unchecked Sendable {
         try spawn("orcastra-worker", ["--namespace", namespace, "--poll-interval", "200ms", "--log-level", "debug"] + arguments)
     }
 
+    /// Starts any of the package's executables against the cluster's database.
+    @discardableResult
+    func spawnTool(_ name: String, _ arguments: [String]) throws -> BackgroundProcess {
+        try spawn(name, arguments)
+    }
+
     private func spawn(_ name: String, _ arguments: [String]) throws -> BackgroundProcess {
         let tool = CommandLineTool(name)
         let log = "\(logFolder)/\(name)-\(processes.count).log"

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OrcastraOrchestrator
+
+/// The orchestrator's options and its run, shared by `orcastra-orchestrator` and `orcastra orchestrator`.
+public struct OrchestratorOptions: ParsableArguments {
+    public init() {}
+
+    @Option(help: "How often to look for due work when no notification arrives.")
+    public var pollInterval = DurationArgument("1s")
+
+    @Option(help: "The most rows one chore handles per transaction.")
+    public var batchLimit = 1000
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (default: info, or ORCASTRA_LOG_LEVEL).")
+    public var logLevel: Logger.Level?
+
+    @OptionGroup public var database: DatabaseOptions
+
+    /// Runs an orchestrator until SIGTERM or SIGINT.
+    public func runOrchestrator() async throws {
+        Lifecycle.bootstrapLogging(level: logLevel)
+        var configuration = OrchestratorConfiguration(conninfo: try await database.conninfo())
+        configuration.pollInterval = pollInterval.duration
+        configuration.batchLimit = batchLimit
+        let orchestrator = Orchestrator(configuration: configuration)
+        await Lifecycle.runUntilSignalled { await orchestrator.run() }
+    }
+
+    static let discussion = """
+            Starts scheduled tasks when their time comes, puts failed steps back in line when \
+            their backoff ends, and recovers steps whose worker stopped heartbeating (their lost \
+            attempt is recorded). Run as many as you like: they share the work through row locks \
+            and need no leader. SIGTERM or SIGINT stops it after the current round.
+
+            Examples:
+              orcastra-orchestrator
+              orcastra-orchestrator --poll-interval 500ms --database-url postgresql://orcastra@db/orcastra
+            """
+}
+
+/// `orcastra-orchestrator`: starts scheduled tasks, enqueues due retries, recovers lost steps.
+public struct OrchestratorCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "orcastra-orchestrator", abstract: "Run Orcastra's orchestrator.", discussion: OrchestratorOptions.discussion)
+    @OptionGroup public var options: OrchestratorOptions
+    public init() {}
+    public func run() async throws { try await options.runOrchestrator() }
+}
+
+/// `orcastra orchestrator`: the same orchestrator as `orcastra-orchestrator`, from the main binary.
+public struct OrchestratorSubcommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "orchestrator", abstract: "Run Orcastra's orchestrator (same as orcastra-orchestrator).", discussion: OrchestratorOptions.discussion)
+    @OptionGroup public var options: OrchestratorOptions
+    public init() {}
+    public func run() async throws { try await options.runOrchestrator() }
+}

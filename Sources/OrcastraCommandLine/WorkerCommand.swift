@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OrcastraWorker
+
+/// The stock worker's options and its run, shared by `orcastra-worker` and `orcastra worker`.
+public struct WorkerOptions: ParsableArguments {
+    public init() {}
+
+    @Option(help: "The namespace (worker pool) to serve.")
+    public var namespace: String
+
+    @Option(help: "How many steps run at once.")
+    public var concurrency = 10
+
+    @Option(help: "The most steps one claim takes (at most --concurrency).")
+    public var claimBatch = 10
+
+    @Option(help: "How long a claimed step is held without a heartbeat (heartbeats come every third of it). A dead worker's steps run elsewhere after this.")
+    public var lease = DurationArgument("30s")
+
+    @Option(help: "How often to look for work when no notification arrives.")
+    public var pollInterval = DurationArgument("1s")
+
+    @Option(help: "On shutdown, how long running steps may take to finish before they are handed back.")
+    public var gracePeriod = DurationArgument("30s")
+
+    @Option(help: "The name this worker gives itself in leases and logs (default: host-pid-random).")
+    public var workerID: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (default: info, or ORCASTRA_LOG_LEVEL).")
+    public var logLevel: Logger.Level?
+
+    @OptionGroup public var database: DatabaseOptions
+
+    public func validate() throws {
+        guard concurrency > 0 else { throw ValidationError("--concurrency must be at least 1.") }
+        guard claimBatch > 0 else { throw ValidationError("--claim-batch must be at least 1.") }
+    }
+
+    /// Runs a worker until SIGTERM or SIGINT.
+    public func runWorker() async throws {
+        Lifecycle.bootstrapLogging(level: logLevel)
+        var configuration = WorkerConfiguration(conninfo: try await database.conninfo(), namespace: namespace, workerID: workerID)
+        configuration.concurrency = concurrency
+        configuration.claimBatch = min(claimBatch, concurrency)
+        configuration.lease = lease.duration
+        configuration.pollInterval = pollInterval.duration
+        configuration.gracePeriod = gracePeriod.duration
+        let worker = Worker(configuration: configuration)
+        await Lifecycle.runUntilSignalled { await worker.run() }
+    }
+
+    static let discussion = """
+            Claims enqueued steps of NAMESPACE with SELECT … FOR UPDATE SKIP LOCKED, runs their \
+            handlers — `command` steps, and the built-in handlers orcastra.noop and orcastra.echo — \
+            keeps their leases alive and records their outcomes. SIGTERM or SIGINT stops claiming, \
+            lets running steps finish within --grace-period and hands back the rest; a second signal \
+            exits at once.
+
+            To run Swift handlers, build your own worker with the OrcastraWorker library \
+            (see Examples/ and the README).
+
+            Examples:
+              orcastra-worker --namespace examples
+              orcastra-worker --namespace billing --concurrency 32 --lease 1m
+            """
+}
+
+/// `orcastra-worker`: the stock worker, which runs `command` steps and the built-in handlers.
+public struct WorkerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "orcastra-worker", abstract: "Run the steps of one namespace.", discussion: WorkerOptions.discussion)
+    @OptionGroup public var options: WorkerOptions
+    public init() {}
+    public func run() async throws { try await options.runWorker() }
+}
+
+/// `orcastra worker`: the same worker as `orcastra-worker`, from the main binary.
+public struct WorkerSubcommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Run the steps of one namespace (same as orcastra-worker).", discussion: WorkerOptions.discussion)
+    @OptionGroup public var options: WorkerOptions
+    public init() {}
+    public func run() async throws { try await options.runWorker() }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

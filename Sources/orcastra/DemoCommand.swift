@@ -1,0 +1,194 @@
+import ArgumentParser
+import Foundation
+import OrcastraCommandLine
+import OrcastraDevDB
+import OrcastraMigrations
+import OrcastraPostgres
+import OrcastraStore
+import OrcastraTemplates
+
+/// `orcastra demo`: the whole system in one command, on a throwaway database.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run an example workflow end to end: database, orchestrator, worker, task.",
+        discussion: """
+            With no database configured it starts a throwaway local PostgreSQL (deleted afterwards); \
+            otherwise it uses the configured one. It migrates, registers the example templates, \
+            starts an orchestrator and a worker as separate processes, submits the example ETL \
+            workflow, prints every step's state changes as they happen, and stops everything.
+
+            Examples:
+              orcastra demo
+              orcastra demo --template examples/linear
+            """
+    )
+
+    @Option(help: "The example to run.")
+    var template = "examples/etl"
+
+    @Option(help: "The task's context as JSON (default: sample orders for examples/etl).")
+    var context: String?
+
+    @Option(help: "The folder of templates to register (default: the bundled Templates/).")
+    var templates: String?
+
+    @Option(help: "The database to use instead of a throwaway one.")
+    var databaseURL: String?
+
+    func run() async throws {
+        let started = ContinuousClock.now
+        var cluster: LocalPostgres?
+        let conninfo: String
+        if let configured = databaseURL ?? ProcessInfo.processInfo.environment["ORCASTRA_DATABASE_URL"] ?? ProcessInfo.processInfo.environment["DATABASE_URL"] {
+            conninfo = configured
+            say("Using the configured database \(ConnectionAddress.describe(conninfo)).")
+        } else {
+            let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("orcastra-demo-\(getpid())")
+            let local = try LocalPostgres(dataDirectory: directory, options: .init(durable: false, maxConnections: 50))
+            say("Starting a throwaway PostgreSQL in \(directory.path) …")
+            conninfo = try await local.start()
+            cluster = local
+        }
+        var children: [DemoProcess] = []
+        do {
+            try await prepare(conninfo)
+            children.append(try DemoProcess(["orchestrator", "--poll-interval", "200ms", "--log-level", "warning"], conninfo: conninfo))
+            children.append(try DemoProcess(["worker", "--namespace", "examples", "--concurrency", "4", "--log-level", "warning"], conninfo: conninfo))
+            say("Started an orchestrator (pid \(children[0].pid)) and a worker for namespace examples (pid \(children[1].pid)), each a process of its own.")
+            let outcome = try await submitAndWatch(conninfo)
+            for child in children { await child.stop() }
+            children.removeAll()
+            if let cluster { try await cluster.destroy() }
+            say("Stopped the worker, the orchestrator\(cluster == nil ? "" : " and the database"). Done in \(format(ContinuousClock.now - started)).")
+            if outcome != "complete" {
+                throw CLIFailure(message: "The demo task ended \(outcome).", exitCode: .failure)
+            }
+        } catch {
+            for child in children { await child.stop() }
+            if let cluster { try? await cluster.destroy() }
+            throw error
+        }
+    }
+
+    private func prepare(_ conninfo: String) async throws {
+        let connection = try await PostgresConnection.connect(conninfo)
+        let report = try await Migrator(migrations: Migration.bundled()).migrate(on: connection)
+        await connection.close()
+        say("Migrated the schema (\(report.applied.count) migration(s) applied).")
+        let folder: String
+        if let templates {
+            folder = templates
+        } else {
+            let (found, searched) = BundledResources.directory(named: "Templates", environmentVariable: "ORCASTRA_TEMPLATES_DIR")
+            guard let found else {
+                throw CLIFailure(message: "The example Templates folder was not found (looked in \(searched.joined(separator: ", "))); pass --templates DIR.", exitCode: .notFound)
+            }
+            folder = found.path
+        }
+        let pool = PostgresPool(conninfo: conninfo, maximumConnections: 1)
+        let registry = TemplateRegistry(pool: pool)
+        for loaded in try TemplateLoader.load(path: folder) { _ = try await registry.register(loaded) }
+        await pool.shutdown()
+        say("Registered the templates in \(folder).")
+    }
+
+    /// Submits the task and prints each step transition as it happens; returns the task's final state.
+    private func submitAndWatch(_ conninfo: String) async throws -> String {
+        let pool = PostgresPool(conninfo: conninfo, maximumConnections: 2)
+        defer { Task { await pool.shutdown() } }
+        let contextValue: JSONValue
+        if let context {
+            contextValue = try JSONValue(parsing: context)
+        } else if template.hasPrefix("examples/etl") {
+            contextValue = try JSONValue(parsing: #"{"currency": "EUR", "orders": [{"id": 1, "region": "north", "amount": 120.5}, {"id": 2, "region": "south", "amount": 80}, {"id": 3, "region": "north", "amount": 42.25}, {"id": 4, "region": "east", "amount": 0}]}"#)
+        } else {
+            contextValue = .object([:])
+        }
+        let submitted = ContinuousClock.now
+        let creation = try await TaskCreator(pool: pool).create(TaskRequest(template: TemplateReference(parsing: template), context: contextValue))
+        say("Submitted \(creation.templateReference) as task \(creation.taskID.uuidString.lowercased()):")
+        var seen: Int64 = 0
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            let rows = try await pool.query("""
+                SELECT t.id, s.name, t.to_state, t.attempt, t.reason,
+                       (extract(epoch FROM t.created_at - k.created_at) * 1000)::float8 AS ms
+                FROM orcastra.step_transitions t
+                JOIN orcastra.steps s ON s.id = t.step_id JOIN orcastra.tasks k ON k.id = t.task_id
+                WHERE t.task_id = \(creation.taskID) AND t.id > \(seen) ORDER BY t.id
+                """)
+            for row in rows {
+                seen = try row.decode("id")
+                let name: String = try row.decode("name")
+                let state: String = try row.decode("to_state")
+                let attempt: Int = try row.decode("attempt")
+                let reason: String = try row.decode("reason")
+                let elapsed = String(format: "%.1f ms", try row.decode("ms", as: Double.self))
+                print("  \(elapsed.padding(toLength: 8, withPad: " ", startingAt: 0)) \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(state.padding(toLength: 18, withPad: " ", startingAt: 0)) \(attempt > 0 ? "attempt \(attempt), " : "")\(reason)")
+            }
+            let task = try await pool.query("SELECT state, error FROM orcastra.tasks WHERE id = \(creation.taskID)").first!
+            let state: String = try task.decode("state")
+            if ["complete", "error", "cancelled", "resolved_manually"].contains(state) {
+                say("Task \(state) in \(format(ContinuousClock.now - submitted)).")
+                if state == "complete" {
+                    let last = try await pool.query("""
+                        SELECT s.name, r.result FROM orcastra.steps s JOIN orcastra.step_results r ON r.step_id = s.id
+                        WHERE s.task_id = \(creation.taskID) ORDER BY s.finished_at DESC, s.id DESC LIMIT 1
+                        """)
+                    if let row = last.first {
+                        say("Result of \(try row.decode("name", as: String.self)): \(try row.decode("result", as: String.self))")
+                    }
+                } else if let error: String = try task.decode("error") {
+                    say("Error: \(error)")
+                }
+                return state
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return "still running after 2 minutes"
+    }
+
+    private func say(_ line: String) { print(line) }
+
+    private func format(_ duration: Duration) -> String {
+        let ms = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+        return ms < 1000 ? String(format: "%.0f ms", ms) : String(format: "%.2f s", ms / 1000)
+    }
+}
+
+/// This same binary run as `orcastra worker` or `orcastra orchestrator`, a process of its own.
+struct DemoProcess {
+    let pid: pid_t
+
+    init(_ arguments: [String], conninfo: String) throws {
+        let path = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let name = arguments[0]
+        var environment = ProcessInfo.processInfo.environment
+        environment["ORCASTRA_DATABASE_URL"] = conninfo
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, nil, nil, argv, envp)
+        guard result == 0 else {
+            throw CLIFailure(message: "Could not start \(name): \(String(cString: strerror(result))).", exitCode: .failure)
+        }
+        self.pid = pid
+    }
+
+    /// SIGTERM (a graceful shutdown), then SIGKILL if it takes more than five seconds.
+    func stop() async {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        for _ in 0..<250 {
+            if waitpid(pid, &status, WNOHANG) == pid { return }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        kill(pid, SIGKILL)
+        waitpid(pid, &status, 0)
+    }
+}
