@@ -74,6 +74,12 @@ let package = Package(
             dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraTemplates", "OrcastraStateMachines"],
             swiftSettings: strict
         ),
+        // Checks that what the database holds obeys Orcastra's rules (`orcastra check`, tests).
+        .target(
+            name: "OrcastraInvariants",
+            dependencies: ["OrcastraPostgres"],
+            swiftSettings: strict
+        ),
         // Runs a `command` step's process: process group, timeout, capped output, off the shared pool.
         .target(
             name: "OrcastraCommand",
@@ -124,7 +130,7 @@ let package = Package(
         // Test support, shipped so users can test against a real database too.
         .target(
             name: "OrcastraTesting",
-            dependencies: ["CLibPQ", "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations"],
+            dependencies: ["CLibPQ", "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraStore", "OrcastraTemplates"],
             swiftSettings: strict
         ),
         // The `orcastra` command-line tool.
@@ -132,7 +138,7 @@ let package = Package(
             name: "orcastra",
             dependencies: [
                 "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraTemplates",
-                "OrcastraStore", "OrcastraStateMachines", "OrcastraCommandLine", "OrcastraClient",
+                "OrcastraStore", "OrcastraStateMachines", "OrcastraCommandLine", "OrcastraClient", "OrcastraInvariants",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -172,6 +178,16 @@ let package = Package(
         .testTarget(
             name: "OrcastraEndToEndTests",
             dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraStore", "OrcastraTemplates"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraReliabilityTests",
+            dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraStore", "OrcastraTemplates", "OrcastraInvariants", "OrcastraDevDB", "OrcastraMigrations"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraBadInputTests",
+            dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraStore", "OrcastraTemplates", "OrcastraClient"],
             swiftSettings: strict
         ),
         .testTarget(

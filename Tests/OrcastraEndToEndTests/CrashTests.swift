@@ -1,13 +1,14 @@
 import Foundation
 import OrcastraPostgres
 import OrcastraTemplates
+import OrcastraTesting
 import Testing
 
 /// kill -9 of workers and orchestrators, and many of each at once.
 extension EndToEndTests {
 @Suite struct CrashTests {
     @Test func killedWorkersStepRunsAgainElsewhere() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register("""
             namespace: e2e
@@ -34,7 +35,7 @@ extension EndToEndTests {
     }
 
     @Test func killedOrchestratorIsReplacedByAnother() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register(EndToEndTests.FailureTests.template)
         let first = try cluster.orchestrator()
@@ -48,7 +49,7 @@ extension EndToEndTests {
     }
 
     @Test func threeOrchestratorsThreeWorkersFiveHundredTasks() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register(EndToEndTests.WorkflowTests.linear)
         for _ in 0..<3 { try cluster.orchestrator() }

@@ -1,6 +1,7 @@
 import Foundation
 import OrcastraPostgres
 import OrcastraTemplates
+import OrcastraTesting
 import Testing
 
 /// Retries, exhausted retries, operator repair, timeouts and cancellation, with real processes.
@@ -42,7 +43,7 @@ extension EndToEndTests {
         """
 
     @Test func stepThatFailsTwiceThenSucceeds() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register(Self.template)
         try cluster.orchestrator()
@@ -58,7 +59,7 @@ extension EndToEndTests {
     }
 
     @Test func exhaustedRetriesFailTheTaskButNotItsIndependentBranch() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register(Self.broken.replacingOccurrences(of: "$MARKER", with: "/nonexistent/marker"))
         try cluster.orchestrator()
@@ -75,7 +76,7 @@ extension EndToEndTests {
     }
 
     @Test func operatorRetryResumesTheTask() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         let marker = NSTemporaryDirectory() + "orcastra-marker-\(UUID().uuidString)"
         try await cluster.register(Self.broken.replacingOccurrences(of: "$MARKER", with: marker))
@@ -94,7 +95,7 @@ extension EndToEndTests {
     }
 
     @Test func manualResolutionRunsTheChildrenWithTheSuppliedResult() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register(Self.broken.replacingOccurrences(of: "$MARKER", with: "/nonexistent/marker"))
         try cluster.orchestrator()
@@ -110,7 +111,7 @@ extension EndToEndTests {
     }
 
     @Test func timeoutFailsTheAttemptAndKillsTheProcess() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register("""
             namespace: e2e
@@ -131,7 +132,7 @@ extension EndToEndTests {
     }
 
     @Test func cancellingMidRunStopsTheRunningStep() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register("""
             namespace: e2e

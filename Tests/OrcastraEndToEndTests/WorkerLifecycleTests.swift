@@ -1,6 +1,7 @@
 import Foundation
 import OrcastraPostgres
 import OrcastraTemplates
+import OrcastraTesting
 import Testing
 
 /// Swift handlers in a user's own worker, and graceful shutdown.
@@ -11,7 +12,7 @@ extension EndToEndTests {
     }
 
     @Test func swiftHandlersInAUsersOwnWorker() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register(try String(contentsOf: repositoryRoot.appendingPathComponent("Examples/GreetingWorker/greeting.yaml"), encoding: .utf8))
         try cluster.spawnTool("greeting-worker", [])
@@ -27,7 +28,7 @@ extension EndToEndTests {
     }
 
     @Test func sigtermLetsRunningStepsFinish() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register("""
             namespace: e2e
@@ -47,7 +48,7 @@ extension EndToEndTests {
     }
 
     @Test func sigtermHandsBackStepsThatOutliveTheGracePeriod() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register("""
             namespace: e2e

@@ -1,6 +1,7 @@
 import Foundation
 import OrcastraPostgres
 import OrcastraTemplates
+import OrcastraTesting
 import Testing
 
 /// The whole loop with real processes: submit, orchestrator, workers, completion.
@@ -37,7 +38,7 @@ extension EndToEndTests {
         """
 
     @Test func linearTaskCompletesInOrder() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register(Self.linear)
         try cluster.orchestrator()
@@ -55,7 +56,7 @@ extension EndToEndTests {
     }
 
     @Test func contextFlowsThroughParentsToChildren() async throws {
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register(Self.dataflow)
         try cluster.worker(["--concurrency", "4"])
@@ -68,7 +69,7 @@ extension EndToEndTests {
         var yaml = "namespace: e2e\nname: fanin\nversion: 1.0.0\nsteps:\n"
         for index in 0..<50 { yaml += "  - {name: p\(index), handler: orcastra.noop}\n" }
         yaml += "  - {name: sink, handler: orcastra.echo, depends_on: [\((0..<50).map { "p\($0)" }.joined(separator: ", "))]}\n"
-        let cluster = try await Cluster()
+        let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
         try await cluster.register(yaml)
         try cluster.worker(["--concurrency", "16"])

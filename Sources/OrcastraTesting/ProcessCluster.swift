@@ -2,20 +2,20 @@ import Foundation
 import OrcastraPostgres
 import OrcastraStore
 import OrcastraTemplates
-import OrcastraTesting
-import Testing
 
-/// A database plus real `orcastra-orchestrator` and `orcastra-worker` processes, as in production.
-final class Cluster: @unchecked Sendable {
-    let url: String
-    let pool: PostgresPool
-    let creator: TaskCreator
+/// A database plus real `orcastra-orchestrator` and `orcastra-worker` processes, as in production,
+/// for end-to-end tests. Processes are killed by `shutdown()`.
+public final class ProcessCluster: @unchecked Sendable {
+    public let url: String
+    public let pool: PostgresPool
+    public let creator: TaskCreator
     private var processes: [BackgroundProcess] = []
     private let logFolder: String
 
-    init() async throws {
-        url = try await TestDatabases.shared.makeDatabase()
-        pool = PostgresPool(conninfo: url, maximumConnections: 4)
+    /// On a fresh migrated database, or on `url` when given (e.g. a database of a cluster the test controls).
+    public init(url: String? = nil) async throws {
+        if let url { self.url = url } else { self.url = try await TestDatabases.shared.makeDatabase() }
+        pool = PostgresPool(conninfo: self.url, maximumConnections: 4)
         creator = TaskCreator(pool: pool)
         logFolder = NSTemporaryDirectory() + "orcastra-e2e-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: logFolder, withIntermediateDirectories: true)
@@ -23,19 +23,19 @@ final class Cluster: @unchecked Sendable {
 
     /// Starts an orchestrator process.
     @discardableResult
-    func orchestrator(_ arguments: [String] = ["--poll-interval", "200ms"]) throws -> BackgroundProcess {
+    public func orchestrator(_ arguments: [String] = ["--poll-interval", "200ms"]) throws -> BackgroundProcess {
         try spawn("orcastra-orchestrator", arguments + ["--log-level", "debug"])
     }
 
     /// Starts a worker process for `namespace`.
     @discardableResult
-    func worker(namespace: String = "e2e", _ arguments: [String] = []) throws -> BackgroundProcess {
+    public func worker(namespace: String = "e2e", _ arguments: [String] = []) throws -> BackgroundProcess {
         try spawn("orcastra-worker", ["--namespace", namespace, "--poll-interval", "200ms", "--log-level", "debug"] + arguments)
     }
 
     /// Starts any of the package's executables against the cluster's database.
     @discardableResult
-    func spawnTool(_ name: String, _ arguments: [String]) throws -> BackgroundProcess {
+    public func spawnTool(_ name: String, _ arguments: [String]) throws -> BackgroundProcess {
         try spawn(name, arguments)
     }
 
@@ -48,17 +48,17 @@ final class Cluster: @unchecked Sendable {
     }
 
     /// Registers a template given as YAML text.
-    func register(_ yaml: String) async throws {
+    public func register(_ yaml: String) async throws {
         let template = try TemplateParser.parse(yaml: yaml, file: "e2e.yaml")
         _ = try await TemplateRegistry(pool: pool).register(LoadedTemplate(file: "e2e.yaml", source: yaml, template: template))
     }
 
-    func submit(_ reference: String, context: JSONValue = .object([:])) async throws -> UUID {
+    public func submit(_ reference: String, context: JSONValue = .object([:])) async throws -> UUID {
         try await creator.create(TaskRequest(template: TemplateReference(parsing: reference), context: context)).taskID
     }
 
     /// Waits until the task is complete, cancelled or in error, and returns that state.
-    func settled(_ task: UUID, within limit: Duration = .seconds(30)) async throws -> String {
+    public func settled(_ task: UUID, within limit: Duration = .seconds(30)) async throws -> String {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             let state = try await taskState(task)
@@ -68,12 +68,12 @@ final class Cluster: @unchecked Sendable {
         return try await taskState(task)
     }
 
-    func taskState(_ task: UUID) async throws -> String {
+    public func taskState(_ task: UUID) async throws -> String {
         try await pool.query("SELECT state FROM orcastra.tasks WHERE id = \(task)").first!.decode("state")
     }
 
     /// name → state for every step of the task.
-    func steps(_ task: UUID) async throws -> [String: String] {
+    public func steps(_ task: UUID) async throws -> [String: String] {
         var states: [String: String] = [:]
         for row in try await pool.query("SELECT name, state FROM orcastra.steps WHERE task_id = \(task)") {
             states[try row.decode("name")] = try row.decode("state")
@@ -81,7 +81,7 @@ final class Cluster: @unchecked Sendable {
         return states
     }
 
-    func result(_ task: UUID, step: String) async throws -> JSONValue? {
+    public func result(_ task: UUID, step: String) async throws -> JSONValue? {
         let rows = try await pool.query("""
             SELECT r.result FROM orcastra.step_results r JOIN orcastra.steps s ON s.id = r.step_id
             WHERE s.task_id = \(task) AND s.name = \(step)
@@ -90,27 +90,27 @@ final class Cluster: @unchecked Sendable {
         return try JSONValue(parsing: try row.decode("result", as: String.self))
     }
 
-    func stepRow(_ task: UUID, step: String) async throws -> PostgresRow {
+    public func stepRow(_ task: UUID, step: String) async throws -> PostgresRow {
         try await pool.queryRowAny("SELECT * FROM orcastra.steps WHERE task_id = \(task) AND name = \(step)")
     }
 
-    func count(_ sql: SQL) async throws -> Int {
+    public func count(_ sql: SQL) async throws -> Int {
         try await pool.query(sql).first!.decode(at: 0, as: Int.self)
     }
 
     /// Logs of every process, for failure messages.
-    var logs: String {
+    public var logs: String {
         processes.map { "--- \($0.logPath)\n\($0.log.suffix(3000))" }.joined(separator: "\n")
     }
 
-    func shutdown() async {
+    public func shutdown() async {
         for process in processes { await process.stop() }
         await pool.shutdown()
     }
 }
 
 extension PostgresPool {
-    func queryRowAny(_ sql: SQL) async throws -> PostgresRow {
+    public func queryRowAny(_ sql: SQL) async throws -> PostgresRow {
         guard let row = try await query(sql).first else { throw PostgresError.noRows(statement: sql.text) }
         return row
     }

@@ -1,0 +1,1 @@
+// The invariant checker lives here (issue 7).

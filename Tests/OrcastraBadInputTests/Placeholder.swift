@@ -1,0 +1,5 @@
+import Testing
+
+@Suite struct BadInputPlaceholder {
+    @Test func placeholder() { #expect(Bool(true)) }
+}
