@@ -22,15 +22,18 @@ RUN apt-get update \
 
 WORKDIR /build
 
-# The manifest and every target it declares (test targets included: SwiftPM checks that their
-# folders exist even when only the executables are built). Package.resolved is optional; the
-# bracket makes the pattern match nothing rather than fail when it is absent.
+# The manifest and every target it declares (test targets and the example worker included:
+# SwiftPM checks that every declared target's folder exists even when only some products are
+# built). Package.resolved is optional; the bracket makes the pattern match nothing rather than
+# fail when it is absent.
 COPY Package.swift Package.resolve[d] ./
 COPY Sources ./Sources
 COPY Tests ./Tests
+COPY Examples ./Examples
 
-# One build for all three executables (`swift build` accepts only one --product at a time, and
-# without one it builds every non-test target).
+# Only the three shipped executables are built (not the `greeting-worker` example).
+# `swift build` takes one --product at a time, so it runs once per product; the three share the
+# same library targets, which the first build compiles and the others reuse.
 #
 # --static-swift-stdlib links the Swift runtime, Foundation and Dispatch into each binary, so the
 # runtime image needs no Swift toolchain and no copy of /usr/lib/swift/linux/*.so. What stays
@@ -39,12 +42,15 @@ COPY Tests ./Tests
 # The .build folder lives in a cache mount so rebuilds reuse compiled dependencies; the binaries
 # are copied out of it in the same step because the mount is not part of the image.
 RUN --mount=type=cache,target=/build/.build \
-    swift build -c release --static-swift-stdlib \
-    && mkdir -p /staging/bin \
-    && bin="$(swift build -c release --static-swift-stdlib --show-bin-path)" \
-    && for product in orcastra orcastra-orchestrator orcastra-worker; do \
-           cp "$bin/$product" /staging/bin/ || exit 1; \
-       done
+    set -e; \
+    for product in orcastra orcastra-orchestrator orcastra-worker; do \
+        swift build -c release --static-swift-stdlib --product "$product"; \
+    done; \
+    bin="$(swift build -c release --static-swift-stdlib --show-bin-path)"; \
+    mkdir -p /staging/bin; \
+    for product in orcastra orcastra-orchestrator orcastra-worker; do \
+        cp "$bin/$product" /staging/bin/; \
+    done
 
 # ---- run ---------------------------------------------------------------------------------------
 FROM debian:bookworm-slim
@@ -56,13 +62,14 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /staging/bin/ /usr/local/bin/
-# The executables look for `share/orcastra/Migrations` beside their `bin` folder.
+# The executables look for `share/orcastra/Migrations` (and `Templates`) beside their `bin`
+# folder, found through /proc/self/exe, so /usr/local/bin + /usr/local/share/orcastra works as is.
 COPY Migrations/ /usr/local/share/orcastra/Migrations/
 COPY Templates/ /usr/local/share/orcastra/Templates/
 
-# Say where the migrations are as well. The lookup beside the executable starts from argv[0],
-# which is a bare `orcastra` when the program is found through PATH.
-ENV ORCASTRA_MIGRATIONS_DIR=/usr/local/share/orcastra/Migrations
+# Say where they are as well, so nothing depends on that lookup (and scripts can use the paths).
+ENV ORCASTRA_MIGRATIONS_DIR=/usr/local/share/orcastra/Migrations \
+    ORCASTRA_TEMPLATES_DIR=/usr/local/share/orcastra/Templates
 
 RUN useradd --system --create-home --home-dir /home/orcastra --shell /usr/sbin/nologin orcastra
 USER orcastra

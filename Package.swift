@@ -119,6 +119,14 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // The benchmark command (docs/benchmarks.md).
+        .executableTarget(
+            name: "orcastra-bench",
+            dependencies: ["OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraStore", "OrcastraTemplates",
+                           "OrcastraTesting", "OrcastraCommandLine",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
         // A worker with Swift handlers, as a user would write one.
         .executableTarget(
             name: "greeting-worker",

@@ -89,17 +89,24 @@ public struct TemplateRegistry: Sendable {
             SELECT id, version, definition, source, content_hash, registered_at
             FROM orcastra.templates WHERE namespace = \(reference.namespace) AND name = \(reference.name)
             """)
-        let candidates = try rows.map { row -> (SemanticVersion, PostgresRow) in
-            (try SemanticVersion(parsing: try row.decode("version", as: String.self)), row)
+        if let stored = try Self.select(reference, from: rows.rows) { return stored }
+        let closest = try await suggestions(for: reference)
+        throw StoreError.templateNotFound(reference: reference.description, suggestions: closest)
+    }
+
+    /// The row of the wanted version (or the highest), decoded. Synchronous on purpose: Swift 6.3's
+    /// optimizer crashed splitting the async `find` when this work was inline.
+    static func select(_ reference: TemplateReference, from rows: [PostgresRow]) throws -> StoredTemplate? {
+        var best: (SemanticVersion, PostgresRow)?
+        for row in rows {
+            let version = try SemanticVersion(parsing: try row.decode("version", as: String.self))
+            if let wanted = reference.version {
+                if version == wanted { best = (version, row) }
+            } else if best == nil || best!.0 < version {
+                best = (version, row)
+            }
         }
-        let match = reference.version.map { wanted in candidates.first { $0.0 == wanted } }
-            ?? candidates.max { $0.0 < $1.0 }
-        // (Kept out of a guard's else: Swift 6.3's optimizer crashed on a `try await` there.)
-        if match == nil {
-            let closest = try await suggestions(for: reference)
-            throw StoreError.templateNotFound(reference: reference.description, suggestions: closest)
-        }
-        let row = match!.1
+        guard let row = best?.1 else { return nil }
         return StoredTemplate(
             id: try row.decode("id"),
             template: try WorkflowTemplate(normalizedJSON: try row.decode("definition", as: String.self)),

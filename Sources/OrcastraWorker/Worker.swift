@@ -26,6 +26,8 @@ public actor Worker {
     }
 
     private var running: [Int64: Running] = [:]
+    /// Slots promised to claims in flight, so the claim loop and the reporter never overfill.
+    private var reserved = 0
     /// Steps whose lease was lost or whose task was cancelled: their outcome is dropped.
     private var abandoned: Set<Int64> = []
     private var pendingOutcomes: [StepOutcome] = []
@@ -96,15 +98,17 @@ public actor Worker {
         for await _ in wakeups {
             if Task.isCancelled { break }
             while !Task.isCancelled {
-                let free = configuration.concurrency - running.count
-                guard free > 0 else { break }
-                let limit = min(free, configuration.claimBatch)
+                let limit = min(freeSlots, configuration.claimBatch)
+                guard limit > 0 else { break }
+                reserved += limit
                 do {
                     let claimed = try await claim(limit: limit)
+                    reserved -= limit
                     backoff.reset()
                     for step in claimed { start(step) }
                     if claimed.count < limit { break }
                 } catch {
+                    reserved -= limit
                     if Task.isCancelled { break }
                     let delay = backoff.next()
                     logger.warning("claiming failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
@@ -114,12 +118,17 @@ public actor Worker {
         }
     }
 
+    private var freeSlots: Int { configuration.concurrency - running.count - reserved }
+
     private func claim(limit: Int) async throws -> [ClaimedStep] {
         let connection = try await claimSlot.get()
-        let rows = try await connection.query("""
-            SELECT * FROM orcastra.claim_steps(\(configuration.namespace), \(configuration.workerID), \(limit)::int, \(Int(configuration.lease.milliseconds))::int)
-            """)
-        return try rows.map(ClaimedStep.init(row:))
+        return try await connection.query(claimStatement(limit: limit)).map(ClaimedStep.init(row:))
+    }
+
+    private func claimStatement(limit: Int) -> SQL {
+        """
+        SELECT * FROM orcastra.claim_steps(\(configuration.namespace), \(configuration.workerID), \(limit)::int, \(Int(configuration.lease.milliseconds))::int)
+        """
     }
 
     private func start(_ step: ClaimedStep) {
@@ -211,6 +220,7 @@ public actor Worker {
         var backoff = Backoff()
         for await _ in reportWakeups {
             while !pendingOutcomes.isEmpty {
+                await coalesce()
                 let batch = pendingOutcomes
                 pendingOutcomes.removeAll()
                 do {
@@ -229,7 +239,19 @@ public actor Worker {
         }
     }
 
-    /// Reports a batch: successes with `complete_steps`, failures with `fail_steps`.
+    /// Under load, waits up to a millisecond for more handlers to finish, so one commit reports
+    /// many steps; a lone step is reported at once.
+    private func coalesce() async {
+        let deadline = ContinuousClock.now + .milliseconds(1)
+        while pendingOutcomes.count < running.count - abandoned.count, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .microseconds(100))
+        }
+    }
+
+    /// Reports a batch — successes with `complete_steps`, failures with `fail_steps` — and refills the
+    /// freed slots with `claim_steps`, all in one pipelined round trip and one transaction: a
+    /// finished step's children are claimed by the worker that finished it without waiting for a
+    /// notification, and each step costs one commit instead of two.
     private func report(_ batch: [StepOutcome]) async throws {
         let connection = try await reportSlot.get()
         var ids: [Int64] = [], tokens: [UUID] = [], results: [JSONText] = []
@@ -243,13 +265,26 @@ public actor Worker {
                 retries.append(retryAfter.map { Int($0.milliseconds) })
             }
         }
-        var rows: [PostgresRow] = []
+        var statements: [SQL] = []
         if !ids.isEmpty {
-            rows += try await connection.query("SELECT * FROM orcastra.complete_steps(\(ids), \(tokens), \(results))").rows
+            statements.append("SELECT * FROM orcastra.complete_steps(\(ids), \(tokens), \(results))")
         }
         if !failedIDs.isEmpty {
-            rows += try await connection.query("SELECT * FROM orcastra.fail_steps(\(failedIDs), \(failedTokens), \(errors), \(retries)::int[])").rows
+            statements.append("SELECT * FROM orcastra.fail_steps(\(failedIDs), \(failedTokens), \(errors), \(retries)::int[])")
         }
+        // The slots this batch frees, less what the claim loop has promised meanwhile.
+        let refill = Task.isCancelled ? 0 : min(configuration.claimBatch, freeSlots + batch.count)
+        if refill > 0 { statements.append(claimStatement(limit: refill)) }
+        reserved += refill
+        let replies: [QueryResult]
+        do {
+            replies = try await connection.pipeline(statements)
+            reserved -= refill
+        } catch {
+            reserved -= refill
+            throw error
+        }
+        let rows = (refill > 0 ? replies.dropLast() : replies[...]).flatMap { $0.rows }
         let byID = Dictionary(batch.map { ($0.step.id, $0) }, uniquingKeysWith: { first, _ in first })
         for row in rows {
             let id: Int64 = try row.decode("step_id")
@@ -272,7 +307,13 @@ public actor Worker {
                 logger.log(level: taskState == "error" ? .error : .info, "task \(taskState)", metadata: ["task": "\(step.taskID)"])
             }
         }
-        wake.yield()  // slots freed
+        if refill > 0, let claimed = replies.last {
+            let steps = try claimed.map(ClaimedStep.init(row:))
+            for step in steps { start(step) }
+            if steps.count == refill { wake.yield() }  // a full batch: there may be more
+        } else {
+            wake.yield()  // slots freed
+        }
     }
 
     // MARK: - Heartbeats
