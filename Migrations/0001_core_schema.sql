@@ -123,14 +123,16 @@ CREATE TABLE orcastra.steps (
 ) WITH (fillfactor = 70);
 
 -- Claiming: enqueued steps of one namespace by priority then age.
-CREATE INDEX steps_claimable ON orcastra.steps (namespace, priority DESC, enqueued_at) WHERE state = 'enqueued';
+CREATE INDEX steps_claimable ON orcastra.steps (namespace, priority DESC, enqueued_at, id) WHERE state = 'enqueued';
 -- Lease recovery: running steps by lease expiry.
 CREATE INDEX steps_leases ON orcastra.steps (lease_expires_at) WHERE state = 'in_progress';
 -- Retries coming due.
 CREATE INDEX steps_retry_due ON orcastra.steps (visible_at) WHERE state = 'waiting_for_retry';
 
-ALTER TABLE orcastra.steps SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 1);
-ALTER TABLE orcastra.tasks SET (autovacuum_vacuum_scale_factor = 0.05);
+-- Every state change leaves a dead tuple: vacuum the hot table early and without throttling.
+ALTER TABLE orcastra.steps SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+                                autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.02);
+ALTER TABLE orcastra.tasks SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0);
 
 CREATE TABLE orcastra.step_edges (
     parent_id bigint NOT NULL REFERENCES orcastra.steps (id) ON DELETE CASCADE,

@@ -98,6 +98,7 @@ public actor PostgresConnection {
     @discardableResult
     public func query(_ sql: SQL) async throws -> QueryResult {
         try Task.checkCancellation()
+        try Self.validate(sql)
         let connection = try live()
         let canceller = self.canceller
         return try await withTaskCancellationHandler {
@@ -141,6 +142,7 @@ public actor PostgresConnection {
     /// own BEGIN/COMMIT): if one fails, the batch is rolled back and the first error is thrown.
     public func pipeline(_ statements: [SQL]) async throws -> [QueryResult] {
         guard !statements.isEmpty else { return [] }
+        for sql in statements { try Self.validate(sql) }
         let connection = try live()
         guard PQenterPipelineMode(connection) == 1 else { throw connectionError(statement: "pipeline") }
         defer { PQexitPipelineMode(connection) }
@@ -190,6 +192,16 @@ public actor PostgresConnection {
     }
 
     // MARK: - libpq plumbing
+
+    /// Text parameters travel as C strings, so a NUL would silently cut the value short, and
+    /// PostgreSQL text cannot hold NUL anyway: refuse it instead of storing something else.
+    static func validate(_ sql: SQL) throws {
+        for (index, binding) in sql.bindings.enumerated() {
+            if let text = binding.text, text.utf8.contains(0) {
+                throw PostgresError.invalidParameter(position: index + 1, reason: "text with a NUL character (U+0000), which PostgreSQL text and jsonb cannot hold", statement: sql.text)
+            }
+        }
+    }
 
     private func live() throws -> OpaquePointer {
         guard let handle, !isBroken else {

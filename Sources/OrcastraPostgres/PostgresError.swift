@@ -12,6 +12,8 @@ public enum PostgresError: Error, Sendable, CustomStringConvertible {
     case decoding(column: String, type: PostgresDataType, value: String?, reason: String)
     /// The statement produced no rows where one was required.
     case noRows(statement: String)
+    /// A parameter PostgreSQL cannot store, such as text with a NUL character; nothing was sent.
+    case invalidParameter(position: Int, reason: String, statement: String)
 
     /// The SQLSTATE of a server error (`23505` for a unique violation), nil for client-side errors.
     public var sqlState: String? {
@@ -32,6 +34,8 @@ public enum PostgresError: Error, Sendable, CustomStringConvertible {
             return "Could not decode column \"\(column)\" (\(type)) value \(shown): \(reason)."
         case .noRows(let statement):
             return "The query returned no rows: \(ServerError.abbreviate(statement))."
+        case .invalidParameter(let position, let reason, let statement):
+            return "Parameter $\(position) cannot be sent to PostgreSQL: \(reason) — in statement: \(ServerError.abbreviate(statement))"
         }
     }
 }

@@ -8,6 +8,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case versionConflict(reference: String)
     /// The task's context does not match the template's input schema.
     case contextInvalid(template: String, violations: [SchemaViolation])
+    /// The task's context is larger than ``StoreLimits/maximumContextBytes`` of JSON text.
+    case contextTooLarge(bytes: Int, limit: Int)
     /// The database has no Orcastra schema yet.
     case notMigrated
     case taskNotFound(String)
@@ -24,6 +26,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .contextInvalid(let template, let violations):
             let list = violations.map(\.description).joined(separator: "; ")
             return "The context does not match the input schema of \(template): \(list)."
+        case .contextTooLarge(let bytes, let limit):
+            return "The context is \(bytes) bytes of JSON, more than the limit of \(limit) bytes (1 MiB); nothing was written. Keep large data outside Orcastra (a file, a bucket, a table) and put a reference to it in the context."
         case .notMigrated:
             return "This database has no Orcastra schema. Run `orcastra migrate` first."
         case .taskNotFound(let id):

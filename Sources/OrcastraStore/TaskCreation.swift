@@ -53,6 +53,10 @@ public struct TaskCreator: Sendable {
     /// Creates a task from an already fetched template (callers that submit many tasks reuse it).
     public func create(_ request: TaskRequest, from stored: StoredTemplate) async throws -> TaskCreation {
         let template = stored.template
+        let contextBytes = request.context.jsonText.utf8.count
+        if contextBytes > StoreLimits.maximumContextBytes {
+            throw StoreError.contextTooLarge(bytes: contextBytes, limit: StoreLimits.maximumContextBytes)
+        }
         if let schema = template.inputSchema {
             let violations = schema.validate(request.context)
             if !violations.isEmpty {

@@ -50,7 +50,8 @@ extension WorkflowTemplate {
         var widths = [Int](repeating: 0, count: 5)
         for row in rows {
             for (column, cell) in row.enumerated() {
-                widths[column] = max(widths[column], cell.count)
+                // Wide cells (a step with hundreds of parents) do not widen every other line.
+                widths[column] = max(widths[column], min(cell.count, 40))
             }
         }
         let stepCount = steps.count == 1 ? "1 step" : "\(steps.count) steps"

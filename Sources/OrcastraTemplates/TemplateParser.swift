@@ -76,11 +76,34 @@ public enum TemplateParser {
                 at: repeated ?? first, path: "",
                 "the key '\(key)' appears twice in the same mapping (first on line \(context.mark.line)); remove or rename one of them"
             )
-        case let .reader(problem, _, _, _):
-            session.report(at: nil, path: "", "the file is not valid UTF-8 text: \(problem)")
+        case let .reader(problem, offset, value, _):
+            // libyaml's reader refuses control characters and bad encodings; point at the byte.
+            let position = offset.map { Self.position(ofByte: $0, in: session.source) }
+            let what = value >= 0 && value < 0x20 || value == 0x7f
+                ? "control character U+\(String(format: "%04X", value)) is not allowed in YAML; remove it"
+                : "the file is not valid UTF-8 text: \(problem)"
+            session.report(at: position, path: "", what)
         default:
             session.report(at: nil, path: "", "could not read the YAML: \(yamlError)")
         }
+    }
+
+    /// Line and column (both from 1, columns in Unicode scalars) of a UTF-8 byte offset.
+    static func position(ofByte offset: Int, in source: String) -> SourcePosition {
+        var line = 1
+        var column = 1
+        var consumed = 0
+        for scalar in source.unicodeScalars {
+            if consumed >= offset { break }
+            consumed += String(scalar).utf8.count
+            if scalar == "\n" {
+                line += 1
+                column = 1
+            } else {
+                column += 1
+            }
+        }
+        return SourcePosition(line: line, column: column)
     }
 
     /// Finds the next line at the same indentation that starts with `key:`,

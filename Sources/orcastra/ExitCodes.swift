@@ -48,6 +48,7 @@ enum ExitCodes {
             case .contextInvalid(let template, _):
                 return ("\(error) `orcastra template show \(template) --source` shows the schema.", .invalidInput)
             case .versionConflict: return ("\(error)", .conflict)
+            case .contextTooLarge: return ("\(error)", .invalidInput)
             case .notMigrated: return ("\(error)", .unavailable)
             }
         case let error as ClientError:
@@ -65,6 +66,9 @@ enum ExitCodes {
             case .connectionFailed, .connectionLost: return ("\(error)", .unavailable)
             case .server(let server) where server.sqlState == "42P01" || server.sqlState == "3F000":
                 return ("\(StoreError.notMigrated)", .unavailable)
+            case .server(let server) where server.sqlState == "22P05":
+                return ("The JSON holds \\u0000 (a NUL character), which PostgreSQL cannot store in jsonb; remove it.", .invalidInput)
+            case .invalidParameter: return ("\(error)", .invalidInput)
             default: return ("\(error)", .failure)
             }
         default: return nil

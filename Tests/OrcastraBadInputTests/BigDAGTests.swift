@@ -1,0 +1,90 @@
+import Foundation
+import OrcastraStore
+import OrcastraTemplates
+import Testing
+
+/// The largest shapes Orcastra is tested with (docs/limits.md): 10,000 steps wide, 1,000 deep.
+/// Each parses, registers and becomes a task in one statement; the times are printed.
+@Suite struct BigDAGTests {
+    /// `root`, then `width` steps that each depend on it, then `join` that depends on all of them.
+    static func fan(width: Int) -> String {
+        var yaml = "namespace: big\nname: wide\nversion: 1.0.0\nsteps:\n  - {name: root, handler: big.noop}\n"
+        for index in 0..<width {
+            yaml += "  - {name: m\(index), handler: big.noop, depends_on: [root]}\n"
+        }
+        yaml += "  - {name: join, handler: big.noop, depends_on: [\((0..<width).map { "m\($0)" }.joined(separator: ", "))]}\n"
+        return yaml
+    }
+
+    /// s0 → s1 → … → s(count-1); with `cycle`, s0 also depends on the last step.
+    static func chain(_ count: Int, name: String, cycle: Bool = false) -> String {
+        var yaml = "namespace: big\nname: \(name)\nversion: 1.0.0\nsteps:\n"
+        for index in 0..<count {
+            let parent = index == 0 ? (cycle ? "s\(count - 1)" : nil) : "s\(index - 1)"
+            yaml += "  - {name: s\(index), handler: big.noop\(parent.map { ", depends_on: [\($0)]" } ?? "")}\n"
+        }
+        return yaml
+    }
+
+    @Test func tenThousandStepsWide() async throws {
+        try await parseRegisterCreate(Self.fan(width: 9_998), label: "10,000 steps (1 → 9,998 → 1)",
+                                      steps: 10_000, edges: 19_996)
+    }
+
+    @Test func chainOfOneThousand() async throws {
+        try await parseRegisterCreate(Self.chain(1_000, name: "deep"), label: "chain of 1,000", steps: 1_000, edges: 999)
+    }
+
+    @Test func tenThousandStepCycleIsReported() async throws {
+        let yaml = Self.chain(10_000, name: "loop", cycle: true)
+        let start = ContinuousClock.now
+        do {
+            _ = try TemplateParser.parse(yaml: yaml, file: "loop.yaml")
+            Issue.record("a 10,000-step cycle was accepted")
+        } catch {
+            print("10,000-step cycle: refused in \(seconds(since: start)) with \(error.issues.count) issue(s), message \(error.issues.first?.message.count ?? 0) characters")
+            #expect(error.issues.count == 1)
+            let issue = try #require(error.issues.first)
+            #expect(issue.message.contains("dependency cycle: s0 → s1 → s2"), "\(issue.message.prefix(300))")
+            #expect(issue.path == "steps[0].depends_on[0]")
+            #expect(issue.line == 5 && issue.column >= 1)
+        }
+        #expect(ContinuousClock.now - start < .seconds(60))
+    }
+
+    /// `template show` of a wide template: every line is padded to the widest parents column, so
+    /// the output grows with width × steps (10,000 wide: 673 MB of text, 18 s in a debug build).
+    @Test func renderingAWideTemplateStaysSmall() throws {
+        let template = try TemplateParser.parse(yaml: Self.fan(width: 1_000), file: "wide.yaml")
+        let start = ContinuousClock.now
+        let rendered = template.renderDAG()
+        print("renderDAG of 1,002 steps (1 → 1,000 → 1): \(rendered.utf8.count / 1024) KiB in \(seconds(since: start))")
+        #expect(rendered.utf8.count < 1 << 20, "\(rendered.utf8.count) bytes")
+    }
+
+    func parseRegisterCreate(_ yaml: String, label: String, steps: Int, edges: Int) async throws {
+        let database = try await BadInputDatabase()
+        defer { Task { [pool = database.pool] in await pool.shutdown() } }
+        var clock = ContinuousClock.now
+        let template = try TemplateParser.parse(yaml: yaml, file: "big.yaml")
+        let parsed = seconds(since: clock)
+        clock = ContinuousClock.now
+        _ = try await database.registry.register(LoadedTemplate(file: "big.yaml", source: yaml, template: template))
+        let registered = seconds(since: clock)
+        clock = ContinuousClock.now
+        let stored = try await database.registry.find(TemplateReference(namespace: template.namespace, name: template.name))
+        let found = seconds(since: clock)
+        clock = ContinuousClock.now
+        let creation = try await database.creator.create(TaskRequest(template: TemplateReference(namespace: template.namespace, name: template.name)), from: stored)
+        let created = seconds(since: clock)
+        print("\(label): \(yaml.utf8.count / 1024) KiB of YAML; parse \(parsed), register \(registered), find \(found), create task \(created)")
+        #expect(template.steps.count == steps)
+        #expect(stored.template == template)
+        #expect(try await database.count("SELECT count(*) FROM orcastra.steps WHERE task_id = \(creation.taskID)") == steps)
+        #expect(try await database.count("SELECT count(*) FROM orcastra.step_edges") == edges)
+        #expect(try await database.count("SELECT count(*) FROM orcastra.step_transitions") == steps)
+        // Only the root is ready; everything else waits for its parents.
+        #expect(try await database.count("SELECT count(*) FROM orcastra.steps WHERE state = 'enqueued'") == 1)
+        #expect(try await database.count("SELECT count(*) FROM orcastra.steps WHERE pending_parents = 0") == 1)
+    }
+}

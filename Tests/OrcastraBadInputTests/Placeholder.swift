@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct BadInputPlaceholder {
-    @Test func placeholder() { #expect(Bool(true)) }
-}
