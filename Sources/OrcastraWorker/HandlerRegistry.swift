@@ -26,11 +26,13 @@ public struct HandlerRegistry: Sendable {
     func handler(named name: String) -> Erased? { handlers[name] }
 
     /// The handlers every stock worker has: `orcastra.noop` returns `{}`; `orcastra.echo` returns
-    /// its input (`{"context": …, "parents": …}`), handy for trying templates out.
+    /// its input (`{"context": …, "parents": …}`); `orcastra.sleep` waits `sleep_ms` from the
+    /// context (default 1000) and returns `{"slept_ms": …}` — handy for trying templates out.
     public static var builtIn: HandlerRegistry {
         var registry = HandlerRegistry()
         registry.register(NoopHandler())
         registry.register(EchoHandler())
+        registry.register(SleepHandler())
         return registry
     }
 }
@@ -44,5 +46,21 @@ struct EchoHandler: StepHandler {
     static let name = "orcastra.echo"
     func run(_ input: JSONValue, context: StepContext) async throws -> JSONValue {
         .object(["context": input, "parents": .object(context.parents)])
+    }
+}
+
+struct SleepHandler: StepHandler {
+    static let name = "orcastra.sleep"
+    func run(_ input: JSONValue, context: StepContext) async throws -> JSONValue {
+        var milliseconds: Int64 = 1000
+        if case .object(let fields) = input {
+            switch fields["sleep_ms"] {
+            case .integer(let value)?: milliseconds = value
+            case .number(let value)?: milliseconds = Int64(value)
+            default: break
+            }
+        }
+        try await Task.sleep(for: .milliseconds(max(0, milliseconds)))
+        return .object(["slept_ms": .integer(milliseconds)])
     }
 }

@@ -131,6 +131,25 @@ extension EndToEndTests {
         #expect(try await cluster.stepRow(task, step: "sleeper").decode("last_error", as: String.self).contains("timed out after 300ms"))
     }
 
+    @Test func swiftHandlerTimeoutFailsTheAttempt() async throws {
+        let cluster = try await ProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.register("""
+            namespace: e2e
+            name: slow_swift
+            version: 1.0.0
+            steps:
+              - {name: nap, handler: orcastra.sleep, timeout: 200ms, retry: {max_attempts: 1}}
+            """)
+        try cluster.worker()
+        let task = try await cluster.submit("e2e/slow_swift", context: ["sleep_ms": 10_000])
+        #expect(try await cluster.settled(task) == "error", "\(cluster.logs)")
+        #expect(try await cluster.stepRow(task, step: "nap").decode("last_error", as: String.self) == "the handler timed out after 200ms")
+        let quick = try await cluster.submit("e2e/slow_swift", context: ["sleep_ms": 10])
+        #expect(try await cluster.settled(quick) == "complete")
+        #expect(try await cluster.result(quick, step: "nap") == ["slept_ms": 10])
+    }
+
     @Test func cancellingMidRunStopsTheRunningStep() async throws {
         let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
