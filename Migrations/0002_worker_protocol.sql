@@ -358,7 +358,8 @@ END
 $$;
 
 -- Steps whose worker stopped heartbeating (it died, or lost the database): the lost attempt is
--- recorded, and the step goes back in line, or into error if that was its last attempt.
+-- recorded, and the step goes back in line, or into error if that was its last attempt — or is
+-- cancelled if its task was cancelled meanwhile (it must not run again).
 CREATE FUNCTION orcastra.recover_expired_leases(p_limit integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -367,16 +368,20 @@ DECLARE
     v_count integer;
 BEGIN
     WITH expired AS (
-        SELECT s.id FROM orcastra.steps s
+        SELECT s.id, t.state = 'cancelled' AS task_cancelled
+        FROM orcastra.steps s JOIN orcastra.tasks t ON t.id = s.task_id
         WHERE s.state = 'in_progress' AND s.lease_expires_at < clock_timestamp()
-        ORDER BY s.lease_expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED
+        ORDER BY s.lease_expires_at LIMIT p_limit FOR UPDATE OF s SKIP LOCKED
     ), recovered AS (
         UPDATE orcastra.steps s
-        SET state = CASE WHEN s.attempts < s.max_attempts THEN 'enqueued' ELSE 'error' END,
-            state_reason = 'lease expired: attempt ' || s.attempts || ' lost (worker ' || coalesce(s.lease_owner, '?') || ')',
+        SET state = CASE WHEN expired.task_cancelled THEN 'cancelled'
+                         WHEN s.attempts < s.max_attempts THEN 'enqueued' ELSE 'error' END,
+            state_reason = CASE WHEN expired.task_cancelled
+                                THEN 'lease expired after its task was cancelled (worker ' || coalesce(s.lease_owner, '?') || ')'
+                                ELSE 'lease expired: attempt ' || s.attempts || ' lost (worker ' || coalesce(s.lease_owner, '?') || ')' END,
             last_error = 'attempt ' || s.attempts || ' lost: the worker ' || coalesce(s.lease_owner, '?') || ' stopped heartbeating',
             enqueued_at = now(), lease_token = NULL, lease_expires_at = NULL,
-            finished_at = CASE WHEN s.attempts < s.max_attempts THEN NULL ELSE now() END
+            finished_at = CASE WHEN expired.task_cancelled OR s.attempts >= s.max_attempts THEN now() END
         FROM expired WHERE s.id = expired.id
         RETURNING s.namespace, s.task_id, s.state
     )

@@ -1,1 +1,323 @@
-// The invariant checker lives here (issue 7).
+import Foundation
+import OrcastraPostgres
+
+/// One broken rule: which invariant, where, and a sentence a person can act on.
+public struct InvariantViolation: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The invariant's name, e.g. `step-transitions-legal` (see `InvariantChecker.invariants`).
+    public var invariant: String
+    public var taskID: UUID?
+    public var stepID: Int64?
+    public var stepName: String?
+    /// One readable sentence.
+    public var message: String
+
+    public init(invariant: String, taskID: UUID?, stepID: Int64?, stepName: String?, message: String) {
+        self.invariant = invariant
+        self.taskID = taskID
+        self.stepID = stepID
+        self.stepName = stepName
+        self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case invariant, message
+        case taskID = "task_id"
+        case stepID = "step_id"
+        case stepName = "step_name"
+    }
+
+    public var description: String {
+        var place: [String] = []
+        if let taskID { place.append("task \(taskID.uuidString.lowercased())") }
+        if let stepName, let stepID { place.append("step \(stepName) (\(stepID))") } else if let stepID { place.append("step \(stepID)") }
+        return "[\(invariant)] " + (place.isEmpty ? "" : place.joined(separator: ", ") + ": ") + message
+    }
+}
+
+/// What one run of the checker saw.
+public struct InvariantReport: Sendable, Codable {
+    public var invariants: Int
+    public var tasks: Int
+    public var steps: Int
+    public var violations: [InvariantViolation]
+    public var holds: Bool { violations.isEmpty }
+
+    enum CodingKeys: String, CodingKey { case invariants, tasks, steps, violations }
+}
+
+/// Checks that what the database holds obeys Orcastra's rules (docs/reliability.md).
+///
+/// Each invariant is one set-based SQL query over the whole schema, and every query runs in the same
+/// read-only REPEATABLE READ transaction, so the checker sees one consistent snapshot while workers
+/// and orchestrators keep running. It never writes.
+public struct InvariantChecker: Sendable {
+    public struct Invariant: Sendable {
+        public let name: String
+        /// What must hold, in one sentence.
+        public let rule: String
+        /// Returns rows (task_id uuid, step_id bigint, step_name text, message text); $1 = row limit.
+        let sql: String
+    }
+
+    /// At most this many violations are reported per invariant (a systematic bug repeats itself).
+    public var maximumPerInvariant: Int
+    /// A live task whose state disagrees with its steps is only reported once nothing in it changed
+    /// for this long, so a check racing a running orchestrator does not report a settlement in flight.
+    public var settleGrace: Duration
+
+    public init(maximumPerInvariant: Int = 1000, settleGrace: Duration = .seconds(5)) {
+        self.maximumPerInvariant = maximumPerInvariant
+        self.settleGrace = settleGrace
+    }
+
+    /// The violations found; empty when every invariant holds.
+    public func check(on connection: PostgresConnection) async throws -> [InvariantViolation] {
+        try await report(on: connection).violations
+    }
+
+    /// The violations plus how many tasks and steps were checked.
+    public func report(on connection: PostgresConnection) async throws -> InvariantReport {
+        let graceMilliseconds = Int64(settleGrace.components.seconds * 1000 + settleGrace.components.attoseconds / 1_000_000_000_000_000)
+        try await connection.executeSimple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        do {
+            let counts = try await connection.queryRow("""
+                SELECT (SELECT count(*) FROM orcastra.tasks) AS tasks, (SELECT count(*) FROM orcastra.steps) AS steps
+                """)
+            var violations: [InvariantViolation] = []
+            for invariant in Self.invariants {
+                let text = invariant.sql
+                    .replacingOccurrences(of: ":limit", with: String(maximumPerInvariant))
+                    .replacingOccurrences(of: ":grace_ms", with: String(graceMilliseconds))
+                for row in try await connection.query(SQL(unsafeRaw: text)) {
+                    violations.append(InvariantViolation(
+                        invariant: invariant.name,
+                        taskID: try row.decode("task_id", as: UUID?.self),
+                        stepID: try row.decode("step_id", as: Int64?.self),
+                        stepName: try row.decode("step_name", as: String?.self),
+                        message: try row.decode("message", as: String.self)))
+                }
+            }
+            try await connection.executeSimple("COMMIT")
+            return InvariantReport(invariants: Self.invariants.count, tasks: try counts.decode("tasks"), steps: try counts.decode("steps"),
+                                   violations: violations)
+        } catch {
+            try? await connection.executeSimple("ROLLBACK")
+            throw error
+        }
+    }
+
+    // MARK: - The invariants
+
+    static let terminal = "('complete', 'cancelled', 'resolved_manually')"
+    static let done = "('complete', 'resolved_manually')"
+
+    public static let invariants: [Invariant] = [
+        Invariant(
+            name: "terminal-task-steps",
+            rule: "A complete task has only complete or resolved_manually steps; a cancelled or resolved_manually task has no step that is pending, enqueued or waiting_for_retry (a running step is cancelled at its worker's next report).",
+            sql: """
+                SELECT t.id AS task_id, s.id AS step_id, s.name AS step_name,
+                       format('The task is %s but its step %s is %s.', t.state, s.name, s.state) AS message
+                FROM orcastra.tasks t JOIN orcastra.steps s ON s.task_id = t.id
+                WHERE (t.state = 'complete' AND s.state NOT IN \(done))
+                   OR (t.state IN ('cancelled', 'resolved_manually') AND s.state IN ('pending', 'enqueued', 'waiting_for_retry'))
+                ORDER BY s.id LIMIT :limit
+                """),
+        Invariant(
+            name: "step-transitions-legal",
+            rule: "Each step's log starts with a creation row (from NULL to pending or enqueued), every later row is a legal move whose from_state is the previous row's to_state, and the last to_state is the step's current state.",
+            sql: """
+                WITH log AS (
+                    SELECT st.id, st.step_id, st.from_state, st.to_state,
+                           lag(st.to_state) OVER w AS previous, row_number() OVER w AS n
+                    FROM orcastra.step_transitions st
+                    WINDOW w AS (PARTITION BY st.step_id ORDER BY st.id)
+                ), bad_rows AS (
+                    SELECT l.step_id, l.id,
+                           CASE WHEN l.n = 1 AND l.from_state IS NOT NULL
+                                    THEN format('Its first logged move (transition %s) is from %s, not a creation from NULL.', l.id, l.from_state)
+                                WHEN l.n = 1 AND l.to_state NOT IN ('pending', 'enqueued')
+                                    THEN format('It was created in %s (transition %s); a step starts pending or enqueued.', l.to_state, l.id)
+                                WHEN l.n > 1 AND l.from_state IS DISTINCT FROM l.previous
+                                    THEN format('Transition %s starts from %s but the previous one ended in %s: a move is missing.', l.id, coalesce(l.from_state, 'NULL'), l.previous)
+                                ELSE format('Transition %s, %s to %s, is not a legal step move.', l.id, l.from_state, l.to_state) END AS message
+                    FROM log l
+                    WHERE (l.n = 1 AND (l.from_state IS NOT NULL OR l.to_state NOT IN ('pending', 'enqueued')))
+                       OR (l.n > 1 AND l.from_state IS DISTINCT FROM l.previous)
+                       OR (l.n > 1 AND NOT EXISTS (SELECT 1 FROM orcastra.step_state_transitions_allowed a
+                                                   WHERE a.from_state = l.from_state AND a.to_state = l.to_state))
+                ), last_rows AS (
+                    SELECT DISTINCT ON (st.step_id) st.step_id, st.to_state
+                    FROM orcastra.step_transitions st ORDER BY st.step_id, st.id DESC
+                ), mismatched AS (
+                    SELECT s.id AS step_id, s.id AS id,
+                           CASE WHEN l.step_id IS NULL THEN format('The step is %s but has no logged move at all.', s.state)
+                                ELSE format('The step is %s but its last logged move ends in %s.', s.state, l.to_state) END AS message
+                    FROM orcastra.steps s LEFT JOIN last_rows l ON l.step_id = s.id
+                    WHERE l.to_state IS DISTINCT FROM s.state
+                )
+                SELECT s.task_id, s.id AS step_id, s.name AS step_name, b.message
+                FROM (SELECT * FROM bad_rows UNION ALL SELECT * FROM mismatched) b JOIN orcastra.steps s ON s.id = b.step_id
+                ORDER BY b.step_id, b.id LIMIT :limit
+                """),
+        Invariant(
+            name: "task-transitions-legal",
+            rule: "Each task's log starts with a creation row (from NULL to pending or in_progress), every later row is a legal move whose from_state is the previous row's to_state, and the last to_state is the task's current state.",
+            sql: """
+                WITH log AS (
+                    SELECT tt.id, tt.task_id, tt.from_state, tt.to_state,
+                           lag(tt.to_state) OVER w AS previous, row_number() OVER w AS n
+                    FROM orcastra.task_transitions tt
+                    WINDOW w AS (PARTITION BY tt.task_id ORDER BY tt.id)
+                ), bad_rows AS (
+                    SELECT l.task_id, l.id,
+                           CASE WHEN l.n = 1 AND l.from_state IS NOT NULL
+                                    THEN format('Its first logged move (transition %s) is from %s, not a creation from NULL.', l.id, l.from_state)
+                                WHEN l.n = 1 AND l.to_state NOT IN ('pending', 'in_progress')
+                                    THEN format('It was created in %s (transition %s); a task starts pending or in_progress.', l.to_state, l.id)
+                                WHEN l.n > 1 AND l.from_state IS DISTINCT FROM l.previous
+                                    THEN format('Transition %s starts from %s but the previous one ended in %s: a move is missing.', l.id, coalesce(l.from_state, 'NULL'), l.previous)
+                                ELSE format('Transition %s, %s to %s, is not a legal task move.', l.id, l.from_state, l.to_state) END AS message
+                    FROM log l
+                    WHERE (l.n = 1 AND (l.from_state IS NOT NULL OR l.to_state NOT IN ('pending', 'in_progress')))
+                       OR (l.n > 1 AND l.from_state IS DISTINCT FROM l.previous)
+                       OR (l.n > 1 AND NOT EXISTS (SELECT 1 FROM orcastra.task_state_transitions_allowed a
+                                                   WHERE a.from_state = l.from_state AND a.to_state = l.to_state))
+                ), last_rows AS (
+                    SELECT DISTINCT ON (tt.task_id) tt.task_id, tt.to_state
+                    FROM orcastra.task_transitions tt ORDER BY tt.task_id, tt.id DESC
+                ), mismatched AS (
+                    SELECT t.id AS task_id, 0::bigint AS id,
+                           CASE WHEN l.task_id IS NULL THEN format('The task is %s but has no logged move at all.', t.state)
+                                ELSE format('The task is %s but its last logged move ends in %s.', t.state, l.to_state) END AS message
+                    FROM orcastra.tasks t LEFT JOIN last_rows l ON l.task_id = t.id
+                    WHERE l.to_state IS DISTINCT FROM t.state
+                )
+                SELECT b.task_id, NULL::bigint AS step_id, NULL::text AS step_name, b.message
+                FROM (SELECT * FROM bad_rows UNION ALL SELECT * FROM mismatched) b
+                ORDER BY b.task_id, b.id LIMIT :limit
+                """),
+        Invariant(
+            name: "parents-before-children",
+            rule: "No step went in_progress before every one of its parents had completed or been resolved (transition ids give the order: a parent's completion commits before the child can be claimed).",
+            sql: """
+                WITH started AS (
+                    SELECT step_id, min(id) AS first_start FROM orcastra.step_transitions
+                    WHERE to_state = 'in_progress' GROUP BY step_id
+                ), finished AS (
+                    SELECT step_id, min(id) AS finished_at FROM orcastra.step_transitions
+                    WHERE to_state IN \(done) GROUP BY step_id
+                )
+                SELECT c.task_id, c.id AS step_id, c.name AS step_name,
+                       CASE WHEN f.finished_at IS NULL
+                            THEN format('It went in_progress (transition %s) but its parent %s never completed (it is %s).', st.first_start, p.name, p.state)
+                            ELSE format('It went in_progress (transition %s) before its parent %s completed (transition %s).', st.first_start, p.name, f.finished_at) END AS message
+                FROM started st
+                JOIN orcastra.step_edges e ON e.child_id = st.step_id
+                JOIN orcastra.steps c ON c.id = e.child_id
+                JOIN orcastra.steps p ON p.id = e.parent_id
+                LEFT JOIN finished f ON f.step_id = e.parent_id
+                WHERE f.finished_at IS NULL OR f.finished_at > st.first_start
+                ORDER BY c.id LIMIT :limit
+                """),
+        Invariant(
+            name: "single-live-lease",
+            rule: "A step never held two leases at once: after a move to in_progress, the step leaves in_progress before it goes in_progress again; and only an in_progress step holds a lease token.",
+            sql: """
+                WITH starts AS (
+                    SELECT step_id, id, lead(id) OVER (PARTITION BY step_id ORDER BY id) AS next_start
+                    FROM orcastra.step_transitions WHERE to_state = 'in_progress'
+                ), doubled AS (
+                    SELECT st.step_id, format('It was claimed again (transition %s) while its claim of transition %s was still live.', st.next_start, st.id) AS message
+                    FROM starts st
+                    WHERE st.next_start IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM orcastra.step_transitions x
+                                      WHERE x.step_id = st.step_id AND x.from_state = 'in_progress'
+                                        AND x.id > st.id AND x.id < st.next_start)
+                ), stray AS (
+                    SELECT s.id AS step_id, format('It is %s but still holds a lease token (owner %s).', s.state, coalesce(s.lease_owner, 'unknown')) AS message
+                    FROM orcastra.steps s WHERE s.lease_token IS NOT NULL AND s.state <> 'in_progress'
+                    UNION ALL
+                    SELECT s.id, 'It is in_progress but holds no lease token, so no worker can report it and only lease expiry frees it.'
+                    FROM orcastra.steps s WHERE s.state = 'in_progress' AND (s.lease_token IS NULL OR s.lease_expires_at IS NULL)
+                )
+                SELECT s.task_id, s.id AS step_id, s.name AS step_name, v.message
+                FROM (SELECT * FROM doubled UNION ALL SELECT * FROM stray) v JOIN orcastra.steps s ON s.id = v.step_id
+                ORDER BY s.id LIMIT :limit
+                """),
+        Invariant(
+            name: "results-match-completion",
+            rule: "Every complete or resolved_manually step has exactly one step_results row, and no other step has one.",
+            sql: """
+                SELECT s.task_id, s.id AS step_id, s.name AS step_name,
+                       CASE WHEN s.state IN \(done) THEN format('It is %s but has no stored result.', s.state)
+                            ELSE format('It is %s but has a stored result (written %s): only a completed or resolved step has one.', s.state, r.written_at) END AS message
+                FROM orcastra.steps s LEFT JOIN orcastra.step_results r ON r.step_id = s.id
+                WHERE (s.state IN \(done)) <> (r.step_id IS NOT NULL)
+                ORDER BY s.id LIMIT :limit
+                """),
+        Invariant(
+            name: "task-state-matches-steps",
+            rule: "A started task's state is the one its steps imply (some step enqueued or in_progress → in_progress; else one waiting_for_retry → waiting_for_retry; else one in error → error; else complete), a pending task has only pending steps, and a task whose steps are all complete or resolved is complete; a live task is only reported when nothing in it changed for the grace period (5 s), so a settlement in flight is not mistaken for a stall.",
+            sql: """
+                WITH counts AS (
+                    SELECT s.task_id,
+                           count(*) FILTER (WHERE s.state IN ('enqueued', 'in_progress')) AS running,
+                           count(*) FILTER (WHERE s.state = 'waiting_for_retry') AS waiting,
+                           count(*) FILTER (WHERE s.state = 'error') AS failed,
+                           count(*) FILTER (WHERE s.state NOT IN \(done)) AS unfinished,
+                           count(*) FILTER (WHERE s.state <> 'pending') AS not_pending,
+                           count(*) AS total
+                    FROM orcastra.steps s GROUP BY s.task_id
+                ), expected AS (
+                    SELECT t.id, t.state, c.total, c.not_pending,
+                           CASE WHEN c.running > 0 THEN 'in_progress'
+                                WHEN c.waiting > 0 THEN 'waiting_for_retry'
+                                WHEN c.failed > 0 THEN 'error'
+                                WHEN c.unfinished = 0 THEN 'complete'
+                                ELSE 'stalled' END AS implied
+                    FROM orcastra.tasks t LEFT JOIN counts c ON c.task_id = t.id
+                ), mismatched AS (
+                    -- The time of the last change is only looked up for the few tasks that disagree.
+                    SELECT e.*,
+                           greatest((SELECT max(tt.created_at) FROM orcastra.task_transitions tt WHERE tt.task_id = e.id),
+                                    (SELECT max(st.created_at) FROM orcastra.step_transitions st WHERE st.task_id = e.id)) AS last_change
+                    FROM expected e
+                    WHERE e.total IS NOT NULL AND e.state IN ('in_progress', 'waiting_for_retry', 'error')
+                      AND e.implied <> e.state AND e.implied <> 'complete'
+                )
+                SELECT e.id AS task_id, NULL::bigint AS step_id, NULL::text AS step_name,
+                       CASE WHEN e.total IS NULL THEN format('The task is %s but has no steps.', e.state)
+                            WHEN e.state = 'pending' THEN format('The task is pending but %s of its steps already left pending.', e.not_pending)
+                            WHEN e.implied = 'stalled' THEN format('The task is %s but none of its steps is queued, running, waiting or failed, and some are still pending: nothing will ever run them.', e.state)
+                            ELSE format('The task is %s but its steps say %s (unchanged since %s).', e.state, e.implied, e.last_change) END AS message
+                FROM (SELECT e.*, NULL::timestamptz AS last_change FROM expected e
+                      WHERE e.total IS NULL
+                         OR (e.state = 'pending' AND e.not_pending > 0)
+                         OR (e.state IN ('in_progress', 'waiting_for_retry', 'error') AND e.implied = 'complete')
+                      UNION ALL
+                      SELECT m.* FROM mismatched m WHERE m.last_change < clock_timestamp() - :grace_ms * interval '1 millisecond') e
+                ORDER BY e.id LIMIT :limit
+                """),
+        Invariant(
+            name: "pending-parents-count",
+            rule: "Every step's pending_parents equals the number of its parents that are neither complete nor resolved_manually, and no pending step of a live task has a count of zero (it would never be enqueued).",
+            sql: """
+                WITH open_parents AS (
+                    SELECT e.child_id, count(*) FILTER (WHERE p.state NOT IN \(done)) AS open
+                    FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
+                    GROUP BY e.child_id
+                )
+                SELECT s.task_id, s.id AS step_id, s.name AS step_name,
+                       CASE WHEN s.pending_parents <> coalesce(o.open, 0)
+                            THEN format('Its pending_parents is %s but %s of its parents are unfinished.', s.pending_parents, coalesce(o.open, 0))
+                            ELSE format('It is pending with no unfinished parent in a %s task: nothing will enqueue it.', t.state) END AS message
+                FROM orcastra.steps s
+                JOIN orcastra.tasks t ON t.id = s.task_id
+                LEFT JOIN open_parents o ON o.child_id = s.id
+                WHERE s.pending_parents <> coalesce(o.open, 0)
+                   OR (s.state = 'pending' AND s.pending_parents = 0 AND t.state IN ('in_progress', 'waiting_for_retry', 'error'))
+                ORDER BY s.id LIMIT :limit
+                """),
+    ]
+}

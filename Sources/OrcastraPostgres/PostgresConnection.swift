@@ -284,8 +284,13 @@ public actor PostgresConnection {
         )
     }
 
+    /// libpq's last message on one line (it spreads some over several, which breaks log lines).
     static func lastError(_ connection: OpaquePointer) -> String {
-        String(cString: PQerrorMessage(connection)).trimmingCharacters(in: .whitespacesAndNewlines)
+        String(cString: PQerrorMessage(connection))
+            .split(whereSeparator: { $0.isNewline || $0 == "\t" })
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+            .joined(separator: " ")
     }
 
     /// Lays out the parameters as the C arrays libpq wants, for the duration of `body`.

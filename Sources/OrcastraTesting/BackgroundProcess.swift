@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A long-running child process (an orchestrator, a worker) for end-to-end tests: started with
 /// posix_spawn, its output sent to a log file, stopped with a signal of the test's choice.
@@ -31,6 +32,7 @@ public final class BackgroundProcess: @unchecked Sendable {
             throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "cannot start \(executable): \(String(cString: strerror(result)))"])
         }
         self.pid = pid
+        ChildProcesses.register(pid)
     }
 
     /// Sends `signal` (SIGTERM for a graceful stop, SIGKILL for a crash).
@@ -68,4 +70,22 @@ public final class BackgroundProcess: @unchecked Sendable {
 
     /// What it has logged so far.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+}
+
+/// Every background process a test started, killed when the test process exits — a test's
+/// deferred cleanup may not get to run before the runner exits.
+enum ChildProcesses {
+    private static let pids = Mutex<[pid_t]>([])
+
+    static func register(_ pid: pid_t) {
+        let first = pids.withLock { list in
+            list.append(pid)
+            return list.count == 1
+        }
+        if first { atexit { ChildProcesses.killAll() } }
+    }
+
+    static func killAll() {
+        for pid in pids.withLock({ $0 }) { _ = Foundation.kill(pid, SIGKILL) }
+    }
 }

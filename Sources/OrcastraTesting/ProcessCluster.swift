@@ -10,15 +10,22 @@ public final class ProcessCluster: @unchecked Sendable {
     public let pool: PostgresPool
     public let creator: TaskCreator
     private var processes: [BackgroundProcess] = []
+    private var isShutDown = false
     private let logFolder: String
 
     /// On a fresh migrated database, or on `url` when given (e.g. a database of a cluster the test controls).
     public init(url: String? = nil) async throws {
-        if let url { self.url = url } else { self.url = try await TestDatabases.shared.makeDatabase() }
+        await ProcessGate.shared.acquire()
+        do {
+            if let url { self.url = url } else { self.url = try await TestDatabases.shared.makeDatabase() }
+        } catch {
+            await ProcessGate.shared.release()
+            throw error
+        }
         pool = PostgresPool(conninfo: self.url, maximumConnections: 4)
         creator = TaskCreator(pool: pool)
         logFolder = NSTemporaryDirectory() + "orcastra-e2e-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: logFolder, withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(atPath: logFolder, withIntermediateDirectories: true)
     }
 
     /// Starts an orchestrator process.
@@ -104,8 +111,11 @@ public final class ProcessCluster: @unchecked Sendable {
     }
 
     public func shutdown() async {
+        let wasRunning = !isShutDown
+        isShutDown = true
         for process in processes { await process.stop() }
         await pool.shutdown()
+        if wasRunning { await ProcessGate.shared.release() }
     }
 }
 

@@ -34,8 +34,9 @@ public actor Worker {
     private var running: [Int64: Running] = [:]
     /// Slots promised to claims in flight, so the claim loop and the reporter never overfill.
     private var reserved = 0
-    /// Steps whose lease was lost or whose task was cancelled: their outcome is dropped.
-    private var abandoned: Set<Int64> = []
+    /// Attempts (by lease token, not step id: the same step may come back to this worker under a
+    /// new lease) whose lease was lost or whose task was cancelled: their outcome is dropped.
+    private var abandoned: Set<UUID> = []
     private var pendingOutcomes: [StepOutcome] = []
     private var templates: [Int64: WorkflowTemplate] = [:]
 
@@ -184,6 +185,7 @@ public actor Worker {
         } catch is CancellationError {
             guard let limit = timedOut.removeValue(forKey: step.id) else {
                 // Cancelled because the task was cancelled or the lease was lost: nothing to report.
+                abandoned.remove(step.leaseToken)
                 return
             }
             result = failureResult(.retryable("the handler timed out after \(TemplateDuration(milliseconds: limit.milliseconds))"), step: step)
@@ -219,7 +221,7 @@ public actor Worker {
     }
 
     private func record(_ outcome: StepOutcome) {
-        guard !abandoned.contains(outcome.step.id) else { return }
+        guard abandoned.remove(outcome.step.leaseToken) == nil else { return }
         var outcome = outcome
         if case .failure(let message, .some) = outcome.result,
            let policy = templates[outcome.step.templateID]?.step(named: outcome.step.name)?.retry {
@@ -259,7 +261,7 @@ public actor Worker {
     /// many steps; a lone step is reported at once.
     private func coalesce() async {
         let deadline = ContinuousClock.now + .milliseconds(1)
-        while pendingOutcomes.count < running.count - abandoned.count, ContinuousClock.now < deadline {
+        while pendingOutcomes.count < running.count, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .microseconds(100))
         }
     }
@@ -306,7 +308,8 @@ public actor Worker {
             let id: Int64 = try row.decode("step_id")
             let outcome: String = try row.decode("outcome")
             let taskState: String? = try row.decode("task_state")
-            running[id] = nil
+            // Only this attempt's entry: the step may be running again here under a new lease.
+            if let reported = byID[id], running[id]?.step.leaseToken == reported.step.leaseToken { running[id] = nil }
             guard let step = byID[id]?.step else { continue }
             let metadata: Logger.Metadata = ["task": "\(step.taskID)", "step": "\(step.name)", "attempt": "\(step.attempt)"]
             switch outcome {
@@ -343,17 +346,18 @@ public actor Worker {
     }
 
     private func heartbeat() async {
-        let held = running.values.map(\.step).filter { !abandoned.contains($0.id) }
+        let held = running.values.map(\.step)
         guard !held.isEmpty else { return }
         do {
             let connection = try await heartbeatSlot.get()
             let rows = try await connection.query("""
                 SELECT * FROM orcastra.heartbeat_steps(\(held.map(\.id)), \(held.map(\.leaseToken)), \(Int(configuration.lease.milliseconds))::int)
                 """)
+            let sent = Dictionary(held.map { ($0.id, $0.leaseToken) }, uniquingKeysWith: { first, _ in first })
             for row in rows where try !row.decode("alive", as: Bool.self) {
                 let id: Int64 = try row.decode("step_id")
-                guard let entry = running[id] else { continue }
-                abandoned.insert(id)
+                guard let entry = running[id], entry.step.leaseToken == sent[id] else { continue }
+                abandoned.insert(entry.step.leaseToken)
                 entry.task.cancel()
                 running[id] = nil
                 wake.yield()
@@ -397,7 +401,7 @@ public actor Worker {
         let unfinished = running.values.map(\.step)
         guard !unfinished.isEmpty else { return }
         for step in unfinished {
-            abandoned.insert(step.id)
+            abandoned.insert(step.leaseToken)
             running[step.id]?.task.cancel()
         }
         running.removeAll()

@@ -16,7 +16,7 @@ struct Orcastra: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [DemoCommand.self, MigrateCommand.self, OrchestratorSubcommand.self, WorkerSubcommand.self, TemplateCommand.self, SubmitCommand.self, TaskCommand.self, StepCommand.self,
-                      DevDBCommand.self]
+                      CheckCommand.self, DevDBCommand.self]
     )
 
     /// Runs the command, printing errors as one clear sentence and exiting with a documented code.

@@ -20,9 +20,10 @@ extension EndToEndTests {
         try cluster.orchestrator()
         let doomed = try cluster.worker(["--lease", "2s"])
         let task = try await cluster.submit("e2e/crash")
-        for _ in 0..<200 where try await cluster.steps(task)["work"] != "in_progress" {
+        for _ in 0..<1000 where try await cluster.steps(task)["work"] != "in_progress" {
             try await Task.sleep(for: .milliseconds(10))
         }
+        try #require(try await cluster.steps(task)["work"] == "in_progress", "the step never started: \(cluster.logs)")
         doomed.send(SIGKILL)
         _ = await doomed.wait(timeout: .seconds(5))
         try cluster.worker(["--lease", "2s"])

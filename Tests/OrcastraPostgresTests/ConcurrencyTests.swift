@@ -11,14 +11,15 @@ import Testing
         let url = try await TestDatabases.shared.makeDatabase()
         var connections: [PostgresConnection] = []
         for _ in 0..<8 { connections.append(try await PostgresConnection.connect(url)) }
-        let lateTicks = Atomic<Int>(0)
+        let worstLateness = Mutex(Duration.zero)
         let ticks = Atomic<Int>(0)
         let ticker = Task {
             var expected = ContinuousClock.now
             while !Task.isCancelled {
                 expected = expected.advanced(by: .milliseconds(20))
                 try? await Task.sleep(until: expected)
-                if ContinuousClock.now - expected > .milliseconds(60) { lateTicks.add(1, ordering: .relaxed) }
+                let lateness = ContinuousClock.now - expected
+                worstLateness.withLock { $0 = max($0, lateness) }
                 ticks.add(1, ordering: .relaxed)
             }
         }
@@ -34,7 +35,10 @@ import Testing
         _ = await ticker.value
         #expect(elapsed < .milliseconds(1200), "8 × 0.3 s took \(elapsed); serial would be 2.4 s")
         #expect(ticks.load(ordering: .relaxed) >= 10)
-        #expect(lateTicks.load(ordering: .relaxed) == 0, "the shared pool's timer was late \(lateTicks.load(ordering: .relaxed)) times")
+        // A pool thread blocked in pg_sleep(0.3) would make a tick at least 300 ms late; other test
+        // suites competing for the two cores make it a few ms late at most.
+        let worst = worstLateness.withLock { $0 }
+        #expect(worst < .milliseconds(250), "the shared pool's timer was late by up to \(worst)")
         for connection in connections { await connection.close() }
     }
 

@@ -1,0 +1,126 @@
+import Foundation
+import OrcastraInvariants
+import OrcastraPostgres
+import OrcastraTesting
+import Testing
+
+/// The checker itself: silent on a healthy database, and each invariant catches its own kind of damage.
+@Suite(.serialized) struct InvariantCheckerTests {
+    static let dag = """
+        namespace: rel
+        name: pair
+        version: 1.0.0
+        steps:
+          - {name: first, handler: orcastra.noop}
+          - {name: second, handler: orcastra.noop, depends_on: [first]}
+        """
+
+    @Test func everyInvariantCatchesItsDamage() async throws {
+        try await Reliability.withCluster { cluster in
+            try await cluster.register(Self.dag)
+            let damaged = try await cluster.submit("rel/pair")
+            let stalled = try await cluster.submit("rel/pair")
+            let checker = InvariantChecker(settleGrace: .zero)
+            let connection = try await PostgresConnection.connect(cluster.url)
+            defer { Task { await connection.close() } }
+            #expect(try await checker.check(on: connection).isEmpty, "a fresh database breaks nothing")
+
+            let second: Int64 = try await cluster.stepRow(damaged, step: "second").decode("id")
+            // A result for a step that never ran, and a parent count that lies.
+            _ = try await connection.execute("INSERT INTO orcastra.step_results (step_id, result) VALUES (\(second), '{}')")
+            _ = try await connection.execute("UPDATE orcastra.steps SET pending_parents = 0 WHERE id = \(second)")
+            // A forged log: started before its parent finished, claimed twice, illegal moves.
+            _ = try await connection.execute("""
+                INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason) VALUES
+                    (\(second), \(damaged), 'pending', 'in_progress', 1, 'forged'),
+                    (\(second), \(damaged), 'in_progress', 'in_progress', 2, 'forged'),
+                    (\(second), \(damaged), 'in_progress', 'pending', 2, 'forged')
+                """)
+            // A task declared complete (a legal move) while its steps are not; a gap in its log.
+            _ = try await connection.execute("UPDATE orcastra.tasks SET state = 'complete', state_reason = 'forged' WHERE id = \(damaged)")
+            _ = try await connection.execute("""
+                INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason) VALUES (\(damaged), 'error', 'complete', 'forged')
+                """)
+            // A live task whose state disagrees with its steps, changed behind the triggers' back.
+            try await connection.executeSimple("SET session_replication_role = replica")
+            _ = try await connection.execute("UPDATE orcastra.tasks SET state = 'error' WHERE id = \(stalled)")
+            try await connection.executeSimple("SET session_replication_role = origin")
+
+            let violations = try await checker.check(on: connection)
+            let found = Set(violations.map(\.invariant))
+            #expect(found == Set(InvariantChecker.invariants.map(\.name)), "\(violations.map(\.description).joined(separator: "\n"))")
+            #expect(violations.allSatisfy { !$0.message.isEmpty && $0.message.hasSuffix(".") })
+            #expect(violations.contains { $0.invariant == "parents-before-children" && $0.stepName == "second" && $0.message.contains("first") })
+            #expect(violations.contains { $0.invariant == "task-state-matches-steps" && $0.taskID == stalled })
+            // The default grace keeps a freshly changed live task out of the report.
+            #expect(!(try await InvariantChecker().check(on: connection)).contains { $0.invariant == "task-state-matches-steps" })
+
+            // The command line tool says the same, and exits 1.
+            let orcastra = CommandLineTool("orcastra")
+            let text = try await orcastra.run(["check"], environment: ["ORCASTRA_DATABASE_URL": cluster.url])
+            #expect(text.status == 1, "\(text.output)")
+            #expect(text.standardOutput.contains("[results-match-completion] task \(damaged.uuidString.lowercased()), step second (\(second)): It is pending but has a stored result"))
+            let json = try await orcastra.run(["check", "--json"], environment: ["ORCASTRA_DATABASE_URL": cluster.url])
+            #expect(json.status == 1)
+            let object = try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any]
+            #expect(object?["tasks"] as? Int == 2)
+            #expect(object?["steps"] as? Int == 4)
+            #expect((object?["violations"] as? [[String: Any]])?.contains { $0["invariant"] as? String == "pending-parents-count" && $0["step_id"] as? Int == Int(second) } == true)
+        }
+    }
+
+    @Test func checkCommandOnAHealthyDatabase() async throws {
+        try await Reliability.withCluster { cluster in
+            try await cluster.register(Self.dag)
+            try cluster.worker(namespace: "rel")
+            let task = try await cluster.submit("rel/pair")
+            #expect(try await cluster.settled(task) == "complete", "\(cluster.logs)")
+            let outcome = try await CommandLineTool("orcastra").run(["check"], environment: ["ORCASTRA_DATABASE_URL": cluster.url])
+            #expect(outcome.status == 0, "\(outcome.output)")
+            #expect(outcome.standardOutput == "All \(InvariantChecker.invariants.count) invariants hold over 1 tasks and 2 steps.\n")
+            let json = try await CommandLineTool("orcastra").run(["check", "--json"], environment: ["ORCASTRA_DATABASE_URL": cluster.url])
+            #expect(json.status == 0)
+            let object = try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any]
+            #expect((object?["violations"] as? [Any])?.isEmpty == true, "\(json.output)")
+            #expect(object?["invariants"] as? Int == InvariantChecker.invariants.count)
+        }
+    }
+
+    /// Checks taken while workers and orchestrators are busy see one consistent snapshot each and
+    /// report nothing: no false alarm from work in flight.
+    @Test func quietOnABusySystem() async throws {
+        try await Reliability.withCluster { cluster in
+            try await cluster.register(FaultTests.flaky)
+            try await cluster.register("""
+                namespace: rel
+                name: diamond
+                version: 1.0.0
+                steps:
+                  - {name: top, handler: orcastra.noop}
+                  - {name: left, handler: orcastra.echo, depends_on: [top]}
+                  - {name: right, handler: orcastra.noop, depends_on: [top]}
+                  - {name: bottom, handler: orcastra.echo, depends_on: [left, right]}
+                """)
+            try cluster.orchestrator()
+            try cluster.orchestrator()
+            try cluster.worker(namespace: "rel", ["--concurrency", "8"])
+            try cluster.worker(namespace: "rel", ["--concurrency", "8"])
+            let total = 300
+            for index in 0..<total { _ = try await cluster.submit(index.isMultiple(of: 3) ? "rel/flaky" : "rel/diamond") }
+            let connection = try await PostgresConnection.connect(cluster.url)
+            defer { Task { await connection.close() } }
+            var checks = 0
+            var violations: [InvariantViolation] = []
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                violations += try await InvariantChecker().check(on: connection)
+                checks += 1
+                if try await cluster.count("SELECT count(*) FROM orcastra.tasks WHERE state = 'complete'") == total { break }
+            }
+            #expect(try await cluster.count("SELECT count(*) FROM orcastra.tasks WHERE state = 'complete'") == total, "\(cluster.logs)")
+            #expect(checks > 1)
+            #expect(violations.isEmpty, "\(violations.prefix(20).map(\.description).joined(separator: "\n"))")
+            try await Reliability.expectInvariantsHold(cluster.url, logs: cluster.logs)
+        }
+    }
+}
