@@ -491,15 +491,10 @@ END
 $$;
 
 -- Plans ---------------------------------------------------------------------------------------------
--- These functions take arrays and limits whose sizes a generic plan cannot know; a generic plan
--- guessed "10% of the table" and hash-joined all of steps and tasks under load. Planning each call
--- with its real values costs a fraction of a millisecond and keeps every call on the indexes,
--- however many finished rows the tables hold.
+-- claim_steps' LIMIT is a parameter: a generic plan guesses it at 10% of the table, and under load
+-- that plan hash-joined all of steps and tasks (hundreds of ms per claim). Planning each claim with
+-- its real limit keeps it on the partial index whatever the history holds. The other functions
+-- take small arrays of ids, for which the generic plans already use the primary keys; planning
+-- them on every call cost about a millisecond per step on the 4-step latency, so they keep the
+-- default.
 ALTER FUNCTION orcastra.claim_steps(text, text, integer, integer) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION orcastra.heartbeat_steps(bigint[], uuid[], integer) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION orcastra.cancel_orphaned(bigint[], uuid[]) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION orcastra.complete_steps(bigint[], uuid[], jsonb[]) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION orcastra.fail_steps(bigint[], uuid[], text[], integer[]) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION orcastra.release_children(bigint[]) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION orcastra.settle_tasks(uuid[]) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION orcastra.release_steps(bigint[], uuid[]) SET plan_cache_mode = force_custom_plan;
