@@ -17,6 +17,10 @@ public actor PostgresConnection {
     /// Set once libpq reports the connection bad; a pool replaces such connections.
     public private(set) var isBroken = false
     private let logger: Logger
+    /// Statement text → the name it is prepared under on this connection. Hot statements (claim,
+    /// complete) are then parsed and planned once per connection instead of on every call.
+    private var prepared: [String: String] = [:]
+    private static let maximumPrepared = 256
 
     private init(address: String, logger: Logger) {
         executor = ThreadExecutor(name: "orcastra-pg")
@@ -102,8 +106,12 @@ public actor PostgresConnection {
         let connection = try live()
         let canceller = self.canceller
         return try await withTaskCancellationHandler {
+            let name = try preparedName(for: sql, on: connection)
             let result = Self.withParameters(sql.bindings) { count, types, values in
-                PQexecParams(connection, sql.text, count, types, values, nil, nil, 0)
+                if let name {
+                    return PQexecPrepared(connection, name, count, values, nil, nil, 0)
+                }
+                return PQexecParams(connection, sql.text, count, types, values, nil, nil, 0)
             }
             return try consume(result, statement: sql.text)
         } onCancel: {
@@ -140,28 +148,59 @@ public actor PostgresConnection {
     /// Sends every statement at once in libpq's pipeline mode and reads all results: one round trip
     /// for the whole batch. The statements run in one implicit transaction (unless they hold their
     /// own BEGIN/COMMIT): if one fails, the batch is rolled back and the first error is thrown.
+    /// Statements not yet prepared on this connection are prepared inside the same pipeline.
     public func pipeline(_ statements: [SQL]) async throws -> [QueryResult] {
         guard !statements.isEmpty else { return [] }
         for sql in statements { try Self.validate(sql) }
         let connection = try live()
         guard PQenterPipelineMode(connection) == 1 else { throw connectionError(statement: "pipeline") }
         defer { PQexitPipelineMode(connection) }
+
+        enum Expected { case preparation(text: String), statement(SQL) }
+        var expected: [Expected] = []
         for sql in statements {
+            var name = prepared[sql.text]
+            if name == nil, prepared.count < Self.maximumPrepared {
+                let fresh = "orcastra_\(prepared.count + 1)"
+                let types = sql.bindings.map { Oid($0.type.rawValue) }
+                guard PQsendPrepare(connection, fresh, sql.text, Int32(types.count), types) == 1 else {
+                    throw connectionError(statement: sql.text)
+                }
+                prepared[sql.text] = fresh  // confirmed (or withdrawn) when its result is read
+                expected.append(.preparation(text: sql.text))
+                name = fresh
+            }
             let sent = Self.withParameters(sql.bindings) { count, types, values in
-                PQsendQueryParams(connection, sql.text, count, types, values, nil, nil, 0)
+                if let name { return PQsendQueryPrepared(connection, name, count, values, nil, nil, 0) }
+                return PQsendQueryParams(connection, sql.text, count, types, values, nil, nil, 0)
             }
             guard sent == 1 else { throw connectionError(statement: sql.text) }
+            expected.append(.statement(sql))
         }
         guard PQpipelineSync(connection) == 1 else { throw connectionError(statement: "pipeline sync") }
+
         var results: [QueryResult] = []
         var failure: (any Error)?
-        for sql in statements {
-            while let result = PQgetResult(connection) {
-                if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
+        for item in expected {
+            switch item {
+            case .preparation(let text):
+                var ok = false
+                while let result = PQgetResult(connection) {
+                    ok = ok || PQresultStatus(result) == PGRES_COMMAND_OK
+                    if PQresultStatus(result) == PGRES_FATAL_ERROR, failure == nil {
+                        failure = PostgresError.server(Self.serverError(result, statement: text))
+                    }
                     PQclear(result)
-                    continue
                 }
-                do { results.append(try consume(result, statement: sql.text)) } catch { failure = failure ?? error }
+                if !ok { prepared[text] = nil }
+            case .statement(let sql):
+                while let result = PQgetResult(connection) {
+                    if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
+                        PQclear(result)
+                        continue
+                    }
+                    do { results.append(try consume(result, statement: sql.text)) } catch { failure = failure ?? error }
+                }
             }
         }
         // The sync point's own result closes the batch.
@@ -174,6 +213,19 @@ public actor PostgresConnection {
         }
         if let failure { throw failure }
         return results
+    }
+
+    /// The name `sql` is prepared under on this connection, preparing it (one extra round trip,
+    /// once) if it is new; nil once the cache is full.
+    private func preparedName(for sql: SQL, on connection: OpaquePointer) throws -> String? {
+        if let name = prepared[sql.text] { return name }
+        guard prepared.count < Self.maximumPrepared else { return nil }
+        let name = "orcastra_\(prepared.count + 1)"
+        let types = sql.bindings.map { Oid($0.type.rawValue) }
+        let result = PQprepare(connection, name, sql.text, Int32(types.count), types)
+        _ = try consume(result, statement: sql.text)
+        prepared[sql.text] = name
+        return name
     }
 
     /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws.
