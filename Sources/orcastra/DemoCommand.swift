@@ -40,7 +40,10 @@ struct DemoCommand: AsyncParsableCommand {
         let started = ContinuousClock.now
         var cluster: LocalPostgres?
         let conninfo: String
-        if let configured = databaseURL ?? ProcessInfo.processInfo.environment["ORCASTRA_DATABASE_URL"] ?? ProcessInfo.processInfo.environment["DATABASE_URL"] {
+        let environment = ProcessInfo.processInfo.environment
+        let configured = [databaseURL, environment["ORCASTRA_DATABASE_URL"], environment["DATABASE_URL"]]
+            .compactMap { $0 }.first { !$0.isEmpty }
+        if let configured {
             conninfo = configured
             say("Using the configured database \(ConnectionAddress.describe(conninfo)).")
         } else {

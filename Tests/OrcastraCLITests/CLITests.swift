@@ -67,3 +67,16 @@ import Testing
         #expect(result.standardError.contains("Missing expected argument"))
     }
 }
+
+/// The README's first quick-start command, as a new user runs it: no database configured.
+@Suite struct DemoTests {
+    @Test func demoRunsTheExampleWorkflowEndToEnd() async throws {
+        let result = try await CommandLineTool("orcastra").run(["demo"], environment: ["ORCASTRA_DATABASE_URL": ""])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.standardOutput.contains("Starting a throwaway PostgreSQL"))
+        #expect(result.standardOutput.contains("load         complete"))
+        #expect(result.standardOutput.contains("Task complete in"))
+        #expect(result.standardOutput.contains(#""summary": "2 regions, 242.75 EUR""#), "\(result.output)")
+        #expect(result.standardOutput.contains("Stopped the worker, the orchestrator and the database."))
+    }
+}
