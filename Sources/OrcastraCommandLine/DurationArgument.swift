@@ -7,7 +7,9 @@ public struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringCon
     public var text: String
 
     public init?(argument: String) {
-        guard let parsed = try? TemplateDuration(parsing: argument), parsed.milliseconds > 0 else { return nil }
+        // Positive, and at most ten years: anything longer is a typo (and overflows dates).
+        guard let parsed = try? TemplateDuration(parsing: argument), parsed.milliseconds > 0,
+              parsed.milliseconds <= 10 * 366 * 86_400_000 else { return nil }
         duration = .milliseconds(parsed.milliseconds)
         text = argument
     }

@@ -163,6 +163,9 @@ public struct TemplateReference: Sendable, Hashable, CustomStringConvertible {
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
             throw TemplateReferenceError(text: text, reason: "write it as NAMESPACE/NAME or NAMESPACE/NAME@VERSION, e.g. examples/linear@1.0.0")
         }
+        for part in parts where !TemplateNames.isValid(part) {
+            throw TemplateReferenceError(text: text, reason: "'\(part.prefix(40))' is not a valid name (a lowercase letter, then lowercase letters, digits, _ or -; see docs/templates.md)")
+        }
         namespace = parts[0]
         name = parts[1]
         if let version {

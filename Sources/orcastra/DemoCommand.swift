@@ -114,24 +114,10 @@ struct DemoCommand: AsyncParsableCommand {
         var seen: Int64 = 0
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
-            let rows = try await pool.query("""
-                SELECT t.id, s.name, t.to_state, t.attempt, t.reason,
-                       (extract(epoch FROM t.created_at - k.created_at) * 1000)::float8 AS ms
-                FROM orcastra.step_transitions t
-                JOIN orcastra.steps s ON s.id = t.step_id JOIN orcastra.tasks k ON k.id = t.task_id
-                WHERE t.task_id = \(creation.taskID) AND t.id > \(seen) ORDER BY t.id
-                """)
-            for row in rows {
-                seen = try row.decode("id")
-                let name: String = try row.decode("name")
-                let state: String = try row.decode("to_state")
-                let attempt: Int = try row.decode("attempt")
-                let reason: String = try row.decode("reason")
-                let elapsed = String(format: "%.1f ms", try row.decode("ms", as: Double.self))
-                print("  \(elapsed.padding(toLength: 8, withPad: " ", startingAt: 0)) \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(state.padding(toLength: 18, withPad: " ", startingAt: 0)) \(attempt > 0 ? "attempt \(attempt), " : "")\(reason)")
-            }
+            // The task's state is read first: transitions read after it include everything up to it.
             let task = try await pool.query("SELECT state, error FROM orcastra.tasks WHERE id = \(creation.taskID)").first!
             let state: String = try task.decode("state")
+            seen = try await printTransitions(of: creation.taskID, after: seen, pool: pool)
             if ["complete", "error", "cancelled", "resolved_manually"].contains(state) {
                 say("Task \(state) in \(format(ContinuousClock.now - submitted)).")
                 if state == "complete" {
@@ -150,6 +136,28 @@ struct DemoCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(20))
         }
         return "still running after 2 minutes"
+    }
+
+    /// Prints the task's step transitions after id `seen`, with their time since the task was created.
+    private func printTransitions(of task: UUID, after seen: Int64, pool: PostgresPool) async throws -> Int64 {
+        var last = seen
+        let rows = try await pool.query("""
+            SELECT t.id, s.name, t.to_state, t.attempt, t.reason,
+                   (extract(epoch FROM t.created_at - k.created_at) * 1000)::float8 AS ms
+            FROM orcastra.step_transitions t
+            JOIN orcastra.steps s ON s.id = t.step_id JOIN orcastra.tasks k ON k.id = t.task_id
+            WHERE t.task_id = \(task) AND t.id > \(seen) ORDER BY t.id
+            """)
+        for row in rows {
+            last = try row.decode("id")
+            let name: String = try row.decode("name")
+            let state: String = try row.decode("to_state")
+            let attempt: Int = try row.decode("attempt")
+            let reason: String = try row.decode("reason")
+            let elapsed = String(format: "%.1f ms", try row.decode("ms", as: Double.self))
+            print("  \(elapsed.padded(9)) \(name.padded(12)) \(state.padded(18)) \(attempt > 0 ? "attempt \(attempt), " : "")\(reason)")
+        }
+        return last
     }
 
     private func say(_ line: String) { print(line) }
@@ -193,5 +201,12 @@ struct DemoProcess {
         }
         kill(pid, SIGKILL)
         waitpid(pid, &status, 0)
+    }
+}
+
+extension String {
+    /// Pads to `width` without ever cutting the text short.
+    fileprivate func padded(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }

@@ -44,7 +44,8 @@ import Testing
         for problem in report.problems.values.sorted().prefix(10) { Issue.record(Comment(rawValue: problem)) }
         #expect(report.problems.isEmpty)
         #expect(report.refused > Self.mutationCount / 4, "most damage should be caught")
-        #expect(report.slowest.milliseconds < 2_000)
+        // A hang detector, not a speed test: other suites share the two cores while this runs.
+        #expect(report.slowest.milliseconds < 10_000)
     }
 
     struct Report: Sendable {

@@ -74,7 +74,7 @@ import Testing
         let result = try await CommandLineTool("orcastra").run(["demo"], environment: ["ORCASTRA_DATABASE_URL": ""])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.standardOutput.contains("Starting a throwaway PostgreSQL"))
-        #expect(result.standardOutput.contains("load         complete"))
+        #expect(result.standardOutput.contains("load         complete"), "\(result.output)")
         #expect(result.standardOutput.contains("Task complete in"))
         #expect(result.standardOutput.contains(#""summary": "2 regions, 242.75 EUR""#), "\(result.output)")
         #expect(result.standardOutput.contains("Stopped the worker, the orchestrator and the database."))
