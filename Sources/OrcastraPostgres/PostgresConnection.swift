@@ -75,6 +75,12 @@ public actor PostgresConnection {
         executor.shutdown()
     }
 
+    /// The name of the thread this connection's work runs on (`orcastra-pg`), for tests that prove
+    /// libpq calls stay off Swift's cooperative pool.
+    public var executingThreadName: String? {
+        (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// The libpq socket, for callers that wait on it.
     public var socket: Int32 {
         guard let handle else { return -1 }

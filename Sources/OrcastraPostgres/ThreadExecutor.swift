@@ -18,7 +18,7 @@ public final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
 
     /// Starts the thread. It runs until `shutdown()` and keeps the executor alive until then.
     public init(name: String) {
-        let thread = Thread { [self] in self.runLoop() }
+        let thread = Thread { [self] in self.runLoop(name: name) }
         thread.name = name
         thread.stackSize = 1 << 20
         thread.start()
@@ -44,7 +44,10 @@ public final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
         condition.unlock()
     }
 
-    private func runLoop() {
+    private func runLoop(name: String) {
+        // Foundation does not name the kernel thread on Linux, and a new thread inherits its
+        // creator's name (often a dispatch worker's); name it so `top -H` and tests can tell.
+        try? String(name.prefix(15)).write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
         let executor = asUnownedSerialExecutor()
         while true {
             condition.lock()

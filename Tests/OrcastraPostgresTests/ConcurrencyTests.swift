@@ -5,8 +5,9 @@ import Synchronization
 import Testing
 
 @Suite struct ConcurrencyTests {
-    /// Proof that libpq never blocks Swift's shared pool: 8 sleeping queries overlap, and a timer on
-    /// the pool keeps its beat meanwhile.
+    /// Proof that libpq never blocks Swift's shared pool (two threads here): 8 sleeping queries
+    /// overlap — on pool threads they would need four rounds, at least 1.2 s — every statement runs
+    /// on the connection's own thread, and a timer on the pool keeps firing meanwhile.
     @Test func blockingCallsStayOffTheCooperativePool() async throws {
         let url = try await TestDatabases.shared.makeDatabase()
         var connections: [PostgresConnection] = []
@@ -33,12 +34,16 @@ import Testing
         let elapsed = ContinuousClock.now - started
         ticker.cancel()
         _ = await ticker.value
-        #expect(elapsed < .milliseconds(1200), "8 × 0.3 s took \(elapsed); serial would be 2.4 s")
-        #expect(ticks.load(ordering: .relaxed) >= 10)
-        // A pool thread blocked in pg_sleep(0.3) would make a tick at least 300 ms late; other test
-        // suites competing for the two cores make it a few ms late at most.
+        #expect(elapsed < .milliseconds(1000), "8 × 0.3 s took \(elapsed); on two pool threads it would take ≥ 1.2 s")
+        for connection in connections {
+            let name = await connection.executingThreadName
+            #expect(name == "orcastra-pg", "ran on \(String(describing: name))")
+        }
+        // Other suites in this process may keep the two cores busy, so the timer is only required to
+        // have kept running, not to be punctual.
         let worst = worstLateness.withLock { $0 }
-        #expect(worst < .milliseconds(250), "the shared pool's timer was late by up to \(worst)")
+        #expect(ticks.load(ordering: .relaxed) > 0)
+        #expect(worst < .seconds(1), "the shared pool's timer was late by up to \(worst)")
         for connection in connections { await connection.close() }
     }
 
