@@ -29,11 +29,17 @@ TIMEOUT=${LOAD_TEST_TIMEOUT:-240}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-echo "== building release binaries"
-swift build -c release --product orcastra >/dev/null
-swift build -c release --product orcastra-orchestrator >/dev/null
-swift build -c release --product orcastra-worker >/dev/null
-BIN="$ROOT/.build/release"
+# LOAD_TEST_BUILD=debug uses the debug binaries (as CI does, to avoid a second, release build);
+# LOAD_TEST_STRICT=1 makes the script fail when a task is left, the invariant check fails, or a
+# process's memory grows by more than LOAD_TEST_MAX_GROWTH_MIB (default 64) over the run.
+BUILD=${LOAD_TEST_BUILD:-release}
+STRICT=${LOAD_TEST_STRICT:-0}
+MAX_GROWTH=${LOAD_TEST_MAX_GROWTH_MIB:-64}
+echo "== building $BUILD binaries"
+for product in orcastra orcastra-orchestrator orcastra-worker; do
+    swift build -c "$BUILD" --product "$product" >/dev/null
+done
+BIN="$ROOT/.build/$BUILD"
 ORCASTRA="$BIN/orcastra"
 
 WORK=$(mktemp -d /tmp/orcastra-load-XXXXXX)
@@ -127,6 +133,8 @@ printf "%7s %10s %9s %10s %10s %10s\n" "time_s" "remaining" "steps/s" "orch_MiB"
 LAST_DONE=$BEFORE_DONE
 LAST_T=$START
 PEAK=0
+FIRST_RSS=()
+LAST_RSS=()
 while true; do
     sleep 2
     NOW=$(date +%s.%N)
@@ -135,6 +143,10 @@ while true; do
     [ "$RATE" -gt "$PEAK" ] && PEAK=$RATE
     printf "%7.1f %10d %9d %10s %10s %10s\n" "$(echo "$NOW - $START" | bc)" "$REMAINING" "$RATE" \
         "$(rss "${PIDS[0]}")" "$(rss "${PIDS[1]}")" "$(rss "${PIDS[2]}")"
+    for i in 0 1 2; do
+        LAST_RSS[$i]=$(rss "${PIDS[$i]}")
+        [ -z "${FIRST_RSS[$i]:-}" ] && FIRST_RSS[$i]=${LAST_RSS[$i]}
+    done
     LAST_DONE=$DONE
     LAST_T=$NOW
     [ "$REMAINING" -eq 0 ] && break
@@ -170,3 +182,15 @@ else
 fi
 echo "== orcastra.steps tuples (before any vacuum the test forces: none)"
 "${PSQL[@]}" -F ' ' -c "SELECT 'live', n_live_tup, 'dead', n_dead_tup, 'autovacuums', autovacuum_count, 'last autovacuum', coalesce(last_autovacuum::text, 'never') FROM pg_stat_user_tables WHERE schemaname = 'orcastra' AND relname = 'steps'"
+
+if [ "$STRICT" = 1 ]; then
+    FAILED=0
+    [ "$REMAINING" -eq 0 ] || { echo "!! FAIL: $REMAINING tasks did not finish"; FAILED=1; }
+    [ "${STATUS:-1}" -eq 0 ] || { echo "!! FAIL: orcastra check exited ${STATUS:-(not run)}"; FAILED=1; }
+    for i in 0 1 2; do
+        GROWTH=$(awk -v a="${FIRST_RSS[$i]}" -v b="${LAST_RSS[$i]}" 'BEGIN { printf "%.0f", b - a }')
+        echo "   ${NAMES[$i]}: ${FIRST_RSS[$i]} → ${LAST_RSS[$i]} MiB"
+        [ "$GROWTH" -le "$MAX_GROWTH" ] || { echo "!! FAIL: ${NAMES[$i]} grew by $GROWTH MiB"; FAILED=1; }
+    done
+    [ "$FAILED" -eq 0 ] && echo "== load test passed" || exit 1
+fi
