@@ -123,7 +123,7 @@ let package = Package(
         .executableTarget(
             name: "orcastra-bench",
             dependencies: ["OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraStore", "OrcastraTemplates",
-                           "OrcastraTesting", "OrcastraCommandLine",
+                           "OrcastraCommandLine",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),

@@ -1,4 +1,5 @@
 import Foundation
+@_exported import class OrcastraDevDB.BackgroundProcess
 import OrcastraPostgres
 import OrcastraStore
 import OrcastraTemplates

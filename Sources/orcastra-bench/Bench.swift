@@ -3,7 +3,7 @@ import OrcastraMigrations
 import OrcastraPostgres
 import OrcastraStore
 import OrcastraTemplates
-import OrcastraTesting
+import OrcastraDevDB
 
 /// The benchmark scenarios, run against one database with real worker and orchestrator processes.
 final class Bench: @unchecked Sendable {

@@ -6,7 +6,6 @@ import OrcastraMigrations
 import OrcastraPostgres
 import OrcastraStore
 import OrcastraTemplates
-import OrcastraTesting
 
 /// `orcastra-bench`: measures Orcastra against the targets in DESIGN.md, with the orchestrator and
 /// the workers as separate processes and a no-op handler, and prints a table.

@@ -53,19 +53,25 @@ struct DemoCommand: AsyncParsableCommand {
             conninfo = try await local.start()
             cluster = local
         }
-        var children: [DemoProcess] = []
+        var children: [BackgroundProcess] = []
+        let logs = NSTemporaryDirectory() + "orcastra-demo-\(getpid())"
         do {
             try await prepare(conninfo)
-            children.append(try DemoProcess(["orchestrator", "--poll-interval", "200ms", "--log-level", "warning"], conninfo: conninfo))
-            children.append(try DemoProcess(["worker", "--namespace", "examples", "--concurrency", "4", "--log-level", "warning"], conninfo: conninfo))
+            // This same binary, as `orcastra orchestrator` and `orcastra worker`: processes of their own.
+            let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+            let environment = ["ORCASTRA_DATABASE_URL": conninfo]
+            children.append(try BackgroundProcess(me, ["orchestrator", "--poll-interval", "200ms", "--log-level", "warning"],
+                                                  environment: environment, logPath: logs + "-orchestrator.log"))
+            children.append(try BackgroundProcess(me, ["worker", "--namespace", "examples", "--concurrency", "4", "--log-level", "warning"],
+                                                  environment: environment, logPath: logs + "-worker.log"))
             say("Started an orchestrator (pid \(children[0].pid)) and a worker for namespace examples (pid \(children[1].pid)), each a process of its own.")
             let outcome = try await submitAndWatch(conninfo)
-            for child in children { await child.stop() }
+            for child in children { await Self.stopGracefully(child) }
             children.removeAll()
             if let cluster { try await cluster.destroy() }
             say("Stopped the worker, the orchestrator\(cluster == nil ? "" : " and the database"). Done in \(format(ContinuousClock.now - started)).")
             if outcome != "complete" {
-                throw CLIFailure(message: "The demo task ended \(outcome).", exitCode: .failure)
+                throw CLIFailure(message: "The demo task ended \(outcome). The processes' logs: \(logs)-*.log", exitCode: .failure)
             }
         } catch {
             for child in children { await child.stop() }
@@ -168,39 +174,11 @@ struct DemoCommand: AsyncParsableCommand {
     }
 }
 
-/// This same binary run as `orcastra worker` or `orcastra orchestrator`, a process of its own.
-struct DemoProcess {
-    let pid: pid_t
-
-    init(_ arguments: [String], conninfo: String) throws {
-        let path = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        let name = arguments[0]
-        var environment = ProcessInfo.processInfo.environment
-        environment["ORCASTRA_DATABASE_URL"] = conninfo
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
-        }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, nil, nil, argv, envp)
-        guard result == 0 else {
-            throw CLIFailure(message: "Could not start \(name): \(String(cString: strerror(result))).", exitCode: .failure)
-        }
-        self.pid = pid
-    }
-
+extension DemoCommand {
     /// SIGTERM (a graceful shutdown), then SIGKILL if it takes more than five seconds.
-    func stop() async {
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        for _ in 0..<250 {
-            if waitpid(pid, &status, WNOHANG) == pid { return }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        kill(pid, SIGKILL)
-        waitpid(pid, &status, 0)
+    static func stopGracefully(_ process: BackgroundProcess) async {
+        process.send(SIGTERM)
+        if await process.wait(timeout: .seconds(5)) == nil { await process.stop() }
     }
 }
 

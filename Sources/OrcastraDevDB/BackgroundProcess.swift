@@ -1,8 +1,9 @@
 import Foundation
 import Synchronization
 
-/// A long-running child process (an orchestrator, a worker) for end-to-end tests: started with
-/// posix_spawn, its output sent to a log file, stopped with a signal of the test's choice.
+/// A long-running child process (an orchestrator, a worker) started with posix_spawn, its output
+/// sent to a log file, stopped with a signal of the caller's choice. Used by `orcastra demo`, the
+/// benchmark and the end-to-end tests; every one still running is killed when this process exits.
 public final class BackgroundProcess: @unchecked Sendable {
     public let pid: pid_t
     public let logPath: String
@@ -72,8 +73,8 @@ public final class BackgroundProcess: @unchecked Sendable {
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 }
 
-/// Every background process a test started, killed when the test process exits — a test's
-/// deferred cleanup may not get to run before the runner exits.
+/// Every background process started, killed when this process exits — a caller's deferred
+/// cleanup (a test's, say) may not get to run before the process ends.
 enum ChildProcesses {
     private static let pids = Mutex<[pid_t]>([])
 
