@@ -67,7 +67,7 @@ public actor Orchestrator {
             } catch {
                 if Task.isCancelled { break }
                 logger.warning("orchestrator round failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff.current)"])
-                if let connection, await connection.isBroken { await connection.close(); self.connection = nil }
+                if let connection, connection.isBroken { await connection.close(); self.connection = nil }
                 try? await Task.sleep(for: backoff.current)
                 backoff.current = min(backoff.current * 2, backoff.maximum)
                 wake.yield()
@@ -82,7 +82,7 @@ public actor Orchestrator {
     }
 
     private func live() async throws -> PostgresConnection {
-        if let connection, await !connection.isBroken { return connection }
+        if let connection, !connection.isBroken { return connection }
         let fresh = try await PostgresConnection.connect(configuration.conninfo, logger: logger)
         connection = fresh
         return fresh

@@ -1,6 +1,7 @@
 import CLibPQ
 import Foundation
 import Logging
+import Synchronization
 
 /// One libpq connection, isolated to an actor that runs on its own thread.
 ///
@@ -14,8 +15,10 @@ public actor PostgresConnection {
     private let canceller = QueryCanceller()
     /// The server address with any password removed, for error messages and logs.
     public nonisolated let address: String
-    /// Set once libpq reports the connection bad; a pool replaces such connections.
-    public private(set) var isBroken = false
+    /// Set once libpq reports the connection bad; a pool replaces such connections. Readable
+    /// without hopping onto the connection's thread (callers check it before every use).
+    public nonisolated var isBroken: Bool { broken.load(ordering: .acquiring) }
+    private let broken = Atomic<Bool>(false)
     private let logger: Logger
     /// Statement text → the name it is prepared under on this connection. Hot statements (claim,
     /// complete) are then parsed and planned once per connection instead of on every call.
@@ -65,7 +68,7 @@ public actor PostgresConnection {
             PQfinish(handle)
             self.handle = nil
         }
-        isBroken = true
+        broken.store(true, ordering: .releasing)
         executor.shutdown()
     }
 
@@ -272,7 +275,7 @@ public actor PostgresConnection {
         guard let handle else { return .connectionLost(message: "the connection is closed") }
         let message = Self.lastError(handle)
         if PQstatus(handle) == CONNECTION_BAD {
-            isBroken = true
+            broken.store(true, ordering: .releasing)
             return .connectionLost(message: message)
         }
         return .server(ServerError(sqlState: "08000", severity: "ERROR", message: message, statement: statement))
@@ -287,7 +290,7 @@ public actor PostgresConnection {
             return Self.copy(result)
         default:
             if let handle, PQstatus(handle) == CONNECTION_BAD {
-                isBroken = true
+                broken.store(true, ordering: .releasing)
                 throw PostgresError.connectionLost(message: Self.lastError(handle))
             }
             throw PostgresError.server(Self.serverError(result, statement: statement))

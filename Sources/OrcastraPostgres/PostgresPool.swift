@@ -105,7 +105,7 @@ public actor PostgresPool {
     }
 
     func release(_ connection: PostgresConnection) async {
-        let broken = await connection.isBroken
+        let broken = connection.isBroken
         let status = await connection.transactionStatus
         let reusable = !broken && status == .idle
         if reusable && !isShutDown {

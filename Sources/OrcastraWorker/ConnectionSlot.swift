@@ -14,7 +14,7 @@ actor ConnectionSlot {
 
     /// The open connection, or a new one if there is none or it broke.
     func get() async throws -> PostgresConnection {
-        if let connection, await !connection.isBroken { return connection }
+        if let connection, !connection.isBroken { return connection }
         if let connection { await connection.close() }
         connection = nil
         let fresh = try await PostgresConnection.connect(conninfo, logger: logger)
