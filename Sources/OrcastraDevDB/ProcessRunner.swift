@@ -31,25 +31,12 @@ public enum ProcessRunner {
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
 
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { values in
-            values.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        }
-        defer { for pointer in envp ?? [] { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = envp.map { posix_spawn(&pid, executable, &actions, nil, argv, $0) }
-            ?? posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard spawned == 0 else {
-            throw LocalPostgresError.failed(step: "start \(executable)", output: String(cString: strerror(spawned)))
-        }
+        let pid = try Spawn.start(executable, arguments, environment: environment, actions: &actions)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
             guard errno == EINTR else { break }
         }
-        // WIFEXITED / WEXITSTATUS, which Swift does not import.
-        let exitCode: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Outcome(status: exitCode,
+        return Outcome(status: Spawn.exitCode(status),
                        standardOutput: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
                        standardError: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
     }

@@ -53,7 +53,9 @@ public struct TaskCreator: Sendable {
     /// Creates a task from an already fetched template (callers that submit many tasks reuse it).
     public func create(_ request: TaskRequest, from stored: StoredTemplate) async throws -> TaskCreation {
         let template = stored.template
-        let contextBytes = request.context.jsonText.utf8.count
+        // Serialized once: measured against the limit here, stored as is below.
+        let contextJSON = request.context.jsonText
+        let contextBytes = contextJSON.utf8.count
         if contextBytes > StoreLimits.maximumContextBytes {
             throw StoreError.contextTooLarge(bytes: contextBytes, limit: StoreLimits.maximumContextBytes)
         }
@@ -63,7 +65,7 @@ public struct TaskCreator: Sendable {
                 throw StoreError.contextInvalid(template: template.reference, violations: violations)
             }
         }
-        let statement = Self.insertStatement(request, template: template, templateID: stored.id)
+        let statement = Self.insertStatement(request, context: JSONText(contextJSON), template: template, templateID: stored.id)
         if let row = try await pool.query(statement).first, let id = try row.decode("id", as: UUID?.self) {
             return TaskCreation(taskID: id, created: true, templateReference: template.reference)
         }
@@ -74,7 +76,7 @@ public struct TaskCreator: Sendable {
         return TaskCreation(taskID: try row.decode("id"), created: false, templateReference: template.reference)
     }
 
-    static func insertStatement(_ request: TaskRequest, template: WorkflowTemplate, templateID: Int64) -> SQL {
+    static func insertStatement(_ request: TaskRequest, context: JSONText, template: WorkflowTemplate, templateID: Int64) -> SQL {
         let steps = template.steps
         let names = steps.map(\.name)
         let namespaces = steps.map(\.namespace)
@@ -85,7 +87,7 @@ public struct TaskCreator: Sendable {
         return """
             WITH task AS (
                 INSERT INTO orcastra.tasks (template_id, state, priority, idempotency_key, context, run_at, started_at)
-                SELECT \(templateID), starts.state, \(request.priority), \(request.idempotencyKey), \(JSONText(request.context.jsonText)),
+                SELECT \(templateID), starts.state, \(request.priority), \(request.idempotencyKey), \(context),
                        coalesce(\(request.runAt), now()), CASE WHEN starts.state = 'in_progress' THEN now() END
                 FROM (SELECT CASE WHEN coalesce(\(request.runAt), now()) <= now() THEN 'in_progress' ELSE 'pending' END AS state) AS starts
                 ON CONFLICT (idempotency_key) DO NOTHING

@@ -20,6 +20,13 @@ public struct TemplateSummary: Sendable, Codable {
     public var registeredAt: Date
 
     public var reference: String { "\(namespace)/\(name)@\(version)" }
+
+    /// The same snake_case keys as every other `--json` output.
+    enum CodingKeys: String, CodingKey {
+        case namespace, name, version, description
+        case stepCount = "step_count"
+        case registeredAt = "registered_at"
+    }
 }
 
 /// The template registry in PostgreSQL.
@@ -123,25 +130,10 @@ public struct TemplateRegistry: Sendable {
         if !sameName.isEmpty { return sameName.suffix(3).map(\.reference) }
         let wanted = "\(reference.namespace)/\(reference.name)"
         let scored = Set(all.map { "\($0.namespace)/\($0.name)" })
-            .map { ($0, Self.distance($0, wanted)) }
+            .map { ($0, EditDistance.distance($0, wanted)) }
             .filter { $0.1 <= max(2, wanted.count / 5) }
             .sorted { ($0.1, $0.0) < ($1.1, $1.0) }
         return scored.prefix(3).map(\.0)
-    }
-
-    /// Levenshtein distance, for "did you mean".
-    static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        if a.isEmpty { return b.count }
-        var previous = Array(0...b.count)
-        for i in 1...a.count {
-            var current = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...max(1, b.count) where !b.isEmpty {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = current
-        }
-        return previous[b.count]
     }
 }
 

@@ -2,12 +2,12 @@
 ///
 /// Plain Levenshtein distance over Unicode scalars is enough here: the
 /// candidate lists are short (a dozen keys, a few hundred step names at most).
-enum EditDistance {
+public enum EditDistance {
     /// Number of single-character insertions, deletions, substitutions and
     /// swaps of two neighbours turning `a` into `b` (optimal string
     /// alignment). Swaps count as one edit because `fecth` for `fetch` is the
     /// most common typo of all. Three rows of memory, no recursion.
-    static func distance(_ a: String, _ b: String) -> Int {
+    public static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a.unicodeScalars)
         let b = Array(b.unicodeScalars)
         if a.isEmpty { return b.count }

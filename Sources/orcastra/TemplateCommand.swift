@@ -35,7 +35,7 @@ struct TemplateCommand: AsyncParsableCommand {
         func run() async throws {
             let loaded = try TemplateLoader.load(path: path)
             if json {
-                try printJSON(loaded.map { ["file": $0.file, "template": $0.template.reference, "steps": String($0.template.steps.count)] })
+                try CLI.printJSON(loaded.map { ["file": $0.file, "template": $0.template.reference, "steps": String($0.template.steps.count)] })
                 return
             }
             for template in loaded {
@@ -98,7 +98,7 @@ struct TemplateCommand: AsyncParsableCommand {
             let templates = try await TemplateRegistry(pool: pool).list()
             await pool.shutdown()
             if json {
-                try printJSON(templates)
+                try CLI.printJSON(templates)
                 return
             }
             if templates.isEmpty {
@@ -155,12 +155,4 @@ struct TemplateCommand: AsyncParsableCommand {
             }
         }
     }
-}
-
-func printJSON<Value: Encodable>(_ value: Value) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .iso8601
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
