@@ -15,8 +15,9 @@ public final class ProcessCluster: @unchecked Sendable {
     private let logFolder: String
 
     /// On a fresh migrated database, or on `url` when given (e.g. a database of a cluster the test controls).
+    /// Waits for the `ProcessGate`; `shutdown()` releases it, so call it on every path (a `defer`).
     public init(url: String? = nil) async throws {
-        await ProcessGate.shared.acquire()
+        try await ProcessGate.shared.acquire()
         do {
             if let url { self.url = url } else { self.url = try await TestDatabases.shared.makeDatabase() }
         } catch {
