@@ -5,7 +5,7 @@ import Testing
 
 /// The largest shapes Orcastra is tested with (docs/limits.md): 10,000 steps wide, 1,000 deep.
 /// Each parses, registers and becomes a task in one statement; the times are printed.
-@Suite struct BigDAGTests {
+@Suite(.timeLimit(.minutes(5))) struct BigDAGTests {
     /// `root`, then `width` steps that each depend on it, then `join` that depends on all of them.
     static func fan(width: Int) -> String {
         var yaml = "namespace: big\nname: wide\nversion: 1.0.0\nsteps:\n  - {name: root, handler: big.noop}\n"

@@ -5,7 +5,7 @@ import Testing
 
 /// Wrong command lines given to the built `orcastra`: each gets one clear message on standard
 /// error, the exit code docs/cli.md documents, and writes nothing.
-@Suite struct CLIArgumentTests {
+@Suite(.timeLimit(.minutes(5))) struct CLIArgumentTests {
     let orcastra = CommandLineTool("orcastra")
 
     struct Case: Sendable, CustomStringConvertible {

@@ -8,7 +8,7 @@ import Testing
 /// The documented size limits (docs/limits.md): a context over 1 MiB is refused before anything is
 /// written; a command's stdout over 1 MiB fails the step for good; only the last 16 KiB of stderr
 /// is kept as the error.
-@Suite struct OversizedInputTests {
+@Suite(.timeLimit(.minutes(5))) struct OversizedInputTests {
     static let single = "namespace: size\nname: single\nversion: 1.0.0\nsteps: [{name: a, handler: size.a}]\n"
 
     /// `{"blob":"…"}` whose compact JSON text is exactly `bytes` long.

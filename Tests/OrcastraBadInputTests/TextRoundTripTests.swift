@@ -8,7 +8,7 @@ import Testing
 
 /// Text a user types goes everywhere unchanged: names are restricted, every other string accepts
 /// anything PostgreSQL can store (any Unicode except NUL) and comes back byte for byte.
-@Suite struct TextRoundTripTests {
+@Suite(.timeLimit(.minutes(5))) struct TextRoundTripTests {
     static let injection = "Robert'); DROP TABLE orcastra.tasks;--"
     static let nasty: [String] = [
         injection, "$1", "$$; SELECT 1; $$", "' OR '1'='1", "𝄞 ünï 中文 🎻", "\u{202E}rtl\u{202C}", "e\u{301} vs é",

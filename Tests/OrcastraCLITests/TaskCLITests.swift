@@ -5,7 +5,7 @@ import Testing
 
 /// `submit`, `task …` and `step …` through the built binary: output, messages and exit codes.
 /// No worker runs: the tests move steps with the worker protocol's SQL functions.
-@Suite struct TaskCLITests {
+@Suite(.timeLimit(.minutes(5))) struct TaskCLITests {
     let orcastra = CommandLineTool("orcastra")
 
     static let templates = [

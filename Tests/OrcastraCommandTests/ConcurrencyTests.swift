@@ -2,7 +2,7 @@ import Testing
 @testable import OrcastraCommand
 
 extension CommandRunnerTests {
-    @Suite struct Concurrency {
+    @Suite(.timeLimit(.minutes(3))) struct Concurrency {
         /// 32 commands sleeping 0.5 s each finish together in well under 1.5 s. If any of them blocked a
         /// cooperative-pool thread (one per core), they would run in waves and take several seconds.
         /// (Eight commands of 0.3 s would not prove it: on a 2-core pool four waves take only 1.2 s.)

@@ -5,7 +5,7 @@ import Testing
 @testable import OrcastraCommand
 
 extension CommandRunnerTests {
-    @Suite struct InputOutput {
+    @Suite(.timeLimit(.minutes(3))) struct InputOutput {
         @Test func catEchoesStandardInput() async {
             let outcome = await CommandRunner.run(invocation(["cat"], input: Array("hello, orcastra\n".utf8)))
             #expect(outcome.termination == .exited(0))
@@ -75,7 +75,7 @@ extension CommandRunnerTests {
         }
     }
 
-    @Suite struct Captures {
+    @Suite(.timeLimit(.minutes(3))) struct Captures {
         @Test(arguments: [1, 7, 999, 1000, 1001, 4096])
         func tailKeepsExactlyTheLastBytes(chunkSize: Int) {
             let data = patternBytes(count: 10_000)

@@ -5,7 +5,7 @@ import Testing
 @testable import OrcastraCommand
 
 extension CommandRunnerTests {
-    @Suite struct Resources {
+    @Suite(.timeLimit(.minutes(3))) struct Resources {
         /// 200 commands through every path (normal exit, stdin, missing executable, bad directory,
         /// timeout). One leaked descriptor or zombie per command would show up as +40 at least;
         /// the slack only absorbs other test targets running in parallel in the same process.

@@ -5,7 +5,7 @@ import Testing
 @testable import OrcastraCommand
 
 extension CommandRunnerTests {
-    @Suite struct Startup {
+    @Suite(.timeLimit(.minutes(3))) struct Startup {
         @Test func missingExecutableIsReportedNotCrashed() async throws {
             let outcome = await CommandRunner.run(invocation(["orcastra-no-such-program-x7"]))
             guard case .failedToStart(let message) = outcome.termination else {

@@ -5,7 +5,7 @@ import Testing
 @testable import OrcastraCommand
 
 extension CommandRunnerTests {
-    @Suite struct Termination {
+    @Suite(.timeLimit(.minutes(3))) struct Termination {
         @Test(arguments: [Int32(0), 3, 78])
         func exitStatusIsReported(code: Int32) async {
             let outcome = await CommandRunner.run(invocation(["sh", "-c", "exit \(code)"]))

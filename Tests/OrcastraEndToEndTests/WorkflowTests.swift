@@ -6,7 +6,7 @@ import Testing
 
 /// The whole loop with real processes: submit, orchestrator, workers, completion.
 extension EndToEndTests {
-@Suite struct WorkflowTests {
+@Suite(.timeLimit(.minutes(5))) struct WorkflowTests {
     static let linear = """
         namespace: e2e
         name: linear

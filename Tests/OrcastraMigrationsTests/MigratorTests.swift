@@ -4,7 +4,7 @@ import OrcastraPostgres
 import OrcastraTesting
 import Testing
 
-@Suite struct MigratorTests {
+@Suite(.timeLimit(.minutes(5))) struct MigratorTests {
     /// A folder of migrations written for one test.
     func folder(_ files: [String: String]) throws -> URL {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("orcastra-migrations-\(UUID().uuidString)")

@@ -4,7 +4,7 @@ import OrcastraTesting
 import Synchronization
 import Testing
 
-@Suite struct ConcurrencyTests {
+@Suite(.timeLimit(.minutes(5))) struct ConcurrencyTests {
     /// Proof that libpq never blocks Swift's shared pool (two threads here): 8 sleeping queries
     /// overlap — on pool threads they would need four rounds, at least 1.2 s — every statement runs
     /// on the connection's own thread, and a timer on the pool keeps firing meanwhile.

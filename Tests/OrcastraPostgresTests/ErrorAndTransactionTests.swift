@@ -3,7 +3,7 @@ import OrcastraPostgres
 import OrcastraTesting
 import Testing
 
-@Suite struct ErrorAndTransactionTests {
+@Suite(.timeLimit(.minutes(5))) struct ErrorAndTransactionTests {
     @Test func uniqueViolationCarriesSQLState() async throws {
         let connection = try await PostgresConnection.connect(try await TestDatabases.shared.makeDatabase())
         try await connection.execute("CREATE TABLE items (id int PRIMARY KEY, name text)")

@@ -4,7 +4,7 @@ import OrcastraTesting
 import Testing
 
 /// Every supported Swift type goes to the server as a parameter and comes back equal.
-@Suite struct TypeRoundTripTests {
+@Suite(.timeLimit(.minutes(5))) struct TypeRoundTripTests {
     struct Order: Codable, Equatable, Sendable {
         var id: Int
         var customer: String

@@ -5,7 +5,7 @@ import OrcastraTesting
 import Testing
 
 /// The checker itself: silent on a healthy database, and each invariant catches its own kind of damage.
-@Suite(.serialized) struct InvariantCheckerTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct InvariantCheckerTests {
     static let dag = """
         namespace: rel
         name: pair

@@ -3,7 +3,7 @@ import Testing
 
 /// Every (from, to) pair of both machines, legal and illegal, against an independent spelling of
 /// the rules: a change to either the table or this list must be deliberate.
-@Suite struct StateMachineTests {
+@Suite(.timeLimit(.minutes(3))) struct StateMachineTests {
     static let legalTaskMoves: Set<String> = [
         "pending→in_progress", "pending→cancelled",
         "in_progress→waiting_for_retry", "in_progress→error", "in_progress→complete",

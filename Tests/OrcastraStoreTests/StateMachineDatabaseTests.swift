@@ -6,7 +6,7 @@ import OrcastraTemplates
 import Testing
 
 /// The database's copy of the transition tables matches Swift's, and it enforces and audits them.
-@Suite struct StateMachineDatabaseTests {
+@Suite(.timeLimit(.minutes(5))) struct StateMachineDatabaseTests {
     @Test func databaseTablesMatchTheSwiftMachines() async throws {
         let fixture = try await StoreFixture()
         let taskPairs = try await fixture.pool.query("SELECT from_state || '→' || to_state AS pair FROM orcastra.task_state_transitions_allowed")

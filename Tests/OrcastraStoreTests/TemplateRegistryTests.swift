@@ -4,7 +4,7 @@ import OrcastraStore
 import OrcastraTemplates
 import Testing
 
-@Suite struct TemplateRegistryTests {
+@Suite(.timeLimit(.minutes(5))) struct TemplateRegistryTests {
     @Test func registeringTheSameContentTwiceIsANoOp() async throws {
         let fixture = try await StoreFixture()
         let first = try await fixture.register(StoreFixture.diamond)

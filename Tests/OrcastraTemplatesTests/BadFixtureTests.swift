@@ -12,7 +12,7 @@ struct ExpectedIssue: CustomTestStringConvertible, Sendable {
     var testDescription: String { "\(fixture): \(path)" }
 }
 
-@Suite("Every error class has a fixture, reported at the right place")
+@Suite("Every error class has a fixture, reported at the right place", .timeLimit(.minutes(3)))
 struct BadFixtureTests {
     static let cases: [ExpectedIssue] = [
         .init(fixture: "unknown_key", line: 8, column: 5, path: "steps[1].depend_on",

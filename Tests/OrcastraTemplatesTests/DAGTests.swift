@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import OrcastraTemplates
 
-@Suite struct DAGTests {
+@Suite(.timeLimit(.minutes(3))) struct DAGTests {
     static func diamond() throws -> WorkflowTemplate {
         try TemplateParser.parse(yaml: try Fixtures.text("good/diamond.yaml"), file: "diamond.yaml")
     }

@@ -4,7 +4,7 @@ import Testing
 
 /// Runs the ETL example's commands the way the stock worker does (input JSON
 /// on stdin, result JSON on stdout), so the example cannot rot.
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")))
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")), .timeLimit(.minutes(3)))
 struct ExampleCommandTests {
     func run(_ command: CommandSpec, input: JSONValue) throws -> JSONValue {
         let process = Process()

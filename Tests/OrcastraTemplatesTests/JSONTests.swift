@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import OrcastraTemplates
 
-@Suite struct JSONValueTests {
+@Suite(.timeLimit(.minutes(3))) struct JSONValueTests {
     @Test func parsesEveryKind() throws {
         let value = try JSONValue(parsing: #"{"a": [1, 2.5, "x", true, null], "big": 9007199254740993}"#)
         #expect(value == ["a": [1, 2.5, "x", true, nil], "big": .integer(9_007_199_254_740_993)])
@@ -23,7 +23,7 @@ import Testing
     }
 }
 
-@Suite struct JSONSchemaTests {
+@Suite(.timeLimit(.minutes(3))) struct JSONSchemaTests {
     static let schema = JSONSchema(
         types: [.object],
         required: ["email", "items"],

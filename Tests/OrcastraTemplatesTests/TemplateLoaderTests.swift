@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import OrcastraTemplates
 
-@Suite struct TemplateLoaderTests {
+@Suite(.timeLimit(.minutes(3))) struct TemplateLoaderTests {
     func temporaryDirectory(files: [String: String]) throws -> String {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("orcastra-templates-\(UUID().uuidString)").path

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import OrcastraTemplates
 
-@Suite struct TemplateParserTests {
+@Suite(.timeLimit(.minutes(3))) struct TemplateParserTests {
     @Test(arguments: ["linear", "diamond", "etl"])
     func examplesParse(_ name: String) throws {
         let template = try TemplateParser.parse(yaml: try Fixtures.text("good/\(name).yaml"), file: "\(name).yaml")
@@ -107,7 +107,7 @@ import Testing
     }
 }
 
-@Suite struct NormalizedDefinitionTests {
+@Suite(.timeLimit(.minutes(3))) struct NormalizedDefinitionTests {
     @Test(arguments: ["linear", "diamond", "etl"])
     func roundTripsThroughJSON(_ name: String) throws {
         let template = try TemplateParser.parse(yaml: try Fixtures.text("good/\(name).yaml"), file: name)
@@ -145,7 +145,7 @@ import Testing
     }
 }
 
-@Suite struct InlineErrorTests {
+@Suite(.timeLimit(.minutes(3))) struct InlineErrorTests {
     static let header = "namespace: shop\nname: inline\nversion: 1.0.0\n"
 
     @Test(arguments: [

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import OrcastraTemplates
 
-@Suite struct TemplateDurationTests {
+@Suite(.timeLimit(.minutes(3))) struct TemplateDurationTests {
     @Test(arguments: [
         ("250ms", Int64(250)), ("30s", 30_000), ("5m", 300_000), ("1h", 3_600_000),
         ("1m30s", 90_000), ("1h30m", 5_400_000), ("2s500ms", 2_500), ("0s", 0),
@@ -38,7 +38,7 @@ import Testing
     }
 }
 
-@Suite struct SemanticVersionTests {
+@Suite(.timeLimit(.minutes(3))) struct SemanticVersionTests {
     @Test func parsesAndPrintsBack() throws {
         let version = try SemanticVersion(parsing: "2.10.3-rc.1")
         #expect(version == SemanticVersion(major: 2, minor: 10, patch: 3, prerelease: ["rc", "1"]))
@@ -64,7 +64,7 @@ import Testing
     }
 }
 
-@Suite struct RetryPolicyTests {
+@Suite(.timeLimit(.minutes(3))) struct RetryPolicyTests {
     static let exponential = RetryPolicy(maxAttempts: 10, backoff: .exponential, initialDelay: .seconds(1), maxDelay: .seconds(10), jitter: false)
 
     @Test(arguments: [(1, Int64(1_000)), (2, 2_000), (3, 4_000), (4, 8_000), (5, 10_000), (100, 10_000)])
@@ -94,7 +94,7 @@ import Testing
     }
 }
 
-@Suite struct EditDistanceTests {
+@Suite(.timeLimit(.minutes(3))) struct EditDistanceTests {
     @Test(arguments: [("depend_on", "depends_on", 1), ("fecth", "fetch", 1), ("kitten", "sitting", 3), ("", "abc", 3), ("same", "same", 0)])
     func distance(_ a: String, _ b: String, _ expected: Int) {
         #expect(EditDistance.distance(a, b) == expected)
@@ -106,7 +106,7 @@ import Testing
     }
 }
 
-@Suite struct TemplateNamesTests {
+@Suite(.timeLimit(.minutes(3))) struct TemplateNamesTests {
     @Test(arguments: ["a", "orders", "charge-card", "step_2", String(repeating: "a", count: 63)])
     func accepts(_ name: String) { #expect(TemplateNames.isValid(name)) }
 
