@@ -6,7 +6,7 @@ import Testing
 
 /// Retries, exhausted retries, operator repair, timeouts and cancellation, with real processes.
 extension EndToEndTests {
-@Suite struct FailureTests {
+@Suite(.timeLimit(.minutes(5))) struct FailureTests {
     static let template = """
         namespace: e2e
         name: failures
@@ -113,13 +113,15 @@ extension EndToEndTests {
     @Test func timeoutFailsTheAttemptAndKillsTheProcess() async throws {
         let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
+        let pidFile = NSTemporaryDirectory() + "orcastra-pids-\(UUID().uuidString)"
+        defer { unlink(pidFile) }
         try await cluster.register("""
             namespace: e2e
             name: slow
             version: 1.0.0
             steps:
               - name: sleeper
-                command: [sh, -c, "sleep 30"]
+                command: [sh, -c, "\(recordingPIDs(in: pidFile, sleep: 30))"]
                 timeout: 300ms
                 retry: {max_attempts: 1}
             """)
@@ -129,6 +131,10 @@ extension EndToEndTests {
         #expect(try await cluster.settled(task) == "error", "\(cluster.logs)")
         #expect(ContinuousClock.now - started < .seconds(10))
         #expect(try await cluster.stepRow(task, step: "sleeper").decode("last_error", as: String.self).contains("timed out after 300ms"))
+        // The command and its child are killed, not left running behind the failed attempt.
+        let pids = recordedPIDs(in: pidFile)
+        #expect(pids.count == 2, "the command did not record its processes: \(pids)")
+        #expect(await waitUntil(within: .seconds(5)) { pids.allSatisfy(processIsGone) }, "still running: \(pids.filter { !processIsGone($0) })")
     }
 
     @Test func swiftHandlerTimeoutFailsTheAttempt() async throws {
@@ -153,19 +159,22 @@ extension EndToEndTests {
     @Test func cancellingMidRunStopsTheRunningStep() async throws {
         let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
+        let pidFile = NSTemporaryDirectory() + "orcastra-pids-\(UUID().uuidString)"
+        defer { unlink(pidFile) }
         try await cluster.register("""
             namespace: e2e
             name: long
             version: 1.0.0
             steps:
-              - {name: sleeper, command: [sh, -c, "sleep 30; echo '{}'"]}
+              - {name: sleeper, command: [sh, -c, "\(recordingPIDs(in: pidFile, sleep: 30)); echo '{}'"]}
               - {name: after, handler: orcastra.noop, depends_on: [sleeper]}
             """)
         try cluster.worker(["--lease", "1500ms"])
         let task = try await cluster.submit("e2e/long")
-        for _ in 0..<200 where try await cluster.steps(task)["sleeper"] != "in_progress" {
-            try await Task.sleep(for: .milliseconds(25))
+        let started = await waitUntil(within: .seconds(10), every: .milliseconds(10)) {
+            try await cluster.steps(task)["sleeper"] == "in_progress"
         }
+        try #require(started, "the step never started: \(cluster.logs)")
         _ = try await cluster.pool.query("SELECT orcastra.cancel_task(\(task), 'test cancel')")
         #expect(try await cluster.settled(task) == "cancelled")
         #expect(try await cluster.steps(task)["after"] == "cancelled")
@@ -178,6 +187,10 @@ extension EndToEndTests {
         }
         #expect(sleeper == "cancelled", "\(cluster.logs)")
         #expect(try await cluster.count("SELECT count(*) FROM orcastra.step_results r JOIN orcastra.steps s ON s.id = r.step_id WHERE s.task_id = \(task)") == 0)
+        // Stopped means the process is gone, not merely that its result was never stored.
+        let pids = recordedPIDs(in: pidFile)
+        #expect(pids.count == 2, "the command did not record its processes: \(pids)")
+        #expect(await waitUntil(within: .seconds(5)) { pids.allSatisfy(processIsGone) }, "still running: \(pids.filter { !processIsGone($0) }) \(cluster.logs)")
     }
 }
 }

@@ -6,7 +6,7 @@ import Testing
 
 /// Swift handlers in a user's own worker, and graceful shutdown.
 extension EndToEndTests {
-@Suite struct WorkerLifecycleTests {
+@Suite(.timeLimit(.minutes(5))) struct WorkerLifecycleTests {
     var repositoryRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
@@ -39,9 +39,10 @@ extension EndToEndTests {
             """)
         let worker = try cluster.worker()
         let task = try await cluster.submit("e2e/second")
-        for _ in 0..<200 where try await cluster.steps(task)["work"] != "in_progress" {
-            try await Task.sleep(for: .milliseconds(10))
+        let started = await waitUntil(within: .seconds(10), every: .milliseconds(10)) {
+            try await cluster.steps(task)["work"] == "in_progress"
         }
+        try #require(started, "the step never started: \(cluster.logs)")
         worker.send(SIGTERM)
         #expect(await worker.wait(timeout: .seconds(10)) == 0, "\(cluster.logs)")
         #expect(try await cluster.taskState(task) == "complete")
@@ -59,9 +60,10 @@ extension EndToEndTests {
             """)
         let worker = try cluster.worker(["--grace-period", "300ms"])
         let task = try await cluster.submit("e2e/forever")
-        for _ in 0..<200 where try await cluster.steps(task)["work"] != "in_progress" {
-            try await Task.sleep(for: .milliseconds(10))
+        let started = await waitUntil(within: .seconds(10), every: .milliseconds(10)) {
+            try await cluster.steps(task)["work"] == "in_progress"
         }
+        try #require(started, "the step never started: \(cluster.logs)")
         worker.send(SIGTERM)
         #expect(await worker.wait(timeout: .seconds(10)) == 0, "\(cluster.logs)")
         let step = try await cluster.stepRow(task, step: "work")
