@@ -6,7 +6,7 @@ import Testing
 
 /// Faults injected into real orchestrator, worker and PostgreSQL processes. Each test ends with the
 /// invariant checker finding nothing wrong (docs/reliability.md).
-@Suite(.serialized) struct FaultTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct FaultTests {
     // MARK: - Processes killed
 
     @Test func workerKilledMidStepItsStepsCompleteElsewhere() async throws {
@@ -26,7 +26,7 @@ import Testing
             let doomed = try cluster.worker(namespace: "rel", ["--lease", "2s", "--concurrency", "4"])
             var tasks: [UUID] = []
             for _ in 0..<3 { tasks.append(try await cluster.submit("rel/crash")) }
-            #expect(await Reliability.waitUntil(within: .seconds(10), every: .milliseconds(10)) {
+            #expect(await waitUntil(within: .seconds(10), every: .milliseconds(10)) {
                 try await cluster.count("SELECT count(*) FROM orcastra.steps WHERE name = 'work' AND state = 'in_progress'") == 3
             }, "\(cluster.logs)")
             doomed.send(SIGKILL)
@@ -68,12 +68,12 @@ import Testing
             try cluster.worker(namespace: "rel", ["--concurrency", "16"])
             for _ in 0..<total { _ = try await cluster.submit("rel/flaky") }
             // With no orchestrator, every first attempt fails and waits for a retry nobody enqueues.
-            #expect(await Reliability.waitUntil(within: .seconds(30), every: .milliseconds(50)) {
+            #expect(await waitUntil(within: .seconds(30), every: .milliseconds(50)) {
                 try await cluster.count("SELECT count(*) FROM orcastra.tasks WHERE state = 'waiting_for_retry'") == total
             }, "\(cluster.logs)")
             // One retry per transaction, so the kill lands in the middle of the backlog.
             let doomed = try cluster.orchestrator(["--poll-interval", "200ms", "--batch-limit", "1"])
-            #expect(await Reliability.waitUntil(within: .seconds(10), every: .milliseconds(2)) {
+            #expect(await waitUntil(within: .seconds(10), every: .milliseconds(2)) {
                 try await cluster.count("SELECT count(*) FROM orcastra.step_transitions WHERE reason = 'retry due'") > 0
             }, "\(cluster.logs)")
             doomed.send(SIGKILL)
@@ -81,7 +81,7 @@ import Testing
             let retriedBeforeKill = try await cluster.count("SELECT count(*) FROM orcastra.step_transitions WHERE reason = 'retry due'")
             #expect(retriedBeforeKill < total, "the orchestrator finished its whole backlog before the kill; the test proves less")
             try cluster.orchestrator()
-            #expect(await Reliability.waitUntil(within: .seconds(30), every: .milliseconds(50)) {
+            #expect(await waitUntil(within: .seconds(30), every: .milliseconds(50)) {
                 try await cluster.count("SELECT count(*) FROM orcastra.tasks WHERE state = 'complete'") == total
             }, "\(cluster.logs)")
             // Every retry was enqueued exactly once: two attempts per flaky step, no more.
@@ -110,7 +110,7 @@ import Testing
             // The only worker: whatever is recovered comes back to it.
             let worker = try cluster.worker(namespace: "rel", ["--lease", "1s"])
             let task = try await cluster.submit("rel/frozen")
-            #expect(await Reliability.waitUntil(within: .seconds(10), every: .milliseconds(10)) {
+            #expect(await waitUntil(within: .seconds(10), every: .milliseconds(10)) {
                 try await cluster.steps(task)["work"] == "in_progress"
             }, "\(cluster.logs)")
             worker.send(SIGSTOP)
@@ -155,18 +155,18 @@ import Testing
             try cluster.orchestrator()
             let doomed = try cluster.worker(namespace: "rel", ["--lease", "1s"])
             let task = try await cluster.submit("rel/doomed")
-            #expect(await Reliability.waitUntil(within: .seconds(10), every: .milliseconds(10)) {
+            #expect(await waitUntil(within: .seconds(10), every: .milliseconds(10)) {
                 try await cluster.steps(task)["work"] == "in_progress"
             }, "\(cluster.logs)")
             doomed.send(SIGKILL)
             _ = await doomed.wait(timeout: .seconds(5))
             _ = try await cluster.pool.query("SELECT orcastra.cancel_task(\(task), 'operator cancel')")
             // The orchestrator recovers the dead worker's lease; a fresh worker is ready to claim.
-            #expect(await Reliability.waitUntil(within: .seconds(10), every: .milliseconds(20)) {
+            #expect(await waitUntil(within: .seconds(10), every: .milliseconds(20)) {
                 try await cluster.count("SELECT count(*) FROM orcastra.steps WHERE task_id = \(task) AND lease_token IS NULL") == 1
             }, "\(cluster.logs)")
             try cluster.worker(namespace: "rel")
-            #expect(await Reliability.waitUntil(within: .seconds(5), every: .milliseconds(20)) {
+            #expect(await waitUntil(within: .seconds(5), every: .milliseconds(20)) {
                 try await cluster.steps(task)["work"] == "cancelled"
             })
             #expect(try await cluster.taskState(task) == "cancelled")
@@ -176,6 +176,39 @@ import Testing
                 SELECT count(*) FROM orcastra.step_transitions WHERE task_id = \(task) AND to_state = 'in_progress'
                 """) == 1, "\(log)")
             #expect(!log.contains("enqueued 1 lease expired"), "\(log)")
+            try await Reliability.expectInvariantsHold(cluster.url, logs: cluster.logs)
+        }
+    }
+
+    /// Many orchestrators and workers on one database at once (moved from the end-to-end crash tests):
+    /// every task completes, no step is claimed twice, and the workers share the work.
+    @Test func threeOrchestratorsThreeWorkersFiveHundredTasks() async throws {
+        try await Reliability.withCluster { cluster in
+            try await cluster.register("""
+                namespace: rel
+                name: noop4
+                version: 1.0.0
+                steps:
+                  - {name: a, handler: orcastra.noop}
+                  - {name: b, handler: orcastra.noop, depends_on: [a]}
+                  - {name: c, handler: orcastra.noop, depends_on: [b]}
+                  - {name: d, handler: orcastra.noop, depends_on: [c]}
+                """)
+            for _ in 0..<3 { try cluster.orchestrator() }
+            for _ in 0..<3 { try cluster.worker(namespace: "rel", ["--concurrency", "8"]) }
+            for _ in 0..<500 { _ = try await cluster.submit("rel/noop4") }
+            #expect(await waitUntil(within: .seconds(120), every: .milliseconds(100)) {
+                try await cluster.count("SELECT count(*) FROM orcastra.tasks WHERE state <> 'complete'") == 0
+            }, "\(cluster.logs)")
+            #expect(try await cluster.count("SELECT count(*) FROM orcastra.tasks WHERE state = 'complete'") == 500)
+            #expect(try await cluster.count("SELECT count(*) FROM orcastra.steps WHERE state = 'complete' AND attempts = 1") == 2000)
+            // No step was claimed twice: one in_progress transition per step.
+            #expect(try await cluster.count("""
+                SELECT count(*) FROM (SELECT step_id FROM orcastra.step_transitions WHERE to_state = 'in_progress'
+                                      GROUP BY step_id HAVING count(*) > 1) AS twice
+                """) == 0)
+            // And the three workers shared the work.
+            #expect(try await cluster.count("SELECT count(DISTINCT lease_owner) FROM orcastra.steps") == 3)
             try await Reliability.expectInvariantsHold(cluster.url, logs: cluster.logs)
         }
     }
@@ -207,7 +240,7 @@ import Testing
             let workers = [try cluster.worker(namespace: "rel", ["--concurrency", "8", "--lease", "5s"]),
                            try cluster.worker(namespace: "rel", ["--concurrency", "8", "--lease", "5s"])]
             let url = server.url
-            #expect(await Reliability.waitUntil(within: .seconds(30), every: .milliseconds(10)) {
+            #expect(await waitUntil(within: .seconds(30), every: .milliseconds(10)) {
                 try await Reliability.count(url, "SELECT count(*) FROM orcastra.steps WHERE state = 'complete'") >= 60
             }, "\(cluster.logs)")
             let completeBeforeCrash = try await Reliability.count(url, "SELECT count(*) FROM orcastra.tasks WHERE state = 'complete'")
@@ -218,7 +251,7 @@ import Testing
             #expect(completeAtCrash == nil, "the server still answers after kill()")
             try await Task.sleep(for: .seconds(1))
             #expect(try await server.cluster.start() == url, "the server came back on another address")
-            #expect(await Reliability.waitUntil(within: .seconds(45), every: .milliseconds(100)) {
+            #expect(await waitUntil(within: .seconds(45), every: .milliseconds(100)) {
                 try await Reliability.count(url, "SELECT count(*) FROM orcastra.tasks WHERE state = 'complete'") == total
             }, "\(cluster.logs)")
             for process in orchestrators + workers {
@@ -242,7 +275,7 @@ import Testing
             let orchestrator = try cluster.orchestrator()
             let worker = try cluster.worker(namespace: "rel")
             // Both say, in a warning, that they cannot reach the database, and keep trying.
-            #expect(await Reliability.waitUntil(within: .seconds(10), every: .milliseconds(50)) {
+            #expect(await waitUntil(within: .seconds(10), every: .milliseconds(50)) {
                 orchestrator.log.contains("orchestrator round failed; retrying") && worker.log.contains("claiming failed; retrying")
                     && worker.log.contains("listener cannot connect; retrying")
             }, "\(cluster.logs)")
@@ -264,6 +297,8 @@ import Testing
     // MARK: - Handlers that misbehave
 
     @Test func misbehavingHandlersEndInErrorWithAClearReason() async throws {
+        let pidFile = NSTemporaryDirectory() + "orcastra-pids-\(UUID().uuidString)"
+        defer { unlink(pidFile) }
         try await Reliability.withCluster { cluster in
             try await cluster.register("""
                 namespace: rel
@@ -277,7 +312,7 @@ import Testing
                   - name: exits
                     command: [sh, -c, "echo 'disk full' >&2; exit 3"]
                   - name: hangs
-                    command: [sh, -c, "sleep 30"]
+                    command: [sh, -c, "\(recordingPIDs(in: pidFile, sleep: 30))"]
                     timeout: 300ms
                   - name: garbles
                     command: [sh, -c, "echo 'this is not json'"]
@@ -310,8 +345,11 @@ import Testing
             }
             let taskError = try await cluster.pool.query("SELECT error FROM orcastra.tasks WHERE id = \(task)").first!.decode("error", as: String.self)
             for name in expected.keys { #expect(taskError.contains("\(name): "), "\(taskError)") }
-            // The hung handler's process is gone, not left running.
             #expect(try await cluster.count("SELECT count(*) FROM orcastra.step_results r JOIN orcastra.steps s ON s.id = r.step_id WHERE s.task_id = \(task)") == 0)
+            // The hung handler's processes (two attempts, a shell and its child each) are gone, not left running.
+            let pids = recordedPIDs(in: pidFile)
+            #expect(pids.count == 4, "the hung command did not record its processes: \(pids)")
+            #expect(await waitUntil(within: .seconds(5)) { pids.allSatisfy(processIsGone) }, "still running: \(pids.filter { !processIsGone($0) })")
             try await Reliability.expectInvariantsHold(cluster.url, logs: cluster.logs)
         }
     }
@@ -334,7 +372,7 @@ import Testing
             let leaving = try cluster.worker(namespace: "rel", ["--concurrency", "8", "--grace-period", "300ms"])
             var tasks: [UUID] = []
             for _ in 0..<6 { tasks.append(try await cluster.submit("rel/long")) }
-            #expect(await Reliability.waitUntil(within: .seconds(10), every: .milliseconds(10)) {
+            #expect(await waitUntil(within: .seconds(10), every: .milliseconds(10)) {
                 try await cluster.count("SELECT count(*) FROM orcastra.steps WHERE name = 'work' AND state = 'in_progress'") == 6
             }, "\(cluster.logs)")
             leaving.send(SIGTERM)

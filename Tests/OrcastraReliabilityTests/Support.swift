@@ -6,7 +6,7 @@ import OrcastraPostgres
 import OrcastraTesting
 import Testing
 
-/// Shared by the fault tests: clusters that are always shut down, event-driven waits, the checker.
+/// Shared by the fault tests: clusters that are always shut down, the checker. (Waits: OrcastraTesting's `waitUntil`.)
 enum Reliability {
     /// Runs `body` with a cluster of real processes and shuts it down (processes killed) afterwards,
     /// whether or not the body threw.
@@ -20,19 +20,6 @@ enum Reliability {
             await cluster.shutdown()
             throw error
         }
-    }
-
-    /// Polls `condition` every `interval` until it holds or `limit` passes; errors count as "not yet"
-    /// (the database may be restarting). Returns whether it held.
-    @discardableResult
-    static func waitUntil(within limit: Duration, every interval: Duration = .milliseconds(25),
-                          _ condition: () async throws -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if (try? await condition()) == true { return true }
-            try? await Task.sleep(for: interval)
-        }
-        return (try? await condition()) == true
     }
 
     /// A count on a fresh connection each time, so a restarted server never leaves us a dead one.
