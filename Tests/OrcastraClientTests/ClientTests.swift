@@ -8,7 +8,7 @@ import OrcastraTesting
 import Synchronization
 import Testing
 
-@Suite struct ClientTests {
+@Suite(.timeLimit(.minutes(5))) struct ClientTests {
     @Test func submitThenReadTheWholeDAG() async throws {
         let fixture = try await ClientFixture()
         let id = try await fixture.submit("shop/diamond", ["order_id": 42], key: "order-42")
@@ -194,15 +194,28 @@ import Testing
         let fixture = try await ClientFixture()
         let id = try await fixture.submit("shop/single")
         let clock = ContinuousClock()
-        let start = clock.now
-        // A poll interval far longer than the test: only the NOTIFY can wake the watcher in time.
-        async let finished = fixture.client.waitForCompletion(id, timeout: .seconds(60), pollInterval: .seconds(60))
-        try await Task.sleep(for: .milliseconds(500))
+        // A poll interval longer than the wait's own timeout: only the NOTIFY that the task's state
+        // change sends can wake the watcher before it times out.
+        async let finished = fixture.client.waitForCompletion(id, timeout: .seconds(20), pollInterval: .seconds(60))
+        // Wait until the watcher's LISTEN is in force (its connection has run it and gone idle), and a
+        // little more so its own first re-read after LISTEN is over; from then on nothing but a
+        // notification (or the timeout) wakes it.
+        let listening = await waitUntil(within: .seconds(10)) {
+            try await fixture.pool.query("""
+                SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'
+                  AND query LIKE 'LISTEN %' AND query LIKE \("%\(OrcastraClient.taskEventsChannel)%")
+                """).first!.decode(at: 0, as: Int.self) == 1
+        }
+        #expect(listening, "the watcher never started listening")
+        try await Task.sleep(for: .milliseconds(300))
+        // A real state change, on another connection; the database's trigger sends the NOTIFY.
+        let completedAt = clock.now
         try await fixture.complete(id, "only", namespace: "shop")
-        try await fixture.pool.query("SELECT pg_notify(\(OrcastraClient.taskEventsChannel), \(id.uuidString.lowercased()))")
         let detail = try await finished
+        let woke = clock.now - completedAt
         #expect(detail.state == .complete)
-        #expect(clock.now - start < .seconds(10))
+        #expect(woke < .seconds(3), "woken \(woke) after the change: by the timeout, not by a notification")
     }
 
     @Test func waitStopsAtErrorAndTimesOut() async throws {

@@ -2,9 +2,10 @@ import Foundation
 import OrcastraPostgres
 import OrcastraStore
 import OrcastraTemplates
+import OrcastraTesting
 import Testing
 
-@Suite struct TaskCreationTests {
+@Suite(.timeLimit(.minutes(5))) struct TaskCreationTests {
     @Test func createsTaskStepsEdgesAndAuditInOneGo() async throws {
         let fixture = try await StoreFixture()
         try await fixture.register(StoreFixture.diamond)
@@ -44,10 +45,11 @@ import Testing
         let fixture = try await StoreFixture()
         try await fixture.register(StoreFixture.diamond)
         let listener = PostgresListener(conninfo: fixture.pool.conninfo, channels: ["orcastra_ns_shop"])
-        var events = listener.makeAsyncIterator()
-        #expect(await events.next() == .listening(reconnected: false))
+        let events = AsyncRecorder(listener)
+        defer { events.cancel() }
+        #expect(await events.next(within: .seconds(10)) == .listening(reconnected: false))
         _ = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "shop/diamond"), context: ["order_id": 1]))
-        #expect(await events.next() == .notification(channel: "orcastra_ns_shop", payload: ""))
+        #expect(await events.next(within: .seconds(10)) == .notification(channel: "orcastra_ns_shop", payload: ""))
         listener.stop()
         await fixture.pool.shutdown()
     }
