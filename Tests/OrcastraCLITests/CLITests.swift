@@ -3,7 +3,7 @@ import OrcastraTesting
 import Testing
 
 /// The built `orcastra` binary against a real database: output and exit codes.
-@Suite struct CLITests {
+@Suite(.timeLimit(.minutes(5))) struct CLITests {
     let orcastra = CommandLineTool("orcastra")
 
     var repositoryRoot: URL {
@@ -69,9 +69,13 @@ import Testing
 }
 
 /// The README's first quick-start command, as a new user runs it: no database configured.
-@Suite struct DemoTests {
+/// It starts its own PostgreSQL, orchestrator and worker, so it takes the `ProcessGate` like a
+/// `ProcessCluster` does.
+@Suite(.timeLimit(.minutes(5))) struct DemoTests {
     @Test func demoRunsTheExampleWorkflowEndToEnd() async throws {
-        let result = try await CommandLineTool("orcastra").run(["demo"], environment: ["ORCASTRA_DATABASE_URL": ""])
+        let result = try await ProcessGate.shared.withGate {
+            try await CommandLineTool("orcastra").run(["demo"], environment: ["ORCASTRA_DATABASE_URL": ""])
+        }
         #expect(result.status == 0, "\(result.output)")
         #expect(result.standardOutput.contains("Starting a throwaway PostgreSQL"))
         #expect(result.standardOutput.contains("load         complete"), "\(result.output)")
