@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Orcastra load test: N independent 4-step no-op tasks through 1 orchestrator and 2 workers.
 #
-# Not run in CI. A person runs it to see throughput and memory over time on their machine:
+# CI runs it strictly (.ci/run: LOAD_TEST_STRICT=1, debug build, 50,000 tasks, under `timeout`); a
+# person runs it to see throughput and memory over time on their machine:
 #
 #   scripts/load-test.sh                  # 50,000 tasks on a throwaway PostgreSQL
 #   scripts/load-test.sh 10000            # fewer tasks
@@ -30,8 +31,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 # LOAD_TEST_BUILD=debug uses the debug binaries (as CI does, to avoid a second, release build);
-# LOAD_TEST_STRICT=1 makes the script fail when a task is left, the invariant check fails, or a
-# process's memory grows by more than LOAD_TEST_MAX_GROWTH_MIB (default 64) over the run.
+# LOAD_TEST_STRICT=1 makes the script fail unless every task ends `complete` (one left running, in
+# `error` or `cancelled` fails it, with the counts), when a process died during the run, when the
+# invariant check fails, or when a process's memory grows by more than LOAD_TEST_MAX_GROWTH_MIB
+# (default 64) over the run.
 BUILD=${LOAD_TEST_BUILD:-release}
 STRICT=${LOAD_TEST_STRICT:-0}
 MAX_GROWTH=${LOAD_TEST_MAX_GROWTH_MIB:-64}
@@ -94,14 +97,19 @@ PIDS+=($!)
 NAMES=(orchestrator worker-1 worker-2)
 sleep 1
 
-rss() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "gone"; }
+# A process that exited but is not reaped yet (a zombie) still has /proc/PID/status, with no VmRSS
+# line, and `kill -0` still succeeds: both helpers look at the state instead.
+alive() { local state; state=$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null); [ -n "$state" ] && [ "$state" != Z ]; }
+rss() { local v=""; alive "$1" && v=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null); echo "${v:-gone}"; }
 
 echo "== inserting $N tasks ($((N * 4)) steps) in one statement"
+# Tag this run's tasks, so counts ignore whatever an earlier run left in a provided database.
+RUN_ID="load-$(date +%s)-$$"
 START_INSERT=$(date +%s.%N)
 "${PSQL[@]}" <<SQL >/dev/null
 WITH task AS (
     INSERT INTO orcastra.tasks (template_id, state, priority, context, run_at, started_at)
-    SELECT $TEMPLATE_ID, 'in_progress', 0, jsonb_build_object('n', g), now(), now()
+    SELECT $TEMPLATE_ID, 'in_progress', 0, jsonb_build_object('n', g, 'run', '$RUN_ID'), now(), now()
     FROM generate_series(1, $N) AS g
     RETURNING id, state
 ), task_audit AS (
@@ -135,10 +143,13 @@ LAST_T=$START
 PEAK=0
 FIRST_RSS=()
 LAST_RSS=()
+DIED=()
 while true; do
     sleep 2
     NOW=$(date +%s.%N)
-    read -r REMAINING DONE < <("${PSQL[@]}" -F ' ' -c "SELECT (SELECT count(*) FROM orcastra.tasks WHERE state IN ('pending', 'in_progress', 'waiting_for_retry')), (SELECT count(*) FROM orcastra.steps WHERE state = 'complete')")
+    # REMAINING: this run's tasks still running; only `complete` counts as done, `error` and
+    # `cancelled` are counted apart (and fail a strict run).
+    read -r REMAINING COMPLETE FAILED_TASKS DONE < <("${PSQL[@]}" -F ' ' -c "SELECT count(*) FILTER (WHERE state IN ('pending', 'in_progress', 'waiting_for_retry')), count(*) FILTER (WHERE state = 'complete'), count(*) FILTER (WHERE state NOT IN ('pending', 'in_progress', 'waiting_for_retry', 'complete')), (SELECT count(*) FROM orcastra.steps WHERE state = 'complete') FROM orcastra.tasks WHERE template_id = $TEMPLATE_ID AND context->>'run' = '$RUN_ID'")
     RATE=$(echo "($DONE - $LAST_DONE) / ($NOW - $LAST_T)" | bc)
     [ "$RATE" -gt "$PEAK" ] && PEAK=$RATE
     printf "%7.1f %10d %9d %10s %10s %10s\n" "$(echo "$NOW - $START" | bc)" "$REMAINING" "$RATE" \
@@ -146,6 +157,11 @@ while true; do
     for i in 0 1 2; do
         LAST_RSS[$i]=$(rss "${PIDS[$i]}")
         [ -z "${FIRST_RSS[$i]:-}" ] && FIRST_RSS[$i]=${LAST_RSS[$i]}
+        # A process that is gone has no memory to measure: remember it died (and never read "gone" as 0).
+        if [ "${LAST_RSS[$i]}" = gone ] && [ -z "${DIED[$i]:-}" ]; then
+            DIED[$i]=$(printf "%.1f" "$(echo "$NOW - $START" | bc)")
+            echo "!! ${NAMES[$i]} is not running any more (noticed at ${DIED[$i]} s)"
+        fi
     done
     LAST_DONE=$DONE
     LAST_T=$NOW
@@ -163,8 +179,12 @@ printf "== %d steps completed in %.1f s: %.0f steps/s on average, %d steps/s at 
     "$COMPLETED" "$ELAPSED" "$(echo "$COMPLETED / $ELAPSED" | bc -l)" "$PEAK"
 "${PSQL[@]}" -F ' ' -c "SELECT 'tasks by state:', string_agg(state || '=' || n, ' ') FROM (SELECT state, count(*) AS n FROM orcastra.tasks GROUP BY state ORDER BY state) s"
 for i in 0 1 2; do
-    if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then echo "!! ${NAMES[$i]} exited early; its log:"; tail -20 "$WORK/${NAMES[$i]}.log"; fi
+    if ! alive "${PIDS[$i]}"; then
+        [ -n "${DIED[$i]:-}" ] || DIED[$i]=end
+        echo "!! ${NAMES[$i]} exited early; its log:"; tail -20 "$WORK/${NAMES[$i]}.log"
+    fi
 done
+echo "== this run's tasks: $COMPLETE complete, $FAILED_TASKS in error or cancelled, $REMAINING unfinished (of $N)"
 ERRORS=$(cat "$WORK"/*.log | grep -ci "error" || true)
 echo "== log lines mentioning 'error': $ERRORS"
 
@@ -186,10 +206,19 @@ echo "== orcastra.steps tuples (before any vacuum the test forces: none)"
 if [ "$STRICT" = 1 ]; then
     FAILED=0
     [ "$REMAINING" -eq 0 ] || { echo "!! FAIL: $REMAINING tasks did not finish"; FAILED=1; }
+    [ "$FAILED_TASKS" -eq 0 ] || { echo "!! FAIL: $FAILED_TASKS tasks ended in error or cancelled, not complete"; FAILED=1; }
+    [ "$COMPLETE" -eq "$N" ] || { echo "!! FAIL: $COMPLETE of $N tasks complete"; FAILED=1; }
     [ "${STATUS:-1}" -eq 0 ] || { echo "!! FAIL: orcastra check exited ${STATUS:-(not run)}"; FAILED=1; }
     for i in 0 1 2; do
-        GROWTH=$(awk -v a="${FIRST_RSS[$i]}" -v b="${LAST_RSS[$i]}" 'BEGIN { printf "%.0f", b - a }')
         echo "   ${NAMES[$i]}: ${FIRST_RSS[$i]} → ${LAST_RSS[$i]} MiB"
+        if [ -n "${DIED[$i]:-}" ]; then
+            echo "!! FAIL: ${NAMES[$i]} died during the run (noticed at ${DIED[$i]} s); its memory cannot be judged"; FAILED=1
+            continue
+        fi
+        case "${FIRST_RSS[$i]}${LAST_RSS[$i]}" in
+            *[!0-9.]*|'') echo "!! FAIL: no memory reading for ${NAMES[$i]}"; FAILED=1; continue ;;
+        esac
+        GROWTH=$(awk -v a="${FIRST_RSS[$i]}" -v b="${LAST_RSS[$i]}" 'BEGIN { printf "%.0f", b - a }')
         [ "$GROWTH" -le "$MAX_GROWTH" ] || { echo "!! FAIL: ${NAMES[$i]} grew by $GROWTH MiB"; FAILED=1; }
     done
     [ "$FAILED" -eq 0 ] && echo "== load test passed" || exit 1
