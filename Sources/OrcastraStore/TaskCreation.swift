@@ -115,7 +115,7 @@ public struct TaskCreator: Sendable {
                 JOIN new_steps AS parent ON parent.name = e.parent
                 JOIN new_steps AS child ON child.name = e.child
             ), woken AS (
-                SELECT pg_notify('orcastra_ns_' || namespace, '')
+                SELECT pg_notify(orcastra.namespace_channel(namespace), '')
                 FROM (SELECT DISTINCT namespace FROM new_steps WHERE state = 'enqueued') AS ready_namespaces
             )
             SELECT (SELECT id FROM task) AS id, (SELECT count(*) FROM woken) AS woken

@@ -1,0 +1,134 @@
+-- The orchestrator's chores: what is driven by time rather than by a worker's report.
+--
+-- Each takes up to p_limit rows it can lock (SKIP LOCKED where it picks), so any number of
+-- orchestrators can run them at once without doing the same work twice, and returns how many it
+-- handled. Each runs in a transaction of its own, and each locks steps (ascending id) before tasks
+-- (ascending id), like every other function: no chore can deadlock with a worker, an operator or
+-- another orchestrator.
+
+-- Scheduled tasks whose time has come: start them and enqueue their root steps.
+CREATE OR REPLACE FUNCTION orcastra.start_due_tasks(p_limit integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_candidates uuid[];
+    v_tasks uuid[];
+    v_namespaces text[];
+BEGIN
+    SELECT coalesce(array_agg(t.id), '{}') INTO v_candidates FROM (
+        SELECT t.id FROM orcastra.tasks t
+        WHERE t.state = 'pending' AND t.run_at <= now()
+        ORDER BY t.run_at LIMIT p_limit
+    ) t;
+    IF cardinality(v_candidates) = 0 THEN RETURN 0; END IF;
+
+    -- Steps first (a cancel_task of one of these tasks locks the same rows in the same order),
+    -- then the tasks still due once those locks are ours.
+    PERFORM 1 FROM orcastra.steps s WHERE s.task_id = ANY (v_candidates) ORDER BY s.id FOR UPDATE;
+    SELECT coalesce(array_agg(t.id), '{}') INTO v_tasks FROM (
+        SELECT t.id FROM orcastra.tasks t
+        WHERE t.id = ANY (v_candidates) AND t.state = 'pending' AND t.run_at <= now()
+        ORDER BY t.id FOR UPDATE SKIP LOCKED
+    ) t;
+    IF cardinality(v_tasks) = 0 THEN RETURN 0; END IF;
+
+    WITH roots AS (
+        UPDATE orcastra.steps s SET state = 'enqueued', state_reason = 'task started', enqueued_at = now()
+        WHERE s.task_id = ANY (v_tasks) AND s.state = 'pending' AND s.pending_parents = 0
+        RETURNING s.namespace
+    )
+    SELECT array_agg(namespace) INTO v_namespaces FROM roots;
+    UPDATE orcastra.tasks t SET state = 'in_progress', state_reason = 'start time reached', started_at = now()
+    WHERE t.id = ANY (v_tasks);
+    PERFORM orcastra.notify_namespaces(v_namespaces);
+    RETURN cardinality(v_tasks);
+END
+$$;
+
+-- Failed steps whose backoff has elapsed go back in line.
+CREATE OR REPLACE FUNCTION orcastra.enqueue_due_retries(p_limit integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_namespaces text[];
+    v_tasks uuid[];
+    v_count integer;
+BEGIN
+    WITH due AS (
+        SELECT s.id FROM orcastra.steps s
+        WHERE s.state = 'waiting_for_retry' AND s.visible_at <= now()
+        ORDER BY s.visible_at LIMIT p_limit FOR UPDATE SKIP LOCKED
+    ), retried AS (
+        UPDATE orcastra.steps s SET state = 'enqueued', state_reason = 'retry due', enqueued_at = now()
+        FROM due WHERE s.id = due.id
+        RETURNING s.namespace, s.task_id
+    )
+    SELECT array_agg(namespace), coalesce(array_agg(DISTINCT task_id), '{}'), count(*)
+    INTO v_namespaces, v_tasks, v_count FROM retried;
+    IF v_count = 0 THEN RETURN 0; END IF;
+    PERFORM orcastra.settle_tasks(v_tasks);
+    PERFORM orcastra.notify_namespaces(v_namespaces);
+    RETURN v_count;
+END
+$$;
+
+-- Steps whose worker stopped heartbeating (it died, or lost the database): the lost attempt is
+-- recorded, and the step goes back in line, or into error if that was its last attempt — or is
+-- cancelled if its task was cancelled meanwhile (it must not run again).
+CREATE OR REPLACE FUNCTION orcastra.recover_expired_leases(p_limit integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_namespaces text[];
+    v_tasks uuid[];
+    v_count integer;
+BEGIN
+    WITH expired AS (
+        SELECT s.id FROM orcastra.steps s
+        WHERE s.state = 'in_progress' AND s.lease_expires_at < clock_timestamp()
+        ORDER BY s.lease_expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED
+    ), recovered AS (
+        UPDATE orcastra.steps s
+        SET state = CASE WHEN t.state = 'cancelled' THEN 'cancelled'
+                         WHEN s.attempts < s.max_attempts THEN 'enqueued' ELSE 'error' END,
+            state_reason = CASE WHEN t.state = 'cancelled'
+                                THEN 'lease expired after its task was cancelled (worker ' || coalesce(s.lease_owner, '?') || ')'
+                                ELSE 'lease expired: attempt ' || s.attempts || ' lost (worker ' || coalesce(s.lease_owner, '?') || ')' END,
+            last_error = 'attempt ' || s.attempts || ' lost: the worker ' || coalesce(s.lease_owner, '?') || ' stopped heartbeating',
+            enqueued_at = now(), lease_token = NULL, lease_expires_at = NULL,
+            finished_at = CASE WHEN t.state = 'cancelled' OR s.attempts >= s.max_attempts THEN now() END
+        FROM expired, orcastra.tasks t
+        WHERE s.id = expired.id AND t.id = s.task_id
+        RETURNING s.namespace, s.task_id, s.state
+    )
+    SELECT array_agg(namespace) FILTER (WHERE state = 'enqueued'), coalesce(array_agg(DISTINCT task_id), '{}'), count(*)
+    INTO v_namespaces, v_tasks, v_count FROM recovered;
+    IF v_count = 0 THEN RETURN 0; END IF;
+    PERFORM orcastra.settle_tasks(v_tasks);
+    PERFORM orcastra.notify_namespaces(v_namespaces);
+    RETURN v_count;
+END
+$$;
+
+-- A safety net: live tasks with nothing live left are settled (normally the last report does it).
+-- Touches tasks only.
+CREATE OR REPLACE FUNCTION orcastra.settle_stalled_tasks(p_limit integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_tasks uuid[];
+BEGIN
+    SELECT coalesce(array_agg(t.id), '{}') INTO v_tasks FROM (
+        SELECT t.id FROM orcastra.tasks t
+        WHERE t.state IN ('in_progress', 'waiting_for_retry')
+          AND NOT EXISTS (SELECT 1 FROM orcastra.steps s WHERE s.task_id = t.id AND s.state IN ('enqueued', 'in_progress'))
+        ORDER BY t.id LIMIT p_limit FOR UPDATE SKIP LOCKED
+    ) t;
+    RETURN (SELECT count(*) FROM orcastra.settle_tasks(v_tasks));
+END
+$$;
+
+-- When the next chore falls due: the earliest retry, lease expiry or scheduled start.
+CREATE OR REPLACE FUNCTION orcastra.next_due() RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT least(
+        (SELECT min(visible_at) FROM orcastra.steps WHERE state = 'waiting_for_retry'),
+        (SELECT min(lease_expires_at) FROM orcastra.steps WHERE state = 'in_progress'),
+        (SELECT min(run_at) FROM orcastra.tasks WHERE state = 'pending'));
+$$;

@@ -1,0 +1,72 @@
+-- Claiming: a worker takes a batch of enqueued steps of its namespace, each leased to it.
+--
+-- PL/pgSQL rather than SQL: a SQL function's statement is planned generically, without the real
+-- limit, and under load that plan hash-joined all of steps and tasks (hundreds of ms per claim);
+-- PL/pgSQL with plan_cache_mode = force_custom_plan plans each claim with its actual values and
+-- stays on the partial index whatever the history holds.
+--
+-- SKIP LOCKED never waits, so a claim cannot take part in a deadlock, also when it runs in the
+-- same transaction as a report that holds step and task locks.
+CREATE OR REPLACE FUNCTION orcastra.claim_steps(p_namespace text, p_worker text, p_limit integer, p_lease_ms integer)
+RETURNS TABLE (step_id bigint, task_id uuid, step_name text, attempt integer, max_attempts integer,
+               lease_token uuid, lease_expires_at timestamptz, template_id bigint, context jsonb, parents jsonb)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+    WITH picked AS (
+        SELECT s.id FROM orcastra.steps s
+        WHERE s.namespace = p_namespace AND s.state = 'enqueued'
+        ORDER BY s.priority DESC, s.enqueued_at, s.id
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        UPDATE orcastra.steps s
+        SET state = 'in_progress', state_reason = 'claimed', attempts = s.attempts + 1,
+            lease_token = gen_random_uuid(), lease_owner = p_worker,
+            lease_expires_at = clock_timestamp() + p_lease_ms * interval '1 millisecond',
+            started_at = now()
+        FROM picked WHERE s.id = picked.id
+        RETURNING s.id, s.task_id, s.name, s.attempts, s.max_attempts, s.lease_token, s.lease_expires_at
+    )
+    SELECT c.id, c.task_id, c.name, c.attempts, c.max_attempts, c.lease_token, c.lease_expires_at,
+           t.template_id, t.context,
+           coalesce((SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
+                     FROM orcastra.step_edges e
+                     JOIN orcastra.steps p ON p.id = e.parent_id
+                     LEFT JOIN orcastra.step_results r ON r.step_id = p.id
+                     WHERE e.child_id = c.id), '{}'::jsonb)
+    FROM claimed c JOIN orcastra.tasks t ON t.id = c.task_id
+    ORDER BY c.id;
+END
+$$;
+
+ALTER FUNCTION orcastra.claim_steps(text, text, integer, integer) SET plan_cache_mode = force_custom_plan;
+
+-- Extends the leases the caller still holds. A step whose task was cancelled is cancelled here
+-- (its outcome will be ignored) and reported with alive = false, as is a step whose lease was lost.
+-- Locks the steps in ascending id order first, like every other writer of steps.
+CREATE OR REPLACE FUNCTION orcastra.heartbeat_steps(p_ids bigint[], p_tokens uuid[], p_lease_ms integer)
+RETURNS TABLE (step_id bigint, alive boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM orcastra.steps s WHERE s.id = ANY (p_ids) ORDER BY s.id FOR UPDATE;
+
+    UPDATE orcastra.steps s
+    SET state = 'cancelled', state_reason = 'task cancelled while running', finished_at = now(), lease_token = NULL,
+        lease_expires_at = NULL
+    FROM unnest(p_ids, p_tokens) AS i(id, token), orcastra.tasks t
+    WHERE s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
+      AND t.id = s.task_id AND t.state = 'cancelled';
+
+    RETURN QUERY
+    WITH extended AS (
+        UPDATE orcastra.steps s
+        SET lease_expires_at = clock_timestamp() + p_lease_ms * interval '1 millisecond'
+        FROM unnest(p_ids, p_tokens) AS i(id, token)
+        WHERE s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
+        RETURNING s.id
+    )
+    SELECT i.id, EXISTS (SELECT 1 FROM extended x WHERE x.id = i.id)
+    FROM unnest(p_ids) AS i(id);
+END
+$$;

@@ -1,0 +1,91 @@
+-- What an operator does by hand (`orcastra task cancel`, `orcastra step retry|resolve`). Each
+-- locks steps (ascending id) before tasks (ascending id), like every other function, and refuses
+-- with SQLSTATE OR002 and a sentence that says why when the action does not apply.
+
+-- Cancels a task: steps not yet running are cancelled now; running ones when their worker next
+-- heartbeats or reports (their outcome is then ignored). Returns the task's state afterwards, or
+-- NULL when there is no such task.
+CREATE OR REPLACE FUNCTION orcastra.cancel_task(p_task uuid, p_reason text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_state text;
+BEGIN
+    PERFORM 1 FROM orcastra.steps s WHERE s.task_id = p_task ORDER BY s.id FOR UPDATE;
+    SELECT t.state INTO v_state FROM orcastra.tasks t WHERE t.id = p_task FOR UPDATE;
+    IF NOT FOUND THEN RETURN NULL; END IF;
+    IF v_state IN ('complete', 'cancelled', 'resolved_manually') THEN RETURN v_state; END IF;
+    UPDATE orcastra.steps s SET state = 'cancelled', state_reason = p_reason, finished_at = now()
+    WHERE s.task_id = p_task AND s.state IN ('pending', 'enqueued', 'waiting_for_retry');
+    UPDATE orcastra.tasks t SET state = 'cancelled', state_reason = p_reason, finished_at = now() WHERE t.id = p_task;
+    RETURN 'cancelled';
+END
+$$;
+
+-- Gives a step in error its retry budget again and puts it back in line; its task resumes.
+-- Returns the step's state afterwards, or NULL when there is no such step.
+CREATE OR REPLACE FUNCTION orcastra.retry_step(p_step bigint, p_reason text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_step record;
+    v_task_state text;
+BEGIN
+    SELECT s.* INTO v_step FROM orcastra.steps s WHERE s.id = p_step FOR UPDATE;
+    IF NOT FOUND THEN RETURN NULL; END IF;
+    IF v_step.state <> 'error' THEN
+        RAISE EXCEPTION 'step % is %, not error: only a failed step can be retried', p_step, v_step.state
+            USING ERRCODE = 'OR002';
+    END IF;
+    -- Every writer of a task's state locks its steps first, so this read stays true until commit.
+    SELECT t.state INTO v_task_state FROM orcastra.tasks t WHERE t.id = v_step.task_id;
+    IF v_task_state IN ('cancelled', 'complete', 'resolved_manually') THEN
+        RAISE EXCEPTION 'step % belongs to a task that is %: it cannot run again', p_step, v_task_state
+            USING ERRCODE = 'OR002';
+    END IF;
+    UPDATE orcastra.steps s
+    SET state = 'enqueued', state_reason = p_reason, enqueued_at = now(), finished_at = NULL,
+        max_attempts = s.attempts + s.max_attempts
+    WHERE s.id = p_step;
+    PERFORM orcastra.settle_tasks(ARRAY[v_step.task_id]);
+    PERFORM orcastra.notify_namespaces(ARRAY[v_step.namespace]);
+    RETURN 'enqueued';
+END
+$$;
+
+-- Resolves a step by hand with the given result: its children run as if it had completed.
+-- Only in a task that runs (in_progress, waiting_for_retry or error): a scheduled task's steps
+-- wait for its start time, and a finished or cancelled task's steps never run again.
+CREATE OR REPLACE FUNCTION orcastra.resolve_step(p_step bigint, p_result jsonb, p_reason text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_step record;
+    v_task record;
+    v_released record;
+BEGIN
+    -- The step and the children it may release, by ascending id.
+    PERFORM 1 FROM orcastra.steps s
+    WHERE s.id = p_step OR s.id IN (SELECT e.child_id FROM orcastra.step_edges e WHERE e.parent_id = p_step)
+    ORDER BY s.id FOR UPDATE;
+    SELECT s.* INTO v_step FROM orcastra.steps s WHERE s.id = p_step;
+    IF NOT FOUND THEN RETURN NULL; END IF;
+    IF v_step.state NOT IN ('error', 'pending', 'waiting_for_retry') THEN
+        RAISE EXCEPTION 'step % is %: only a failed, waiting or pending step can be resolved by hand', p_step, v_step.state
+            USING ERRCODE = 'OR002';
+    END IF;
+    SELECT t.state, t.run_at INTO v_task FROM orcastra.tasks t WHERE t.id = v_step.task_id;
+    IF v_task.state = 'pending' THEN
+        RAISE EXCEPTION 'step % belongs to a task scheduled to start at %: resolve it once the task has started', p_step, v_task.run_at
+            USING ERRCODE = 'OR002';
+    ELSIF v_task.state NOT IN ('in_progress', 'waiting_for_retry', 'error') THEN
+        RAISE EXCEPTION 'step % belongs to a task that is %: its steps cannot change any more', p_step, v_task.state
+            USING ERRCODE = 'OR002';
+    END IF;
+    UPDATE orcastra.steps s SET state = 'resolved_manually', state_reason = p_reason, finished_at = now()
+    WHERE s.id = p_step;
+    INSERT INTO orcastra.step_results (step_id, result) VALUES (p_step, p_result)
+    ON CONFLICT (step_id) DO UPDATE SET result = EXCLUDED.result, written_at = now();
+    SELECT * INTO v_released FROM orcastra.release_children(ARRAY[p_step]);
+    PERFORM orcastra.settle_tasks(ARRAY[v_step.task_id]);
+    PERFORM orcastra.notify_namespaces(v_released.namespaces);
+    RETURN 'resolved_manually';
+END
+$$;

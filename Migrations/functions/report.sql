@@ -1,0 +1,169 @@
+-- Reporting outcomes: a worker records what its attempts did, with the lease token of each.
+--
+-- report_steps takes successes and failures together, so one call (one lock pass, one settle)
+-- serves a whole batch: steps by ascending id first — the reported steps and every child a success
+-- may release — then tasks by ascending id. complete_steps and fail_steps are the same call for
+-- one kind of outcome, kept for workers in other languages (docs/worker-protocol.md).
+
+-- 0002 declared the retry delay as integer milliseconds (at most 24.8 days); it is bigint now.
+DROP FUNCTION IF EXISTS orcastra.fail_steps(bigint[], uuid[], text[], integer[]);
+DROP FUNCTION IF EXISTS orcastra.cancel_orphaned(bigint[], uuid[]);
+
+-- Records the outcome of each attempt (p_ids[i] with lease token p_tokens[i]):
+--   p_errors[i] IS NULL      success; p_results[i] is the step's result (jsonb)
+--   p_errors[i] IS NOT NULL  failure; p_retry_after_ms[i] is the backoff the worker computed from
+--                            the step's retry policy, or NULL for a permanent failure
+-- Outcome per step: 'completed', 'waiting_for_retry', 'error', 'ignored' (its task was cancelled
+-- meanwhile) or 'lease_lost' (the token no longer matches: the step was recovered and may run
+-- elsewhere, or it finished). task_state is set for tasks that changed state because of the batch.
+-- A step listed twice counts once: the entry whose token is the step's current one.
+CREATE OR REPLACE FUNCTION orcastra.report_steps(p_ids bigint[], p_tokens uuid[], p_results jsonb[],
+                                                p_errors text[], p_retry_after_ms bigint[])
+RETURNS TABLE (step_id bigint, outcome text, task_id uuid, task_state text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_ignored bigint[];
+    v_done bigint[];
+    v_done_tasks uuid[];
+    v_failed bigint[];
+    v_failed_tasks uuid[];
+    v_retrying boolean;
+    v_released record;
+BEGIN
+    PERFORM 1 FROM orcastra.steps s
+    WHERE s.id = ANY (p_ids)
+       OR s.id IN (SELECT e.child_id
+                   FROM unnest(p_ids, p_errors) AS i(id, error)
+                   JOIN orcastra.step_edges e ON e.parent_id = i.id
+                   WHERE i.error IS NULL)
+    ORDER BY s.id FOR UPDATE;
+
+    -- Attempts whose task was cancelled while they ran: cancelled, whatever they report.
+    WITH cancelled AS (
+        UPDATE orcastra.steps s
+        SET state = 'cancelled', state_reason = 'task cancelled while running', finished_at = now(),
+            lease_token = NULL, lease_expires_at = NULL
+        FROM unnest(p_ids, p_tokens) AS i(id, token), orcastra.tasks t
+        WHERE s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
+          AND t.id = s.task_id AND t.state = 'cancelled'
+        RETURNING s.id
+    )
+    SELECT coalesce(array_agg(c.id), '{}') INTO v_ignored FROM cancelled c;
+
+    WITH input AS (
+        SELECT DISTINCT ON (i.id) i.id, coalesce(i.result, 'null'::jsonb) AS result
+        FROM unnest(p_ids, p_tokens, p_results, p_errors) AS i(id, token, result, error)
+        JOIN orcastra.steps s ON s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
+        WHERE i.error IS NULL
+        ORDER BY i.id
+    ), done AS (
+        UPDATE orcastra.steps s
+        SET state = 'complete', state_reason = 'completed', finished_at = now(), lease_token = NULL,
+            lease_expires_at = NULL, last_error = NULL
+        FROM input i
+        WHERE s.id = i.id
+        RETURNING s.id, s.task_id
+    ), stored AS (
+        INSERT INTO orcastra.step_results (step_id, result)
+        SELECT d.id, i.result FROM done d JOIN input i ON i.id = d.id
+        ON CONFLICT (step_id) DO UPDATE SET result = EXCLUDED.result, written_at = now()
+    )
+    SELECT coalesce(array_agg(d.id), '{}'), coalesce(array_agg(DISTINCT d.task_id), '{}')
+    INTO v_done, v_done_tasks FROM done d;
+
+    WITH input AS (
+        SELECT DISTINCT ON (i.id) i.id, i.error, i.retry_after_ms
+        FROM unnest(p_ids, p_tokens, p_errors, p_retry_after_ms) AS i(id, token, error, retry_after_ms)
+        JOIN orcastra.steps s ON s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
+        WHERE i.error IS NOT NULL
+        ORDER BY i.id
+    ), failed AS (
+        UPDATE orcastra.steps s
+        SET state = CASE WHEN i.retry_after_ms IS NOT NULL AND s.attempts < s.max_attempts THEN 'waiting_for_retry' ELSE 'error' END,
+            state_reason = CASE
+                WHEN i.retry_after_ms IS NOT NULL AND s.attempts < s.max_attempts THEN 'attempt ' || s.attempts || ' failed; retrying'
+                WHEN i.retry_after_ms IS NULL THEN 'permanent failure'
+                ELSE 'attempts exhausted (' || s.attempts || ' of ' || s.max_attempts || ')' END,
+            visible_at = CASE WHEN i.retry_after_ms IS NOT NULL
+                              THEN now() + greatest(i.retry_after_ms, 0) * interval '1 millisecond' ELSE s.visible_at END,
+            finished_at = CASE WHEN i.retry_after_ms IS NOT NULL AND s.attempts < s.max_attempts THEN NULL ELSE now() END,
+            last_error = left(i.error, 65536), lease_token = NULL, lease_expires_at = NULL
+        FROM input i
+        WHERE s.id = i.id
+        RETURNING s.id, s.task_id, s.state
+    )
+    SELECT coalesce(array_agg(f.id), '{}'), coalesce(array_agg(DISTINCT f.task_id), '{}'),
+           coalesce(bool_or(f.state = 'waiting_for_retry'), false)
+    INTO v_failed, v_failed_tasks, v_retrying FROM failed f;
+
+    SELECT * INTO v_released FROM orcastra.release_children(v_done);
+    PERFORM orcastra.notify_namespaces(v_released.namespaces);
+    -- Orchestrators sleep until the next due retry; tell them there is a new one.
+    IF v_retrying THEN PERFORM pg_notify('orcastra_orchestrator', 'retry'); END IF;
+
+    RETURN QUERY
+    WITH settled AS (
+        -- A task where these completions released a child is still running; any other may have finished.
+        SELECT * FROM orcastra.settle_tasks(ARRAY(
+            (SELECT unnest(v_done_tasks) EXCEPT SELECT unnest(v_released.tasks)) UNION SELECT unnest(v_failed_tasks)))
+    )
+    SELECT i.id,
+           CASE WHEN i.id = ANY (v_done) THEN 'completed'
+                WHEN i.id = ANY (v_failed) THEN s.state
+                WHEN i.id = ANY (v_ignored) THEN 'ignored'
+                ELSE 'lease_lost' END,
+           s.task_id,
+           (SELECT x.state FROM settled x WHERE x.task_id = s.task_id)
+    FROM (SELECT DISTINCT unnest(p_ids) AS id) AS i JOIN orcastra.steps s ON s.id = i.id
+    ORDER BY i.id;
+END
+$$;
+
+-- Records results only: report_steps with every entry a success.
+CREATE OR REPLACE FUNCTION orcastra.complete_steps(p_ids bigint[], p_tokens uuid[], p_results jsonb[])
+RETURNS TABLE (step_id bigint, outcome text, task_id uuid, task_state text)
+LANGUAGE sql AS $$
+    SELECT * FROM orcastra.report_steps(p_ids, p_tokens, p_results,
+                                        array_fill(NULL::text, ARRAY[cardinality(p_ids)]),
+                                        array_fill(NULL::bigint, ARRAY[cardinality(p_ids)]));
+$$;
+
+-- Records failed attempts only: report_steps with every entry a failure. p_retry_after_ms[i] NULL
+-- means permanent.
+CREATE OR REPLACE FUNCTION orcastra.fail_steps(p_ids bigint[], p_tokens uuid[], p_errors text[], p_retry_after_ms bigint[])
+RETURNS TABLE (step_id bigint, outcome text, task_id uuid, task_state text)
+LANGUAGE sql AS $$
+    SELECT * FROM orcastra.report_steps(p_ids, p_tokens, array_fill(NULL::jsonb, ARRAY[cardinality(p_ids)]),
+                                        ARRAY(SELECT coalesce(e.error, 'failed') FROM unnest(p_errors) WITH ORDINALITY AS e(error, n) ORDER BY e.n),
+                                        p_retry_after_ms);
+$$;
+
+-- A worker shutting down hands back steps it could not finish: they go back in line at once, and
+-- the unfinished attempt does not count against the step's retries — unless their task was
+-- cancelled meanwhile: then they are cancelled and never run again.
+CREATE OR REPLACE FUNCTION orcastra.release_steps(p_ids bigint[], p_tokens uuid[])
+RETURNS TABLE (step_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_namespaces text[];
+BEGIN
+    PERFORM 1 FROM orcastra.steps s WHERE s.id = ANY (p_ids) ORDER BY s.id FOR UPDATE;
+    RETURN QUERY
+    WITH released AS (
+        UPDATE orcastra.steps s
+        SET state = CASE WHEN t.state = 'cancelled' THEN 'cancelled' ELSE 'enqueued' END,
+            state_reason = CASE WHEN t.state = 'cancelled' THEN 'handed back after its task was cancelled'
+                                ELSE 'handed back by a worker shutting down' END,
+            attempts = s.attempts - 1,
+            finished_at = CASE WHEN t.state = 'cancelled' THEN now() END,
+            lease_token = NULL, lease_expires_at = NULL, enqueued_at = now()
+        FROM unnest(p_ids, p_tokens) AS i(id, token), orcastra.tasks t
+        WHERE s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress' AND t.id = s.task_id
+        RETURNING s.id, s.namespace, s.state
+    ), woken AS (
+        SELECT orcastra.notify_namespaces(array_agg(r.namespace) FILTER (WHERE r.state = 'enqueued')) FROM released r
+    )
+    SELECT r.id FROM released r, woken;
+END
+$$;
