@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // libpq, from Debian's libpq-dev.
@@ -88,20 +89,23 @@ let package = Package(
         // The embeddable worker runtime: claim, run handlers, heartbeat, report, shut down gracefully.
         .target(
             name: "OrcastraWorker",
-            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraCommand", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraCommand", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
         // The orchestrator's loop: scheduled starts, due retries, lease recovery.
         .target(
             name: "OrcastraOrchestrator",
-            dependencies: ["OrcastraPostgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OrcastraPostgres", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
         // What the executables share: database options, durations, signals, logging.
         .target(
             name: "OrcastraCommandLine",
-            dependencies: ["OrcastraDevDB", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator",
+            dependencies: ["OrcastraDevDB", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator", "OrcastraCommand",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
@@ -130,7 +134,7 @@ let package = Package(
         // A worker with Swift handlers, as a user would write one.
         .executableTarget(
             name: "greeting-worker",
-            dependencies: ["OrcastraWorker", "OrcastraCommandLine"],
+            dependencies: ["OrcastraWorker", "OrcastraCommandLine", .product(name: "Logging", package: "swift-log")],
             path: "Examples/GreetingWorker",
             exclude: ["greeting.yaml"],
             swiftSettings: strict
@@ -185,7 +189,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OrcastraEndToEndTests",
-            dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraStore", "OrcastraTemplates"],
+            dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraStore", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -196,6 +200,11 @@ let package = Package(
         .testTarget(
             name: "OrcastraBadInputTests",
             dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraStore", "OrcastraTemplates", "OrcastraClient"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraWorkerTests",
+            dependencies: ["OrcastraWorker", "OrcastraTemplates"],
             swiftSettings: strict
         ),
         .testTarget(

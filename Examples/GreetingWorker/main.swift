@@ -6,6 +6,7 @@
 //   orcastra template register Examples/GreetingWorker/greeting.yaml
 //   orcastra submit greetings/hello --context '{"name": "Ada"}' --wait
 import Foundation
+import Logging
 import OrcastraCommandLine
 import OrcastraWorker
 
@@ -36,4 +37,5 @@ handlers.register(Shout())
 let conninfo = ProcessInfo.processInfo.environment["ORCASTRA_DATABASE_URL"]
     ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
 let worker = Worker(configuration: WorkerConfiguration(conninfo: conninfo, namespace: "greetings"), handlers: handlers)
-await Lifecycle.runUntilSignalled { await worker.run() }
+// SIGTERM: stop claiming, finish or hand back running steps; a second signal exits at once.
+try await Lifecycle.runUntilSignalled([worker], logger: Logger(label: "greeting-worker"))

@@ -80,6 +80,7 @@ struct CommandSupervisor {
         switch spawned {
         case .success(let child):
             pid = child
+            LiveProcessGroups.add(child)
         case .failure(let failure):
             FileDescriptor.close(&stdinPipe.write)
             FileDescriptor.close(&stdoutPipe.read)
@@ -103,6 +104,7 @@ struct CommandSupervisor {
         // normal exit to sweep up background processes the step left behind. The leader is not yet
         // reaped, so its pid, and with it the group id, cannot have been reused.
         kill(-pid, SIGKILL)
+        LiveProcessGroups.remove(pid)
         session.closeInput()
         session.drain(until: clock.now + Self.drainGrace, clock: clock)
         let status = Self.reap(pid)

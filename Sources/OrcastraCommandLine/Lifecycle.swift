@@ -1,6 +1,8 @@
 import Dispatch
 import Foundation
 import Logging
+import OrcastraCommand
+import ServiceLifecycle
 import Synchronization
 
 /// Process plumbing shared by the long-running executables.
@@ -27,24 +29,28 @@ public enum Lifecycle {
         }
     }
 
-    /// Runs `body` until SIGTERM or SIGINT, which cancel it (a graceful shutdown); a second signal
-    /// exits at once.
-    public static func runUntilSignalled(_ body: @escaping @Sendable () async -> Void) async {
-        let work = Task { await body() }
+    /// Runs `services` in a `ServiceGroup` until they end. The first SIGTERM or SIGINT starts the
+    /// group's graceful shutdown (a worker stops claiming, finishes or hands back its steps); a
+    /// second one kills every running command's process group and exits at once, with 143 for
+    /// SIGTERM and 130 for SIGINT (128 + the signal), so no step's command is left running orphaned.
+    public static func runUntilSignalled(_ services: [any Service], logger: Logger) async throws {
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
+        let signalled = Atomic<Bool>(false)
         let sources = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                if work.isCancelled {
-                    FileHandle.standardError.write(Data("second signal: exiting now\n".utf8))
-                    exit(130)
+                if signalled.exchange(true, ordering: .acquiringAndReleasing) {
+                    FileHandle.standardError.write(Data("second signal: stopping every running command and exiting now\n".utf8))
+                    LiveProcessGroups.killAll()
+                    exit(128 + number)
                 }
-                work.cancel()
+                Task { await group.triggerGracefulShutdown() }
             }
             source.resume()
             return source
         }
-        await work.value
-        for source in sources { source.cancel() }
+        defer { for source in sources { source.cancel() } }
+        try await group.run()
     }
 }

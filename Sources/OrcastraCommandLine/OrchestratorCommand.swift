@@ -25,14 +25,14 @@ public struct OrchestratorOptions: ParsableArguments {
         configuration.pollInterval = pollInterval.duration
         configuration.batchLimit = batchLimit
         let orchestrator = Orchestrator(configuration: configuration)
-        await Lifecycle.runUntilSignalled { await orchestrator.run() }
+        try await Lifecycle.runUntilSignalled([orchestrator], logger: Logger(label: "orcastra.orchestrator"))
     }
 
     static let discussion = """
             Starts scheduled tasks when their time comes, puts failed steps back in line when \
             their backoff ends, and recovers steps whose worker stopped heartbeating (their lost \
             attempt is recorded). Run as many as you like: they share the work through row locks \
-            and need no leader. SIGTERM or SIGINT stops it after the current round.
+            and need no leader. SIGTERM or SIGINT stops it after the current round; a second signal exits at once.
 
             Examples:
               orcastra-orchestrator

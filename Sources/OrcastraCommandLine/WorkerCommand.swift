@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OrcastraTemplates
 import OrcastraWorker
 
 /// The stock worker's options and its run, shared by `orcastra-worker` and `orcastra worker`.
@@ -34,8 +35,16 @@ public struct WorkerOptions: ParsableArguments {
     @OptionGroup public var database: DatabaseOptions
 
     public func validate() throws {
+        if let problem = TemplateNames.problem(with: namespace, allowDots: false) {
+            throw ValidationError("--namespace '\(namespace)' is invalid because \(problem); namespaces must \(TemplateNames.rule).")
+        }
         guard concurrency > 0 else { throw ValidationError("--concurrency must be at least 1.") }
         guard claimBatch > 0 else { throw ValidationError("--claim-batch must be at least 1.") }
+        guard lease.duration >= .milliseconds(300), lease.duration <= .seconds(86_400) else {
+            throw ValidationError("--lease must be between 300ms and 24h (heartbeats come every third of it).")
+        }
+        guard gracePeriod.duration <= .seconds(86_400) else { throw ValidationError("--grace-period must be at most 24h.") }
+        guard pollInterval.duration > .zero else { throw ValidationError("--poll-interval must be longer than 0s.") }
     }
 
     /// Runs a worker until SIGTERM or SIGINT.
@@ -48,15 +57,16 @@ public struct WorkerOptions: ParsableArguments {
         configuration.pollInterval = pollInterval.duration
         configuration.gracePeriod = gracePeriod.duration
         let worker = Worker(configuration: configuration)
-        await Lifecycle.runUntilSignalled { await worker.run() }
+        try await Lifecycle.runUntilSignalled([worker], logger: Logger(label: "orcastra.worker"))
     }
 
     static let discussion = """
             Claims enqueued steps of NAMESPACE with SELECT … FOR UPDATE SKIP LOCKED, runs their \
             handlers — `command` steps, and the built-in handlers orcastra.noop and orcastra.echo — \
             keeps their leases alive and records their outcomes. SIGTERM or SIGINT stops claiming, \
-            lets running steps finish within --grace-period and hands back the rest; a second signal \
-            exits at once.
+            lets running steps finish within --grace-period (Swift handlers see \
+            StepContext.isCancelled) and hands back the rest; a second signal kills every running \
+            command and exits at once (status 143 for SIGTERM, 130 for SIGINT).
 
             To run Swift handlers, build your own worker with the OrcastraWorker library \
             (see Examples/ and the README).

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import OrcastraPostgres
+import ServiceLifecycle
 
 /// How an orchestrator runs.
 public struct OrchestratorConfiguration: Sendable {
@@ -27,8 +28,11 @@ public struct OrchestratorConfiguration: Sendable {
 /// so any number of orchestrators run at once with no leader.
 ///
 /// It wakes on NOTIFY `orcastra_orchestrator` (sent when a retry is scheduled), at the next due
-/// time it knows of, and at least every poll interval.
-public actor Orchestrator {
+/// time it knows of, and at least every poll interval. Each chore runs in a transaction of its
+/// own and locks steps before tasks, so no chore can deadlock with a worker or another
+/// orchestrator. A graceful shutdown (a `ServiceGroup`'s, on SIGTERM) ends it after the current
+/// round; cancellation ends it at once.
+public actor Orchestrator: Service {
     public static let channel = "orcastra_orchestrator"
 
     public nonisolated let configuration: OrchestratorConfiguration
@@ -45,8 +49,12 @@ public actor Orchestrator {
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Works until the calling task is cancelled.
+    /// Works until a graceful shutdown or until the calling task is cancelled.
     public func run() async {
+        await cancelWhenGracefulShutdown { await self.work() }
+    }
+
+    private func work() async {
         logger.info("orchestrator started", metadata: ["poll_interval": "\(configuration.pollInterval)"])
         let listener = PostgresListener(conninfo: configuration.conninfo, channels: [Self.channel], logger: logger)
         let wake = self.wake
@@ -88,19 +96,15 @@ public actor Orchestrator {
         return fresh
     }
 
-    /// One round: every chore in one statement (one commit), repeated while any chore was full.
+    /// One round: each chore in its own statement and transaction (one chore's locks are never
+    /// held while another chore waits), repeated while any chore was full.
     func tick() async throws {
         let connection = try await live()
         let limit = configuration.batchLimit
-        while true {
-            let row = try await connection.queryRow("""
-                SELECT orcastra.start_due_tasks(\(limit)::int) AS started,
-                       orcastra.enqueue_due_retries(\(limit)::int) AS retried,
-                       orcastra.recover_expired_leases(\(limit)::int) AS recovered
-                """)
-            let started: Int = try row.decode("started")
-            let retried: Int = try row.decode("retried")
-            let recovered: Int = try row.decode("recovered")
+        while !Task.isCancelled {
+            let started = try await connection.queryRow("SELECT orcastra.start_due_tasks(\(limit)::int) AS n").decode("n", as: Int.self)
+            let retried = try await connection.queryRow("SELECT orcastra.enqueue_due_retries(\(limit)::int) AS n").decode("n", as: Int.self)
+            let recovered = try await connection.queryRow("SELECT orcastra.recover_expired_leases(\(limit)::int) AS n").decode("n", as: Int.self)
             if started > 0 { logger.info("started scheduled tasks", metadata: ["count": "\(started)"]) }
             if retried > 0 { logger.debug("enqueued retries", metadata: ["count": "\(retried)"]) }
             if recovered > 0 { logger.warning("recovered steps whose worker stopped heartbeating", metadata: ["count": "\(recovered)"]) }

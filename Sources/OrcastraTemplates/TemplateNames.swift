@@ -20,7 +20,7 @@ public enum TemplateNames {
     }
 
     /// What exactly is wrong with `name`, or nil when it is fine.
-    static func problem(with name: String, allowDots: Bool) -> String? {
+    public static func problem(with name: String, allowDots: Bool) -> String? {
         let scalars = Array(name.unicodeScalars)
         guard let first = scalars.first else { return "it is empty" }
         if scalars.count > maximumLength {

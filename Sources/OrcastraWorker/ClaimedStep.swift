@@ -3,41 +3,129 @@ import OrcastraPostgres
 import OrcastraTemplates
 
 /// A step this worker holds a lease on, as `orcastra.claim_steps` returned it.
+///
+/// The step's input (the task's context and the parents' results) stays JSON text here: it is
+/// parsed by the step's own task when it starts, never on the worker actor, and an input that
+/// cannot be read fails that step alone.
 struct ClaimedStep: Sendable {
     var id: Int64
+    var leaseToken: UUID
     var taskID: UUID
     var name: String
     var attempt: Int
     var maxAttempts: Int
-    var leaseToken: UUID
     var templateID: Int64
-    var context: JSONValue
-    var parents: [String: JSONValue]
+    var contextText: String
+    var parentsText: String
 
-    init(row: PostgresRow) throws {
-        id = try row.decode("step_id")
-        taskID = try row.decode("task_id")
-        name = try row.decode("step_name")
-        attempt = try row.decode("attempt")
-        maxAttempts = try row.decode("max_attempts")
-        leaseToken = try row.decode("lease_token")
-        templateID = try row.decode("template_id")
-        context = try JSONValue(parsing: try row.decode("context", as: String.self))
-        guard case .object(let parents) = try JSONValue(parsing: try row.decode("parents", as: String.self)) else {
-            throw PostgresError.decoding(column: "parents", type: .jsonb, value: nil, reason: "not an object")
+    /// A claimed row, or the lease it holds when the rest of the row could not be read (the worker
+    /// then hands the step back at once instead of leaving it owned by nobody).
+    static func decode(_ row: PostgresRow) -> Result<ClaimedStep, UndecodableClaim> {
+        let id: Int64, token: UUID
+        do {
+            id = try row.decode("step_id")
+            token = try row.decode("lease_token")
+        } catch {
+            return .failure(UndecodableClaim(lease: nil, error: error))
         }
-        self.parents = parents
+        do {
+            return .success(ClaimedStep(
+                id: id, leaseToken: token,
+                taskID: try row.decode("task_id"), name: try row.decode("step_name"),
+                attempt: try row.decode("attempt"), maxAttempts: try row.decode("max_attempts"),
+                templateID: try row.decode("template_id"),
+                contextText: try row.decode("context"), parentsText: try row.decode("parents")))
+        } catch {
+            return .failure(UndecodableClaim(lease: Lease(stepID: id, token: token), error: error))
+        }
     }
+
+    var lease: Lease { Lease(stepID: id, token: leaseToken) }
+
+    /// Parses the input; throws a permanent failure that says what is wrong with it.
+    func input() throws -> (context: JSONValue, parents: [String: JSONValue]) {
+        do {
+            let context = try JSONValue(parsing: contextText)
+            guard case .object(let parents) = try JSONValue(parsing: parentsText) else {
+                throw StepFailure.permanent("the step's input could not be read: its parents' results are not a JSON object")
+            }
+            return (context, parents)
+        } catch let error as StepFailure {
+            throw error
+        } catch {
+            throw StepFailure.permanent("the step's input could not be read: \(error)")
+        }
+    }
+}
+
+/// One attempt's hold on a step: what every report and heartbeat must present.
+struct Lease: Sendable, Hashable {
+    var stepID: Int64
+    var token: UUID
+}
+
+struct UndecodableClaim: Error {
+    var lease: Lease?
+    var error: any Error
 }
 
 /// How an attempt ended, waiting to be reported.
 struct StepOutcome: Sendable {
     enum Result: Sendable {
-        case success(JSONValue)
-        /// `retryAfter` nil means permanent.
-        case failure(message: String, retryAfter: Duration?)
+        /// The result as JSON text, already checked against the size limit and what jsonb can store.
+        case success(json: String)
+        /// `retryAfterMilliseconds` nil means permanent.
+        case failure(message: String, retryAfterMilliseconds: Int64?)
     }
 
     var step: ClaimedStep
     var result: Result
+
+    var isSuccess: Bool {
+        if case .success = result { return true }
+        return false
+    }
+}
+
+/// What PostgreSQL can store: text without NUL characters, jsonb without `\u0000` in a string.
+enum Storable {
+    /// The longest error message kept; the database keeps at most this much as well.
+    static let maximumErrorCharacters = 65_536
+
+    /// A failure message as PostgreSQL can store it: NUL characters (which no PostgreSQL text can
+    /// hold) are shown as `\0`, and the message says so; very long messages keep their end.
+    static func errorMessage(_ message: String) -> String {
+        var text = message
+        if text.contains("\0") {
+            text = text.replacingOccurrences(of: "\0", with: "\\0") + " (NUL characters shown as \\0)"
+        }
+        if text.count > maximumErrorCharacters {
+            text = "…" + String(text.suffix(maximumErrorCharacters - 1))
+        }
+        return text
+    }
+
+    /// Why jsonb would refuse `value`, or nil: PostgreSQL's jsonb cannot hold `\u0000` in a string
+    /// or a key (SQLSTATE 22P05).
+    static func jsonProblem(_ value: JSONValue) -> String? {
+        var stack: [(JSONValue, String)] = [(value, "$")]
+        while let (value, path) = stack.popLast() {
+            switch value {
+            case .string(let text) where text.contains("\0"):
+                return "the string at \(path) contains a NUL character (\\u0000), which PostgreSQL's jsonb cannot store"
+            case .array(let items):
+                for (index, item) in items.enumerated() { stack.append((item, "\(path)[\(index)]")) }
+            case .object(let members):
+                for (key, item) in members {
+                    if key.contains("\0") {
+                        return "a key in \(path) contains a NUL character (\\u0000), which PostgreSQL's jsonb cannot store"
+                    }
+                    stack.append((item, "\(path).\(key)"))
+                }
+            default:
+                break
+            }
+        }
+        return nil
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import OrcastraTemplates
 
 /// A step handler written in Swift. Register it in a `HandlerRegistry` under `name`, and reference
@@ -29,6 +30,8 @@ public struct StepContext: Sendable {
     public let parents: [String: JSONValue]
     /// A logger with the task and step ids attached.
     public let logger: Logger
+    /// Set once the worker shuts down.
+    let shutdown: ShutdownFlag
 
     /// Decodes a parent's result.
     public func parentResult<Value: Decodable>(_ step: String, as type: Value.Type = Value.self) throws -> Value {
@@ -38,8 +41,22 @@ public struct StepContext: Sendable {
         return try JSONBridge.decode(Value.self, from: value)
     }
 
-    /// True once the task was cancelled or the worker is shutting down: stop early if you can.
-    public var isCancelled: Bool { Task.isCancelled }
+    /// True once the step should stop: its task was cancelled, its lease was lost, its timeout
+    /// passed, or the worker is shutting down (from the first SIGTERM on, through the grace period).
+    /// A handler that returns early while the worker shuts down may throw `StepFailure.retryable`:
+    /// the step then runs again on another worker.
+    public var isCancelled: Bool { Task.isCancelled || shutdown.isSet }
+
+    /// True while the worker shuts down gracefully (see `isCancelled`).
+    public var isShuttingDown: Bool { shutdown.isSet }
+}
+
+/// Set once, read from any thread: the worker's "shutting down" flag that handlers can see.
+final class ShutdownFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    init() {}
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }
 
 /// How a handler says an attempt failed.
