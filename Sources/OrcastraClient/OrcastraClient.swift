@@ -281,8 +281,7 @@ public struct OrcastraClient: Sendable {
             }
             func int(_ key: String) -> Int64? {
                 switch fields[key] {
-                case .integer(let value)?: return value
-                case .number(let value)?: return Int64(value)
+                case .number(let value)?: return value.int64Value
                 default: return nil
                 }
             }
@@ -290,8 +289,7 @@ public struct OrcastraClient: Sendable {
                 try string(key).map { try Date(postgresText: $0, type: .timestamptz) }
             }
             let duration: Double? = switch fields["duration_seconds"] {
-            case .number(let value)?: value
-            case .integer(let value)?: Double(value)
+            case .number(let value)?: value.doubleValue
             default: nil
             }
             let result: JSONValue? = switch fields["result"] {
