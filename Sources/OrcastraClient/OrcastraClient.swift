@@ -238,7 +238,10 @@ public struct OrcastraClient: Sendable {
     ///   queued, running or finished.
     @discardableResult
     public func resolveStep(_ stepID: Int64, result: JSONValue, reason: String = "resolved by an operator") async throws -> StepState {
-        try await stepAction(.resolve, stepID) {
+        if let problem = result.unstorableReason() {
+            throw ClientError.unstorableJSON(source: "The result for step \(stepID)", reason: problem)
+        }
+        return try await stepAction(.resolve, stepID) {
             "SELECT orcastra.resolve_step(\(stepID), \(JSONText(result.jsonText)), \(reason)) AS state"
         }
     }
