@@ -14,6 +14,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case waitTimedOut(task: UUID, after: Duration, state: String)
     /// JSON text (a context, a result) that could not be read; `source` names where it came from.
     case invalidJSON(source: String, problem: String, line: Int?, column: Int?)
+    /// Valid JSON that PostgreSQL's jsonb cannot store; `reason` comes from `JSONValue.unstorableReason()`.
+    case unstorableJSON(source: String, reason: String)
 
     public enum StepAction: String, Sendable, Equatable {
         case retry, resolve
@@ -32,6 +34,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidJSON(let source, let problem, let line, let column):
             let place = line.map { line in " at line \(line)" + (column.map { ", column \($0)" } ?? "") } ?? ""
             return "\(source) is not valid JSON\(place): \(problem). Write a JSON value such as '{\"order_id\": 42}' (in a shell, inside single quotes)."
+        case .unstorableJSON(let source, let reason):
+            return "\(source) cannot be stored: \(reason). Nothing was written; remove it, or encode binary data (e.g. as base64)."
         case .waitTimedOut(let task, let after, let state):
             return "Task \(task.uuidString.lowercased()) is still \(state) after \(after.formatted(.units(allowed: [.hours, .minutes, .seconds, .milliseconds], width: .narrow))). Keep watching with `orcastra task wait \(task.uuidString.lowercased())`, or see where it stands with `orcastra task show`."
         }

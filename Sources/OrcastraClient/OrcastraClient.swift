@@ -238,7 +238,10 @@ public struct OrcastraClient: Sendable {
     ///   queued, running or finished.
     @discardableResult
     public func resolveStep(_ stepID: Int64, result: JSONValue, reason: String = "resolved by an operator") async throws -> StepState {
-        try await stepAction(.resolve, stepID) {
+        if let problem = result.unstorableReason() {
+            throw ClientError.unstorableJSON(source: "The result for step \(stepID)", reason: problem)
+        }
+        return try await stepAction(.resolve, stepID) {
             "SELECT orcastra.resolve_step(\(stepID), \(JSONText(result.jsonText)), \(reason)) AS state"
         }
     }
@@ -281,8 +284,7 @@ public struct OrcastraClient: Sendable {
             }
             func int(_ key: String) -> Int64? {
                 switch fields[key] {
-                case .integer(let value)?: return value
-                case .number(let value)?: return Int64(value)
+                case .number(let value)?: return value.int64Value
                 default: return nil
                 }
             }
@@ -290,8 +292,7 @@ public struct OrcastraClient: Sendable {
                 try string(key).map { try Date(postgresText: $0, type: .timestamptz) }
             }
             let duration: Double? = switch fields["duration_seconds"] {
-            case .number(let value)?: value
-            case .integer(let value)?: Double(value)
+            case .number(let value)?: value.doubleValue
             default: nil
             }
             let result: JSONValue? = switch fields["result"] {

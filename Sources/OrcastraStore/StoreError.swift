@@ -10,6 +10,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case contextInvalid(template: String, violations: [SchemaViolation])
     /// The task's context is larger than ``StoreLimits/maximumContextBytes`` of JSON text.
     case contextTooLarge(bytes: Int, limit: Int)
+    /// The task's context holds what PostgreSQL's jsonb cannot store (`JSONValue.unstorableReason()`).
+    case contextUnstorable(reason: String)
     /// The database has no Orcastra schema yet.
     case notMigrated
     case taskNotFound(String)
@@ -28,6 +30,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             return "The context does not match the input schema of \(template): \(list)."
         case .contextTooLarge(let bytes, let limit):
             return "The context is \(bytes) bytes of JSON, more than the limit of \(limit) bytes (1 MiB); nothing was written. Keep large data outside Orcastra (a file, a bucket, a table) and put a reference to it in the context."
+        case .contextUnstorable(let reason):
+            return "The context cannot be stored: \(reason). Nothing was written; remove it, or encode binary data (e.g. as base64)."
         case .notMigrated:
             return "This database has no Orcastra schema. Run `orcastra migrate` first."
         case .taskNotFound(let id):

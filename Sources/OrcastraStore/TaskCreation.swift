@@ -53,6 +53,10 @@ public struct TaskCreator: Sendable {
     /// Creates a task from an already fetched template (callers that submit many tasks reuse it).
     public func create(_ request: TaskRequest, from stored: StoredTemplate) async throws -> TaskCreation {
         let template = stored.template
+        // Before anything is sent: jsonb would refuse a NUL half-way with SQLSTATE 22P05.
+        if let reason = request.context.unstorableReason() {
+            throw StoreError.contextUnstorable(reason: reason)
+        }
         // Serialized once: measured against the limit here, stored as is below.
         let contextJSON = request.context.jsonText
         let contextBytes = contextJSON.utf8.count

@@ -13,7 +13,8 @@ public struct JSONSchema: Sendable, Hashable, Codable {
     public var required: [String]
     /// Schemas for named properties of an object; nil when not given.
     public var properties: [String: JSONSchema]?
-    /// The value must equal one of these; nil when not given.
+    /// The value must equal one of these; nil when not given. Numbers compare by exact value
+    /// (`1` and `1.0` are the same number, as in JSON Schema).
     public var enumValues: [JSONValue]?
     // An array rather than an optional because a struct cannot contain an
     // optional of itself; at most one element.
@@ -48,11 +49,10 @@ public struct JSONSchema: Sendable, Hashable, Codable {
         func accepts(_ value: JSONValue) -> Bool {
             switch (self, value) {
             case (.null, .null), (.boolean, .bool), (.string, .string),
-                 (.array, .array), (.object, .object), (.integer, .integer),
-                 (.number, .integer), (.number, .number):
+                 (.array, .array), (.object, .object), (.number, .number):
                 true
             case (.integer, .number(let number)):
-                number.isFinite && number.rounded() == number
+                number.isInteger
             default:
                 false
             }
@@ -68,7 +68,7 @@ public struct JSONSchema: Sendable, Hashable, Codable {
             violations.append(.init(path: path, message: "must be \(expected), got \(value.typeName)"))
             return violations
         }
-        if let enumValues, !enumValues.contains(where: { Self.equalForEnum($0, value) }) {
+        if let enumValues, !enumValues.contains(value) {
             let options = enumValues.map(Self.display).joined(separator: ", ")
             violations.append(.init(path: path, message: "must be one of: \(options); got \(Self.display(value))"))
         }
@@ -106,14 +106,6 @@ public struct JSONSchema: Sendable, Hashable, Codable {
     static func display(_ value: JSONValue) -> String {
         if case .string(let text) = value { return text }
         return value.jsonText
-    }
-
-    /// `1` and `1.0` are the same number for `enum`, as in JSON Schema.
-    static func equalForEnum(_ a: JSONValue, _ b: JSONValue) -> Bool {
-        switch (a, b) {
-        case let (.integer(x), .number(y)), let (.number(y), .integer(x)): Double(x) == y
-        default: a == b
-        }
     }
 
     enum CodingKeys: String, CodingKey {

@@ -170,7 +170,10 @@ final class ParseSession {
             case Tag.Name.int.rawValue:
                 if let value = Int64(scalar.string) ?? node.int.map(Int64.init) { return .integer(value) }
                 return .string(scalar.string)
-            case Tag.Name.float.rawValue: return node.float.map(JSONValue.number) ?? .string(scalar.string)
+            case Tag.Name.float.rawValue:
+                // YAML's own spelling when it is JSON (`2.50` stays `2.50`), else the value; `.inf` stays text.
+                if let number = JSONNumber(scalar.string) ?? node.float.flatMap(JSONNumber.init) { return .number(number) }
+                return .string(scalar.string)
             default: return .string(scalar.string)
             }
         case .sequence(let sequence):

@@ -55,8 +55,7 @@ struct SleepHandler: StepHandler {
         var milliseconds: Int64 = 1000
         if case .object(let fields) = input {
             switch fields["sleep_ms"] {
-            case .integer(let value)?: milliseconds = value
-            case .number(let value)?: milliseconds = Int64(value)
+            case .number(let value)?: milliseconds = value.int64Value ?? Int64(value.doubleValue)
             default: break
             }
         }

@@ -48,14 +48,14 @@ enum ExitCodes {
             case .contextInvalid(let template, _):
                 return ("\(error) `orcastra template show \(template) --source` shows the schema.", .invalidInput)
             case .versionConflict: return ("\(error)", .conflict)
-            case .contextTooLarge: return ("\(error)", .invalidInput)
+            case .contextTooLarge, .contextUnstorable: return ("\(error)", .invalidInput)
             case .notMigrated: return ("\(error)", .unavailable)
             }
         case let error as ClientError:
             switch error {
             case .stepNotFound: return ("\(error)", .notFound)
             case .stepActionRefused: return ("\(error)", .conflict)
-            case .invalidJSON: return ("\(error)", .invalidInput)
+            case .invalidJSON, .unstorableJSON: return ("\(error)", .invalidInput)
             case .waitTimedOut: return ("\(error)", .timedOut)
             }
         case let error as JSONValueParseError: return ("\(error)", .invalidInput)
