@@ -64,6 +64,7 @@ RUN apt-get update \
 COPY --from=build /staging/bin/ /usr/local/bin/
 # The executables look for `share/orcastra/Migrations` (and `Templates`) beside their `bin`
 # folder, found through /proc/self/exe, so /usr/local/bin + /usr/local/share/orcastra works as is.
+# The whole folder is copied: numbered migrations and the repeatable files in Migrations/functions/.
 COPY Migrations/ /usr/local/share/orcastra/Migrations/
 COPY Templates/ /usr/local/share/orcastra/Templates/
 

@@ -7,7 +7,8 @@ public struct Migration: Sendable, Equatable {
     public var file: String
     public var sql: String
 
-    /// Reads every `NNNN_name.sql` in `directory`, ordered by number; refuses gaps in naming rules and duplicates.
+    /// Reads every `NNNN_name.sql` in `directory`, ordered by number; refuses misnamed files and
+    /// duplicates. The repeatable files in `functions/` are `RepeatableMigration`s.
     public static func load(from directory: URL) throws -> [Migration] {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
             .filter { $0.hasSuffix(".sql") }

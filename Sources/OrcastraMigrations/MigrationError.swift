@@ -1,3 +1,6 @@
+import Foundation
+import OrcastraPostgres
+
 /// Why migrating stopped; each names the file concerned.
 public enum MigrationError: Error, Sendable, CustomStringConvertible {
     case badFileName(String)
@@ -7,8 +10,9 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
     case checksumMismatch(file: String, applied: String, current: String)
     /// The database has a migration this build does not know: it was migrated by a newer Orcastra.
     case unknownApplied(version: Int, file: String)
-    /// A statement in the file failed; the whole file was rolled back.
-    case failed(file: String, line: Int, statement: String, underlying: any Error)
+    /// The file failed and was rolled back as a whole. `line` (1-based) and `lineText` locate the
+    /// error when the server gave a position for it.
+    case failed(file: String, line: Int?, lineText: String?, underlying: any Error)
 
     public var description: String {
         switch self {
@@ -22,8 +26,51 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
             "Migration \(file) was edited after it was applied (checksum \(applied.prefix(12)) in the database, \(current.prefix(12)) on disk). Applied migrations are immutable: restore the file and put the change in a new migration."
         case .unknownApplied(let version, let file):
             "The database has migration \(version) (\(file)) that this Orcastra does not ship; it was migrated by a newer version. Upgrade Orcastra."
-        case .failed(let file, let line, let statement, let underlying):
-            "Migration \(file) failed at line \(line) and was rolled back: \(underlying) — statement: \(statement.prefix(200))"
+        case .failed(let file, let line, let lineText, let underlying):
+            Self.describeFailure(file: file, line: line, lineText: lineText, underlying: underlying)
         }
+    }
+
+    private static func describeFailure(file: String, line: Int?, lineText: String?, underlying: any Error) -> String {
+        guard let line else { return "\(file) failed and was rolled back: \(reason(underlying))" }
+        let shown = (lineText ?? "").trimmingCharacters(in: .whitespaces)
+        let excerpt = shown.count > 120 ? String(shown.prefix(117)) + "..." : shown
+        return "\(file) failed at line \(line) (\(excerpt)) and was rolled back: \(reason(underlying))"
+    }
+
+    /// The server's complaint without the statement, which here is the whole file.
+    static func reason(_ error: any Error) -> String {
+        guard case .server(let server) = error as? PostgresError else { return "\(error)" }
+        var text = "PostgreSQL error \(server.sqlState): \(server.message)"
+        if let detail = server.detail, !detail.isEmpty { text += " (\(detail))" }
+        if let hint = server.hint, !hint.isEmpty { text += ". Hint: \(hint)" }
+        return text
+    }
+
+    /// Locates a failure of `text`, sent whole, from the server's error position: a 1-based count
+    /// of characters (code points) into the text.
+    static func failed(file: String, text: String, underlying: any Error) -> MigrationError {
+        guard case .server(let server) = underlying as? PostgresError, let position = server.position, position > 0 else {
+            return .failed(file: file, line: nil, lineText: nil, underlying: underlying)
+        }
+        let (line, lineText) = locate(position: position, in: text)
+        return .failed(file: file, line: line, lineText: lineText, underlying: underlying)
+    }
+
+    static func locate(position: Int, in text: String) -> (line: Int, text: String) {
+        var line = 1
+        var lineStart = text.unicodeScalars.startIndex
+        var index = text.unicodeScalars.startIndex
+        var remaining = position - 1
+        while remaining > 0, index < text.unicodeScalars.endIndex {
+            if text.unicodeScalars[index] == "\n" {
+                line += 1
+                lineStart = text.unicodeScalars.index(after: index)
+            }
+            index = text.unicodeScalars.index(after: index)
+            remaining -= 1
+        }
+        let lineEnd = text.unicodeScalars[lineStart...].firstIndex(where: { $0 == "\n" || $0 == "\r" }) ?? text.unicodeScalars.endIndex
+        return (line, String(text.unicodeScalars[lineStart..<lineEnd]))
     }
 }

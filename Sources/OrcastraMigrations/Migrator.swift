@@ -1,13 +1,33 @@
 import Foundation
 import OrcastraPostgres
 
-/// Applies the SQL migrations: each pending file in its own transaction, recorded with a checksum,
-/// under an advisory lock so that any number of `orcastra migrate` runs at once are safe.
+/// Applies the SQL files, under an advisory lock so that any number of `orcastra migrate` runs at
+/// once are safe:
+/// - numbered migrations (`NNNN_name.sql`): each pending one once, immutable after that (checksum
+///   verified), recorded in `orcastra.schema_migrations`;
+/// - then repeatable files (`functions/*.sql`) in file-name order: each new or changed one again,
+///   recorded with its checksum in `orcastra.schema_repeatables`.
+///
+/// Each file is sent whole (simple query protocol) in its own transaction together with its
+/// bookkeeping row, so a file applies completely or not at all, and nothing has to split SQL.
 public struct Migrator: Sendable {
     public let migrations: [Migration]
+    public let repeatables: [RepeatableMigration]
 
-    public init(migrations: [Migration]) {
+    public init(migrations: [Migration], repeatables: [RepeatableMigration] = []) {
         self.migrations = migrations
+        self.repeatables = repeatables
+    }
+
+    /// Both kinds of file from a `Migrations` folder: `NNNN_name.sql` and `functions/*.sql`.
+    public static func load(from directory: URL) throws -> Migrator {
+        Migrator(migrations: try Migration.load(from: directory),
+                 repeatables: try RepeatableMigration.load(fromMigrations: directory))
+    }
+
+    /// The files that ship with Orcastra (see `Migration.bundledDirectory()`).
+    public static func bundled() throws -> Migrator {
+        try load(from: Migration.bundledDirectory())
     }
 
     /// Arbitrary but fixed: the key every Orcastra process locks while it migrates.
@@ -22,9 +42,18 @@ public struct Migrator: Sendable {
         public var appliedAt: Date?
     }
 
+    /// A repeatable file is `applied` as it is on disk, `changed` since it was applied, or `new`.
+    public enum RepeatableState: String, Sendable { case applied, changed, new }
+
+    public struct RepeatableEntry: Sendable {
+        public var file: String
+        public var state: RepeatableState
+        /// When the current or, for `changed`, the previous text was applied.
+        public var appliedAt: Date?
+    }
+
     /// What is applied and what is pending. Throws if an applied file was edited.
     public func status(on connection: PostgresConnection) async throws -> [Entry] {
-        try await ensureHistoryTable(connection, create: false)
         let applied = try await appliedMigrations(connection)
         try await verify(applied, on: connection)
         return migrations.map { migration in
@@ -34,15 +63,50 @@ public struct Migrator: Sendable {
         }
     }
 
-    public struct Report: Sendable {
-        public var applied: [Migration]
-        public var alreadyApplied: Int
+    /// Which repeatable files are applied, changed or new.
+    public func repeatableStatus(on connection: PostgresConnection) async throws -> [RepeatableEntry] {
+        let recorded = try await appliedRepeatables(connection)
+        var entries: [RepeatableEntry] = []
+        for repeatable in repeatables {
+            guard let record = recorded[repeatable.file] else {
+                entries.append(RepeatableEntry(file: repeatable.file, state: .new, appliedAt: nil))
+                continue
+            }
+            let current = try await Self.checksum(repeatable.sql, on: connection)
+            entries.append(RepeatableEntry(file: repeatable.file, state: current == record.checksum ? .applied : .changed,
+                                           appliedAt: record.appliedAt))
+        }
+        return entries
     }
 
-    /// Applies every pending migration, or with `dryRun` only says which it would apply.
+    public struct Report: Sendable {
+        /// Numbered migrations applied (or, in a dry run, that would be).
+        public var applied: [Migration]
+        public var alreadyApplied: Int
+        /// Repeatable files applied because they were new or changed (or, in a dry run, that would be).
+        public var repeatablesApplied: [RepeatableMigration] = []
+        /// Repeatable files skipped because they are unchanged.
+        public var repeatablesUnchanged: Int = 0
+    }
+
+    /// One file about to be applied, for progress output.
+    public enum Step: Sendable {
+        case migration(Migration)
+        case repeatable(RepeatableMigration, RepeatableState)
+
+        public var file: String {
+            switch self {
+            case .migration(let migration): migration.file
+            case .repeatable(let repeatable, _): repeatable.file
+            }
+        }
+    }
+
+    /// Applies every pending migration, then every new or changed repeatable file; with `dryRun`
+    /// only says which it would apply.
     @discardableResult
     public func migrate(on connection: PostgresConnection, dryRun: Bool = false,
-                        progress: @Sendable (Migration) -> Void = { _ in }) async throws -> Report {
+                        progress: @Sendable (Step) -> Void = { _ in }) async throws -> Report {
         try await connection.execute("SELECT pg_advisory_lock(\(Self.advisoryLockKey))")
         do {
             let report = try await migrateLocked(connection, dryRun: dryRun, progress: progress)
@@ -55,36 +119,65 @@ public struct Migrator: Sendable {
     }
 
     private func migrateLocked(_ connection: PostgresConnection, dryRun: Bool,
-                               progress: @Sendable (Migration) -> Void) async throws -> Report {
-        try await ensureHistoryTable(connection, create: !dryRun)
+                               progress: @Sendable (Step) -> Void) async throws -> Report {
+        if !dryRun { try await ensureHistoryTables(connection) }
         let applied = try await appliedMigrations(connection)
         try await verify(applied, on: connection)
         let pending = migrations.filter { applied[$0.version] == nil }
-        if dryRun { return Report(applied: pending, alreadyApplied: applied.count) }
+        var report = Report(applied: pending, alreadyApplied: applied.count)
         for migration in pending {
-            progress(migration)
-            try await apply(migration, on: connection)
+            progress(.migration(migration))
+            if !dryRun { try await apply(migration, on: connection) }
         }
-        return Report(applied: pending, alreadyApplied: applied.count)
+        let states = try await repeatableStatus(on: connection)
+        for (repeatable, entry) in zip(repeatables, states) {
+            guard entry.state != .applied else {
+                report.repeatablesUnchanged += 1
+                continue
+            }
+            progress(.repeatable(repeatable, entry.state))
+            report.repeatablesApplied.append(repeatable)
+            if !dryRun { try await apply(repeatable, on: connection) }
+        }
+        return report
     }
 
     private func apply(_ migration: Migration, on connection: PostgresConnection) async throws {
-        let started = ContinuousClock.now
         let checksum = try await Self.checksum(migration.sql, on: connection)
+        try await run(migration.file, migration.sql, on: connection) { milliseconds in
+            """
+            INSERT INTO orcastra.schema_migrations (version, file, checksum, duration_ms)
+            VALUES (\(migration.version), \(migration.file), \(checksum), \(milliseconds))
+            """
+        }
+    }
+
+    private func apply(_ repeatable: RepeatableMigration, on connection: PostgresConnection) async throws {
+        let checksum = try await Self.checksum(repeatable.sql, on: connection)
+        try await run(repeatable.file, repeatable.sql, on: connection) { milliseconds in
+            """
+            INSERT INTO orcastra.schema_repeatables (file, checksum, duration_ms)
+            VALUES (\(repeatable.file), \(checksum), \(milliseconds))
+            ON CONFLICT (file) DO UPDATE
+            SET checksum = EXCLUDED.checksum, applied_at = now(), duration_ms = EXCLUDED.duration_ms
+            """
+        }
+    }
+
+    /// Sends the file's text whole and records it, in one transaction. A failure is located from
+    /// the server's error position.
+    private func run(_ file: String, _ text: String, on connection: PostgresConnection,
+                     record: @escaping @Sendable (Int) -> SQL) async throws {
+        let started = ContinuousClock.now
         try await connection.withTransaction { connection in
-            for statement in SQLStatementSplitter.split(migration.sql) {
-                do {
-                    try connection.executeSimple(statement.text)
-                } catch {
-                    throw MigrationError.failed(file: migration.file, line: statement.line, statement: statement.text, underlying: error)
-                }
+            do {
+                try connection.executeSimple(text)
+            } catch {
+                throw MigrationError.failed(file: file, text: text, underlying: error)
             }
             let elapsed = ContinuousClock.now - started
             let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-            try await connection.execute("""
-                INSERT INTO orcastra.schema_migrations (version, file, checksum, duration_ms)
-                VALUES (\(migration.version), \(migration.file), \(checksum), \(milliseconds))
-                """)
+            try await connection.execute(record(milliseconds))
         }
     }
 
@@ -94,8 +187,7 @@ public struct Migrator: Sendable {
         var appliedAt: Date
     }
 
-    private func ensureHistoryTable(_ connection: PostgresConnection, create: Bool) async throws {
-        guard create else { return }
+    private func ensureHistoryTables(_ connection: PostgresConnection) async throws {
         try await connection.executeSimple("""
             CREATE SCHEMA IF NOT EXISTS orcastra;
             CREATE TABLE IF NOT EXISTS orcastra.schema_migrations (
@@ -105,16 +197,35 @@ public struct Migrator: Sendable {
                 applied_at  timestamptz NOT NULL DEFAULT now(),
                 duration_ms integer NOT NULL
             );
+            CREATE TABLE IF NOT EXISTS orcastra.schema_repeatables (
+                file        text PRIMARY KEY,
+                checksum    text NOT NULL,
+                applied_at  timestamptz NOT NULL DEFAULT now(),
+                duration_ms integer NOT NULL
+            );
             """)
     }
 
+    private func tableExists(_ name: String, _ connection: PostgresConnection) async throws -> Bool {
+        try await connection.queryRow("SELECT to_regclass(\(name)) IS NOT NULL AS present").decode("present", as: Bool.self)
+    }
+
     private func appliedMigrations(_ connection: PostgresConnection) async throws -> [Int: Applied] {
-        let exists = try await connection.queryRow("SELECT to_regclass('orcastra.schema_migrations') IS NOT NULL AS present")
-        guard try exists.decode("present", as: Bool.self) else { return [:] }
+        guard try await tableExists("orcastra.schema_migrations", connection) else { return [:] }
         var applied: [Int: Applied] = [:]
         for row in try await connection.query("SELECT version, file, checksum, applied_at FROM orcastra.schema_migrations") {
             applied[try row.decode("version")] = Applied(file: try row.decode("file"), checksum: try row.decode("checksum"),
                                                          appliedAt: try row.decode("applied_at"))
+        }
+        return applied
+    }
+
+    private func appliedRepeatables(_ connection: PostgresConnection) async throws -> [String: Applied] {
+        guard try await tableExists("orcastra.schema_repeatables", connection) else { return [:] }
+        var applied: [String: Applied] = [:]
+        for row in try await connection.query("SELECT file, checksum, applied_at FROM orcastra.schema_repeatables") {
+            let file: String = try row.decode("file")
+            applied[file] = Applied(file: file, checksum: try row.decode("checksum"), appliedAt: try row.decode("applied_at"))
         }
         return applied
     }

@@ -22,8 +22,14 @@ public actor PostgresConnection {
     private let logger: Logger
     /// Statement text → the name it is prepared under on this connection. Hot statements (claim,
     /// complete) are then parsed and planned once per connection instead of on every call.
+    /// Only statements whose PREPARE the server confirmed are recorded.
     private var prepared: [String: String] = [:]
     private static let maximumPrepared = 256
+    /// Names are never reused, so a name the server may still hold cannot collide with a new one.
+    private var preparedCounter = 0
+    /// The cache was dropped inside a transaction block, where DEALLOCATE cannot run; the server's
+    /// statements are deallocated before the next statement outside one.
+    private var deallocatePending = false
 
     private init(address: String, logger: Logger) {
         executor = ThreadExecutor(name: "orcastra-pg")
@@ -112,20 +118,67 @@ public actor PostgresConnection {
     public func query(_ sql: SQL) async throws -> QueryResult {
         try Task.checkCancellation()
         try Self.validate(sql)
+        _ = try live()
+        return try await cancellable { connection in
+            do {
+                return try connection.runStatement(sql)
+            } catch let error as PostgresError where error.isStalePreparedStatement {
+                // A migration replaced what the statement depends on (0A000), or the server lost
+                // our statements (26000). Outside a transaction block nothing was done: run it again.
+                guard connection.forgetPrepared() else { throw error }
+                return try connection.runStatement(sql)
+            }
+        }
+    }
+
+    private func runStatement(_ sql: SQL) throws -> QueryResult {
         let connection = try live()
+        deallocateIfPending(connection)
+        let name = try preparedName(for: sql, on: connection)
+        let result = Self.withParameters(sql.bindings) { count, types, values in
+            if let name {
+                return PQexecPrepared(connection, name, count, values, nil, nil, 0)
+            }
+            return PQexecParams(connection, sql.text, count, types, values, nil, nil, 0)
+        }
+        return try consume(result, statement: sql.text)
+    }
+
+    /// Runs `body` (blocking libpq calls, on this connection's thread) so that cancelling the
+    /// calling task cancels this statement and no other: the cancel request names the statement's
+    /// generation and is sent from a thread of its own, never from Swift's cooperative pool.
+    /// `body` takes the connection `isolated`, so the compiler proves it runs on the connection's
+    /// thread (a closure that did not capture `self` would otherwise run on the shared pool).
+    private func cancellable<Value: Sendable>(_ body: (isolated PostgresConnection) throws -> Value) async throws -> Value {
+        let ticket = CancelTicket()
         let canceller = self.canceller
         return try await withTaskCancellationHandler {
-            let name = try preparedName(for: sql, on: connection)
-            let result = Self.withParameters(sql.bindings) { count, types, values in
-                if let name {
-                    return PQexecPrepared(connection, name, count, values, nil, nil, 0)
-                }
-                return PQexecParams(connection, sql.text, count, types, values, nil, nil, 0)
-            }
-            return try consume(result, statement: sql.text)
+            let generation = canceller.begin()
+            defer { canceller.end(generation) }
+            guard ticket.start(generation) else { throw CancellationError() }
+            return try body(self)
         } onCancel: {
-            canceller.cancel()
+            ticket.requestCancel(canceller)
         }
+    }
+
+    /// Drops the prepared-statement cache after a stale-plan error. Returns whether the failed
+    /// statement may simply run again: only when no transaction block is open (an implicit
+    /// transaction, even a failed pipeline's, has already been rolled back).
+    private func forgetPrepared() -> Bool {
+        prepared.removeAll()
+        deallocatePending = true
+        guard let handle else { return false }
+        deallocateIfPending(handle)
+        return PQtransactionStatus(handle) == PQTRANS_IDLE
+    }
+
+    private func deallocateIfPending(_ connection: OpaquePointer) {
+        guard deallocatePending, PQtransactionStatus(connection) == PQTRANS_IDLE else { return }
+        if let result = PQexec(connection, "DEALLOCATE ALL") { PQclear(result) }
+        // Anything prepared since the cache was dropped went too.
+        prepared.removeAll()
+        deallocatePending = false
     }
 
     /// Runs a statement and returns its number of affected rows.
@@ -160,48 +213,84 @@ public actor PostgresConnection {
     /// Statements not yet prepared on this connection are prepared inside the same pipeline.
     public func pipeline(_ statements: [SQL]) async throws -> [QueryResult] {
         guard !statements.isEmpty else { return [] }
+        try Task.checkCancellation()
         for sql in statements { try Self.validate(sql) }
-        let connection = try live()
-        guard PQenterPipelineMode(connection) == 1 else { throw connectionError(statement: "pipeline") }
-        defer { PQexitPipelineMode(connection) }
-
-        enum Expected { case preparation(text: String), statement(SQL) }
-        var expected: [Expected] = []
-        for sql in statements {
-            var name = prepared[sql.text]
-            if name == nil, prepared.count < Self.maximumPrepared {
-                let fresh = "orcastra_\(prepared.count + 1)"
-                let types = sql.bindings.map { Oid($0.type.rawValue) }
-                guard PQsendPrepare(connection, fresh, sql.text, Int32(types.count), types) == 1 else {
-                    throw connectionError(statement: sql.text)
+        _ = try live()
+        return try await cancellable { connection in
+            switch try connection.runPipeline(statements) {
+            case .success(let results):
+                return results
+            case .failure(let error, let mayRunAgain):
+                // Stale plans: the batch was rolled back as a whole, so it can run once more.
+                guard mayRunAgain, connection.forgetPrepared() else { throw error }
+                switch try connection.runPipeline(statements) {
+                case .success(let results): return results
+                case .failure(let error, _): throw error
                 }
-                prepared[sql.text] = fresh  // confirmed (or withdrawn) when its result is read
-                expected.append(.preparation(text: sql.text))
-                name = fresh
             }
-            let sent = Self.withParameters(sql.bindings) { count, types, values in
-                if let name { return PQsendQueryPrepared(connection, name, count, values, nil, nil, 0) }
-                return PQsendQueryParams(connection, sql.text, count, types, values, nil, nil, 0)
-            }
-            guard sent == 1 else { throw connectionError(statement: sql.text) }
-            expected.append(.statement(sql))
         }
-        guard PQpipelineSync(connection) == 1 else { throw connectionError(statement: "pipeline sync") }
+    }
+
+    private enum PipelineOutcome {
+        case success([QueryResult])
+        case failure(any Error, mayRunAgain: Bool)
+    }
+
+    /// One attempt at a pipeline. Whatever happens, the connection leaves pipeline mode with every
+    /// result read, or is marked broken.
+    private func runPipeline(_ statements: [SQL]) throws -> PipelineOutcome {
+        let connection = try live()
+        deallocateIfPending(connection)
+        guard PQenterPipelineMode(connection) == 1 else { throw connectionError(statement: "pipeline") }
+
+        enum Expected { case preparation(text: String, name: String), statement(SQL) }
+        var expected: [Expected] = []
+        // Prepared inside this pipeline; recorded in `prepared` only once the server confirms.
+        var unconfirmed: [String: String] = [:]
+        do {
+            for sql in statements {
+                var name = prepared[sql.text] ?? unconfirmed[sql.text]
+                if name == nil, prepared.count + unconfirmed.count < Self.maximumPrepared {
+                    preparedCounter += 1
+                    let fresh = "orcastra_\(preparedCounter)"
+                    let types = sql.bindings.map { Oid($0.type.rawValue) }
+                    guard PQsendPrepare(connection, fresh, sql.text, Int32(types.count), types) == 1 else {
+                        throw connectionError(statement: sql.text)
+                    }
+                    unconfirmed[sql.text] = fresh
+                    expected.append(.preparation(text: sql.text, name: fresh))
+                    name = fresh
+                }
+                let sent = Self.withParameters(sql.bindings) { count, types, values in
+                    if let name { return PQsendQueryPrepared(connection, name, count, values, nil, nil, 0) }
+                    return PQsendQueryParams(connection, sql.text, count, types, values, nil, nil, 0)
+                }
+                guard sent == 1 else { throw connectionError(statement: sql.text) }
+                expected.append(.statement(sql))
+            }
+            guard PQpipelineSync(connection) == 1 else { throw connectionError(statement: "pipeline sync") }
+        } catch {
+            // libpq cannot take back what is queued, and syncing would run (and commit) part of
+            // the batch: the connection's state is unknown, so it is retired.
+            broken.store(true, ordering: .releasing)
+            throw error
+        }
 
         var results: [QueryResult] = []
         var failure: (any Error)?
         for item in expected {
             switch item {
-            case .preparation(let text):
-                var ok = false
+            case .preparation(let text, let name):
+                var confirmed = false
                 while let result = PQgetResult(connection) {
-                    ok = ok || PQresultStatus(result) == PGRES_COMMAND_OK
-                    if PQresultStatus(result) == PGRES_FATAL_ERROR, failure == nil {
+                    let status = PQresultStatus(result)
+                    confirmed = confirmed || status == PGRES_COMMAND_OK
+                    if status == PGRES_FATAL_ERROR, failure == nil {
                         failure = PostgresError.server(Self.serverError(result, statement: text))
                     }
                     PQclear(result)
                 }
-                if !ok { prepared[text] = nil }
+                if confirmed { prepared[text] = name }
             case .statement(let sql):
                 while let result = PQgetResult(connection) {
                     if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
@@ -212,16 +301,20 @@ public actor PostgresConnection {
                 }
             }
         }
-        // The sync point's own result closes the batch.
-        if let sync = PQgetResult(connection) {
-            let status = PQresultStatus(sync)
-            PQclear(sync)
-            if status != PGRES_PIPELINE_SYNC, failure == nil {
-                failure = PostgresError.connectionLost(message: "pipeline ended without its sync result")
-            }
+        // Read up to the sync point's own result, which closes the batch.
+        var synced = false
+        while !synced, PQstatus(connection) != CONNECTION_BAD, let result = PQgetResult(connection) {
+            synced = PQresultStatus(result) == PGRES_PIPELINE_SYNC
+            PQclear(result)
         }
-        if let failure { throw failure }
-        return results
+        if !synced || PQexitPipelineMode(connection) != 1 {
+            broken.store(true, ordering: .releasing)
+            return .failure(failure ?? PostgresError.connectionLost(message: "a pipeline ended without its sync result"), mayRunAgain: false)
+        }
+        guard let failure else { return .success(results) }
+        let stale = (failure as? PostgresError)?.isStalePreparedStatement ?? false
+        let committed = results.contains { $0.commandTag == "COMMIT" }
+        return .failure(failure, mayRunAgain: stale && !committed)
     }
 
     /// The name `sql` is prepared under on this connection, preparing it (one extra round trip,
@@ -229,7 +322,8 @@ public actor PostgresConnection {
     private func preparedName(for sql: SQL, on connection: OpaquePointer) throws -> String? {
         if let name = prepared[sql.text] { return name }
         guard prepared.count < Self.maximumPrepared else { return nil }
-        let name = "orcastra_\(prepared.count + 1)"
+        preparedCounter += 1
+        let name = "orcastra_\(preparedCounter)"
         let types = sql.bindings.map { Oid($0.type.rawValue) }
         let result = PQprepare(connection, name, sql.text, Int32(types.count), types)
         _ = try consume(result, statement: sql.text)
@@ -257,6 +351,12 @@ public actor PostgresConnection {
     /// Text parameters travel as C strings, so a NUL would silently cut the value short, and
     /// PostgreSQL text cannot hold NUL anyway: refuse it instead of storing something else.
     static func validate(_ sql: SQL) throws {
+        if let name = sql.invalidIdentifiers.first {
+            throw PostgresError.invalidIdentifier(name: name, reason: "it holds a NUL character (U+0000), which PostgreSQL names cannot hold", statement: sql.text)
+        }
+        if sql.bindings.count > 65_535 {
+            throw PostgresError.invalidParameter(position: sql.bindings.count, reason: "a statement can have at most 65,535 parameters, this one has \(sql.bindings.count)", statement: sql.text)
+        }
         for (index, binding) in sql.bindings.enumerated() {
             if let text = binding.text, text.utf8.contains(0) {
                 throw PostgresError.invalidParameter(position: index + 1, reason: "text with a NUL character (U+0000), which PostgreSQL text and jsonb cannot hold", statement: sql.text)
@@ -385,10 +485,17 @@ public actor PostgresConnection {
     }
 }
 
-/// Holds libpq's cancel object so another thread can interrupt a running statement.
+/// Holds libpq's cancel object so another thread can interrupt the statement in flight.
+///
+/// Each statement runs as a numbered generation. A cancel names the generation it is for and is
+/// sent only while that generation is in flight; the lock is held across `PQcancel`, so the
+/// connection's thread cannot finish that statement and start the next one meanwhile (a cancel
+/// request landing then would kill the wrong statement).
 final class QueryCanceller: @unchecked Sendable {
     private let lock = NSLock()
     private var handle: OpaquePointer?
+    private var generation: UInt64 = 0
+    private var inFlight: UInt64?
 
     func set(_ value: OpaquePointer?) {
         lock.lock()
@@ -397,11 +504,56 @@ final class QueryCanceller: @unchecked Sendable {
         handle = value
     }
 
-    func cancel() {
+    /// A statement starts; returns its generation.
+    func begin() -> UInt64 {
         lock.lock()
         defer { lock.unlock() }
-        guard let handle else { return }
+        generation += 1
+        inFlight = generation
+        return generation
+    }
+
+    func end(_ statement: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        if inFlight == statement { inFlight = nil }
+    }
+
+    /// Blocks until the server has the request: call it on a thread of its own.
+    func cancel(_ statement: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let handle, inFlight == statement else { return }
         var buffer = [CChar](repeating: 0, count: 256)
         _ = PQcancel(handle, &buffer, 256)
+    }
+}
+
+/// Ties one call's task cancellation to the generation its statement runs as.
+final class CancelTicket: Sendable {
+    private enum State { case waiting, running(UInt64), cancelled }
+    private let state = Mutex(State.waiting)
+
+    /// The statement is about to run; false if the task was cancelled before it could start.
+    func start(_ generation: UInt64) -> Bool {
+        state.withLock { state in
+            if case .cancelled = state { return false }
+            state = .running(generation)
+            return true
+        }
+    }
+
+    /// Called from task cancellation, on whatever thread cancels: never blocks, sends the cancel
+    /// request from a new thread.
+    func requestCancel(_ canceller: QueryCanceller) {
+        let generation: UInt64? = state.withLock { state in
+            if case .running(let generation) = state { return generation }
+            state = .cancelled
+            return nil
+        }
+        guard let generation else { return }
+        let thread = Thread { canceller.cancel(generation) }
+        thread.name = "orcastra-cancel"
+        thread.start()
     }
 }

@@ -14,11 +14,20 @@ public enum PostgresError: Error, Sendable, CustomStringConvertible {
     case noRows(statement: String)
     /// A parameter PostgreSQL cannot store, such as text with a NUL character; nothing was sent.
     case invalidParameter(position: Int, reason: String, statement: String)
+    /// An identifier (`\(ident:)`) that cannot be quoted; nothing was sent.
+    case invalidIdentifier(name: String, reason: String, statement: String)
 
     /// The SQLSTATE of a server error (`23505` for a unique violation), nil for client-side errors.
     public var sqlState: String? {
         if case .server(let error) = self { return error.sqlState }
         return nil
+    }
+
+    /// A cached plan no longer fits what it refers to (0A000 "cached plan must not change result
+    /// type", after a function or view was replaced), or a prepared statement is gone (26000).
+    var isStalePreparedStatement: Bool {
+        guard case .server(let error) = self else { return false }
+        return error.sqlState == "26000" || (error.sqlState == "0A000" && error.message.contains("cached plan"))
     }
 
     public var description: String {
@@ -36,6 +45,9 @@ public enum PostgresError: Error, Sendable, CustomStringConvertible {
             return "The query returned no rows: \(ServerError.abbreviate(statement))."
         case .invalidParameter(let position, let reason, let statement):
             return "Parameter $\(position) cannot be sent to PostgreSQL: \(reason) — in statement: \(ServerError.abbreviate(statement))"
+        case .invalidIdentifier(let name, let reason, let statement):
+            let shown = name.replacingOccurrences(of: "\0", with: "\\0")
+            return "The name \"\(shown.prefix(80))\" cannot be used as a PostgreSQL identifier: \(reason) — in statement: \(ServerError.abbreviate(statement))"
         }
     }
 }

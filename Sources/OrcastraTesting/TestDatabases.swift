@@ -85,7 +85,7 @@ public actor TestDatabases {
         await admin.close()
         CleanupAtExit.register(database: name, server: server)
         let connection = try await PostgresConnection.connect(ConnectionAddress.replacingDatabase(in: server, with: name))
-        try await Migrator(migrations: Migration.bundled()).migrate(on: connection)
+        try await Migrator.bundled().migrate(on: connection)
         await connection.close()
         return name
     }

@@ -25,7 +25,7 @@ final class Bench: @unchecked Sendable {
         creator = TaskCreator(pool: pool)
         try FileManager.default.createDirectory(atPath: logFolder, withIntermediateDirectories: true)
         let connection = try await PostgresConnection.connect(url)
-        try await Migrator(migrations: Migration.bundled()).migrate(on: connection)
+        try await Migrator.bundled().migrate(on: connection)
         await connection.close()
         let registry = TemplateRegistry(pool: pool)
         let noop = "handler: orcastra.noop"

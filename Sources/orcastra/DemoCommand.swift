@@ -82,7 +82,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     private func prepare(_ conninfo: String) async throws {
         let connection = try await PostgresConnection.connect(conninfo)
-        let report = try await Migrator(migrations: Migration.bundled()).migrate(on: connection)
+        let report = try await Migrator.bundled().migrate(on: connection)
         await connection.close()
         say("Migrated the schema (\(report.applied.count) migration(s) applied).")
         let folder: String

@@ -1,5 +1,5 @@
 import Foundation
-import OrcastraMigrations
+@testable import OrcastraMigrations
 import OrcastraPostgres
 import OrcastraTesting
 import Testing
@@ -9,8 +9,17 @@ import Testing
     func folder(_ files: [String: String]) throws -> URL {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("orcastra-migrations-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for (name, text) in files { try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        try write(files, into: directory)
         return directory
+    }
+
+    /// Writes files (names may include `functions/`) into `directory`, replacing any of the same name.
+    func write(_ files: [String: String], into directory: URL) throws {
+        for (name, text) in files {
+            let url = directory.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
     }
 
     func emptyDatabase() async throws -> PostgresConnection {
@@ -83,27 +92,55 @@ import Testing
         await connection.close()
     }
 
-    @Test func failingMigrationRollsBackWhollyAndNamesTheStatement() async throws {
+    @Test func failingMigrationRollsBackWhollyAndNamesTheLine() async throws {
         let connection = try await emptyDatabase()
         let directory = try folder([
             "0001_ok.sql": "CREATE TABLE ok (id int);",
             "0002_bad.sql": """
-                CREATE TABLE half (id int);
+                -- déjà vu: characters of several bytes before the error must not shift the line
+                CREATE TABLE half (id int, note text DEFAULT 'a; b ✓');
+                INSERT INTO half VALUES (1, '$$;');
                 -- a comment; with a semicolon
-                INSERT INTO half VALUES ('$$;'::text::int);
+                INSERT INTO half (id, no_such_column) VALUES (2, 'x');
+                CREATE TABLE after_the_error (id int);
                 """,
         ])
         let error = await #expect(throws: MigrationError.self) {
-            try await Migrator(migrations: try Migration.load(from: directory)).migrate(on: connection)
+            try await Migrator.load(from: directory).migrate(on: connection)
         }
-        guard case .failed(let file, let line, let statement, _) = error else { Issue.record("wrong error: \(String(describing: error))"); return }
+        guard case .failed(let file, let line, let lineText, let underlying) = error else { Issue.record("wrong error: \(String(describing: error))"); return }
         #expect(file == "0002_bad.sql")
-        #expect(line == 3)
-        #expect(statement.hasPrefix("INSERT INTO half"))
+        #expect(line == 5)
+        #expect(lineText == "INSERT INTO half (id, no_such_column) VALUES (2, 'x');")
+        #expect((underlying as? PostgresError)?.sqlState == "42703")
+        let message = error.map { "\($0)" } ?? ""
+        #expect(message.hasPrefix("0002_bad.sql failed at line 5 (INSERT INTO half (id, no_such_column) VALUES (2, 'x');) and was rolled back: PostgreSQL error 42703: column \"no_such_column\""), "\(message)")
         let half = try await connection.queryRow("SELECT to_regclass('public.half') IS NOT NULL AS present").decode("present", as: Bool.self)
-        #expect(!half, "the failed file's first statement must be rolled back")
+        #expect(!half, "the failed file's first statements must be rolled back")
         let applied = try await connection.query("SELECT file FROM orcastra.schema_migrations ORDER BY version").rows.map { try $0.decode("file", as: String.self) }
         #expect(applied == ["0001_ok.sql"])
+        await connection.close()
+    }
+
+    /// Text a statement splitter gets wrong: a backslash-escaped quote in an E'' string, and a
+    /// SQL-standard function body whose inner statements end in semicolons.
+    @Test func filesAreSentWholeSoTrickyTextApplies() async throws {
+        let connection = try await emptyDatabase()
+        let directory = try folder([
+            "0001_tricky.sql": #"""
+                CREATE TABLE notes (body text);
+                INSERT INTO notes VALUES (E'it\'s; fine');
+                CREATE FUNCTION add_note(note text) RETURNS void LANGUAGE sql
+                BEGIN ATOMIC
+                    INSERT INTO notes VALUES (note);
+                    INSERT INTO notes VALUES (note || '; again');
+                END;
+                SELECT add_note('atomic');
+                """#,
+        ])
+        try await Migrator.load(from: directory).migrate(on: connection)
+        let bodies = try await connection.query("SELECT body FROM notes ORDER BY body").rows.map { try $0.decode("body", as: String.self) }
+        #expect(bodies == ["atomic", "atomic; again", "it's; fine"])
         await connection.close()
     }
 
@@ -112,15 +149,88 @@ import Testing
         #expect(throws: MigrationError.self) { try Migration.load(from: directory) }
     }
 
+    // MARK: - Repeatable files (functions/*.sql)
+
+    func repeatableState(_ migrator: Migrator, _ connection: PostgresConnection) async throws -> [String: Migrator.RepeatableState] {
+        Dictionary(uniqueKeysWithValues: try await migrator.repeatableStatus(on: connection).map { ($0.file, $0.state) })
+    }
+
+    @Test func repeatableFilesRunAfterMigrationsAndAgainWhenChanged() async throws {
+        let connection = try await emptyDatabase()
+        let directory = try folder([
+            "0001_table.sql": "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);",
+            // Named to sort after the view that uses it would, if order were by anything but file name.
+            "functions/10_count.sql": "CREATE OR REPLACE FUNCTION t_count() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM t $$;",
+            "functions/20_view.sql": "CREATE OR REPLACE VIEW t_summary AS SELECT t_count() AS n;",
+        ])
+        let first = try Migrator.load(from: directory)
+        #expect(first.repeatables.map(\.file) == ["functions/10_count.sql", "functions/20_view.sql"])
+        #expect(try await repeatableState(first, connection) == ["functions/10_count.sql": .new, "functions/20_view.sql": .new])
+        let report = try await first.migrate(on: connection)
+        #expect(report.applied.map(\.file) == ["0001_table.sql"])
+        #expect(report.repeatablesApplied.map(\.file) == ["functions/10_count.sql", "functions/20_view.sql"])
+        #expect(try await connection.queryRow("SELECT n FROM t_summary").decode("n", as: Int.self) == 2)
+
+        let again = try await first.migrate(on: connection)
+        #expect(again.applied.isEmpty && again.repeatablesApplied.isEmpty && again.repeatablesUnchanged == 2)
+
+        try write(["functions/10_count.sql": "CREATE OR REPLACE FUNCTION t_count() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) + 100 FROM t $$;",
+                   "functions/30_new.sql": "CREATE OR REPLACE FUNCTION t_twice() RETURNS bigint LANGUAGE sql AS $$ SELECT 2 * t_count() $$;"],
+                  into: directory)
+        let edited = try Migrator.load(from: directory)
+        #expect(try await repeatableState(edited, connection) == ["functions/10_count.sql": .changed, "functions/20_view.sql": .applied, "functions/30_new.sql": .new])
+        // A dry run names them and changes nothing.
+        let dry = try await edited.migrate(on: connection, dryRun: true)
+        #expect(dry.repeatablesApplied.map(\.file) == ["functions/10_count.sql", "functions/30_new.sql"])
+        #expect(try await connection.queryRow("SELECT n FROM t_summary").decode("n", as: Int.self) == 2)
+
+        let changed = try await edited.migrate(on: connection)
+        #expect(changed.repeatablesApplied.map(\.file) == ["functions/10_count.sql", "functions/30_new.sql"])
+        #expect(changed.repeatablesUnchanged == 1)
+        #expect(try await connection.queryRow("SELECT n FROM t_summary").decode("n", as: Int.self) == 102)
+        #expect(try await connection.queryRow("SELECT t_twice() AS n").decode("n", as: Int.self) == 204)
+        #expect(try await repeatableState(edited, connection).values.allSatisfy { $0 == .applied })
+        let recorded = try await connection.query("SELECT file FROM orcastra.schema_repeatables ORDER BY file").rows.map { try $0.decode("file", as: String.self) }
+        #expect(recorded == ["functions/10_count.sql", "functions/20_view.sql", "functions/30_new.sql"])
+        await connection.close()
+    }
+
+    @Test func failingRepeatableFileRollsBackWhollyAndNamesTheLine() async throws {
+        let connection = try await emptyDatabase()
+        let directory = try folder([
+            "0001_table.sql": "CREATE TABLE t (id int);",
+            "functions/10_good.sql": "CREATE OR REPLACE FUNCTION good() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;",
+            "functions/20_bad.sql": """
+                CREATE OR REPLACE FUNCTION half_done() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
+
+                CREATE OR REPLACE VIEW broken AS SELECT missing_column FROM t;
+                """,
+        ])
+        let error = await #expect(throws: MigrationError.self) {
+            try await Migrator.load(from: directory).migrate(on: connection)
+        }
+        guard case .failed(let file, let line, let lineText, _) = error else { Issue.record("wrong error: \(String(describing: error))"); return }
+        #expect(file == "functions/20_bad.sql")
+        #expect(line == 3)
+        #expect(lineText == "CREATE OR REPLACE VIEW broken AS SELECT missing_column FROM t;")
+        let halfDone = try await connection.queryRow("SELECT to_regprocedure('half_done()') IS NOT NULL AS present").decode("present", as: Bool.self)
+        #expect(!halfDone, "the failed file's first statement must be rolled back")
+        let recorded = try await connection.query("SELECT file FROM orcastra.schema_repeatables ORDER BY file").rows.map { try $0.decode("file", as: String.self) }
+        #expect(recorded == ["functions/10_good.sql"])
+        await connection.close()
+    }
+
     @Test(arguments: [
-        ("SELECT 1; SELECT 2;", ["SELECT 1;", "SELECT 2;"]),
-        ("SELECT ';'; SELECT \"a;b\" FROM t;", ["SELECT ';';", "SELECT \"a;b\" FROM t;"]),
-        ("CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql; SELECT 3;",
-         ["CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;", "SELECT 3;"]),
-        ("-- only; a comment\nSELECT 4; /* block; /* nested; */ */ SELECT 5;", ["SELECT 4;", "SELECT 5;"]),
-        ("SELECT 'it''s; fine';", ["SELECT 'it''s; fine';"]),
+        (1, 1, "SELECT 1;"),
+        (10, 1, "SELECT 1;"),
+        (11, 2, "SELECT 'é✓';"),
+        (33, 3, "SELECT nope;"),
     ])
-    func splitterKeepsQuotedSemicolons(sql: String, expected: [String]) {
-        #expect(SQLStatementSplitter.split(sql).map(\.text) == expected)
+    func errorPositionsMapToLines(position: Int, line: Int, text: String) {
+        // Positions count characters (code points), not bytes: é and ✓ are one each.
+        let file = "SELECT 1;\nSELECT 'é✓';\r\nSELECT nope;\n"
+        let located = MigrationError.locate(position: position, in: file)
+        #expect(located.line == line)
+        #expect(located.text == text)
     }
 }

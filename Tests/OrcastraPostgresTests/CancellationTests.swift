@@ -1,0 +1,63 @@
+import Foundation
+import OrcastraPostgres
+import OrcastraTesting
+import Synchronization
+import Testing
+
+/// Cancelling a task cancels the statement that task is running, and never the one after it.
+@Suite struct CancellationTests {
+    @Test func cancelledSleepThenTheNextStatementRuns() async throws {
+        let connection = try await PostgresConnection.connect(try await TestDatabases.shared.makeDatabase())
+        let sleeper = Task { try await connection.query("SELECT pg_sleep(10)") }
+        try await Task.sleep(for: .milliseconds(200))
+        sleeper.cancel()
+        guard case .failure(let error as PostgresError) = await sleeper.result else {
+            Issue.record("the sleep was not cancelled")
+            return
+        }
+        #expect(error.sqlState == "57014")
+        #expect(try await connection.queryRow("SELECT \(1) AS one").decode("one", as: Int.self) == 1)
+        await connection.close()
+    }
+
+    /// Cancels land while statements complete: with the cancel not tied to its statement, the
+    /// request reaches the server after the connection moved on and kills a bystander, a statement
+    /// of a task nobody cancelled.
+    @Test(.timeLimit(.minutes(2))) func racingCancelsNeverHitALaterStatement() async throws {
+        let connection = try await PostgresConnection.connect(try await TestDatabases.shared.makeDatabase())
+        let stop = StopFlag()
+        let bystanders = [Task { await Self.bystand(connection, until: stop) }, Task { await Self.bystand(connection, until: stop) }]
+        var cancelledVictims = 0
+        for _ in 0..<1_500 {
+            let victim = Task { try await connection.query("SELECT pg_sleep(\(Double.random(in: 0...0.0005)))") }
+            try await Task.sleep(for: .microseconds(Int.random(in: 0...1_000)))
+            victim.cancel()
+            if case .failure = await victim.result { cancelledVictims += 1 }
+        }
+        stop.flag.store(true, ordering: .relaxed)
+        var count = 0
+        var failures: [String] = []
+        for bystander in bystanders {
+            let (done, failed) = await bystander.value
+            count += done
+            failures += failed
+        }
+        #expect(failures.isEmpty, "\(failures.count) of \(count) statements nobody cancelled failed: \(failures.prefix(3))")
+        #expect(cancelledVictims > 0, "the test never managed to cancel anything")
+        #expect(try await connection.queryRow("SELECT \(1) AS one").decode("one", as: Int.self) == 1)
+        await connection.close()
+    }
+
+    final class StopFlag: Sendable { let flag = Atomic<Bool>(false) }
+
+    /// Runs short statements back to back until told to stop; returns how many ran and which failed.
+    static func bystand(_ connection: PostgresConnection, until stop: StopFlag) async -> (Int, [String]) {
+        var failures: [String] = []
+        var count = 0
+        while !stop.flag.load(ordering: .relaxed) {
+            do { try await connection.query("SELECT pg_sleep(0.0005), \(count) AS n") } catch { failures.append("\(error)") }
+            count += 1
+        }
+        return (count, failures)
+    }
+}
