@@ -140,7 +140,12 @@ final class ParseSession {
     func duration(_ node: Node, path: String, label: String) -> TemplateDuration? {
         guard let text = text(node, path: path, label: label) else { return nil }
         do {
-            return try TemplateDuration(parsing: text)
+            let duration = try TemplateDuration(parsing: text)
+            guard duration <= TemplateDuration.maximum else {
+                report(node, path: path, "\(label) '\(text)' is longer than the longest Orcastra accepts, \(TemplateDuration.maximum) (30 days)")
+                return nil
+            }
+            return duration
         } catch {
             report(node, path: path, "\(label) \(error.message)")
             return nil

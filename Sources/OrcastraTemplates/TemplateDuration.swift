@@ -19,6 +19,10 @@ public struct TemplateDuration: Sendable, Hashable, Comparable, Codable, CustomS
     public static func hours(_ value: Int64) -> TemplateDuration { .init(milliseconds: value * 3_600_000) }
 
     public static let zero = TemplateDuration(milliseconds: 0)
+    /// The longest timeout or retry delay a template may give: 30 days. Every accepted value then
+    /// fits the clocks and columns it reaches (a deadline on the worker's clock, a retry time in
+    /// PostgreSQL) with room to spare.
+    public static let maximum = TemplateDuration(milliseconds: 720 * 3_600_000)
 
     /// Units from largest to smallest; combined forms must follow this order.
     static let units: [(suffix: String, milliseconds: Int64)] = [

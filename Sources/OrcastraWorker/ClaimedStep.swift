@@ -46,7 +46,8 @@ struct ClaimedStep: Sendable {
     func input() throws -> (context: JSONValue, parents: [String: JSONValue]) {
         do {
             let context = try JSONValue(parsing: contextText)
-            guard case .object(let parents) = try JSONValue(parsing: parentsText) else {
+            // The parents' results sit one level deeper here than where they were checked.
+            guard case .object(let parents) = try JSONValue(parsing: parentsText, maximumDepth: JSONValue.maximumDepth + 1) else {
                 throw StepFailure.permanent("the step's input could not be read: its parents' results are not a JSON object")
             }
             return (context, parents)
@@ -87,7 +88,7 @@ struct StepOutcome: Sendable {
     }
 }
 
-/// What PostgreSQL can store: text without NUL characters, jsonb without `\u0000` in a string.
+/// What PostgreSQL can store in text: no NUL characters.
 enum Storable {
     /// The longest error message kept; the database keeps at most this much as well.
     static let maximumErrorCharacters = 65_536
@@ -103,29 +104,5 @@ enum Storable {
             text = "…" + String(text.suffix(maximumErrorCharacters - 1))
         }
         return text
-    }
-
-    /// Why jsonb would refuse `value`, or nil: PostgreSQL's jsonb cannot hold `\u0000` in a string
-    /// or a key (SQLSTATE 22P05).
-    static func jsonProblem(_ value: JSONValue) -> String? {
-        var stack: [(JSONValue, String)] = [(value, "$")]
-        while let (value, path) = stack.popLast() {
-            switch value {
-            case .string(let text) where text.contains("\0"):
-                return "the string at \(path) contains a NUL character (\\u0000), which PostgreSQL's jsonb cannot store"
-            case .array(let items):
-                for (index, item) in items.enumerated() { stack.append((item, "\(path)[\(index)]")) }
-            case .object(let members):
-                for (key, item) in members {
-                    if key.contains("\0") {
-                        return "a key in \(path) contains a NUL character (\\u0000), which PostgreSQL's jsonb cannot store"
-                    }
-                    stack.append((item, "\(path).\(key)"))
-                }
-            default:
-                break
-            }
-        }
-        return nil
     }
 }

@@ -245,7 +245,7 @@ public actor Worker: Service {
         guard size <= limits.maximumResultBytes else {
             throw StepFailure.permanent("the result is \(size) bytes, over the limit of \(limits.maximumResultBytes)")
         }
-        if let problem = Storable.jsonProblem(value) {
+        if let problem = value.unstorableReason() {
             throw StepFailure.permanent("result not storable: \(problem)")
         }
         return .success(json: text)
@@ -411,7 +411,7 @@ public actor Worker: Service {
         case .server(let server):
             let transientClasses = ["08", "40", "53", "57", "58", "55"]
             return !transientClasses.contains(String(server.sqlState.prefix(2)))
-        case .invalidParameter, .decoding:
+        case .invalidParameter, .invalidIdentifier, .decoding:
             return true
         case .connectionFailed, .connectionLost, .noRows, nil:
             return false

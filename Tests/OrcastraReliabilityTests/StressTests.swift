@@ -32,7 +32,7 @@ import Testing
     @Test func flakyFanInWithShortLeasesAndARestartedOrchestratorNeverDeadlocks() async throws {
         try await Reliability.withCluster { cluster in
             try await cluster.register(Self.fanIn)
-            let total = 240
+            let total = 300
             for _ in 0..<total { _ = try await cluster.submit("stress/fanin") }
             // Wait for the server's statistics to settle before reading the baseline.
             try await Task.sleep(for: .milliseconds(600))

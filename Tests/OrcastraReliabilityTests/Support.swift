@@ -91,7 +91,7 @@ struct OwnServer {
         let url = try await cluster.start()
         let connection = try await PostgresConnection.connect(url)
         do {
-            try await Migrator(migrations: Migration.bundled()).migrate(on: connection)
+            try await Migrator.bundled().migrate(on: connection)
             if synchronousCommit {
                 try await connection.executeSimple("ALTER SYSTEM SET synchronous_commit = on")
                 _ = try await connection.query("SELECT pg_reload_conf()")
