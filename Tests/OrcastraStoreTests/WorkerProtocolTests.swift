@@ -60,16 +60,20 @@ import Testing
         #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE task_id = \(task) AND state = 'pending'") == 2)
     }
 
-    @Test func aStepOfACancelledTaskCannotBeResolved() async throws {
+    @Test func aFailedStepOfACancelledTaskCannotBeResolved() async throws {
         let fixture = try await StoreFixture()
         try await fixture.register(Self.pair)
         let task = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "proto/pair"))).taskID
+        let claimed = try #require(try await Self.claim(fixture).first)
+        // A permanent failure: the step is in error, and so is the task; then an operator cancels it.
+        _ = try await fixture.pool.query("SELECT * FROM orcastra.fail_steps(\([claimed.id]), \([claimed.token]), ARRAY['broke'], ARRAY[NULL]::bigint[])")
         _ = try await fixture.pool.query("SELECT orcastra.cancel_task(\(task), 'operator')")
-        let second: Int64 = try await fixture.pool.query("SELECT id FROM orcastra.steps WHERE task_id = \(task) AND name = 'second'").first!.decode("id")
         let error = await #expect(throws: PostgresError.self) {
-            _ = try await fixture.pool.query("SELECT orcastra.resolve_step(\(second), '{}'::jsonb, 'by hand')")
+            _ = try await fixture.pool.query("SELECT orcastra.resolve_step(\(claimed.id), '{}'::jsonb, 'by hand')")
         }
         #expect(error?.sqlState == "OR002")
+        #expect(try await Self.stepState(fixture, claimed.id) == "error")
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE task_id = \(task) AND state IN ('enqueued', 'in_progress')") == 0)
     }
 
     @Test func aStepReportedTwiceInOneCallCountsOnceWithItsCurrentLease() async throws {
