@@ -48,10 +48,36 @@ public final class PostgresListener: AsyncSequence, Sendable {
 
     public func makeAsyncIterator() -> AsyncStream<Event>.Iterator { stream.makeAsyncIterator() }
 
+    /// The stop flag, plus a pipe that wakes the listener's poll at once when it is set: the
+    /// listener sleeps in poll() with no timeout, so an idle process does not wake at all.
     final class Control: Sendable {
         private let stopped = Atomic<Bool>(false)
-        func stop() { stopped.store(true, ordering: .relaxed) }
-        var isStopped: Bool { stopped.load(ordering: .relaxed) }
+        /// The pipe's read end (polled) and write end (written once by stop()); -1 if none.
+        let wakeup: Int32
+        private let signal: Int32
+
+        init() {
+            var ends: [Int32] = [-1, -1]
+            if pipe(&ends) == 0 {
+                for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+                _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
+            }
+            wakeup = ends[0]
+            signal = ends[1]
+        }
+
+        func stop() {
+            guard !stopped.exchange(true, ordering: .acquiringAndReleasing), signal >= 0 else { return }
+            var byte: UInt8 = 1
+            _ = write(signal, &byte, 1)
+        }
+
+        var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+        deinit {
+            if wakeup >= 0 { close(wakeup) }
+            if signal >= 0 { close(signal) }
+        }
     }
 }
 
@@ -121,14 +147,17 @@ private final class ListenLoop: @unchecked Sendable {
         return connection
     }
 
-    /// Waits on the socket (waking every 200 ms to notice `stop()`), until the connection breaks.
+    /// Waits on the socket, and on the stop eventfd (so an idle listener never wakes by itself),
+    /// until the connection breaks or `stop()` is called.
     private func waitForNotifications(_ connection: OpaquePointer) {
         let socket = PQsocket(connection)
         while !control.isStopped {
-            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, 200)
+            var descriptors = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
+                               pollfd(fd: control.wakeup, events: Int16(POLLIN), revents: 0)]
+            // Without an eventfd (it could not be made), fall back to checking the flag every 200 ms.
+            let ready = poll(&descriptors, control.wakeup >= 0 ? 2 : 1, control.wakeup >= 0 ? -1 : 200)
             if ready < 0 && errno != EINTR { return }
-            if ready > 0 {
+            if ready > 0 && descriptors[0].revents != 0 {
                 guard PQconsumeInput(connection) == 1 else {
                     logger.warning("listener lost its connection", metadata: ["error": "\(PostgresConnection.lastError(connection))"])
                     return
