@@ -10,7 +10,7 @@ public struct RepeatableMigration: Sendable, Equatable {
     /// The folder inside `Migrations/` that holds them.
     public static let folder = "functions"
 
-    /// The path inside `Migrations/`, like `functions/complete_steps.sql`: what people see in
+    /// The path inside `Migrations/`, like `functions/report.sql`: what people see in
     /// messages and what the database records.
     public var file: String
     public var sql: String

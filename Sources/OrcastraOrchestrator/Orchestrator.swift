@@ -20,18 +20,18 @@ public struct OrchestratorConfiguration: Sendable {
 
 /// The orchestrator: the chores that no worker's report triggers.
 ///
-/// Step outcomes are applied by the workers' own `complete_steps` / `fail_steps` calls, in the same
+/// Step outcomes are applied by the workers' own `report_steps` calls, in the same
 /// transaction as the result (children enqueued, tasks settled): one commit and one hop fewer per
 /// step than routing every outcome through an orchestrator. What remains is time-driven, and done
 /// here: starting scheduled tasks, enqueuing retries whose backoff ended, recovering steps whose
-/// worker stopped heartbeating, and sweeping for stalled tasks. Every chore locks with SKIP LOCKED,
-/// so any number of orchestrators run at once with no leader.
+/// worker stopped heartbeating, and sweeping for stalled tasks. Every chore picks its rows with
+/// SKIP LOCKED, so any number of orchestrators run at once with no leader.
 ///
 /// It wakes on NOTIFY `orcastra_orchestrator` (sent when a retry is scheduled), at the next due
 /// time it knows of, and at least every poll interval. Each chore runs in a transaction of its
 /// own and locks steps before tasks, so no chore can deadlock with a worker or another
-/// orchestrator. A graceful shutdown (a `ServiceGroup`'s, on SIGTERM) ends it after the current
-/// round; cancellation ends it at once.
+/// orchestrator. A graceful shutdown (a `ServiceGroup`'s, on SIGTERM) cancels it, like
+/// cancellation: a chore in flight commits or rolls back whole, in its own transaction.
 public actor Orchestrator: Service {
     public static let channel = "orcastra_orchestrator"
 

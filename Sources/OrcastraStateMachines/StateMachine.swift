@@ -19,7 +19,7 @@ extension StateMachineState {
         }
     }
 
-    /// Every legal (from, to) pair, sorted, e.g. to seed the database's copy of the table.
+    /// Every legal (from, to) pair, sorted, e.g. to compare with the database's table.
     public static var legalPairs: [(from: Self, to: Self)] {
         allCases.flatMap { from in
             (transitions[from] ?? []).map { (from: from, to: $0) }

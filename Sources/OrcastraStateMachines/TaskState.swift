@@ -20,7 +20,8 @@ public enum TaskState: String, CaseIterable, Sendable, Codable, StateMachineStat
 
     public var isTerminal: Bool { self == .complete || self == .cancelled || self == .resolvedManually }
 
-    /// The legal transitions, the single source of truth (mirrored in the database).
+    /// The legal transitions, mirroring `orcastra.task_state_transitions_allowed`, which the
+    /// database enforces; a test checks that the two agree.
     public static let transitions: [TaskState: Set<TaskState>] = [
         .pending: [.inProgress, .cancelled],
         .inProgress: [.waitingForRetry, .error, .complete, .cancelled, .resolvedManually],

@@ -1,8 +1,9 @@
 /// How a failed step is retried.
 ///
-/// The policy travels with the step into the database, and the orchestrator
-/// computes the next attempt time from ``delay(afterAttempt:random:)``; that
-/// function is pure (randomness is injected) so the schedule is unit-testable.
+/// The policy travels with the step's definition; when an attempt fails, the
+/// worker computes the wait with ``delay(afterAttempt:random:)`` and reports it
+/// (`report_steps`' `p_retry_after_ms`), and the database schedules the retry.
+/// The function is pure (randomness is injected) so the schedule is unit-testable.
 public struct RetryPolicy: Sendable, Hashable, Codable {
     /// Total attempts including the first; 1 means "never retry".
     public var maxAttempts: Int

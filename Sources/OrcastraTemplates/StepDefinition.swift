@@ -1,5 +1,5 @@
 /// One node of a workflow's DAG, fully resolved: defaults are already applied,
-/// so the orchestrator never needs to look at the template's `defaults`.
+/// so a worker never needs to look at the template's `defaults`.
 public struct StepDefinition: Sendable, Hashable, Codable {
     public var name: String
     public var description: String?
