@@ -16,7 +16,8 @@ DROP FUNCTION IF EXISTS orcastra.cancel_orphaned(bigint[], uuid[]);
 -- Outcome per step: 'completed', 'waiting_for_retry', 'error', 'ignored' (its task was cancelled
 -- meanwhile) or 'lease_lost' (the token no longer matches: the step was recovered and may run
 -- elsewhere, or it finished). task_state is set for tasks that changed state because of the batch.
--- A step listed twice counts once: the entry whose token is the step's current one.
+-- A step listed twice counts once: the entry whose token is the step's current one (of several
+-- such entries the last; a success before a failure). Error texts keep their last 65,536 characters.
 CREATE OR REPLACE FUNCTION orcastra.report_steps(p_ids bigint[], p_tokens uuid[], p_results jsonb[],
                                                 p_errors text[], p_retry_after_ms bigint[])
 RETURNS TABLE (step_id bigint, outcome text, task_id uuid, task_state text)
@@ -53,10 +54,10 @@ BEGIN
 
     WITH input AS (
         SELECT DISTINCT ON (i.id) i.id, coalesce(i.result, 'null'::jsonb) AS result
-        FROM unnest(p_ids, p_tokens, p_results, p_errors) AS i(id, token, result, error)
+        FROM unnest(p_ids, p_tokens, p_results, p_errors) WITH ORDINALITY AS i(id, token, result, error, n)
         JOIN orcastra.steps s ON s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
         WHERE i.error IS NULL
-        ORDER BY i.id
+        ORDER BY i.id, i.n DESC
     ), done AS (
         UPDATE orcastra.steps s
         SET state = 'complete', state_reason = 'completed', finished_at = now(), lease_token = NULL,
@@ -74,10 +75,10 @@ BEGIN
 
     WITH input AS (
         SELECT DISTINCT ON (i.id) i.id, i.error, i.retry_after_ms
-        FROM unnest(p_ids, p_tokens, p_errors, p_retry_after_ms) AS i(id, token, error, retry_after_ms)
+        FROM unnest(p_ids, p_tokens, p_errors, p_retry_after_ms) WITH ORDINALITY AS i(id, token, error, retry_after_ms, n)
         JOIN orcastra.steps s ON s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
         WHERE i.error IS NOT NULL
-        ORDER BY i.id
+        ORDER BY i.id, i.n DESC
     ), failed AS (
         UPDATE orcastra.steps s
         SET state = CASE WHEN i.retry_after_ms IS NOT NULL AND s.attempts < s.max_attempts THEN 'waiting_for_retry' ELSE 'error' END,
@@ -88,7 +89,7 @@ BEGIN
             visible_at = CASE WHEN i.retry_after_ms IS NOT NULL
                               THEN now() + greatest(i.retry_after_ms, 0) * interval '1 millisecond' ELSE s.visible_at END,
             finished_at = CASE WHEN i.retry_after_ms IS NOT NULL AND s.attempts < s.max_attempts THEN NULL ELSE now() END,
-            last_error = left(i.error, 65536), lease_token = NULL, lease_expires_at = NULL
+            last_error = right(i.error, 65536), lease_token = NULL, lease_expires_at = NULL
         FROM input i
         WHERE s.id = i.id
         RETURNING s.id, s.task_id, s.state

@@ -13,6 +13,10 @@ public struct OrchestratorOptions: ParsableArguments {
     @Option(help: "The most rows one chore handles per transaction.")
     public var batchLimit = 1000
 
+    public func validate() throws {
+        guard batchLimit > 0 else { throw ValidationError("--batch-limit must be at least 1.") }
+    }
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (default: info, or ORCASTRA_LOG_LEVEL).")
     public var logLevel: Logger.Level?
 
@@ -32,7 +36,8 @@ public struct OrchestratorOptions: ParsableArguments {
             Starts scheduled tasks when their time comes, puts failed steps back in line when \
             their backoff ends, and recovers steps whose worker stopped heartbeating (their lost \
             attempt is recorded). Run as many as you like: they share the work through row locks \
-            and need no leader. SIGTERM or SIGINT stops it after the current round; a second signal exits at once.
+            and need no leader. SIGTERM or SIGINT stops it at once: a chore in flight is rolled back and done by \
+            another orchestrator, or by this one when it starts again.
 
             Examples:
               orcastra-orchestrator

@@ -39,6 +39,9 @@ enum CommandStep {
             if text.isEmpty { return .null }
             do {
                 return try JSONValue(parsing: text)
+            } catch let error where error.isTooDeep {
+                // The same output again will be just as deep: retrying cannot help.
+                throw StepFailure.permanent("result not storable: the command's output is \(error)")
             } catch {
                 throw StepFailure.retryable("the command exited 0 but its output is not JSON (\(error)): \(text.prefix(200))")
             }

@@ -82,6 +82,11 @@ enum JSONBridge {
     static func encode<Value: Encodable>(_ value: Value) throws -> JSONValue {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try JSONValue(parsing: String(decoding: try encoder.encode(value), as: UTF8.self))
+        do {
+            return try JSONValue(parsing: String(decoding: try encoder.encode(value), as: UTF8.self))
+        } catch let error as JSONValueParseError where error.isTooDeep {
+            // The same output again will be just as deep: retrying cannot help.
+            throw StepFailure.permanent("result not storable: the handler's output is \(error)")
+        }
     }
 }

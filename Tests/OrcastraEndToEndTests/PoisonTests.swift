@@ -86,13 +86,16 @@ extension EndToEndTests {
             name: deep
             version: 1.0.0
             steps:
-              - {name: p, command: [python3, -c, 'print("[" * 5000 + "]" * 5000)'], retry: {max_attempts: 1}}
+              - {name: p, command: [python3, -c, 'print("[" * 5000 + "]" * 5000)'], retry: {max_attempts: 3, initial_delay: 10ms}}
             """)
         try cluster.worker(namespace: "e2e", ["--concurrency", "2", "--lease", "2s"])
         let deep = try await cluster.submit("e2e/deep")
         #expect(try await cluster.settled(deep, within: .seconds(15)) == "error", "\(cluster.logs)")
-        let error = try await cluster.stepRow(deep, step: "p").decode("last_error", as: String?.self) ?? ""
+        let row = try await cluster.stepRow(deep, step: "p")
+        let error = try row.decode("last_error", as: String?.self) ?? ""
+        #expect(error.hasPrefix("result not storable: "), "\(error)")
         #expect(error.contains("deeper than"), "\(error)")
+        #expect(try row.decode("attempts", as: Int.self) == 1)   // retrying cannot make it shallower
         let task = try await cluster.submit("e2e/healthy")
         #expect(try await cluster.settled(task, within: .seconds(10)) == "complete")
     }
