@@ -74,13 +74,13 @@ import Testing
         let error = await #expect(throws: PostgresError.self) {
             try await fixture.pool.query("UPDATE orcastra.steps SET state = 'complete' WHERE task_id = \(task) AND name = 'join'")
         }
-        #expect(error?.sqlState == "OR001")
+        #expect(error?.sqlState == OrcastraSQLState.illegalTransition.rawValue)
         #expect("\(error.map { "\($0)" } ?? "")".contains("illegal step transition from pending to complete"))
         // A state outside the machine is refused too (the trigger fires before the CHECK constraint).
         let unknown = await #expect(throws: PostgresError.self) {
             try await fixture.pool.query("UPDATE orcastra.steps SET state = 'exploded' WHERE task_id = \(task) AND name = 'join'")
         }
-        #expect(unknown?.sqlState == "OR001")
+        #expect(unknown?.sqlState == OrcastraSQLState.illegalTransition.rawValue)
         // enqueued → in_progress is legal and leaves a transition row with its reason.
         try await fixture.pool.query("""
             UPDATE orcastra.steps SET state = 'in_progress', state_reason = 'claimed', attempts = 1, lease_owner = 'worker-1'
@@ -107,7 +107,7 @@ import Testing
         let error = await #expect(throws: PostgresError.self) {
             try await fixture.pool.query("UPDATE orcastra.tasks SET state = 'in_progress' WHERE id = \(task)")
         }
-        #expect(error?.sqlState == "OR001")
+        #expect(error?.sqlState == OrcastraSQLState.illegalTransition.rawValue)
         let log = try await fixture.pool.query("SELECT coalesce(from_state, '-') || '→' || to_state || ' ' || reason AS line FROM orcastra.task_transitions WHERE task_id = \(task) ORDER BY id")
             .rows.map { try $0.decode("line", as: String.self) }
         #expect(log == ["-→in_progress created", "in_progress→cancelled operator"])

@@ -1,5 +1,6 @@
 import Foundation
 import OrcastraPostgres
+import OrcastraStateMachines
 import OrcastraStore
 import OrcastraTemplates
 import OrcastraTesting
@@ -44,12 +45,12 @@ import Testing
     @Test func rootStepsWakeTheirNamespace() async throws {
         let fixture = try await StoreFixture()
         try await fixture.register(StoreFixture.diamond)
-        let listener = PostgresListener(conninfo: fixture.pool.conninfo, channels: ["orcastra_ns_shop"])
+        let listener = PostgresListener(conninfo: fixture.pool.conninfo, channels: [ProtocolChannel.namespacePrefix + "shop"])
         let events = AsyncRecorder(listener)
         defer { events.cancel() }
         #expect(await events.next(within: .seconds(10)) == .listening(reconnected: false))
         _ = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "shop/diamond"), context: ["order_id": 1]))
-        #expect(await events.next(within: .seconds(10)) == .notification(channel: "orcastra_ns_shop", payload: ""))
+        #expect(await events.next(within: .seconds(10)) == .notification(channel: ProtocolChannel.namespacePrefix + "shop", payload: ""))
         listener.stop()
         await fixture.pool.shutdown()
     }
@@ -152,12 +153,12 @@ import Testing
         let missing = await #expect(throws: PostgresError.self) {
             try await fixture.pool.query("SELECT * FROM orcastra.create_task_by_name('shop', 'diamond', '9.9.9')")
         }
-        #expect(missing?.sqlState == "OR003")
+        #expect(missing?.sqlState == OrcastraSQLState.templateNotFound.rawValue)
         #expect("\(missing.map { "\($0)" } ?? "")".contains("no template shop/diamond@9.9.9 is registered"))
         let byID = await #expect(throws: PostgresError.self) {
             try await fixture.pool.query("SELECT * FROM orcastra.create_task('424242', '{}', NULL, '0', NULL)")
         }
-        #expect(byID?.sqlState == "OR003")
+        #expect(byID?.sqlState == OrcastraSQLState.templateNotFound.rawValue)
         #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks") == 1)
         await fixture.pool.shutdown()
     }
