@@ -58,7 +58,8 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
-        // The task and step state machines: pure tables of legal transitions.
+        // The task and step state machines (pure tables of legal transitions, mirrored from SQL) and the
+        // names and codes the SQL protocol shares with Swift (channels, outcomes, SQLSTATEs). No dependencies.
         .target(
             name: "OrcastraStateMachines",
             swiftSettings: strict
@@ -96,7 +97,7 @@ let package = Package(
         // The orchestrator's loop: scheduled starts, due retries, lease recovery.
         .target(
             name: "OrcastraOrchestrator",
-            dependencies: ["OrcastraPostgres", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["OrcastraPostgres", "OrcastraStateMachines", .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
@@ -127,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "orcastra-bench",
             dependencies: ["OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraStore", "OrcastraTemplates",
-                           "OrcastraCommandLine",
+                           "OrcastraStateMachines", "OrcastraCommandLine",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),

@@ -251,7 +251,7 @@ public struct OrcastraClient: Sendable {
         do {
             row = try await pool.query(statement()).first
         } catch let error as PostgresError {
-            if case .server(let server) = error, server.sqlState == "OR002" {
+            if case .server(let server) = error, server.sqlState == OrcastraSQLState.refusedOperatorAction.rawValue {
                 throw ClientError.stepActionRefused(step: stepID, action: action, reason: server.message)
             }
             throw error

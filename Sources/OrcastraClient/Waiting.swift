@@ -1,10 +1,11 @@
 import Foundation
 import OrcastraPostgres
+import OrcastraStateMachines
 
 extension OrcastraClient {
     /// The channel watchers LISTEN on. Its payload is a task id; an empty payload wakes every watcher.
     /// Notifications only wake a watcher: it always re-reads the task, never trusts the payload.
-    public static let taskEventsChannel = "orcastra_task_events"
+    public static let taskEventsChannel = ProtocolChannel.taskEvents
 
     /// Waits until the task has settled — complete, cancelled, resolved by hand, or in `error` — and
     /// returns it as last read.

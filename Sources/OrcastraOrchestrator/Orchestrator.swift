@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import OrcastraPostgres
+import OrcastraStateMachines
 import ServiceLifecycle
 
 /// How an orchestrator runs.
@@ -33,7 +34,7 @@ public struct OrchestratorConfiguration: Sendable {
 /// orchestrator. A graceful shutdown (a `ServiceGroup`'s, on SIGTERM) cancels it, like
 /// cancellation: a chore in flight commits or rolls back whole, in its own transaction.
 public actor Orchestrator: Service {
-    public static let channel = "orcastra_orchestrator"
+    public static let channel = ProtocolChannel.orchestrator
 
     public nonisolated let configuration: OrchestratorConfiguration
     private let logger: Logger

@@ -1,4 +1,7 @@
 /// What the task and step machines share: a closed set of states and a table of legal moves.
+///
+/// The database is the source of truth for both machines (docs/state-machines.md); these Swift
+/// mirrors let code check a move before sending it and switch exhaustively over states.
 public protocol StateMachineState: RawRepresentable<String>, CaseIterable, Hashable, Sendable {
     static var initial: Self { get }
     static var transitions: [Self: Set<Self>] { get }

@@ -24,6 +24,9 @@ public enum StepState: String, CaseIterable, Sendable, Codable, StateMachineStat
     /// Whether children may run after this state (their parent's result exists).
     public var satisfiesDependents: Bool { self == .complete || self == .resolvedManually }
 
+    /// The legal transitions, mirrored from SQL — the source of truth is
+    /// `orcastra.step_state_transitions_allowed`, enforced by the triggers in
+    /// `Migrations/functions/audit.sql`; `StateMachineDatabaseTests` requires this table to equal it.
     public static let transitions: [StepState: Set<StepState>] = [
         .pending: [.enqueued, .cancelled, .resolvedManually],
         // enqueued → pending never happens: readiness only grows.

@@ -20,8 +20,9 @@ public enum TaskState: String, CaseIterable, Sendable, Codable, StateMachineStat
 
     public var isTerminal: Bool { self == .complete || self == .cancelled || self == .resolvedManually }
 
-    /// The legal transitions, mirroring `orcastra.task_state_transitions_allowed`, which the
-    /// database enforces; a test checks that the two agree.
+    /// The legal transitions, mirrored from SQL — the source of truth is
+    /// `orcastra.task_state_transitions_allowed`, enforced by the triggers in
+    /// `Migrations/functions/audit.sql`; `StateMachineDatabaseTests` requires this table to equal it.
     public static let transitions: [TaskState: Set<TaskState>] = [
         .pending: [.inProgress, .cancelled],
         .inProgress: [.waitingForRetry, .error, .complete, .cancelled, .resolvedManually],

@@ -1,6 +1,7 @@
 import Foundation
 import OrcastraMigrations
 import OrcastraPostgres
+import OrcastraStateMachines
 import OrcastraStore
 import OrcastraTemplates
 import OrcastraDevDB
@@ -41,7 +42,7 @@ final class Bench: @unchecked Sendable {
             _ = try await registry.register(LoadedTemplate(file: "\(key).yaml", source: yaml, template: template))
             templates[key] = try await registry.find(TemplateReference(namespace: template.namespace, name: template.name))
         }
-        listener = PostgresListener(conninfo: url, channels: ["orcastra_task_events"])
+        listener = PostgresListener(conninfo: url, channels: [ProtocolChannel.taskEvents])
         following = arrivals.follow(listener)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import OrcastraPostgres
+import OrcastraStateMachines
 import OrcastraStore
 import OrcastraTemplates
 import OrcastraTesting
@@ -44,12 +45,12 @@ import Testing
     @Test func rootStepsWakeTheirNamespace() async throws {
         let fixture = try await StoreFixture()
         try await fixture.register(StoreFixture.diamond)
-        let listener = PostgresListener(conninfo: fixture.pool.conninfo, channels: ["orcastra_ns_shop"])
+        let listener = PostgresListener(conninfo: fixture.pool.conninfo, channels: [ProtocolChannel.namespacePrefix + "shop"])
         let events = AsyncRecorder(listener)
         defer { events.cancel() }
         #expect(await events.next(within: .seconds(10)) == .listening(reconnected: false))
         _ = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "shop/diamond"), context: ["order_id": 1]))
-        #expect(await events.next(within: .seconds(10)) == .notification(channel: "orcastra_ns_shop", payload: ""))
+        #expect(await events.next(within: .seconds(10)) == .notification(channel: ProtocolChannel.namespacePrefix + "shop", payload: ""))
         listener.stop()
         await fixture.pool.shutdown()
     }
@@ -115,6 +116,94 @@ import Testing
             ) AS writers
             """) == 1)
         print("1,000-step task created in \(elapsed)")
+        // The statement alone, from a template fetched beforehand, five times: the fastest.
+        let stored = try await fixture.registry.find(TemplateReference(parsing: "bench/chain"))
+        var fastest = Duration.seconds(60)
+        for _ in 0..<5 {
+            let again = ContinuousClock.now
+            _ = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "bench/chain")), from: stored)
+            fastest = min(fastest, ContinuousClock.now - again)
+        }
+        print("1,000-step task created from a fetched template in \(fastest) (fastest of 5)")
+        await fixture.pool.shutdown()
+    }
+
+    /// Other languages submit through SQL alone: by reference (the latest version by semver), with
+    /// untyped literals, an idempotency key and a missing template.
+    @Test func createTaskBySQLAlone() async throws {
+        let fixture = try await StoreFixture()
+        try await fixture.register(StoreFixture.diamond)
+        try await fixture.register(StoreFixture.diamond.replacingOccurrences(of: "version: 1.0.0", with: "version: 1.10.0"))
+        try await fixture.register(StoreFixture.diamond.replacingOccurrences(of: "version: 1.0.0", with: "version: 1.9.0"))
+        let row = try await fixture.pool.query("""
+            SELECT task_id, created, state FROM orcastra.create_task_by_name('shop', 'diamond', p_context => '{"order_id": 3}',
+                                                                     p_idempotency_key => 'sql-3', p_priority => 2)
+            """).first!
+        let id: UUID = try row.decode("task_id")
+        #expect(try row.decode("created", as: Bool.self))
+        #expect(try row.decode("state", as: String.self) == "in_progress")
+        let version = try await fixture.pool.query("""
+            SELECT v.version FROM orcastra.tasks t JOIN orcastra.templates v ON v.id = t.template_id WHERE t.id = \(id)
+            """).first!
+        #expect(try version.decode("version", as: String.self) == "1.10.0")
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE task_id = \(id) AND priority = 2") == 4)
+        let again = try await fixture.pool.query("SELECT task_id, created FROM orcastra.create_task_by_name('shop', 'diamond', '1.0.0', '{}', 'sql-3')").first!
+        #expect(try again.decode("task_id", as: UUID.self) == id)
+        #expect(try !again.decode("created", as: Bool.self))
+        let missing = await #expect(throws: PostgresError.self) {
+            try await fixture.pool.query("SELECT * FROM orcastra.create_task_by_name('shop', 'diamond', '9.9.9')")
+        }
+        #expect(missing?.sqlState == OrcastraSQLState.templateNotFound.rawValue)
+        #expect("\(missing.map { "\($0)" } ?? "")".contains("no template shop/diamond@9.9.9 is registered"))
+        let byID = await #expect(throws: PostgresError.self) {
+            try await fixture.pool.query("SELECT * FROM orcastra.create_task('424242', '{}', NULL, '0', NULL)")
+        }
+        #expect(byID?.sqlState == OrcastraSQLState.templateNotFound.rawValue)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks") == 1)
+        await fixture.pool.shutdown()
+    }
+
+    /// orcastra.semver_key orders versions as `SemanticVersion` does, so SQL and Swift pick the same latest.
+    @Test func semverKeyOrdersLikeSwift() async throws {
+        let fixture = try await StoreFixture()
+        let versions = ["1.0.0", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
+                        "1.0.0-beta.11", "1.0.0-rc.1", "2.0.0", "1.10.0", "1.9.0", "1.0.0-a-b", "1.0.0-a", "1.0.0-A",
+                        "1.0.0-0", "1.0.0-9", "1.0.0-10", "10.0.0-x.1", "0.0.1", "1.0.0-alpha.1.z"]
+        let swiftOrder = try versions.map { try SemanticVersion(parsing: $0) }.sorted().map(\.description)
+        let rows = try await fixture.pool.query("""
+            SELECT v FROM unnest(\(versions)::text[]) AS v ORDER BY orcastra.semver_key(v)
+            """)
+        #expect(try rows.rows.map { try $0.decode("v", as: String.self) } == swiftOrder)
+        await fixture.pool.shutdown()
+    }
+
+    /// Submission latency through `TaskCreator` (one pool, one client, a 4-step template fetched
+    /// once): prints p50/p99. Set ORCASTRA_SUBMIT_SAMPLES (e.g. 500) to run it.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["ORCASTRA_SUBMIT_SAMPLES"] != nil))
+    func submissionLatency() async throws {
+        let samples = Int(ProcessInfo.processInfo.environment["ORCASTRA_SUBMIT_SAMPLES"] ?? "") ?? 500
+        let fixture = try await StoreFixture()
+        try await fixture.register(StoreFixture.chain(4, name: "four"))
+        let stored = try await fixture.registry.find(TemplateReference(parsing: "bench/four"))
+        let request = TaskRequest(template: try TemplateReference(parsing: "bench/four"), context: ["order_id": 1])
+        for _ in 0..<50 { _ = try await fixture.creator.create(request, from: stored) }
+        var fetched: [Duration] = [], reused: [Duration] = []
+        for _ in 0..<samples {
+            let started = ContinuousClock.now
+            _ = try await fixture.creator.create(request, from: stored)
+            reused.append(ContinuousClock.now - started)
+            let again = ContinuousClock.now
+            _ = try await fixture.creator.create(request)
+            fetched.append(ContinuousClock.now - again)
+        }
+        func percentile(_ values: [Duration], _ p: Double) -> String {
+            let sorted = values.sorted()
+            let value = sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))].components
+            let ms = Double(value.seconds) * 1000 + Double(value.attoseconds) / 1e15
+            return String(format: "%.3f ms", ms)
+        }
+        print("submit 4-step (template reused), \(samples) samples: p50 \(percentile(reused, 0.5)), p99 \(percentile(reused, 0.99))")
+        print("submit 4-step (template looked up), \(samples) samples: p50 \(percentile(fetched, 0.5)), p99 \(percentile(fetched, 0.99))")
         await fixture.pool.shutdown()
     }
 }

@@ -1,0 +1,38 @@
+-- Enforcement and audit of the two state machines. SQL is the source of truth: the legal moves are
+-- the rows of orcastra.task_state_transitions_allowed and orcastra.step_state_transitions_allowed
+-- (seeded in 0001; change them with a numbered migration), these trigger functions refuse every
+-- other move, and the Swift tables in Sources/OrcastraStateMachines are checked against the
+-- database by a test (StateMachineDatabaseTests), never the other way round.
+--
+-- Every state change, whatever statement makes it, is checked against the table of legal moves and
+-- written as a transition row in the same transaction. Illegal moves fail with SQLSTATE OR001.
+-- The triggers that call these functions are declared in 0001_core_schema.sql.
+
+CREATE OR REPLACE FUNCTION orcastra.audit_task_transition() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM orcastra.task_state_transitions_allowed
+                   WHERE from_state = OLD.state AND to_state = NEW.state) THEN
+        RAISE EXCEPTION 'illegal task transition from % to % (task %)', OLD.state, NEW.state, OLD.id
+            USING ERRCODE = 'OR001', HINT = 'See docs/state-machines.md for the legal transitions.';
+    END IF;
+    INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason)
+    VALUES (NEW.id, OLD.state, NEW.state, NEW.state_reason);
+    -- Wakes whoever waits for this task (`orcastra submit --wait`); one per task per transaction.
+    PERFORM pg_notify('orcastra_task_events', NEW.id::text);
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orcastra.audit_step_transition() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM orcastra.step_state_transitions_allowed
+                   WHERE from_state = OLD.state AND to_state = NEW.state) THEN
+        RAISE EXCEPTION 'illegal step transition from % to % (step % of task %)', OLD.state, NEW.state, OLD.id, OLD.task_id
+            USING ERRCODE = 'OR001', HINT = 'See docs/state-machines.md for the legal transitions.';
+    END IF;
+    INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason, metadata)
+    VALUES (NEW.id, NEW.task_id, OLD.state, NEW.state, NEW.attempts, NEW.state_reason,
+            CASE WHEN NEW.lease_owner IS NOT NULL THEN jsonb_build_object('worker', NEW.lease_owner) END);
+    RETURN NEW;
+END
+$$;

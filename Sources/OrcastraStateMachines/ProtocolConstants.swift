@@ -1,0 +1,42 @@
+/// Names and codes the SQL functions in `Migrations/` use and Swift code must agree with.
+///
+/// SQL is the source: these mirror the literals in the function bodies, and `ProtocolConstantsTests`
+/// (OrcastraStoreTests) reads them back from a migrated database (`pg_proc.prosrc`, or by calling
+/// the functions) so a change on either side without the other fails a test.
+
+/// NOTIFY channels. A notification carries no state; it only says "look again".
+public enum ProtocolChannel {
+    /// Orchestrators LISTEN here; `report_steps` notifies it when it schedules a retry.
+    public static let orchestrator = "orcastra_orchestrator"
+    /// The task-state trigger notifies it with the task id on every task state change.
+    public static let taskEvents = "orcastra_task_events"
+    /// The start of every namespace channel. Do not build a namespace's channel from it: a long
+    /// namespace gets a shortened, hashed name; ask `SELECT orcastra.namespace_channel($1)`.
+    public static let namespacePrefix = "orcastra_ns_"
+}
+
+/// What `orcastra.report_steps` (and `complete_steps` / `fail_steps`) says became of each reported
+/// attempt, in its `outcome` column.
+public enum ReportOutcome: String, CaseIterable, Sendable {
+    /// The result was stored; the step is complete.
+    case completed
+    /// The failure was stored and the step will be retried after its backoff.
+    case waitingForRetry = "waiting_for_retry"
+    /// The failure was stored and the step failed for good.
+    case error
+    /// Nothing was stored: the step's task was cancelled meanwhile, so the step is cancelled.
+    case ignored
+    /// Nothing was stored: the lease token no longer matches (the step was recovered and may run
+    /// elsewhere, or it finished).
+    case leaseLost = "lease_lost"
+}
+
+/// The SQLSTATEs Orcastra's SQL raises itself (class `OR`, outside PostgreSQL's own codes).
+public enum OrcastraSQLState: String, CaseIterable, Sendable {
+    /// A state change the machine does not allow (the audit triggers).
+    case illegalTransition = "OR001"
+    /// An operator action refused in the step's or task's current state (`retry_step`, `resolve_step`).
+    case refusedOperatorAction = "OR002"
+    /// `create_task` was given a template that is not registered.
+    case templateNotFound = "OR003"
+}
