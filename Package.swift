@@ -90,7 +90,8 @@ let package = Package(
         // The embeddable worker runtime: claim, run handlers, heartbeat, report, shut down gracefully.
         .target(
             name: "OrcastraWorker",
-            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraCommand", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraCommand", "OrcastraStateMachines",
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),

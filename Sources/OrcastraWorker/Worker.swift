@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import OrcastraPostgres
+import OrcastraStateMachines
 import OrcastraTemplates
 import ServiceLifecycle
 
@@ -425,18 +426,18 @@ public actor Worker: Service {
                   let reported = byID[id] else { continue }
             let step = reported.step
             let metadata: Logger.Metadata = ["task": "\(step.taskID)", "step": "\(step.name)", "attempt": "\(step.attempt)"]
-            switch outcome {
-            case "completed": logger.debug("step complete", metadata: metadata)
-            case "waiting_for_retry", "error":
+            switch ReportOutcome(rawValue: outcome) {
+            case .completed: logger.debug("step complete", metadata: metadata)
+            case .waitingForRetry, .error:
                 if case .failure(let message, _) = reported.result {
-                    logger.log(level: outcome == "error" ? .error : .warning, "step attempt failed",
+                    logger.log(level: outcome == ReportOutcome.error.rawValue ? .error : .warning, "step attempt failed",
                                metadata: metadata.merging(["error": "\(message)", "next": "\(outcome)"]) { $1 })
                 }
-            case "ignored": logger.info("step outcome ignored: its task was cancelled", metadata: metadata)
-            default: logger.warning("step outcome refused: the lease was lost (the step may run elsewhere)", metadata: metadata)
+            case .ignored: logger.info("step outcome ignored: its task was cancelled", metadata: metadata)
+            case .leaseLost, nil: logger.warning("step outcome refused: the lease was lost (the step may run elsewhere)", metadata: metadata)
             }
             if let taskState = try? row.decode("task_state", as: String?.self) {
-                logger.log(level: taskState == "error" ? .error : .info, "task \(taskState)", metadata: ["task": "\(step.taskID)"])
+                logger.log(level: taskState == TaskState.error.rawValue ? .error : .info, "task \(taskState)", metadata: ["task": "\(step.taskID)"])
             }
         }
     }
