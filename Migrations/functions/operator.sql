@@ -63,7 +63,7 @@ DECLARE
 BEGIN
     -- The step and the children it may release, by ascending id.
     PERFORM 1 FROM orcastra.steps s
-    WHERE s.id = p_step OR s.id IN (SELECT e.child_id FROM orcastra.step_edges e WHERE e.parent_id = p_step)
+    WHERE s.id IN (SELECT p_step UNION SELECT e.child_id FROM orcastra.step_edges e WHERE e.parent_id = p_step)
     ORDER BY s.id FOR UPDATE;
     SELECT s.* INTO v_step FROM orcastra.steps s WHERE s.id = p_step;
     IF NOT FOUND THEN RETURN NULL; END IF;

@@ -32,9 +32,11 @@ DECLARE
     v_retrying boolean;
     v_released record;
 BEGIN
+    -- (A union of ids, not `id = ANY (…) OR id IN (…)`: that form is planned as a sequential scan.)
     PERFORM 1 FROM orcastra.steps s
-    WHERE s.id = ANY (p_ids)
-       OR s.id IN (SELECT e.child_id
+    WHERE s.id IN (SELECT unnest(p_ids)
+                   UNION
+                   SELECT e.child_id
                    FROM unnest(p_ids, p_errors) AS i(id, error)
                    JOIN orcastra.step_edges e ON e.parent_id = i.id
                    WHERE i.error IS NULL)
