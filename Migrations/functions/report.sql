@@ -31,77 +31,97 @@ DECLARE
     v_failed_tasks uuid[];
     v_retrying boolean;
     v_released record;
+    v_any_cancelled boolean;
+    v_has_successes boolean := cardinality(array_remove(p_errors, NULL)) < cardinality(p_ids);
+    v_has_failures boolean := cardinality(array_remove(p_errors, NULL)) > 0;
 BEGIN
-    -- (A union of ids, not `id = ANY (…) OR id IN (…)`: that form is planned as a sequential scan.)
-    PERFORM 1 FROM orcastra.steps s
-    WHERE s.id IN (SELECT unnest(p_ids)
-                   UNION
-                   SELECT e.child_id
-                   FROM unnest(p_ids, p_errors) AS i(id, error)
-                   JOIN orcastra.step_edges e ON e.parent_id = i.id
-                   WHERE i.error IS NULL)
-    ORDER BY s.id FOR UPDATE;
+    -- Lock, and learn on the way whether a reported step's task was cancelled (rare: the check
+    -- below runs only then). A union of ids, not `id = ANY (…) OR id IN (…)`: that form is
+    -- planned as a sequential scan.
+    SELECT coalesce(bool_or(t.state = 'cancelled'), false) INTO v_any_cancelled
+    FROM (SELECT s.id, s.task_id FROM orcastra.steps s
+          WHERE s.id IN (SELECT unnest(p_ids)
+                         UNION
+                         SELECT e.child_id
+                         FROM unnest(p_ids, p_errors) AS i(id, error)
+                         JOIN orcastra.step_edges e ON e.parent_id = i.id
+                         WHERE i.error IS NULL)
+          ORDER BY s.id FOR UPDATE OF s) AS locked
+    JOIN orcastra.tasks t ON t.id = locked.task_id;
 
     -- Attempts whose task was cancelled while they ran: cancelled, whatever they report.
-    WITH cancelled AS (
-        UPDATE orcastra.steps s
-        SET state = 'cancelled', state_reason = 'task cancelled while running', finished_at = now(),
-            lease_token = NULL, lease_expires_at = NULL
-        FROM unnest(p_ids, p_tokens) AS i(id, token), orcastra.tasks t
-        WHERE s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
-          AND t.id = s.task_id AND t.state = 'cancelled'
-        RETURNING s.id
-    )
-    SELECT coalesce(array_agg(c.id), '{}') INTO v_ignored FROM cancelled c;
+    v_ignored := '{}';
+    IF v_any_cancelled THEN
+        WITH cancelled AS (
+            UPDATE orcastra.steps s
+            SET state = 'cancelled', state_reason = 'task cancelled while running', finished_at = now(),
+                lease_token = NULL, lease_expires_at = NULL
+            FROM unnest(p_ids, p_tokens) AS i(id, token), orcastra.tasks t
+            WHERE s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
+              AND t.id = s.task_id AND t.state = 'cancelled'
+            RETURNING s.id
+        )
+        SELECT coalesce(array_agg(c.id), '{}') INTO v_ignored FROM cancelled c;
+    END IF;
 
-    WITH input AS (
-        SELECT DISTINCT ON (i.id) i.id, coalesce(i.result, 'null'::jsonb) AS result
-        FROM unnest(p_ids, p_tokens, p_results, p_errors) WITH ORDINALITY AS i(id, token, result, error, n)
-        JOIN orcastra.steps s ON s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
-        WHERE i.error IS NULL
-        ORDER BY i.id, i.n DESC
-    ), done AS (
-        UPDATE orcastra.steps s
-        SET state = 'complete', state_reason = 'completed', finished_at = now(), lease_token = NULL,
-            lease_expires_at = NULL, last_error = NULL
-        FROM input i
-        WHERE s.id = i.id
-        RETURNING s.id, s.task_id
-    ), stored AS (
-        INSERT INTO orcastra.step_results (step_id, result)
-        SELECT d.id, i.result FROM done d JOIN input i ON i.id = d.id
-        ON CONFLICT (step_id) DO UPDATE SET result = EXCLUDED.result, written_at = now()
-    )
-    SELECT coalesce(array_agg(d.id), '{}'), coalesce(array_agg(DISTINCT d.task_id), '{}')
-    INTO v_done, v_done_tasks FROM done d;
+    v_done := '{}'; v_done_tasks := '{}';
+    IF v_has_successes THEN
+        WITH input AS (
+            SELECT DISTINCT ON (i.id) i.id, coalesce(i.result, 'null'::jsonb) AS result
+            FROM unnest(p_ids, p_tokens, p_results, p_errors) WITH ORDINALITY AS i(id, token, result, error, n)
+            JOIN orcastra.steps s ON s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
+            WHERE i.error IS NULL
+            ORDER BY i.id, i.n DESC
+        ), done AS (
+            UPDATE orcastra.steps s
+            SET state = 'complete', state_reason = 'completed', finished_at = now(), lease_token = NULL,
+                lease_expires_at = NULL, last_error = NULL
+            FROM input i
+            WHERE s.id = i.id
+            RETURNING s.id, s.task_id
+        ), stored AS (
+            INSERT INTO orcastra.step_results (step_id, result)
+            SELECT d.id, i.result FROM done d JOIN input i ON i.id = d.id
+            ON CONFLICT (step_id) DO UPDATE SET result = EXCLUDED.result, written_at = now()
+        )
+        SELECT coalesce(array_agg(d.id), '{}'), coalesce(array_agg(DISTINCT d.task_id), '{}')
+        INTO v_done, v_done_tasks FROM done d;
+    END IF;
 
-    WITH input AS (
-        SELECT DISTINCT ON (i.id) i.id, i.error, i.retry_after_ms
-        FROM unnest(p_ids, p_tokens, p_errors, p_retry_after_ms) WITH ORDINALITY AS i(id, token, error, retry_after_ms, n)
-        JOIN orcastra.steps s ON s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
-        WHERE i.error IS NOT NULL
-        ORDER BY i.id, i.n DESC
-    ), failed AS (
-        UPDATE orcastra.steps s
-        SET state = CASE WHEN i.retry_after_ms IS NOT NULL AND s.attempts < s.max_attempts THEN 'waiting_for_retry' ELSE 'error' END,
-            state_reason = CASE
-                WHEN i.retry_after_ms IS NOT NULL AND s.attempts < s.max_attempts THEN 'attempt ' || s.attempts || ' failed; retrying'
-                WHEN i.retry_after_ms IS NULL THEN 'permanent failure'
-                ELSE 'attempts exhausted (' || s.attempts || ' of ' || s.max_attempts || ')' END,
-            visible_at = CASE WHEN i.retry_after_ms IS NOT NULL
-                              THEN now() + greatest(i.retry_after_ms, 0) * interval '1 millisecond' ELSE s.visible_at END,
-            finished_at = CASE WHEN i.retry_after_ms IS NOT NULL AND s.attempts < s.max_attempts THEN NULL ELSE now() END,
-            last_error = right(i.error, 65536), lease_token = NULL, lease_expires_at = NULL
-        FROM input i
-        WHERE s.id = i.id
-        RETURNING s.id, s.task_id, s.state
-    )
-    SELECT coalesce(array_agg(f.id), '{}'), coalesce(array_agg(DISTINCT f.task_id), '{}'),
-           coalesce(bool_or(f.state = 'waiting_for_retry'), false)
-    INTO v_failed, v_failed_tasks, v_retrying FROM failed f;
+    v_failed := '{}'; v_failed_tasks := '{}'; v_retrying := false;
+    IF v_has_failures THEN
+        WITH input AS (
+            SELECT DISTINCT ON (i.id) i.id, i.error, i.retry_after_ms
+            FROM unnest(p_ids, p_tokens, p_errors, p_retry_after_ms) WITH ORDINALITY AS i(id, token, error, retry_after_ms, n)
+            JOIN orcastra.steps s ON s.id = i.id AND s.lease_token = i.token AND s.state = 'in_progress'
+            WHERE i.error IS NOT NULL
+            ORDER BY i.id, i.n DESC
+        ), failed AS (
+            UPDATE orcastra.steps s
+            SET state = CASE WHEN i.retry_after_ms IS NOT NULL AND s.attempts < s.max_attempts THEN 'waiting_for_retry' ELSE 'error' END,
+                state_reason = CASE
+                    WHEN i.retry_after_ms IS NOT NULL AND s.attempts < s.max_attempts THEN 'attempt ' || s.attempts || ' failed; retrying'
+                    WHEN i.retry_after_ms IS NULL THEN 'permanent failure'
+                    ELSE 'attempts exhausted (' || s.attempts || ' of ' || s.max_attempts || ')' END,
+                visible_at = CASE WHEN i.retry_after_ms IS NOT NULL
+                                  THEN now() + greatest(i.retry_after_ms, 0) * interval '1 millisecond' ELSE s.visible_at END,
+                finished_at = CASE WHEN i.retry_after_ms IS NOT NULL AND s.attempts < s.max_attempts THEN NULL ELSE now() END,
+                last_error = right(i.error, 65536), lease_token = NULL, lease_expires_at = NULL
+            FROM input i
+            WHERE s.id = i.id
+            RETURNING s.id, s.task_id, s.state
+        )
+        SELECT coalesce(array_agg(f.id), '{}'), coalesce(array_agg(DISTINCT f.task_id), '{}'),
+               coalesce(bool_or(f.state = 'waiting_for_retry'), false)
+        INTO v_failed, v_failed_tasks, v_retrying FROM failed f;
+    END IF;
 
-    SELECT * INTO v_released FROM orcastra.release_children(v_done);
-    PERFORM orcastra.notify_namespaces(v_released.namespaces);
+    IF cardinality(v_done) > 0 THEN
+        SELECT * INTO v_released FROM orcastra.release_children(v_done);
+        IF cardinality(v_released.namespaces) > 0 THEN PERFORM orcastra.notify_namespaces(v_released.namespaces); END IF;
+    ELSE
+        SELECT '{}'::text[] AS namespaces, '{}'::uuid[] AS tasks INTO v_released;
+    END IF;
     -- Orchestrators sleep until the next due retry; tell them there is a new one.
     IF v_retrying THEN PERFORM pg_notify('orcastra_orchestrator', 'retry'); END IF;
 
