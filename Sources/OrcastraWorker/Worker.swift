@@ -119,7 +119,12 @@ public actor Worker: Service {
                     .decode("channel", as: String.self)
             } catch {
                 let delay = backoff.next()
-                logger.warning("cannot reach the database; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                if (error as? PostgresError)?.sqlState == "42883" {
+                    logger.error("the database has no orcastra.namespace_channel(): its schema is older than this worker; run `orcastra migrate`. Retrying",
+                                 metadata: ["retry_in": "\(delay)"])
+                } else {
+                    logger.warning("cannot reach the database; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                }
                 try? await Task.sleep(for: delay)
             }
         }
