@@ -5,7 +5,7 @@ import OrcastraTesting
 import Testing
 
 /// Normal operation under pressure must never deadlock and never apply an attempt twice:
-/// several workers with short leases, a fan-in template whose steps fail one time in three, and
+/// several workers with short leases (600 ms), a fan-in template whose steps fail one time in three, and
 /// an orchestrator killed and started again midway (issue 11, defect 3). Runs in CI.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct StressTests {
     /// Four parents that each fail one attempt in three, and a join that waits for all of them.
@@ -39,7 +39,7 @@ import Testing
             let before = try await Self.deadlocks(cluster)
 
             let first = try cluster.orchestrator(["--poll-interval", "100ms"])
-            for _ in 0..<3 { try cluster.worker(namespace: "stress", ["--concurrency", "24", "--lease", "2s"]) }
+            for _ in 0..<3 { try cluster.worker(namespace: "stress", ["--concurrency", "24", "--lease", "600ms"]) }
             #expect(await waitUntil(within: .seconds(60)) {
                 try await cluster.count("SELECT count(*) FROM orcastra.tasks WHERE state = 'complete'") >= total / 3
             }, "\(cluster.logs)")
