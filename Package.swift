@@ -191,7 +191,8 @@ let package = Package(
         ),
         .testTarget(
             name: "OrcastraEndToEndTests",
-            dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraStore", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator"],
+            dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraStore", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator",
+                           "OrcastraMigrations"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -75,7 +75,12 @@ public actor Orchestrator: Service {
                 backoff.current = .milliseconds(100)
             } catch {
                 if Task.isCancelled { break }
-                logger.warning("orchestrator round failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff.current)"])
+                if let error = error as? PostgresError, error.meansSchemaNotMigrated {
+                    logger.error("orchestrator round failed: the database lacks Orcastra's schema, or has an older one than this orchestrator: run `orcastra migrate`. Retrying",
+                                 metadata: ["error": "\(error)", "retry_in": "\(backoff.current)"])
+                } else {
+                    logger.warning("orchestrator round failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff.current)"])
+                }
                 if let connection, connection.isBroken { await connection.close(); self.connection = nil }
                 try? await Task.sleep(for: backoff.current)
                 backoff.current = min(backoff.current * 2, backoff.maximum)

@@ -17,6 +17,12 @@ public enum PostgresError: Error, Sendable, CustomStringConvertible {
     /// An identifier (`\(ident:)`) that cannot be quoted; nothing was sent.
     case invalidIdentifier(name: String, reason: String, statement: String)
 
+    /// Whether the error says the database lacks Orcastra's schema, or has an older one: its schema,
+    /// a table or a function is missing (3F000, 42P01, 42883). The way out is `orcastra migrate`.
+    public var meansSchemaNotMigrated: Bool {
+        ["3F000", "42P01", "42883"].contains(sqlState ?? "")
+    }
+
     /// The SQLSTATE of a server error (`23505` for a unique violation), nil for client-side errors.
     public var sqlState: String? {
         if case .server(let error) = self { return error.sqlState }

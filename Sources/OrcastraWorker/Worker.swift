@@ -119,9 +119,9 @@ public actor Worker: Service {
                     .decode("channel", as: String.self)
             } catch {
                 let delay = backoff.next()
-                if (error as? PostgresError)?.sqlState == "42883" {
-                    logger.error("the database has no orcastra.namespace_channel(): its schema is older than this worker; run `orcastra migrate`. Retrying",
-                                 metadata: ["retry_in": "\(delay)"])
+                if let error = error as? PostgresError, error.meansSchemaNotMigrated {
+                    logger.error("the database lacks Orcastra's schema, or has an older one than this worker: run `orcastra migrate`. Retrying",
+                                 metadata: ["error": "\(error)", "retry_in": "\(delay)"])
                 } else {
                     logger.warning("cannot reach the database; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
                 }
