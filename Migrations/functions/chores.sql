@@ -8,7 +8,9 @@
 
 -- Scheduled tasks whose time has come: start them and enqueue their root steps.
 CREATE OR REPLACE FUNCTION orcastra.start_due_tasks(p_limit integer) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 DECLARE
     v_candidates uuid[];
     v_tasks uuid[];
@@ -46,7 +48,9 @@ $$;
 
 -- Failed steps whose backoff has elapsed go back in line.
 CREATE OR REPLACE FUNCTION orcastra.enqueue_due_retries(p_limit integer) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 DECLARE
     v_namespaces text[];
     v_tasks uuid[];
@@ -74,7 +78,9 @@ $$;
 -- recorded, and the step goes back in line, or into error if that was its last attempt — or is
 -- cancelled if its task was cancelled meanwhile (it must not run again).
 CREATE OR REPLACE FUNCTION orcastra.recover_expired_leases(p_limit integer) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 DECLARE
     v_namespaces text[];
     v_tasks uuid[];
@@ -110,7 +116,9 @@ $$;
 -- A safety net: live tasks with nothing live left are settled (normally the last report does it).
 -- Touches tasks only.
 CREATE OR REPLACE FUNCTION orcastra.settle_stalled_tasks(p_limit integer) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 DECLARE
     v_tasks uuid[];
 BEGIN

@@ -7,10 +7,24 @@
 --
 -- SKIP LOCKED never waits, so a claim cannot take part in a deadlock, also when it runs in the
 -- same transaction as a report that holds step and task locks.
+--
+-- Plans. Every protocol function (claims, reports, heartbeats, task creation, chores, operator
+-- actions) runs with
+--   SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
+--   SET enable_hashjoin = off SET enable_mergejoin = off
+-- Each statement inside touches a handful of rows found by index, so one plan per connection
+-- serves every call: left to choose, PL/pgSQL planned four of the report's and claim's statements
+-- anew on every call (about 0.8 ms of a step's 2 ms). And no plan may scan or hash a whole table:
+-- plans made while the tables were nearly empty (a new deployment, before autovacuum's ANALYZE)
+-- otherwise scanned every step once the tables grew — 30–100 ms per statement at 400,000 steps
+-- (PlanStabilityTests; docs/benchmarks.md, "Plans"). The settings hold for the functions these
+-- call too (release_children, settle_tasks, the audit triggers).
 CREATE OR REPLACE FUNCTION orcastra.claim_steps(p_namespace text, p_worker text, p_limit integer, p_lease_ms integer)
 RETURNS TABLE (step_id bigint, task_id uuid, step_name text, attempt integer, max_attempts integer,
                lease_token uuid, lease_expires_at timestamptz, template_id bigint, context jsonb, parents jsonb)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 DECLARE
     v_ids bigint[];
 BEGIN
@@ -45,15 +59,14 @@ BEGIN
 END
 $$;
 
--- 0002 forced a custom plan for every claim; the statements above do not need one.
-ALTER FUNCTION orcastra.claim_steps(text, text, integer, integer) RESET plan_cache_mode;
-
 -- Extends the leases the caller still holds. A step whose task was cancelled is cancelled here
 -- (its outcome will be ignored) and reported with alive = false, as is a step whose lease was lost.
 -- Locks the steps in ascending id order first, like every other writer of steps.
 CREATE OR REPLACE FUNCTION orcastra.heartbeat_steps(p_ids bigint[], p_tokens uuid[], p_lease_ms integer)
 RETURNS TABLE (step_id bigint, alive boolean)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 BEGIN
     PERFORM 1 FROM orcastra.steps s WHERE s.id = ANY (p_ids) ORDER BY s.id FOR UPDATE;
 

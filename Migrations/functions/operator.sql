@@ -6,7 +6,9 @@
 -- heartbeats or reports (their outcome is then ignored). Returns the task's state afterwards, or
 -- NULL when there is no such task.
 CREATE OR REPLACE FUNCTION orcastra.cancel_task(p_task uuid, p_reason text) RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 DECLARE
     v_state text;
 BEGIN
@@ -24,7 +26,9 @@ $$;
 -- Gives a step in error its retry budget again and puts it back in line; its task resumes.
 -- Returns the step's state afterwards, or NULL when there is no such step.
 CREATE OR REPLACE FUNCTION orcastra.retry_step(p_step bigint, p_reason text) RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 DECLARE
     v_step record;
     v_task_state text;
@@ -55,7 +59,9 @@ $$;
 -- Only in a task that runs (in_progress, waiting_for_retry or error): a scheduled task's steps
 -- wait for its start time, and a finished or cancelled task's steps never run again.
 CREATE OR REPLACE FUNCTION orcastra.resolve_step(p_step bigint, p_result jsonb, p_reason text) RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 DECLARE
     v_step record;
     v_task record;

@@ -21,7 +21,9 @@ DROP FUNCTION IF EXISTS orcastra.cancel_orphaned(bigint[], uuid[]);
 CREATE OR REPLACE FUNCTION orcastra.report_steps(p_ids bigint[], p_tokens uuid[], p_results jsonb[],
                                                 p_errors text[], p_retry_after_ms bigint[])
 RETURNS TABLE (step_id bigint, outcome text, task_id uuid, task_state text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 #variable_conflict use_column
 DECLARE
     v_ignored bigint[];
@@ -167,7 +169,9 @@ $$;
 -- cancelled meanwhile: then they are cancelled and never run again.
 CREATE OR REPLACE FUNCTION orcastra.release_steps(p_ids bigint[], p_tokens uuid[])
 RETURNS TABLE (step_id bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 DECLARE
     v_namespaces text[];
 BEGIN
