@@ -52,8 +52,8 @@ CREATE OR REPLACE FUNCTION orcastra.create_task(p_template_id bigint, p_context 
                                                p_idempotency_key text DEFAULT NULL, p_priority integer DEFAULT 0,
                                                p_run_at timestamptz DEFAULT NULL)
 RETURNS TABLE (task_id uuid, created boolean, state text)
-LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
-SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+LANGUAGE plpgsql -- generic plans on indexes; hash joins of the template's own steps stay allowed: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -125,8 +125,8 @@ CREATE OR REPLACE FUNCTION orcastra.create_task_by_name(p_namespace text, p_name
                                                        p_context jsonb DEFAULT '{}', p_idempotency_key text DEFAULT NULL,
                                                        p_priority integer DEFAULT 0, p_run_at timestamptz DEFAULT NULL)
 RETURNS TABLE (task_id uuid, created boolean, state text)
-LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
-SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+LANGUAGE plpgsql -- generic plans on indexes; hash joins of the template's own steps stay allowed: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 DECLARE
     v_template bigint;

@@ -1,4 +1,5 @@
 import Foundation
+import OrcastraPostgres
 import OrcastraStore
 import OrcastraTemplates
 import Testing
@@ -77,6 +78,7 @@ import Testing
         clock = ContinuousClock.now
         let creation = try await database.creator.create(TaskRequest(template: TemplateReference(namespace: template.namespace, name: template.name)), from: stored)
         let created = seconds(since: clock)
+        let creationTime = ContinuousClock.now - clock
         print("\(label): \(yaml.utf8.count / 1024) KiB of YAML; parse \(parsed), register \(registered), find \(found), create task \(created)")
         #expect(template.steps.count == steps)
         #expect(stored.template == template)
@@ -86,5 +88,31 @@ import Testing
         // Only the root is ready; everything else waits for its parents.
         #expect(try await database.count("SELECT count(*) FROM orcastra.steps WHERE state = 'enqueued'") == 1)
         #expect(try await database.count("SELECT count(*) FROM orcastra.steps WHERE pending_parents = 0") == 1)
+        // Linear in the steps: a nested loop over the template's steps (a plan without hash joins)
+        // took 22 s for 10,000 steps, against half a second.
+        #expect(creationTime < .seconds(8), "creating the task took \(created)")
+
+        // The root's completion releases its children in one report; then up to 500 report at once.
+        clock = ContinuousClock.now
+        let root = try await database.pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps('big', 'w', 1, 60000)")
+        let rootID: Int64 = try root.first!.decode("step_id"), rootToken: UUID = try root.first!.decode("lease_token")
+        _ = try await database.pool.query("""
+            SELECT * FROM orcastra.report_steps(\([rootID]), \([rootToken]), ARRAY['{}']::jsonb[], ARRAY[NULL]::text[], ARRAY[NULL]::bigint[])
+            """)
+        let releasing = seconds(since: clock), releaseTime = ContinuousClock.now - clock
+        let chain = edges == steps - 1
+        #expect(try await database.count("SELECT count(*) FROM orcastra.steps WHERE state = 'enqueued'") == (chain ? 1 : steps - 2))
+        clock = ContinuousClock.now
+        let batch = try await database.pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps('big', 'w', 500, 60000)")
+        let ids: [Int64] = try batch.map { try $0.decode("step_id") }, tokens: [UUID] = try batch.map { try $0.decode("lease_token") }
+        let results = [JSONText?](repeating: JSONText("{}"), count: ids.count)
+        let reported = try await database.pool.query("""
+            SELECT * FROM orcastra.report_steps(\(ids), \(tokens), \(results)::jsonb[], \([String?](repeating: nil, count: ids.count))::text[],
+                                                \([Int64?](repeating: nil, count: ids.count))::bigint[])
+            """)
+        let reporting = seconds(since: clock), batchTime = ContinuousClock.now - clock
+        print("\(label): root reported and children released in \(releasing); \(ids.count) steps claimed and reported in \(reporting)")
+        #expect(reported.count == ids.count)
+        #expect(releaseTime < .seconds(8) && batchTime < .seconds(8), "release \(releasing), batch \(reporting)")
     }
 }
