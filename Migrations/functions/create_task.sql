@@ -60,6 +60,8 @@ DECLARE
     v_definition jsonb;
     v_task uuid;
     v_state text := CASE WHEN coalesce(p_run_at, now()) <= now() THEN 'in_progress' ELSE 'pending' END;
+    -- A task that starts later says so: `task show` and `task events` read "scheduled".
+    v_reason text := CASE WHEN coalesce(p_run_at, now()) <= now() THEN 'created' ELSE 'scheduled' END;
     v_namespaces text[];
 BEGIN
     SELECT t.definition INTO v_definition FROM orcastra.templates t WHERE t.id = p_template_id;
@@ -68,8 +70,8 @@ BEGIN
             USING ERRCODE = 'OR003', HINT = 'Register it first with `orcastra template register FILE`.';
     END IF;
     LOOP
-        INSERT INTO orcastra.tasks AS t (template_id, state, priority, idempotency_key, context, run_at, started_at)
-        VALUES (p_template_id, v_state, coalesce(p_priority, 0), p_idempotency_key, coalesce(p_context, '{}'),
+        INSERT INTO orcastra.tasks AS t (template_id, state, state_reason, priority, idempotency_key, context, run_at, started_at)
+        VALUES (p_template_id, v_state, v_reason, coalesce(p_priority, 0), p_idempotency_key, coalesce(p_context, '{}'),
                 coalesce(p_run_at, now()), CASE WHEN v_state = 'in_progress' THEN now() END)
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING t.id INTO v_task;
@@ -80,7 +82,7 @@ BEGIN
         -- It was deleted between the conflict and the look-up (retention): try again.
     END LOOP;
 
-    INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason) VALUES (v_task, NULL, v_state, 'created');
+    INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason) VALUES (v_task, NULL, v_state, v_reason);
 
     WITH definition AS (
         SELECT d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
@@ -89,8 +91,8 @@ BEGIN
         FROM jsonb_array_elements(v_definition->'steps') WITH ORDINALITY AS d(step, n)
     ), new_steps AS (
         -- Ids in the template's order.
-        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, priority, max_attempts, pending_parents, enqueued_at)
-        SELECT v_task, d.name, d.namespace, ready.state, coalesce(p_priority, 0), d.max_attempts, d.parents,
+        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at)
+        SELECT v_task, d.name, d.namespace, ready.state, v_reason, coalesce(p_priority, 0), d.max_attempts, d.parents,
                CASE WHEN ready.state = 'enqueued' THEN now() END
         FROM definition d
         CROSS JOIN LATERAL (SELECT CASE WHEN v_state = 'in_progress' AND d.parents = 0
@@ -99,7 +101,7 @@ BEGIN
         RETURNING s.id, s.name, s.namespace, s.state
     ), step_audit AS (
         INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
-        SELECT n.id, v_task, NULL, n.state, 0, 'created' FROM new_steps n
+        SELECT n.id, v_task, NULL, n.state, 0, v_reason FROM new_steps n
     ), edges AS (
         INSERT INTO orcastra.step_edges (parent_id, child_id)
         SELECT parent.id, child.id
@@ -117,7 +119,7 @@ END
 $$;
 
 -- The same by reference, for callers that know a template by name: p_version NULL takes the
--- highest registered version by semver precedence (as `orcastra submit namespace/name` does).
+-- highest release by semver precedence, never a prerelease (as `orcastra submit namespace/name` does).
 -- Raises OR003 when nothing matches.
 -- A name of its own, not an overload of create_task: drivers that send parameters untyped (as
 -- node-postgres does) would make PostgreSQL pick between the two by guessing, or refuse (42725).
@@ -131,10 +133,16 @@ AS $$
 DECLARE
     v_template bigint;
 BEGIN
+    -- Without a version: the highest release. A prerelease runs only when named.
     SELECT t.id INTO v_template FROM orcastra.templates t
-    WHERE t.namespace = p_namespace AND t.name = p_name AND (p_version IS NULL OR t.version = p_version)
+    WHERE t.namespace = p_namespace AND t.name = p_name
+      AND (t.version = p_version OR (p_version IS NULL AND position('-' IN t.version) = 0))
     ORDER BY orcastra.semver_key(t.version) DESC
     LIMIT 1;
+    IF NOT FOUND AND p_version IS NULL AND EXISTS (SELECT 1 FROM orcastra.templates t WHERE t.namespace = p_namespace AND t.name = p_name) THEN
+        RAISE EXCEPTION '% has prerelease versions only; without a version the highest release is taken', p_namespace || '/' || p_name
+            USING ERRCODE = 'OR003', HINT = 'Pass the version to run (p_version), e.g. the one `orcastra template list` shows.';
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no template % is registered', p_namespace || '/' || p_name || coalesce('@' || p_version, '')
             USING ERRCODE = 'OR003', HINT = 'Register it first with `orcastra template register FILE`.';

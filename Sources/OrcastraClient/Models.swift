@@ -7,7 +7,7 @@ import OrcastraTemplates
 /// `TaskDetail` is a snapshot read in one statement, so the task's state and its steps' states are
 /// consistent with each other. It is `Equatable` so watchers can tell whether anything changed.
 public struct TaskDetail: Sendable, Hashable, Codable {
-    public var id: UUID
+    @LowercaseUUID public var id: UUID
     /// `namespace/name@version` of the template the task runs.
     public var template: String
     /// The template's namespace (the task's "namespace" in filters).
@@ -92,7 +92,7 @@ public struct StepDetail: Sendable, Hashable, Codable {
 
 /// One row of a task listing: enough to pick a task, without its context or steps.
 public struct TaskSummary: Sendable, Hashable, Codable {
-    public var id: UUID
+    @LowercaseUUID public var id: UUID
     public var template: String
     public var templateNamespace: String
     public var templateName: String

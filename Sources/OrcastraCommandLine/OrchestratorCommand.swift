@@ -48,7 +48,8 @@ public struct OrchestratorOptions: ParsableArguments {
 /// `orcastra-orchestrator`: starts scheduled tasks, enqueues due retries, recovers lost steps.
 public struct OrchestratorCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "orcastra-orchestrator", abstract: "Run Orcastra's orchestrator.", discussion: OrchestratorOptions.discussion)
+        commandName: "orcastra-orchestrator", abstract: "Run Orcastra's orchestrator.", discussion: OrchestratorOptions.discussion,
+        version: OrcastraVersion.current)
     @OptionGroup public var options: OrchestratorOptions
     public init() {}
     public func run() async throws { try await options.runOrchestrator() }

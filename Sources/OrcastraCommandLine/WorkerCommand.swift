@@ -80,7 +80,8 @@ public struct WorkerOptions: ParsableArguments {
 /// `orcastra-worker`: the stock worker, which runs `command` steps and the built-in handlers.
 public struct WorkerCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "orcastra-worker", abstract: "Run the steps of one namespace.", discussion: WorkerOptions.discussion)
+        commandName: "orcastra-worker", abstract: "Run the steps of one namespace.", discussion: WorkerOptions.discussion,
+        version: OrcastraVersion.current)
     @OptionGroup public var options: WorkerOptions
     public init() {}
     public func run() async throws { try await options.runWorker() }

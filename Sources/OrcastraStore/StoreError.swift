@@ -4,6 +4,8 @@ import OrcastraTemplates
 public enum StoreError: Error, Sendable, CustomStringConvertible {
     /// No template has that reference; `suggestions` are the closest registered ones.
     case templateNotFound(reference: String, suggestions: [String])
+    /// An unpinned reference (`ns/name`) takes the highest release; this template has prereleases only.
+    case onlyPrereleases(reference: String, versions: [String])
     /// This version is registered already with other content.
     case versionConflict(reference: String)
     /// The task's context does not match the template's input schema.
@@ -23,6 +25,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
                 ? "Register it first with `orcastra template register FILE`."
                 : "Did you mean \(suggestions.joined(separator: " or "))?"
             return "No template \(reference) is registered. \(hint)"
+        case .onlyPrereleases(let reference, let versions):
+            return "\(reference) has prerelease versions only (\(versions.joined(separator: ", "))), and a reference without a version takes the highest release. Pin one, e.g. \(reference)@\(versions.last!)."
         case .versionConflict(let reference):
             return "Template \(reference) is already registered with different content. A version is immutable: bump `version` in the file and register again."
         case .contextInvalid(let template, let violations):

@@ -97,11 +97,16 @@ public struct TemplateRegistry: Sendable {
             FROM orcastra.templates WHERE namespace = \(reference.namespace) AND name = \(reference.name)
             """)
         if let stored = try Self.select(reference, from: rows.rows) { return stored }
+        if reference.version == nil, !rows.rows.isEmpty {
+            let versions = try rows.rows.map { try SemanticVersion(parsing: try $0.decode("version", as: String.self)) }.sorted()
+            throw StoreError.onlyPrereleases(reference: reference.description, versions: versions.map(\.description))
+        }
         let closest = try await suggestions(for: reference)
         throw StoreError.templateNotFound(reference: reference.description, suggestions: closest)
     }
 
-    /// The row of the wanted version (or the highest), decoded. Synchronous on purpose: Swift 6.3's
+    /// The row of the wanted version, or without one the highest release (a prerelease is only
+    /// ever run when pinned: `ns/name@2.0.0-rc.1`), decoded. Synchronous on purpose: Swift 6.3's
     /// optimizer crashed splitting the async `find` when this work was inline.
     static func select(_ reference: TemplateReference, from rows: [PostgresRow]) throws -> StoredTemplate? {
         var best: (SemanticVersion, PostgresRow)?
@@ -109,7 +114,7 @@ public struct TemplateRegistry: Sendable {
             let version = try SemanticVersion(parsing: try row.decode("version", as: String.self))
             if let wanted = reference.version {
                 if version == wanted { best = (version, row) }
-            } else if best == nil || best!.0 < version {
+            } else if version.prerelease.isEmpty, best == nil || best!.0 < version {
                 best = (version, row)
             }
         }

@@ -58,6 +58,6 @@ extension Worker {
 
     func start(_ step: ClaimedStep) {
         handlers[step.lease] = Task { await self.execute(step) }
-        logger.debug("step claimed", metadata: ["task": "\(step.taskID)", "step": "\(step.name)", "attempt": "\(step.attempt)"])
+        logger.debug("step claimed", metadata: ["task": "\(step.taskID.uuidString.lowercased())", "step": "\(step.name)", "attempt": "\(step.attempt)"])
     }
 }

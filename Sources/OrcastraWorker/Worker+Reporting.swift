@@ -64,7 +64,7 @@ extension Worker {
                 logger.warning("reporting outcomes failed; retrying", metadata: ["error": "\(error)", "steps": "\(batch.count)"])
                 for outcome in dropped {
                     logger.error("giving up reporting a step; its lease will expire and it will be retried",
-                                 metadata: ["task": "\(outcome.step.taskID)", "step": "\(outcome.step.name)"])
+                                 metadata: ["task": "\(outcome.step.taskID.uuidString.lowercased())", "step": "\(outcome.step.name)"])
                 }
                 if !dropped.isEmpty { wake.yield() }
                 return false
@@ -110,7 +110,7 @@ extension Worker {
         }
         state.drop(outcome.step.lease)
         logger.error("the database refused this step's outcome; its lease will expire and it will be retried",
-                     metadata: ["task": "\(outcome.step.taskID)", "step": "\(outcome.step.name)", "error": "\(refusal.map { "\($0)" } ?? "")"])
+                     metadata: ["task": "\(outcome.step.taskID.uuidString.lowercased())", "step": "\(outcome.step.name)", "error": "\(refusal.map { "\($0)" } ?? "")"])
         wake.yield()
     }
 
@@ -150,7 +150,7 @@ extension Worker {
             guard let id = try? row.decode("step_id", as: Int64.self), let outcome = try? row.decode("outcome", as: String.self),
                   let reported = byID[id] else { continue }
             let step = reported.step
-            let metadata: Logger.Metadata = ["task": "\(step.taskID)", "step": "\(step.name)", "attempt": "\(step.attempt)"]
+            let metadata: Logger.Metadata = ["task": "\(step.taskID.uuidString.lowercased())", "step": "\(step.name)", "attempt": "\(step.attempt)"]
             switch ReportOutcome(rawValue: outcome) {
             case .completed: logger.debug("step complete", metadata: metadata)
             case .waitingForRetry, .error:
@@ -162,7 +162,7 @@ extension Worker {
             case .leaseLost, nil: logger.warning("step outcome refused: the lease was lost (the step may run elsewhere)", metadata: metadata)
             }
             if let taskState = try? row.decode("task_state", as: String?.self) {
-                logger.log(level: taskState == TaskState.error.rawValue ? .error : .info, "task \(taskState)", metadata: ["task": "\(step.taskID)"])
+                logger.log(level: taskState == TaskState.error.rawValue ? .error : .info, "task \(taskState)", metadata: ["task": "\(step.taskID.uuidString.lowercased())"])
             }
         }
     }

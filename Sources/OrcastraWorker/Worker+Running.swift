@@ -10,7 +10,7 @@ extension Worker {
     /// and serializing the result. Only the bookkeeping at the end comes back to the actor.
     nonisolated func execute(_ step: ClaimedStep) async {
         var stepLogger = logger
-        stepLogger[metadataKey: "task"] = "\(step.taskID)"
+        stepLogger[metadataKey: "task"] = "\(step.taskID.uuidString.lowercased())"
         stepLogger[metadataKey: "step"] = "\(step.name)"
         var policy: RetryPolicy?
         let result: StepOutcome.Result

@@ -25,16 +25,11 @@ enum CLI {
         return id
     }
 
-    /// An ISO 8601 time: `2026-05-01T12:00:00Z`, with fractional seconds or an offset, or a date
-    /// alone (`2026-05-01`, midnight UTC).
+    /// An RFC 3339 / ISO 8601 time (see `Timestamp`); without an offset, in the local time zone.
     static func timestamp(_ text: String, option: String) throws -> Date {
-        var style = Date.ISO8601FormatStyle()
-        if let date = try? style.parse(text) { return date }
-        style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-        if let date = try? style.parse(text) { return date }
-        if let date = try? Date.ISO8601FormatStyle().year().month().day().parse(text) { return date }
+        if let date = Timestamp.parse(text) { return date }
         throw CLIFailure(
-            message: "\(option) '\(text)' is not an ISO 8601 time. Write it like 2026-05-01T12:00:00Z, 2026-05-01T14:00:00+02:00 or 2026-05-01.",
+            message: "\(option) '\(text)' is not a time. Write it like \(Timestamp.examples); without an offset it is in this machine's time zone (\(TimeZone.current.identifier)).",
             exitCode: .invalidInput)
     }
 

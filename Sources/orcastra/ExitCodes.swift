@@ -43,7 +43,7 @@ enum ExitCodes {
         case let error as TemplateReferenceError: return ("\(error)", .invalidInput)
         case let error as StoreError:
             switch error {
-            case .templateNotFound: return ("\(error)", .notFound)
+            case .templateNotFound, .onlyPrereleases: return ("\(error)", .notFound)
             case .taskNotFound: return ("\(error) `orcastra task list` shows recent tasks and their ids.", .notFound)
             case .contextInvalid(let template, _):
                 return ("\(error) `orcastra template show \(template) --source` shows the schema.", .invalidInput)

@@ -14,7 +14,7 @@ struct Orcastra: AsyncParsableCommand {
             libpq's PG* variables), commands use a local development PostgreSQL that Orcastra \
             starts itself in ./.orcastra/postgres (see `orcastra dev-db`).
             """,
-        version: "0.1.0",
+        version: OrcastraVersion.current,
         subcommands: [DemoCommand.self, MigrateCommand.self, OrchestratorSubcommand.self, WorkerSubcommand.self, TemplateCommand.self, SubmitCommand.self, TaskCommand.self, StepCommand.self,
                       CheckCommand.self, DevDBCommand.self]
     )

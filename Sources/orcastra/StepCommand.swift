@@ -41,7 +41,7 @@ struct StepCommand: AsyncParsableCommand {
             let reason = reason
             let state = try await CLI.withClient(database) { try await $0.retryStep(id, reason: reason) }
             if json {
-                try CLI.printJSON(["step_id": String(id), "state": state.rawValue])
+                try CLI.printJSON(StepActionOutput(stepID: id, state: state.rawValue))
             } else {
                 print("Step \(id) is \(state.rawValue) again; a worker will pick it up.")
             }
@@ -90,7 +90,7 @@ struct StepCommand: AsyncParsableCommand {
             let reason = reason
             let state = try await CLI.withClient(database) { try await $0.resolveStep(id, result: value, reason: reason) }
             if json {
-                try CLI.printJSON(["step_id": String(id), "state": state.rawValue])
+                try CLI.printJSON(StepActionOutput(stepID: id, state: state.rawValue))
             } else {
                 print("Step \(id) is \(state.rawValue); its children can run now.")
             }
@@ -110,5 +110,15 @@ struct StepCommand: AsyncParsableCommand {
             }
             return try JSONInput.parse(result ?? "null", source: "The result given with --result")
         }
+    }
+}
+
+/// What `step retry --json` and `step resolve --json` print (docs/cli.md).
+struct StepActionOutput: Encodable {
+    var stepID: Int64
+    var state: String
+
+    enum CodingKeys: String, CodingKey {
+        case stepID = "step_id", state
     }
 }

@@ -40,11 +40,12 @@ struct SubmitCommand: AsyncParsableCommand {
                                valueName: "key"))
     var idempotencyKey: String?
 
-    @Option(help: "Higher runs first when workers are busy.")
+    // Unconditional: `--priority -5` is a value, not an unknown flag.
+    @Option(parsing: .unconditional, help: "Higher runs first when workers are busy; negative runs after the default 0, e.g. --priority -5.")
     var priority: Int = 0
 
     @Option(name: .customLong("at"),
-            help: ArgumentHelp("Start no earlier than this ISO 8601 time, e.g. 2026-05-01T02:00:00Z.", valueName: "time"))
+            help: ArgumentHelp("Start no earlier than this RFC 3339 time: 2026-05-01T02:00:00Z, 2026-05-01T04:00+02:00, or without an offset in this machine's time zone (2026-05-01T02:00, 2026-05-01).", valueName: "time"))
     var startTime: String?
 
     @Option(name: .customLong("in"),
@@ -111,6 +112,10 @@ struct SubmitCommand: AsyncParsableCommand {
             renderer.finish()
         } catch {
             renderer.finish()
+            // The task as it stands, so a script can keep watching it or cancel it.
+            if json, let timedOut = error as? ClientError, case .waitTimedOut = timedOut {
+                try CLI.printJSON(try await client.task(creation.taskID))
+            }
             throw error
         }
         if json {

@@ -100,10 +100,10 @@ struct TaskCommand: AsyncParsableCommand {
                                    valueName: "state"))
         var state: [String] = []
 
-        @Option(help: ArgumentHelp("Only tasks created at or after this ISO 8601 time.", valueName: "time"))
+        @Option(help: ArgumentHelp("Only tasks created at or after this time (RFC 3339, e.g. 2026-05-01T12:00:00Z; without an offset, local time).", valueName: "time"))
         var since: String?
 
-        @Option(help: ArgumentHelp("Only tasks created before this ISO 8601 time.", valueName: "time"))
+        @Option(help: ArgumentHelp("Only tasks created before this time (RFC 3339; without an offset, local time).", valueName: "time"))
         var until: String?
 
         @Option(help: "At most this many tasks (1 to 1000).")
@@ -216,6 +216,11 @@ struct TaskCommand: AsyncParsableCommand {
                 renderer.finish()
             } catch {
                 renderer.finish()
+                // The task as it stands, so a script can keep watching it or cancel it.
+                if json, let timedOut = error as? ClientError, case .waitTimedOut = timedOut {
+                    let current = try await CLI.withClient(database) { try await $0.task(id) }
+                    try CLI.printJSON(current)
+                }
                 throw error
             }
             if json { try CLI.printJSON(detail) } else { print(TaskSummaryText.outcome(of: detail)) }

@@ -34,7 +34,9 @@ import Testing
             Case(arguments: ["step", "resolve", "12"], exit: 64, message: "--result"),
             Case(arguments: ["submit", "bad/one", "--priority", "high"], exit: 64, message: "The value 'high' is invalid for '--priority <priority>'"),
             Case(arguments: ["submit", "bad/one", "--priority", "99999999999999999999"], exit: 64, message: "is invalid for '--priority <priority>'"),
-            Case(arguments: ["submit", "bad/one", "--priority"], exit: 64, message: "Missing value for '--priority <priority>'"),
+            // `--priority` takes the next word whatever it is (so that `--priority -5` works): last on the line here.
+            Case(arguments: ["submit", "bad/one", "--priority"], exit: 64, message: "Missing value for '--priority <priority>'", database: false),
+            Case(arguments: ["submit", "bad/one", "--priority", "--wait"], exit: 64, message: "The value '--wait' is invalid for '--priority <priority>'"),
             Case(arguments: ["submit", "bad/one", "--in", "soon"], exit: 64, message: "The value 'soon' is invalid for '--in <duration>'"),
             Case(arguments: ["submit", "bad/one", "--in", "30"], exit: 64, message: "The value '30' is invalid for '--in <duration>'"),
             Case(arguments: ["submit", "bad/one", "--in", "-5m"], exit: 64, message: "--in <duration>"),

@@ -53,6 +53,9 @@ extension EndToEndTests {
             """).rows.map { try $0.decode("name", as: String.self) }
         #expect(order == ["a", "b", "c", "d"])
         #expect(try await cluster.count("SELECT count(*) FROM orcastra.task_transitions WHERE task_id = \(task) AND to_state = 'complete'") == 1)
+        // Task ids are lower case everywhere, the worker's log lines included (issue 13).
+        #expect(cluster.logs.contains(task.uuidString.lowercased()))
+        #expect(!cluster.logs.contains(task.uuidString), "an upper-case task id in the logs")
     }
 
     @Test func contextFlowsThroughParentsToChildren() async throws {

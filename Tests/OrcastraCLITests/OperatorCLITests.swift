@@ -1,0 +1,136 @@
+import Foundation
+import OrcastraPostgres
+import OrcastraTesting
+import Testing
+
+/// Issue 13's fixes, each through the built binaries: exact times, release-only defaults, one form
+/// of ids, JSON for scripts also when a wait times out, `--version` everywhere.
+@Suite(.timeLimit(.minutes(5))) struct OperatorCLITests {
+    let orcastra = CommandLineTool("orcastra")
+    let cli = TaskCLITests()
+
+    func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not a JSON object: \(text)")
+    }
+
+    func runAt(_ task: String, _ url: String) async throws -> String? {
+        let show = try await orcastra.run(["task", "show", task, "--json", "--database-url", url])
+        return try json(show.standardOutput)["run_at"] as? String
+    }
+
+    @Test func timesKeepTheirTimeOfDayAndTheirZone() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        let cases: [(at: String, zone: String, expected: String)] = [
+            ("2030-12-01T02:00:00Z", "UTC", "2030-12-01T02:00:00.000Z"),
+            ("2030-12-01T02:00:00", "UTC", "2030-12-01T02:00:00.000Z"),
+            ("2030-12-01T02:00", "Asia/Tokyo", "2030-11-30T17:00:00.000Z"),
+            ("2030-12-01 02:00:30.5", "UTC", "2030-12-01T02:00:30.500Z"),
+            ("2030-12-01T04:00+02:00", "America/New_York", "2030-12-01T02:00:00.000Z"),
+            ("2030-12-01T02:00:00-0530", "UTC", "2030-12-01T07:30:00.000Z"),
+            ("2030-12-01", "Europe/Berlin", "2030-11-30T23:00:00.000Z"),
+        ]
+        for (at, zone, expected) in cases {
+            let submitted = try await orcastra.run(["submit", "shop/single", "--at", at, "--database-url", url], environment: ["TZ": zone])
+            #expect(submitted.status == 0, "--at \(at): \(submitted.output)")
+            let task = submitted.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await runAt(task, url) == expected, "--at \(at) in \(zone)")
+        }
+        for bad in ["2026-12-01Tnonsense", "2026-12-01T25:99:00Z", "2026-02-30", "2026-12-01T02:00:00Zjunk", "2026-13-01", "2026-12-01T02",
+                    "tomorrow", "2026-12-01T02:00:00+24:00", "20261201T020000Z"] {
+            let refused = try await orcastra.run(["submit", "shop/single", "--at", bad, "--database-url", url])
+            #expect(refused.status == 65, "--at \(bad): \(refused.output)")
+            #expect(refused.standardError.contains("is not a time. Write it like 2026-05-01T14:00"), "\(refused.output)")
+            let listed = try await orcastra.run(["task", "list", "--since", bad, "--database-url", url])
+            #expect(listed.status == 65 && listed.standardError.contains("--since '\(bad)' is not a time"), "\(listed.output)")
+        }
+        #expect(try await pool.query("SELECT count(*) AS n FROM orcastra.tasks").first!.decode("n", as: Int.self) == cases.count)
+        // A scheduled task says so.
+        let show = try await orcastra.run(["task", "show", (try await pool.query("SELECT id FROM orcastra.tasks LIMIT 1").first!.decode("id", as: UUID.self)).uuidString, "--json", "--database-url", url])
+        #expect(try json(show.standardOutput)["state_reason"] as? String == "scheduled")
+        // Negative priorities are values, not flags.
+        let low = try await orcastra.run(["submit", "shop/single", "--priority", "-5", "--json", "--database-url", url])
+        #expect(low.status == 0, "\(low.output)")
+    }
+
+    @Test func anUnpinnedReferenceTakesTheHighestRelease() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("orcastra-versions-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for version in ["1.9.0", "1.10.0", "2.0.0-rc.1"] {
+            try "namespace: rel\nname: app\nversion: \(version)\nsteps:\n  - {name: only, handler: rel.only}\n"
+                .write(to: folder.appendingPathComponent("app-\(version).yaml"), atomically: true, encoding: .utf8)
+        }
+        try "namespace: rel\nname: beta\nversion: 0.1.0-beta.2\nsteps:\n  - {name: only, handler: rel.only}\n"
+            .write(to: folder.appendingPathComponent("beta.yaml"), atomically: true, encoding: .utf8)
+        let register = try await orcastra.run(["template", "register", folder.path, "--database-url", url])
+        #expect(register.status == 0, "\(register.output)")
+
+        let unpinned = try await orcastra.run(["submit", "rel/app", "--json", "--database-url", url])
+        #expect(try json(unpinned.standardOutput)["template"] as? String == "rel/app@1.10.0", "\(unpinned.output)")
+        let pinned = try await orcastra.run(["submit", "rel/app@2.0.0-rc.1", "--json", "--database-url", url])
+        #expect(try json(pinned.standardOutput)["template"] as? String == "rel/app@2.0.0-rc.1", "\(pinned.output)")
+        let onlyBeta = try await orcastra.run(["submit", "rel/beta", "--database-url", url])
+        #expect(onlyBeta.status == 66)
+        #expect(onlyBeta.standardError.contains("rel/beta has prerelease versions only (0.1.0-beta.2)") && onlyBeta.standardError.contains("rel/beta@0.1.0-beta.2"),
+                "\(onlyBeta.output)")
+
+        // The SQL entry point for other languages picks the same.
+        let created: UUID = try await pool.query("SELECT task_id FROM orcastra.create_task_by_name('rel', 'app')").first!.decode("task_id")
+        let viaSQL = try await pool.query("""
+            SELECT t.version FROM orcastra.tasks k JOIN orcastra.templates t ON t.id = k.template_id WHERE k.id = \(created)
+            """)
+        #expect(try viaSQL.first?.decode("version", as: String.self) == "1.10.0")
+        await #expect(throws: PostgresError.self) {
+            try await pool.query("SELECT * FROM orcastra.create_task_by_name('rel', 'beta')")
+        }
+    }
+
+    @Test func idsHaveOneFormAndOneType() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        let submitted = try await orcastra.run(["submit", "shop/single", "--json", "--database-url", url])
+        let task = try #require(try json(submitted.standardOutput)["task_id"] as? String)
+        #expect(task == task.lowercased() && UUID(uuidString: task) != nil)
+        let show = try await orcastra.run(["task", "show", task.uppercased(), "--json", "--database-url", url])
+        #expect(try json(show.standardOutput)["id"] as? String == task, "\(show.output)")
+        let list = try await orcastra.run(["task", "list", "--json", "--database-url", url])
+        let row = try #require((try json(list.standardOutput)["tasks"] as? [[String: Any]])?.first)
+        #expect(row["id"] as? String == task)
+        #expect((row["cursor"] as? String)?.hasSuffix("." + task) == true, "\(row)")
+
+        try await cli.finish(pool, step: "only", task: task, fail: true)
+        let step = try await cli.stepID(pool, task, "only")
+        let retried = try await orcastra.run(["step", "retry", String(step), "--json", "--database-url", url])
+        let answer = try json(retried.standardOutput)
+        #expect(answer["step_id"] as? Int == Int(step), "\(retried.output)")
+        #expect(!(answer["step_id"] is String))
+    }
+
+    @Test func aWaitThatTimesOutStillPrintsTheTaskAsJSON() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        let submitted = try await orcastra.run(["submit", "shop/single", "--wait", "--timeout", "1s", "--json", "--database-url", url])
+        #expect(submitted.status == 4)
+        let task = try json(submitted.standardOutput)
+        let id = try #require(task["id"] as? String, "\(submitted.output)")
+        #expect(task["state"] as? String == "in_progress")
+        #expect(submitted.standardError.contains("orcastra task wait \(id)"))
+
+        let waited = try await orcastra.run(["task", "wait", id, "--timeout", "1s", "--json", "--database-url", url])
+        #expect(waited.status == 4)
+        #expect(try json(waited.standardOutput)["id"] as? String == id, "\(waited.output)")
+    }
+
+    @Test func everyExecutableTellsItsVersion() async throws {
+        var versions: [String] = []
+        for name in ["orcastra", "orcastra-worker", "orcastra-orchestrator"] {
+            let run = try await CommandLineTool(name).run(["--version"])
+            #expect(run.status == 0, "\(name): \(run.output)")
+            versions.append(run.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        #expect(Set(versions).count == 1 && versions[0].split(separator: ".").count == 3, "\(versions)")
+    }
+}
