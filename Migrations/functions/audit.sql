@@ -30,9 +30,13 @@ BEGIN
         RAISE EXCEPTION 'illegal step transition from % to % (step % of task %)', OLD.state, NEW.state, OLD.id, OLD.task_id
             USING ERRCODE = 'OR001', HINT = 'See docs/state-machines.md for the legal transitions.';
     END IF;
+    -- The worker that held the step, and for an attempt that failed its error (the command's exit
+    -- status and the end of its stderr): `orcastra step show` lists every attempt from these rows.
     INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason, metadata)
     VALUES (NEW.id, NEW.task_id, OLD.state, NEW.state, NEW.attempts, NEW.state_reason,
-            CASE WHEN NEW.lease_owner IS NOT NULL THEN jsonb_build_object('worker', NEW.lease_owner) END);
+            CASE WHEN OLD.state = 'in_progress' AND NEW.state IN ('waiting_for_retry', 'error') AND NEW.last_error IS NOT NULL
+                 THEN jsonb_strip_nulls(jsonb_build_object('worker', NEW.lease_owner, 'error', NEW.last_error))
+                 WHEN NEW.lease_owner IS NOT NULL THEN jsonb_build_object('worker', NEW.lease_owner) END);
     RETURN NEW;
 END
 $$;

@@ -55,6 +55,41 @@ BEGIN
 END
 $$;
 
+-- Retries every step of the task that is in error at once, as retry_step does for one; the task
+-- resumes. Returns how many steps went back in line, or NULL when there is no such task.
+-- Locks the failed steps by ascending id, then (settle_tasks) the task.
+CREATE OR REPLACE FUNCTION orcastra.retry_task(p_task uuid, p_reason text) RETURNS integer
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
+DECLARE
+    v_task_state text;
+    v_count integer;
+    v_namespaces text[];
+BEGIN
+    PERFORM 1 FROM orcastra.steps s WHERE s.task_id = p_task AND s.state = 'error' ORDER BY s.id FOR UPDATE;
+    SELECT t.state INTO v_task_state FROM orcastra.tasks t WHERE t.id = p_task;
+    IF NOT FOUND THEN RETURN NULL; END IF;
+    IF v_task_state IN ('cancelled', 'complete', 'resolved_manually') THEN
+        RAISE EXCEPTION 'task % is %: its steps cannot run again', p_task, v_task_state USING ERRCODE = 'OR002';
+    END IF;
+    WITH retried AS (
+        UPDATE orcastra.steps s
+        SET state = 'enqueued', state_reason = p_reason, enqueued_at = now(), finished_at = NULL,
+            max_attempts = s.attempts + s.max_attempts
+        WHERE s.task_id = p_task AND s.state = 'error'
+        RETURNING s.namespace
+    )
+    SELECT count(*), array_agg(DISTINCT r.namespace) INTO v_count, v_namespaces FROM retried r;
+    IF v_count = 0 THEN
+        RAISE EXCEPTION 'task % is % and has no step in error: nothing to retry', p_task, v_task_state USING ERRCODE = 'OR002';
+    END IF;
+    PERFORM orcastra.settle_tasks(ARRAY[p_task]);
+    PERFORM orcastra.notify_namespaces(v_namespaces);
+    RETURN v_count;
+END
+$$;
+
 -- Resolves a step by hand with the given result: its children run as if it had completed.
 -- Only in a task that runs (in_progress, waiting_for_retry or error): a scheduled task's steps
 -- wait for its start time, and a finished or cancelled task's steps never run again.

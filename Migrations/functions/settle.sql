@@ -64,7 +64,7 @@ BEGIN
     SET state = d.next_state,
         state_reason = CASE d.next_state
             WHEN 'complete' THEN 'all steps complete'
-            WHEN 'error' THEN d.failed || ' step(s) failed; nothing else can run'
+            WHEN 'error' THEN d.failed || CASE WHEN d.failed = 1 THEN ' step failed' ELSE ' steps failed' END || '; nothing else can run'
             WHEN 'waiting_for_retry' THEN 'waiting for a step''s retry'
             ELSE 'steps running' END,
         finished_at = CASE WHEN d.next_state IN ('complete', 'error') THEN now() END,

@@ -10,6 +10,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The database refused an operator action on a step (SQLSTATE OR002): the step is in a state
     /// where the action makes no sense. `reason` is the database's explanation.
     case stepActionRefused(step: Int64, action: StepAction, reason: String)
+    /// The database refused an operator action on a whole task (SQLSTATE OR002).
+    case taskActionRefused(task: UUID, action: String, reason: String)
     /// `waitForCompletion` gave up; `state` is the task's last state seen.
     case waitTimedOut(task: UUID, after: Duration, state: String)
     /// JSON text (a context, a result) that could not be read; `source` names where it came from.
@@ -31,6 +33,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
             case .resolve: "`orcastra task show TASK_ID` shows the states of the task's steps."
             }
             return "Cannot \(action.rawValue) step \(step): \(reason). \(wayOut)"
+        case .taskActionRefused(let task, let action, let reason):
+            return "Cannot \(action) task \(task.uuidString.lowercased()): \(reason). `orcastra task show \(task.uuidString.lowercased())` shows its steps."
         case .invalidJSON(let source, let problem, let line, let column):
             let place = line.map { line in " at line \(line)" + (column.map { ", column \($0)" } ?? "") } ?? ""
             return "\(source) is not valid JSON\(place): \(problem). Write a JSON value such as '{\"order_id\": 42}' (in a shell, inside single quotes)."

@@ -15,7 +15,7 @@ public struct TaskDetail: Sendable, Hashable, Codable {
     public var templateName: String
     public var templateVersion: String
     public var state: TaskState
-    /// Why the task last changed state (e.g. `1 step(s) failed; nothing else can run`).
+    /// Why the task last changed state (e.g. `1 step failed; nothing else can run`).
     public var stateReason: String
     public var priority: Int
     public var idempotencyKey: String?

@@ -203,6 +203,20 @@ public struct OrcastraClient: Sendable {
         }
     }
 
+    /// One step with every attempt it made (worker, times, outcome, error) and its transitions.
+    ///
+    /// - Throws: `ClientError.stepNotFound` for an unknown id.
+    public func step(_ id: Int64) async throws -> StepHistory {
+        guard let row = try await pool.query("SELECT task_id FROM orcastra.steps WHERE id = \(id)").first else {
+            throw ClientError.stepNotFound(id)
+        }
+        let detail = try await task(try row.decode("task_id"))
+        guard let step = detail.steps.first(where: { $0.id == id }) else { throw ClientError.stepNotFound(id) }
+        let transitions = try await events(detail.id).filter { $0.stepID == id }
+        return StepHistory(taskID: detail.id, template: detail.template, step: step,
+                           attempts: StepAttempt.attempts(from: transitions), transitions: transitions)
+    }
+
     // MARK: - Repair
 
     /// Cancels a task: steps not yet running are cancelled at once, running ones when their worker
@@ -229,6 +243,27 @@ public struct OrcastraClient: Sendable {
         try await stepAction(.retry, stepID) {
             "SELECT orcastra.retry_step(\(stepID), \(reason)) AS state"
         }
+    }
+
+    /// Puts every step of the task that is in `error` back in line with a fresh retry budget, at
+    /// once; the task resumes.
+    ///
+    /// - Returns: how many steps were retried.
+    /// - Throws: `StoreError.taskNotFound`, or `ClientError.taskActionRefused` for a task that is
+    ///   cancelled or finished, or has no failed step.
+    @discardableResult
+    public func retryTask(_ id: UUID, reason: String = "retried by an operator") async throws -> Int {
+        let row: PostgresRow?
+        do {
+            row = try await pool.query("SELECT orcastra.retry_task(\(id), \(reason)) AS retried").first
+        } catch let error as PostgresError {
+            if case .server(let server) = error, server.sqlState == OrcastraSQLState.refusedOperatorAction.rawValue {
+                throw ClientError.taskActionRefused(task: id, action: "retry", reason: server.message)
+            }
+            throw error
+        }
+        guard let count = try row?.decode("retried", as: Int?.self) else { throw StoreError.taskNotFound(id.uuidString.lowercased()) }
+        return count
     }
 
     /// Supplies a step's result by hand: it becomes `resolved_manually` and its children run as if

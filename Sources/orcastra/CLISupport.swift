@@ -93,6 +93,22 @@ enum CLI {
         return ([line(header)] + cleaned.map(line)).joined(separator: "\n")
     }
 
+    /// What explains a failure in one line: the last meaningful line of a multi-line error (a
+    /// Python traceback ends with the exception), after the worker's own summary of the first line
+    /// ("the command exited 1: Traceback …" → "the command exited 1: ValueError: bad input").
+    static func errorSummary(_ text: String?) -> String? {
+        guard let text else { return nil }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard lines.count > 1, let last = lines.last else { return lines.first }
+        if let colon = lines[0].range(of: ": ") { return String(lines[0][..<colon.upperBound]) + last }
+        return last
+    }
+
+    /// "1 step", "3 steps": a number with its noun in the right form.
+    static func count(_ number: Int, _ singular: String, _ plural: String) -> String {
+        "\(number) \(number == 1 ? singular : plural)"
+    }
+
     static func abbreviate(_ text: String?, to length: Int = 60) -> String {
         guard let text, !text.isEmpty else { return "" }
         let oneLine = text.replacingOccurrences(of: "\n", with: " ")

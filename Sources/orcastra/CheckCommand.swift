@@ -57,7 +57,7 @@ struct CheckCommand: AsyncParsableCommand {
         } else {
             for violation in report.violations { print(violation) }
             let broken = Set(report.violations.map(\.invariant)).count
-            print("\(report.violations.count) violation(s) of \(broken) of \(report.invariants) invariants over \(report.tasks) tasks and \(report.steps) steps.")
+            print("\(CLI.count(report.violations.count, "violation", "violations")) of \(broken) of \(report.invariants) invariants over \(CLI.count(report.tasks, "task", "tasks")) and \(CLI.count(report.steps, "step", "steps")).")
         }
         if !report.holds { throw ArgumentParser.ExitCode(rawValue: 1) }
     }

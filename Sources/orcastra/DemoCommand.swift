@@ -84,7 +84,7 @@ struct DemoCommand: AsyncParsableCommand {
         let connection = try await PostgresConnection.connect(conninfo)
         let report = try await Migrator.bundled().migrate(on: connection)
         await connection.close()
-        say("Migrated the schema (\(report.applied.count) migration(s) applied).")
+        say("Migrated the schema (\(CLI.count(report.applied.count, "migration", "migrations")) applied).")
         let folder: String
         if let templates {
             folder = templates

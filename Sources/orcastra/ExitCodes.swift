@@ -54,7 +54,7 @@ enum ExitCodes {
         case let error as ClientError:
             switch error {
             case .stepNotFound: return ("\(error)", .notFound)
-            case .stepActionRefused: return ("\(error)", .conflict)
+            case .stepActionRefused, .taskActionRefused: return ("\(error)", .conflict)
             case .invalidJSON, .unstorableJSON: return ("\(error)", .invalidInput)
             case .waitTimedOut: return ("\(error)", .timedOut)
             }

@@ -8,9 +8,9 @@ import OrcastraTemplates
 struct StepCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "step",
-        abstract: "Retry or resolve a step by hand.",
+        abstract: "Show a step's attempts, or retry or resolve it by hand.",
         discussion: "Step ids are in the first column of `orcastra task show TASK_ID`.",
-        subcommands: [Retry.self, Resolve.self]
+        subcommands: [Show.self, Retry.self, Resolve.self]
     )
 
     struct Retry: AsyncParsableCommand {

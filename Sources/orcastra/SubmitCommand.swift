@@ -168,12 +168,21 @@ enum TaskSummaryText {
         case .cancelled:
             return "Task \(id) cancelled (\(detail.stateReason)): \(steps) done."
         case .error:
-            var lines = ["Task \(id) failed: \(steps) done; \(detail.failedSteps.count) step(s) in error."]
-            for step in detail.failedSteps {
-                lines.append("  \(step.name) (step \(step.id), attempt \(step.attempts) of \(step.maxAttempts)): \(CLI.abbreviate(step.lastError ?? step.stateReason, to: 200))")
-                lines.append("    retry:   orcastra step retry \(step.id)")
-                lines.append("    resolve: orcastra step resolve \(step.id) --result JSON")
+            let failed = detail.failedSteps
+            var lines = ["Task \(id) failed: \(steps) done; \(CLI.count(failed.count, "step", "steps")) in error."]
+            // A few in full; many (a failed fan-out) in one line each, then what repairs them all.
+            let detailed = failed.count <= 3
+            for step in failed.prefix(detailed ? 3 : 10) {
+                let error = CLI.abbreviate(CLI.errorSummary(step.lastError) ?? step.stateReason, to: detailed ? 200 : 100)
+                lines.append("  \(step.name) (step \(step.id), attempt \(step.attempts) of \(step.maxAttempts)): \(error)")
+                if detailed {
+                    lines.append("    retry:   orcastra step retry \(step.id)")
+                    lines.append("    resolve: orcastra step resolve \(step.id) --result JSON")
+                }
             }
+            if failed.count > 10 { lines.append("  … and \(failed.count - 10) more (`orcastra task show \(id)` lists them)") }
+            if failed.count > 1 { lines.append("  retry all: orcastra task retry \(id)") }
+            if !detailed { lines.append("  one step:  orcastra step show STEP_ID | step retry STEP_ID | step resolve STEP_ID --result JSON") }
             return lines.joined(separator: "\n")
         default:
             return "Task \(id) is \(detail.state.rawValue): \(steps) done."
@@ -185,7 +194,7 @@ enum TaskSummaryText {
         let id = detail.id.uuidString.lowercased()
         switch detail.state {
         case .error:
-            throw CLIFailure(message: "Task \(id) failed. Fix the cause, then `orcastra step retry STEP_ID` or `orcastra step resolve STEP_ID --result JSON`.",
+            throw CLIFailure(message: "Task \(id) failed. Fix the cause, then `orcastra task retry \(id)` (every failed step), `orcastra step retry STEP_ID` or `orcastra step resolve STEP_ID --result JSON`.",
                              exitCode: .taskFailed)
         case .cancelled:
             throw CLIFailure(message: "Task \(id) was cancelled.", exitCode: .taskCancelled)

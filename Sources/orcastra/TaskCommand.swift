@@ -9,7 +9,7 @@ struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "task",
         abstract: "Inspect, watch and cancel tasks.",
-        subcommands: [Show.self, List.self, Wait.self, Cancel.self, Events.self]
+        subcommands: [Show.self, List.self, Wait.self, Retry.self, Cancel.self, Events.self]
     )
 
     struct Show: AsyncParsableCommand {
@@ -57,15 +57,20 @@ struct TaskCommand: AsyncParsableCommand {
             if let finished = detail.finishedAt { lines.append("Finished  \(CLI.time(finished))") }
             if let duration = detail.duration() { lines.append("Duration  \(CLI.duration(duration))") }
             if let key = detail.idempotencyKey { lines.append("Key       \(key)") }
-            if let error = detail.error { lines.append("Error     \(error)") }
+            if let error = detail.error {
+                // One line: each failed step's error summed up; `step show` has them whole.
+                let failed = detail.failedSteps.map { "\($0.name): \(CLI.errorSummary($0.lastError) ?? $0.stateReason)" }
+                lines.append("Error     \(CLI.abbreviate(failed.isEmpty ? error : failed.joined(separator: "; "), to: 300))")
+            }
             lines.append("")
             let rows = detail.steps.map { step in
-                [String(step.id), step.name, step.state.rawValue, "\(step.attempts)/\(step.maxAttempts)",
+                [String(step.id), step.name, step.namespace, step.state.rawValue, "\(step.attempts)/\(step.maxAttempts)",
                  CLI.duration(step.durationSeconds ?? step.startedAt.map { Date().timeIntervalSince($0) }),
                  step.dependsOn.isEmpty ? "-" : step.dependsOn.joined(separator: ", "),
-                 CLI.abbreviate(step.lastError)]
+                 step.result.map { CLI.abbreviate($0.jsonText, to: 40) } ?? "-",
+                 CLI.abbreviate(CLI.errorSummary(step.lastError))]
             }
-            lines.append(CLI.table(["ID", "STEP", "STATE", "ATTEMPTS", "DURATION", "DEPENDS ON", "LAST ERROR"], rows))
+            lines.append(CLI.table(["ID", "STEP", "NAMESPACE", "STATE", "ATTEMPTS", "DURATION", "DEPENDS ON", "RESULT", "LAST ERROR"], rows))
             let failed = detail.failedSteps
             if !failed.isEmpty {
                 lines.append("")

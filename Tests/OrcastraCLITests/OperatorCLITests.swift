@@ -133,4 +133,80 @@ import Testing
         }
         #expect(Set(versions).count == 1 && versions[0].split(separator: ".").count == 3, "\(versions)")
     }
+
+    /// Claims the one enqueued step of `namespace` and reports `error` (with a retry when `retry`) or success.
+    func attempt(_ pool: PostgresPool, _ namespace: String, error: String?, retry: Bool = true) async throws {
+        let claimed = try #require(try await pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps(\(namespace), 'cli-test', 1, 60000)").first)
+        let id: Int64 = try claimed.decode("step_id"), token: UUID = try claimed.decode("lease_token")
+        let results: [JSONText?] = [error == nil ? JSONText(#"{"ok": true}"#) : nil]
+        _ = try await pool.query("""
+            SELECT * FROM orcastra.report_steps(\([id]), \([token]), \(results)::jsonb[], \([error])::text[], \([error != nil && retry ? Int64(0) : nil])::bigint[])
+            """)
+    }
+
+    @Test func aStepKeepsTheErrorOfEveryAttempt() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        let task = try await orcastra.run(["submit", "shop/single", "--database-url", url]).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let traceback = "the command exited 1: Traceback (most recent call last):\n  File \"step.py\", line 3, in <module>\n    check(order)\nValueError: bad input\n"
+        try await attempt(pool, "shop", error: traceback)
+        _ = try await pool.query("SELECT orcastra.enqueue_due_retries(10)")
+        try await attempt(pool, "shop", error: nil)
+        let step = try await cli.stepID(pool, task, "only")
+
+        let shown = try await orcastra.run(["step", "show", String(step), "--json", "--database-url", url])
+        #expect(shown.status == 0, "\(shown.output)")
+        let history = try json(shown.standardOutput)
+        #expect(history["task_id"] as? String == task)
+        let attempts = try #require(history["attempts"] as? [[String: Any]], "\(shown.output)")
+        #expect(attempts.count == 2)
+        #expect(attempts.first?["error"] as? String == traceback.trimmingCharacters(in: .newlines) || (attempts.first?["error"] as? String)?.contains("ValueError: bad input") == true)
+        #expect(attempts.first?["outcome"] as? String == "waiting_for_retry" && attempts.first?["worker"] as? String == "cli-test")
+        #expect(attempts.last?["outcome"] as? String == "complete" && attempts.last?["error"] == nil)
+        #expect(attempts.first?["duration_seconds"] is Double)
+
+        let text = try await orcastra.run(["step", "show", String(step), "--database-url", url])
+        #expect(text.standardOutput.contains("ATTEMPT") && text.standardOutput.contains("the command exited 1: ValueError: bad input"), "\(text.output)")
+        #expect(text.standardOutput.contains("Attempt 1 error:") && text.standardOutput.contains("check(order)"), "\(text.output)")
+        let unknown = try await orcastra.run(["step", "show", "999999", "--database-url", url])
+        #expect(unknown.status == 66 && unknown.standardError.contains("No step with id 999999"))
+
+        // task show: the namespace, the result, and the last meaningful line of an error.
+        let other = try await orcastra.run(["submit", "shop/single", "--database-url", url]).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await attempt(pool, "shop", error: traceback, retry: false)
+        let show = try await orcastra.run(["task", "show", other, "--database-url", url])
+        #expect(show.standardOutput.contains("NAMESPACE") && show.standardOutput.contains("the command exited 1: ValueError: bad input"), "\(show.output)")
+        #expect(!show.standardOutput.contains("Traceback"), "\(show.output)")
+        let done = try await orcastra.run(["task", "show", task, "--database-url", url])
+        #expect(done.standardOutput.contains(#"{"ok":true}"#), "\(done.output)")
+    }
+
+    @Test func aTaskRetriesAllItsFailedStepsAtOnce() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        var yaml = "namespace: fan\nname: wide\nversion: 1.0.0\nsteps:\n"
+        for index in 0..<12 { yaml += "  - {name: s\(index), handler: fan.s}\n" }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("fan-\(UUID().uuidString).yaml")
+        try yaml.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        #expect(try await orcastra.run(["template", "register", file.path, "--database-url", url]).status == 0)
+        let task = try await orcastra.run(["submit", "fan/wide", "--database-url", url]).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        for _ in 0..<12 { try await attempt(pool, "fan", error: "disk full", retry: false) }
+
+        let waited = try await orcastra.run(["task", "wait", task, "--database-url", url])
+        #expect(waited.status == 2)
+        #expect(waited.standardOutput.contains("12 steps in error") && waited.standardOutput.contains("retry all: orcastra task retry \(task)"), "\(waited.output)")
+        #expect(waited.standardOutput.contains("… and 2 more"), "\(waited.output)")
+        #expect(waited.standardOutput.split(separator: "\n").count <= 15, "\(waited.output)")
+
+        let retried = try await orcastra.run(["task", "retry", task, "--json", "--database-url", url])
+        #expect(retried.status == 0, "\(retried.output)")
+        #expect(try json(retried.standardOutput)["retried_steps"] as? Int == 12)
+        #expect(try await pool.query("SELECT count(*) AS n FROM orcastra.steps WHERE task_id = \(task)::uuid AND state = 'enqueued'").first!.decode("n", as: Int.self) == 12)
+        #expect(try await pool.query("SELECT state FROM orcastra.tasks WHERE id = \(task)::uuid").first!.decode("state", as: String.self) == "in_progress")
+        let again = try await orcastra.run(["task", "retry", task, "--database-url", url])
+        #expect(again.status == 75 && again.standardError.contains("no step in error"), "\(again.output)")
+        let missing = try await orcastra.run(["task", "retry", UUID().uuidString, "--database-url", url])
+        #expect(missing.status == 66, "\(missing.output)")
+    }
 }

@@ -127,7 +127,7 @@ import Testing
         #expect(events.prefix(5).filter { $0.kind == .step }.map(\.stepName) == ["start", "left", "right", "join"])
         let moves = events.dropFirst(5).map { "\($0.kind.rawValue) \($0.stepName ?? "-") \($0.from ?? "∅")→\($0.to)" }
         #expect(moves == ["step start enqueued→in_progress", "step start in_progress→error", "task - in_progress→error"])
-        #expect(events.last?.reason == "1 step(s) failed; nothing else can run")
+        #expect(events.last?.reason == "1 step failed; nothing else can run")
         #expect(events.dropFirst(5).first?.attempt == 1)
         #expect(zip(events.dropFirst(5), events.dropFirst(6)).allSatisfy { $0.time <= $1.time })
     }
