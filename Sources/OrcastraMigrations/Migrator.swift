@@ -20,9 +20,12 @@ public struct Migrator: Sendable {
     }
 
     /// Both kinds of file from a `Migrations` folder: `NNNN_name.sql` and `functions/*.sql`.
+    /// Refuses a folder that is missing, a file, or holds neither kind.
     public static func load(from directory: URL) throws -> Migrator {
-        Migrator(migrations: try Migration.load(from: directory),
-                 repeatables: try RepeatableMigration.load(fromMigrations: directory))
+        let migrator = Migrator(migrations: try Migration.load(from: directory),
+                                repeatables: try RepeatableMigration.load(fromMigrations: directory))
+        if migrator.migrations.isEmpty && migrator.repeatables.isEmpty { throw MigrationError.folderEmpty(directory.relativePath) }
+        return migrator
     }
 
     /// The files that ship with Orcastra (see `Migration.bundledDirectory()`).

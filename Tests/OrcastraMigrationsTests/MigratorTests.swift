@@ -92,6 +92,24 @@ import Testing
         await connection.close()
     }
 
+    @Test func aWrongFolderOrFileIsNamed() throws {
+        let directory = try folder(["0001_a.sql": "SELECT 1;"])
+        let cases: [(URL, String)] = [
+            (URL(fileURLWithPath: "/nonexistent/migrations"), "/nonexistent/migrations does not exist: give the folder that holds the migrations"),
+            (directory.appendingPathComponent("0001_a.sql"), "\(directory.path)/0001_a.sql is a file, not a folder: give the folder"),
+            (try folder(["README.md": "none here"]), "holds no .sql files: give the folder"),
+        ]
+        for (url, message) in cases {
+            let error = #expect(throws: MigrationError.self) { try Migrator.load(from: url) }
+            #expect(error?.concernsTheFolder == true)
+            #expect("\(error.map { "\($0)" } ?? "")".contains(message))
+        }
+        try write(["functions/good.sql": "SELECT 1;"], into: directory)
+        try Data([0xC3, 0x28]).write(to: directory.appendingPathComponent("functions/bad.sql"))
+        let error = #expect(throws: MigrationError.self) { try Migrator.load(from: directory) }
+        #expect("\(error.map { "\($0)" } ?? "")" == "\(directory.path)/functions/bad.sql is not UTF-8 text: save it as UTF-8.")
+    }
+
     @Test func failingMigrationRollsBackWhollyAndNamesTheLine() async throws {
         let connection = try await emptyDatabase()
         let directory = try folder([
