@@ -92,6 +92,22 @@ import Testing
         await connection.close()
     }
 
+    @Test func statusReportsAnEditedFileWithTheRefusalMigrateThrows() async throws {
+        let connection = try await emptyDatabase()
+        let directory = try folder(["0001_a.sql": "CREATE TABLE a (id int);", "0002_b.sql": "CREATE TABLE b (id int);"])
+        try await Migrator.load(from: directory).migrate(on: connection)
+        try write(["0001_a.sql": "CREATE TABLE a (id bigint);", "0003_c.sql": "CREATE TABLE c (id int);"], into: directory)
+        let edited = try Migrator.load(from: directory)
+        let status = try await edited.status(on: connection)
+        #expect(status.map(\.state) == [.edited, .applied, .pending])
+        #expect(status[0].appliedAt != nil)
+        let refusal = try #require(status[0].refusal)
+        let thrown = await #expect(throws: MigrationError.self) { try await edited.migrate(on: connection, dryRun: true) }
+        #expect("\(refusal)" == "\(thrown.map { "\($0)" } ?? "")")
+        #expect("\(refusal)".hasPrefix("Migration 0001_a.sql was edited after it was applied"))
+        await connection.close()
+    }
+
     @Test func aWrongFolderOrFileIsNamed() throws {
         let directory = try folder(["0001_a.sql": "SELECT 1;"])
         let cases: [(URL, String)] = [
