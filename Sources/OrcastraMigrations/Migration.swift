@@ -8,17 +8,15 @@ public struct Migration: Sendable, Equatable {
     public var sql: String
 
     /// Reads every `NNNN_name.sql` in `directory`, ordered by number; refuses misnamed files and
-    /// duplicates. The repeatable files in `functions/` are `RepeatableMigration`s.
+    /// duplicates, and a folder that is missing or unreadable. The repeatable files in `functions/`
+    /// are `RepeatableMigration`s.
     public static func load(from directory: URL) throws -> [Migration] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            .filter { $0.hasSuffix(".sql") }
         var migrations: [Migration] = []
-        for name in names {
+        for name in try SQLFiles.names(in: directory).sorted() {
             guard let prefix = name.split(separator: "_").first, prefix.count == 4, let version = Int(prefix), version > 0 else {
                 throw MigrationError.badFileName(name)
             }
-            let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-            migrations.append(Migration(version: version, file: name, sql: text))
+            migrations.append(Migration(version: version, file: name, sql: try SQLFiles.text(of: name, in: directory)))
         }
         migrations.sort { $0.version < $1.version }
         for (previous, next) in zip(migrations, migrations.dropFirst()) where previous.version == next.version {

@@ -3,6 +3,16 @@ import OrcastraPostgres
 
 /// Why migrating stopped; each names the file concerned.
 public enum MigrationError: Error, Sendable, CustomStringConvertible {
+    /// The migrations folder given does not exist.
+    case folderMissing(String)
+    /// The migrations folder given is a file.
+    case notAFolder(String)
+    /// The migrations folder given holds neither numbered nor repeatable `.sql` files.
+    case folderEmpty(String)
+    /// A folder that cannot be listed or a file that cannot be read (permissions, I/O).
+    case unreadable(String)
+    /// A file that is not UTF-8 text.
+    case notUTF8(String)
     case badFileName(String)
     case duplicateVersion(String, String)
     case bundleMissing(searched: [String])
@@ -16,6 +26,16 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .folderMissing(let path):
+            "\(path) does not exist: \(Self.whatTheFolderHolds)"
+        case .notAFolder(let path):
+            "\(path) is a file, not a folder: \(Self.whatTheFolderHolds)"
+        case .folderEmpty(let path):
+            "\(path) holds no .sql files: \(Self.whatTheFolderHolds)"
+        case .unreadable(let path):
+            "\(path) cannot be read: check its permissions."
+        case .notUTF8(let path):
+            "\(path) is not UTF-8 text: save it as UTF-8."
         case .badFileName(let name):
             "Migration file \(name) is misnamed: use a 4-digit number, an underscore and a name, like 0007_add_index.sql."
         case .duplicateVersion(let first, let second):
@@ -28,6 +48,18 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
             "The database has migration \(version) (\(file)) that this Orcastra does not ship; it was migrated by a newer version. Upgrade Orcastra."
         case .failed(let file, let line, let lineText, let underlying):
             Self.describeFailure(file: file, line: line, lineText: lineText, underlying: underlying)
+        }
+    }
+
+    /// What a migrations folder is, for messages about a wrong one.
+    static let whatTheFolderHolds =
+        "give the folder that holds the migrations (NNNN_name.sql files, and repeatable ones in functions/), like Orcastra's Migrations/."
+
+    /// Whether the folder itself is wrong (missing, a file, empty), rather than a file in it.
+    public var concernsTheFolder: Bool {
+        switch self {
+        case .folderMissing, .notAFolder, .folderEmpty: true
+        default: false
         }
     }
 

@@ -20,9 +20,12 @@ public struct Migrator: Sendable {
     }
 
     /// Both kinds of file from a `Migrations` folder: `NNNN_name.sql` and `functions/*.sql`.
+    /// Refuses a folder that is missing, a file, or holds neither kind.
     public static func load(from directory: URL) throws -> Migrator {
-        Migrator(migrations: try Migration.load(from: directory),
-                 repeatables: try RepeatableMigration.load(fromMigrations: directory))
+        let migrator = Migrator(migrations: try Migration.load(from: directory),
+                                repeatables: try RepeatableMigration.load(fromMigrations: directory))
+        if migrator.migrations.isEmpty && migrator.repeatables.isEmpty { throw MigrationError.folderEmpty(directory.relativePath) }
+        return migrator
     }
 
     /// The files that ship with Orcastra (see `Migration.bundledDirectory()`).
@@ -33,13 +36,17 @@ public struct Migrator: Sendable {
     /// Arbitrary but fixed: the key every Orcastra process locks while it migrates.
     static let advisoryLockKey: Int64 = 7_275_316_105_102_401
 
-    public enum State: String, Sendable { case applied, pending }
+    /// A numbered migration is `applied` as it is on disk, `pending`, or `edited` since it was
+    /// applied (which `migrate` refuses: applied migrations are immutable).
+    public enum State: String, Sendable { case applied, pending, edited }
 
     public struct Entry: Sendable {
         public var version: Int
         public var file: String
         public var state: State
         public var appliedAt: Date?
+        /// For `edited`: the refusal `migrate` throws, naming the file and what to do.
+        public var refusal: MigrationError?
     }
 
     /// A repeatable file is `applied` as it is on disk, `changed` since it was applied, or `new`.
@@ -52,15 +59,32 @@ public struct Migrator: Sendable {
         public var appliedAt: Date?
     }
 
-    /// What is applied and what is pending. Throws if an applied file was edited.
+    /// What is applied, pending or edited since it was applied. Throws if the database has a
+    /// migration this build does not know (`unknownApplied`).
     public func status(on connection: PostgresConnection) async throws -> [Entry] {
-        let applied = try await appliedMigrations(connection)
-        try await verify(applied, on: connection)
-        return migrations.map { migration in
-            let record = applied[migration.version]
-            return Entry(version: migration.version, file: migration.file,
-                         state: record == nil ? .pending : .applied, appliedAt: record?.appliedAt)
+        try await entries(try await appliedMigrations(connection), on: connection)
+    }
+
+    /// The state of every numbered migration against what the database recorded: the one check
+    /// behind both `status` and the refusal of `migrate`.
+    private func entries(_ applied: [Int: Applied], on connection: PostgresConnection) async throws -> [Entry] {
+        let known = Set(migrations.map(\.version))
+        if let (version, record) = applied.sorted(by: { $0.key < $1.key }).first(where: { !known.contains($0.key) }) {
+            throw MigrationError.unknownApplied(version: version, file: record.file)
         }
+        var entries: [Entry] = []
+        for migration in migrations {
+            guard let record = applied[migration.version] else {
+                entries.append(Entry(version: migration.version, file: migration.file, state: .pending))
+                continue
+            }
+            let current = try await Self.checksum(migration.sql, on: connection)
+            let refusal = current == record.checksum
+                ? nil : MigrationError.checksumMismatch(file: migration.file, applied: record.checksum, current: current)
+            entries.append(Entry(version: migration.version, file: migration.file, state: refusal == nil ? .applied : .edited,
+                                 appliedAt: record.appliedAt, refusal: refusal))
+        }
+        return entries
     }
 
     /// Which repeatable files are applied, changed or new.
@@ -232,16 +256,7 @@ public struct Migrator: Sendable {
 
     /// Refuses edited files and versions this build does not know.
     private func verify(_ applied: [Int: Applied], on connection: PostgresConnection) async throws {
-        let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
-        for (version, record) in applied.sorted(by: { $0.key < $1.key }) {
-            guard let migration = known[version] else {
-                throw MigrationError.unknownApplied(version: version, file: record.file)
-            }
-            let current = try await Self.checksum(migration.sql, on: connection)
-            if current != record.checksum {
-                throw MigrationError.checksumMismatch(file: migration.file, applied: record.checksum, current: current)
-            }
-        }
+        if let refusal = try await entries(applied, on: connection).lazy.compactMap(\.refusal).first { throw refusal }
     }
 
     /// SHA-256 of the file's text, computed by PostgreSQL (no crypto package needed for one hash).

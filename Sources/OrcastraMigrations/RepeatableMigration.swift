@@ -23,16 +23,9 @@ public struct RepeatableMigration: Sendable, Equatable {
     /// Reads every `*.sql` in `migrations/functions/`, ordered by file name; none if there is no such folder.
     public static func load(fromMigrations migrations: URL) throws -> [RepeatableMigration] {
         let directory = migrations.appendingPathComponent(folder)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            return []
+        guard SQLFiles.isFolder(directory) else { return [] }
+        return try SQLFiles.names(in: directory).sorted().map { name in
+            RepeatableMigration(file: "\(folder)/\(name)", sql: try SQLFiles.text(of: name, in: directory))
         }
-        return try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            .filter { $0.hasSuffix(".sql") }
-            .sorted()
-            .map { name in
-                RepeatableMigration(file: "\(folder)/\(name)",
-                                    sql: try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8))
-            }
     }
 }

@@ -17,6 +17,8 @@ enum ExitCode: Int32 {
     case taskCancelled = 3
     /// `--wait --timeout`: the task was still running when the timeout passed.
     case timedOut = 4
+    /// `migrate status`: migrations or repeatable files are waiting to be applied.
+    case migrationsPending = 5
     /// Bad command-line usage (argument parser's own code).
     case usage = 64
     /// Bad input: an invalid template, context or reference.
@@ -59,7 +61,12 @@ enum ExitCodes {
             case .waitTimedOut: return ("\(error)", .timedOut)
             }
         case let error as JSONValueParseError: return ("\(error)", .invalidInput)
-        case let error as MigrationError: return ("\(error)", .failure)
+        case let error as MigrationError:
+            switch error {
+            case .folderMissing, .notAFolder, .folderEmpty, .unreadable, .bundleMissing: return ("\(error)", .notFound)
+            case .notUTF8, .badFileName, .duplicateVersion, .checksumMismatch: return ("\(error)", .invalidInput)
+            case .unknownApplied, .failed: return ("\(error)", .failure)
+            }
         case let error as LocalPostgresError: return ("\(error)", .unavailable)
         case let error as PostgresError:
             switch error {

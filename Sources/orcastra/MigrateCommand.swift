@@ -16,10 +16,15 @@ struct MigrateCommand: AsyncParsableCommand {
             is recorded with its checksum (orcastra.schema_migrations, orcastra.schema_repeatables). \
             Several runs at once are safe (they take an advisory lock).
 
+            Exit codes: 0 applied (or nothing to apply); 65 an applied migration was edited, or a \
+            file is misnamed or not UTF-8; 66 the --migrations folder does not exist, is a file or \
+            holds no .sql files; 69 the database cannot be reached; 1 a file failed (rolled back).
+
             Examples:
               orcastra migrate
               orcastra migrate --dry-run
               orcastra migrate status
+              orcastra migrate --migrations ./Migrations
               orcastra migrate --database-url postgresql://app@db.internal/app
             """,
         subcommands: [Status.self]
@@ -30,11 +35,10 @@ struct MigrateCommand: AsyncParsableCommand {
     @Flag(help: "Print what would be applied, and change nothing.")
     var dryRun = false
 
-    @Option(help: ArgumentHelp("A folder of migrations (with its functions/ subfolder) to use instead of the bundled ones.", valueName: "dir"))
-    var migrations: String?
+    @OptionGroup var source: MigrationsOptions
 
     func run() async throws {
-        let migrator = try loadMigrator(migrations)
+        let migrator = try source.migrator()
         let connection = try await PostgresConnection.connect(try await database.conninfo())
         defer { Task { await connection.close() } }
         let started = ContinuousClock.now
@@ -55,58 +59,4 @@ struct MigrateCommand: AsyncParsableCommand {
             print("Applied \(counts) in \(started.duration(to: .now).formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))).")
         }
     }
-
-    struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List applied and pending migrations, and applied, changed and new repeatable files.")
-
-        @OptionGroup var database: DatabaseOptions
-
-        @Option(help: ArgumentHelp("A folder of migrations (with its functions/ subfolder) to use instead of the bundled ones.", valueName: "dir"))
-        var migrations: String?
-
-        @Flag(help: "Print JSON for scripts.")
-        var json = false
-
-        func run() async throws {
-            let migrator = try loadMigrator(migrations)
-            let connection = try await PostgresConnection.connect(try await database.conninfo())
-            defer { Task { await connection.close() } }
-            let entries = try await migrator.status(on: connection)
-            let repeatables = try await migrator.repeatableStatus(on: connection)
-            if json {
-                var objects = entries.map { entry -> [String: String] in
-                    var object = ["kind": "numbered", "version": String(entry.version), "file": entry.file, "state": entry.state.rawValue]
-                    if let at = entry.appliedAt { object["applied_at"] = at.formatted(.iso8601) }
-                    return object
-                }
-                objects += repeatables.map { entry -> [String: String] in
-                    var object = ["kind": "repeatable", "file": entry.file, "state": entry.state.rawValue]
-                    if let at = entry.appliedAt { object["applied_at"] = at.formatted(.iso8601) }
-                    return object
-                }
-                let data = try JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .prettyPrinted])
-                print(String(decoding: data, as: UTF8.self))
-                return
-            }
-            for entry in entries {
-                let when = entry.appliedAt.map { "applied \($0.formatted(.iso8601))" } ?? "pending"
-                print("\(entry.file.padding(toLength: 40, withPad: " ", startingAt: 0)) \(when)")
-            }
-            for entry in repeatables {
-                let when: String = switch entry.state {
-                case .applied: "applied \(entry.appliedAt?.formatted(.iso8601) ?? "")"
-                case .changed: "changed since applied \(entry.appliedAt?.formatted(.iso8601) ?? "")"
-                case .new: "new"
-                }
-                print("\(entry.file.padding(toLength: 40, withPad: " ", startingAt: 0)) \(when)")
-            }
-            let pending = entries.filter { $0.state == .pending }.count + repeatables.filter { $0.state != .applied }.count
-            print(pending == 0 ? "Up to date." : "\(pending) to apply: run `orcastra migrate`.")
-        }
-    }
-}
-
-func loadMigrator(_ directory: String?) throws -> Migrator {
-    if let directory { return try Migrator.load(from: URL(fileURLWithPath: directory)) }
-    return try Migrator.bundled()
 }

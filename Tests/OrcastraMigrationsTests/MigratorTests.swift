@@ -92,6 +92,40 @@ import Testing
         await connection.close()
     }
 
+    @Test func statusReportsAnEditedFileWithTheRefusalMigrateThrows() async throws {
+        let connection = try await emptyDatabase()
+        let directory = try folder(["0001_a.sql": "CREATE TABLE a (id int);", "0002_b.sql": "CREATE TABLE b (id int);"])
+        try await Migrator.load(from: directory).migrate(on: connection)
+        try write(["0001_a.sql": "CREATE TABLE a (id bigint);", "0003_c.sql": "CREATE TABLE c (id int);"], into: directory)
+        let edited = try Migrator.load(from: directory)
+        let status = try await edited.status(on: connection)
+        #expect(status.map(\.state) == [.edited, .applied, .pending])
+        #expect(status[0].appliedAt != nil)
+        let refusal = try #require(status[0].refusal)
+        let thrown = await #expect(throws: MigrationError.self) { try await edited.migrate(on: connection, dryRun: true) }
+        #expect("\(refusal)" == "\(thrown.map { "\($0)" } ?? "")")
+        #expect("\(refusal)".hasPrefix("Migration 0001_a.sql was edited after it was applied"))
+        await connection.close()
+    }
+
+    @Test func aWrongFolderOrFileIsNamed() throws {
+        let directory = try folder(["0001_a.sql": "SELECT 1;"])
+        let cases: [(URL, String)] = [
+            (URL(fileURLWithPath: "/nonexistent/migrations"), "/nonexistent/migrations does not exist: give the folder that holds the migrations"),
+            (directory.appendingPathComponent("0001_a.sql"), "\(directory.path)/0001_a.sql is a file, not a folder: give the folder"),
+            (try folder(["README.md": "none here"]), "holds no .sql files: give the folder"),
+        ]
+        for (url, message) in cases {
+            let error = #expect(throws: MigrationError.self) { try Migrator.load(from: url) }
+            #expect(error?.concernsTheFolder == true)
+            #expect("\(error.map { "\($0)" } ?? "")".contains(message))
+        }
+        try write(["functions/good.sql": "SELECT 1;"], into: directory)
+        try Data([0xC3, 0x28]).write(to: directory.appendingPathComponent("functions/bad.sql"))
+        let error = #expect(throws: MigrationError.self) { try Migrator.load(from: directory) }
+        #expect("\(error.map { "\($0)" } ?? "")" == "\(directory.path)/functions/bad.sql is not UTF-8 text: save it as UTF-8.")
+    }
+
     @Test func failingMigrationRollsBackWhollyAndNamesTheLine() async throws {
         let connection = try await emptyDatabase()
         let directory = try folder([

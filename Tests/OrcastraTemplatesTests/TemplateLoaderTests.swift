@@ -47,6 +47,19 @@ import Testing
         }
     }
 
+    @Test func checkKeepsEveryFileOfSeveralPathsAndNamesMissingOnes() throws {
+        let good = try Fixtures.text("good/linear.yaml")
+        let directory = try temporaryDirectory(files: ["a.yaml": good, "c.yaml": "namespace: x\nname: y\nversion: 1\nsteps: []\n"])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let a = (directory as NSString).appendingPathComponent("a.yaml")
+        let check = TemplateLoader.check(paths: [directory, "/nonexistent/t.yaml", a, Fixtures.url("good/diamond.yaml").path])
+        #expect(check.files.map { ($0.file as NSString).lastPathComponent } == ["a.yaml", "c.yaml", "t.yaml", "diamond.yaml"])
+        #expect(check.files.map(\.isValid) == [true, false, false, true])
+        #expect(check.missingPaths == ["/nonexistent/t.yaml"])
+        #expect(check.loaded.map(\.template.reference) == ["examples/linear@1.0.0", "examples/diamond@1.0.0"])
+        #expect((try? TemplateLoader.load(paths: [a, a])).map { $0.count } == 1)
+    }
+
     @Test func missingPathIsOneClearIssue() {
         #expect {
             try TemplateLoader.load(path: "/nonexistent/templates")
