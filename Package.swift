@@ -217,7 +217,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OrcastraCLITests",
-            dependencies: ["OrcastraTesting", "OrcastraPostgres"],
+            dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraDevDB"],
             swiftSettings: strict
         ),
     ]

@@ -1,4 +1,4 @@
--- What an operator does by hand (`orcastra task cancel`, `orcastra step retry|resolve`). Each
+-- What an operator does by hand (`orcastra task cancel|retry|resolve`, `orcastra step retry|resolve`). Each
 -- locks steps (ascending id) before tasks (ascending id), like every other function, and refuses
 -- with SQLSTATE OR002 and a sentence that says why when the action does not apply.
 
@@ -20,6 +20,54 @@ BEGIN
     WHERE s.task_id = p_task AND s.state IN ('pending', 'enqueued', 'waiting_for_retry');
     UPDATE orcastra.tasks t SET state = 'cancelled', state_reason = p_reason, finished_at = now() WHERE t.id = p_task;
     RETURN 'cancelled';
+END
+$$;
+
+-- Declares a task done by hand: it becomes resolved_manually and nothing of it runs again. Its
+-- unfinished steps are resolved too (pending, waiting_for_retry, error) or, if queued, cancelled.
+-- Refused (OR002) while a step runs — wait for it or cancel the task — and for a scheduled task
+-- (cancel it instead). Returns the task's state afterwards (a finished task keeps its own), or
+-- NULL when there is no such task.
+CREATE OR REPLACE FUNCTION orcastra.resolve_task(p_task uuid, p_reason text) RETURNS text
+LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
+DECLARE
+    v_state text;
+    v_running text;
+BEGIN
+    PERFORM 1 FROM orcastra.steps s WHERE s.task_id = p_task ORDER BY s.id FOR UPDATE;
+    SELECT t.state INTO v_state FROM orcastra.tasks t WHERE t.id = p_task FOR UPDATE;
+    IF NOT FOUND THEN RETURN NULL; END IF;
+    IF v_state IN ('complete', 'cancelled', 'resolved_manually') THEN RETURN v_state; END IF;
+    IF v_state = 'pending' THEN
+        RAISE EXCEPTION 'task % is scheduled and has not started: cancel it instead', p_task USING ERRCODE = 'OR002';
+    END IF;
+    SELECT string_agg(s.name || ' (step ' || s.id || ')', ', ' ORDER BY s.id) INTO v_running
+    FROM orcastra.steps s WHERE s.task_id = p_task AND s.state = 'in_progress';
+    IF v_running IS NOT NULL THEN
+        RAISE EXCEPTION 'task % has running steps: %; wait for them to finish, or cancel the task', p_task, v_running
+            USING ERRCODE = 'OR002';
+    END IF;
+    -- A resolved step has a result like any other (JSON null here); counts of unfinished parents
+    -- stay true (docs/state-machines.md, the invariant checker).
+    WITH ended AS (
+        UPDATE orcastra.steps s
+        SET state = CASE WHEN s.state = 'enqueued' THEN 'cancelled' ELSE 'resolved_manually' END,
+            state_reason = p_reason, finished_at = now()
+        WHERE s.task_id = p_task AND s.state IN ('pending', 'enqueued', 'waiting_for_retry', 'error')
+        RETURNING s.id, s.state
+    )
+    INSERT INTO orcastra.step_results (step_id, result)
+    SELECT e.id, 'null'::jsonb FROM ended e WHERE e.state = 'resolved_manually'
+    ON CONFLICT (step_id) DO NOTHING;
+    UPDATE orcastra.steps c
+    SET pending_parents = (SELECT count(*) FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
+                           WHERE e.child_id = c.id AND p.state NOT IN ('complete', 'resolved_manually'))
+    WHERE c.task_id = p_task;
+    UPDATE orcastra.tasks t SET state = 'resolved_manually', state_reason = p_reason, finished_at = now(), error = NULL
+    WHERE t.id = p_task;
+    RETURN 'resolved_manually';
 END
 $$;
 

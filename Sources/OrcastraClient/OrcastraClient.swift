@@ -233,6 +233,38 @@ public struct OrcastraClient: Sendable {
         return try Self.taskState(state)
     }
 
+    /// Declares a task done by hand: it becomes `resolved_manually`; its unfinished steps are
+    /// resolved (their result is JSON null) or, if queued, cancelled. Resolving a finished task
+    /// changes nothing.
+    ///
+    /// - Returns: the task's state afterwards: `resolved_manually`, or the terminal state it had.
+    /// - Throws: `StoreError.taskNotFound`, or `ClientError.taskActionRefused` while a step runs
+    ///   or for a scheduled task.
+    @discardableResult
+    public func resolveTask(_ id: UUID, reason: String = "resolved by an operator") async throws -> TaskState {
+        let row: PostgresRow?
+        do {
+            row = try await pool.query("SELECT orcastra.resolve_task(\(id), \(reason)) AS state").first
+        } catch let error as PostgresError {
+            if case .server(let server) = error, server.sqlState == OrcastraSQLState.refusedOperatorAction.rawValue {
+                throw ClientError.taskActionRefused(task: id, action: "resolve", reason: server.message)
+            }
+            throw error
+        }
+        guard let state = try row?.decode("state", as: String?.self) else { throw StoreError.taskNotFound(id.uuidString.lowercased()) }
+        return try Self.taskState(state)
+    }
+
+    /// Submits a new task with the same template version, context and priority as `id` (its
+    /// idempotency key and start time are not copied). The context is checked again.
+    public func rerun(_ id: UUID) async throws -> TaskCreation {
+        let original = try await task(id)
+        let version = try SemanticVersion(parsing: original.templateVersion)
+        return try await submit(TaskRequest(
+            template: TemplateReference(namespace: original.templateNamespace, name: original.templateName, version: version),
+            context: original.context, priority: original.priority))
+    }
+
     /// Puts a step in `error` back in line with a fresh retry budget; its task resumes.
     ///
     /// - Returns: the step's state afterwards (`enqueued`).

@@ -109,6 +109,19 @@ enum CLI {
         "\(number) \(number == 1 ? singular : plural)"
     }
 
+    /// While a task is watched (`submit --wait`, `task wait`), Ctrl-C stops the watching, not the
+    /// task: say so, and how to watch it again, then exit 130 as an interrupted program does.
+    static func interruptStopsWatching(_ id: String) -> any DispatchSourceSignal {
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler {
+            writeError("\nStopped watching; task \(id) keeps running. Watch it again with `orcastra task wait \(id)`, or stop it with `orcastra task cancel \(id)`.\n")
+            exit(130)
+        }
+        source.resume()
+        return source
+    }
+
     static func abbreviate(_ text: String?, to length: Int = 60) -> String {
         guard let text, !text.isEmpty else { return "" }
         let oneLine = text.replacingOccurrences(of: "\n", with: " ")

@@ -49,13 +49,15 @@ struct SubmitCommand: AsyncParsableCommand {
     var startTime: String?
 
     @Option(name: .customLong("in"),
-            help: ArgumentHelp("Start after this delay, e.g. 30s, 5m, 2h.", valueName: "duration"))
+            help: ArgumentHelp("Start after this delay, e.g. 30s, 5m, 2h, 1h30m (units: h, m, s, ms).", valueName: "duration"),
+            transform: DurationArgument.parse)
     var delay: DurationArgument?
 
     @Flag(help: "Watch the task until it completes, fails or is cancelled; the exit code tells which.")
     var wait = false
 
-    @Option(help: ArgumentHelp("With --wait: give up after this long (exit code 4), e.g. 10m.", valueName: "duration"))
+    @Option(help: ArgumentHelp("With --wait: give up after this long (exit code 4), e.g. 10m.", valueName: "duration"),
+            transform: DurationArgument.parse)
     var timeout: DurationArgument?
 
     @Flag(help: "Print JSON for scripts: the submission, or with --wait the finished task.")
@@ -105,6 +107,8 @@ struct SubmitCommand: AsyncParsableCommand {
             return
         }
         if !json { print(id) }
+        let interrupt = CLI.interruptStopsWatching(id)
+        defer { interrupt.cancel() }
         let renderer = ProgressRenderer(interactive: CLI.standardErrorIsTerminal)
         let detail: TaskDetail
         do {

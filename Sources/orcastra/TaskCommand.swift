@@ -9,7 +9,7 @@ struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "task",
         abstract: "Inspect, watch and cancel tasks.",
-        subcommands: [Show.self, List.self, Wait.self, Retry.self, Cancel.self, Events.self]
+        subcommands: [Show.self, List.self, Wait.self, Retry.self, Rerun.self, Resolve.self, Cancel.self, Events.self]
     )
 
     struct Show: AsyncParsableCommand {
@@ -201,7 +201,8 @@ struct TaskCommand: AsyncParsableCommand {
         @Argument(help: ArgumentHelp("The task's id (a UUID).", valueName: "task-id"))
         var id: String
 
-        @Option(help: ArgumentHelp("Give up after this long (exit code 4), e.g. 30s or 10m.", valueName: "duration"))
+        @Option(help: ArgumentHelp("Give up after this long (exit code 4), e.g. 30s or 10m.", valueName: "duration"),
+                transform: DurationArgument.parse)
         var timeout: DurationArgument?
 
         @Flag(help: "Print the finished task as JSON (progress still goes to standard error).")
@@ -211,6 +212,8 @@ struct TaskCommand: AsyncParsableCommand {
 
         func run() async throws {
             let id = try CLI.taskID(id)
+            let interrupt = CLI.interruptStopsWatching(id.uuidString.lowercased())
+            defer { interrupt.cancel() }
             let renderer = ProgressRenderer(interactive: CLI.standardErrorIsTerminal)
             let timeout = timeout?.duration
             let detail: TaskDetail
@@ -230,47 +233,6 @@ struct TaskCommand: AsyncParsableCommand {
             }
             if json { try CLI.printJSON(detail) } else { print(TaskSummaryText.outcome(of: detail)) }
             try TaskSummaryText.exitStatus(of: detail)
-        }
-    }
-
-    struct Cancel: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Cancel a task.",
-            discussion: """
-                Steps not yet running are cancelled at once; running steps when their worker next \
-                reports, whose outcome is then ignored. Cancelling a cancelled task changes nothing \
-                and succeeds; a task that already completed cannot be cancelled (exit code 75).
-
-                Examples:
-                  orcastra task cancel 0b6f1c1e-6a2f-4c1e-9d1a-2f3b4c5d6e7f --reason "customer withdrew the order"
-                """
-        )
-
-        @Argument(help: ArgumentHelp("The task's id (a UUID).", valueName: "task-id"))
-        var id: String
-
-        @Option(help: "Why, for the task's log.")
-        var reason: String = "cancelled by an operator"
-
-        @Flag(help: "Print JSON for scripts: {\"task_id\": ..., \"state\": ...}.")
-        var json = false
-
-        @OptionGroup var database: DatabaseOptions
-
-        func run() async throws {
-            let id = try CLI.taskID(id)
-            let reason = reason
-            let state = try await CLI.withClient(database) { try await $0.cancel(id, reason: reason) }
-            let text = id.uuidString.lowercased()
-            if json {
-                try CLI.printJSON(["task_id": text, "state": state.rawValue])
-            } else if state == .cancelled {
-                print("Task \(text) cancelled.")
-            }
-            if state != .cancelled {
-                throw CLIFailure(message: "Task \(text) is already \(state.rawValue); a finished task cannot be cancelled.",
-                                 exitCode: .conflict)
-            }
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import OrcastraDevDB
 import OrcastraPostgres
 import OrcastraTesting
 import Testing
@@ -208,5 +209,113 @@ import Testing
         #expect(again.status == 75 && again.standardError.contains("no step in error"), "\(again.output)")
         let missing = try await orcastra.run(["task", "retry", UUID().uuidString, "--database-url", url])
         #expect(missing.status == 66, "\(missing.output)")
+    }
+
+    @Test func rerunMakesANewTaskOfTheSameVersionAndContext() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        let first = try await orcastra.run(["submit", "shop/diamond", "--context", #"{"order_id": 7, "amount": 500.0}"#, "--priority", "3",
+                                            "--idempotency-key", "order-7", "--database-url", url])
+        let original = first.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let rerun = try await orcastra.run(["task", "rerun", original, "--json", "--database-url", url])
+        #expect(rerun.status == 0, "\(rerun.output)")
+        let answer = try json(rerun.standardOutput)
+        let copy = try #require(answer["task_id"] as? String)
+        #expect(copy != original && answer["rerun_of"] as? String == original && answer["template"] as? String == "shop/diamond@1.0.0")
+        let row = try #require(try await pool.query("SELECT context::text AS c, priority, idempotency_key FROM orcastra.tasks WHERE id = \(copy)::uuid").first)
+        #expect(try row.decode("c", as: String.self) == #"{"amount": 500.0, "order_id": 7}"#)
+        #expect(try row.decode("priority", as: Int.self) == 3 && (try row.decode("idempotency_key", as: String?.self)) == nil)
+        let plain = try await orcastra.run(["task", "rerun", original, "--database-url", url])
+        #expect(UUID(uuidString: plain.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)) != nil, "\(plain.output)")
+        #expect(try await orcastra.run(["task", "rerun", UUID().uuidString, "--database-url", url]).status == 66)
+    }
+
+    @Test func resolveDeclaresATaskDoneAndTheInvariantsHold() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        let task = try await orcastra.run(["submit", "shop/diamond", "--context", #"{"order_id": 1}"#, "--database-url", url])
+            .standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        // start completes; left fails for good; right is running.
+        try await cli.finish(pool, step: "start", task: task)
+        let claimed = try await pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps('shop', 'cli-test', 10, 60000)")
+        let left = try await cli.stepID(pool, task, "left")
+        for row in claimed where try row.decode("step_id", as: Int64.self) == left {
+            _ = try await pool.query("SELECT * FROM orcastra.fail_steps(ARRAY[\(left)]::bigint[], ARRAY[\(try row.decode("lease_token", as: UUID.self))]::uuid[], ARRAY['boom']::text[], ARRAY[NULL]::bigint[])")
+        }
+        let running = try await orcastra.run(["task", "resolve", task, "--database-url", url])
+        #expect(running.status == 75 && running.standardError.contains("has running steps: right"), "\(running.output)")
+
+        let right = try await cli.stepID(pool, task, "right")
+        for row in claimed where try row.decode("step_id", as: Int64.self) == right {
+            _ = try await pool.query("SELECT * FROM orcastra.release_steps(ARRAY[\(right)]::bigint[], ARRAY[\(try row.decode("lease_token", as: UUID.self))]::uuid[])")
+        }
+        let resolved = try await orcastra.run(["task", "resolve", task, "--reason", "done by hand", "--json", "--database-url", url])
+        #expect(resolved.status == 0, "\(resolved.output)")
+        #expect(try json(resolved.standardOutput)["state"] as? String == "resolved_manually")
+        let states = try await pool.query("SELECT name, state FROM orcastra.steps WHERE task_id = \(task)::uuid ORDER BY id").map {
+            "\(try $0.decode("name", as: String.self))=\(try $0.decode("state", as: String.self))"
+        }
+        #expect(states == ["start=complete", "left=resolved_manually", "right=cancelled", "join=resolved_manually"])
+        let check = try await orcastra.run(["check", "--database-url", url])
+        #expect(check.status == 0, "\(check.output)")
+        let again = try await orcastra.run(["task", "resolve", task, "--database-url", url])
+        #expect(again.status == 0, "resolving a resolved task changes nothing: \(again.output)")
+        let complete = try await orcastra.run(["submit", "shop/single", "--database-url", url]).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await cli.finish(pool, step: "only", task: complete)
+        let finished = try await orcastra.run(["task", "resolve", complete, "--database-url", url])
+        #expect(finished.status == 75 && finished.standardError.contains("is already complete"), "\(finished.output)")
+        let scheduled = try await orcastra.run(["submit", "shop/single", "--in", "1h", "--database-url", url]).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let early = try await orcastra.run(["task", "resolve", scheduled, "--database-url", url])
+        #expect(early.status == 75 && early.standardError.contains("cancel it instead"), "\(early.output)")
+    }
+
+    @Test func cancelByFilterCountsFirstAndNeedsYes() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        for _ in 0..<3 { _ = try await orcastra.run(["submit", "shop/single", "--database-url", url]) }
+        let keep = try await orcastra.run(["submit", "shop/diamond", "--context", #"{"order_id": 1}"#, "--database-url", url])
+            .standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let dry = try await orcastra.run(["task", "cancel", "--template", "shop/single", "--dry-run", "--database-url", url])
+        #expect(dry.status == 0 && dry.standardOutput.hasPrefix("3 unfinished tasks match; nothing was changed (--dry-run)."), "\(dry.output)")
+        let unconfirmed = try await orcastra.run(["task", "cancel", "--template", "shop/single", "--database-url", url])
+        #expect(unconfirmed.status == 64 && unconfirmed.standardError.contains("Add --yes"), "\(unconfirmed.output)")
+        #expect(try await pool.query("SELECT count(*) AS n FROM orcastra.tasks WHERE state = 'cancelled'").first!.decode("n", as: Int.self) == 0)
+        let older = try await orcastra.run(["task", "cancel", "--template", "shop/single", "--older-than", "1h", "--yes", "--database-url", url])
+        #expect(older.status == 0 && older.standardOutput.contains("Cancelled 0 tasks"), "\(older.output)")
+
+        let done = try await orcastra.run(["task", "cancel", "--template", "shop/single", "--state", "in_progress", "--yes", "--json", "--database-url", url])
+        #expect(done.status == 0, "\(done.output)")
+        let answer = try json(done.standardOutput)
+        #expect(answer["matched"] as? Int == 3 && (answer["cancelled"] as? [String])?.count == 3 && answer["dry_run"] as? Bool == false)
+        #expect(try await pool.query("SELECT state FROM orcastra.tasks WHERE id = \(keep)::uuid").first!.decode("state", as: String.self) == "in_progress")
+
+        let finished = try await orcastra.run(["task", "cancel", "--state", "complete", "--yes", "--database-url", url])
+        #expect(finished.status == 65 && finished.standardError.contains("cannot be cancelled"), "\(finished.output)")
+        let both = try await orcastra.run(["task", "cancel", keep, "--template", "shop/single", "--database-url", url])
+        #expect(both.status == 64, "\(both.output)")
+    }
+
+    @Test func durationsSayWhichUnitsWork() async throws {
+        let day = try await orcastra.run(["submit", "shop/single", "--in", "1d"])
+        #expect(day.status == 64 && day.standardError.contains("there is no d: a day is 24h"), "\(day.output)")
+        let bare = try await orcastra.run(["task", "wait", UUID().uuidString, "--timeout", "30"])
+        #expect(bare.status == 64 && bare.standardError.contains("has no unit; add one, e.g. 30s"), "\(bare.output)")
+    }
+
+    @Test func ctrlCWhileWaitingSaysTheTaskKeepsRunning() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("wait-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let waiting = try BackgroundProcess(CommandLineTool("orcastra").path, ["submit", "shop/single", "--wait", "--database-url", url],
+                                            environment: [:], logPath: log)
+        #expect(await waitUntil(within: .seconds(20)) { !waiting.log.isEmpty })  // its first progress line
+        try await Task.sleep(for: .milliseconds(300))
+        waiting.send(SIGINT)
+        #expect(await waiting.wait(timeout: .seconds(10)) == 130, "\(waiting.log)")
+        let id = try #require(try await pool.query("SELECT id FROM orcastra.tasks").first?.decode("id", as: UUID.self)).uuidString.lowercased()
+        #expect(waiting.log.contains("Stopped watching; task \(id) keeps running. Watch it again with `orcastra task wait \(id)`"), "\(waiting.log)")
+        #expect(try await pool.query("SELECT state FROM orcastra.tasks").first!.decode("state", as: String.self) == "in_progress")
     }
 }

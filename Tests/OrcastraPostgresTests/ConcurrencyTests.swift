@@ -6,8 +6,10 @@ import Testing
 
 @Suite(.timeLimit(.minutes(5))) struct ConcurrencyTests {
     /// Proof that libpq never blocks Swift's shared pool (two threads here): 8 sleeping queries
-    /// overlap — on pool threads they would need four rounds, at least 1.2 s — every statement runs
-    /// on the connection's own thread, and a timer on the pool keeps firing meanwhile.
+    /// overlap on the server — on pool threads at most two would run at a time — every statement
+    /// runs on the connection's own thread, and a timer on the pool keeps firing meanwhile.
+    /// The overlap is read from the server's clock, not the test's wall clock: other suites of this
+    /// process keep the two cores busy, and a wall-clock bound failed under that load.
     @Test func blockingCallsStayOffTheCooperativePool() async throws {
         let url = try await TestDatabases.shared.makeDatabase()
         var connections: [PostgresConnection] = []
@@ -24,26 +26,33 @@ import Testing
                 ticks.add(1, ordering: .relaxed)
             }
         }
-        let started = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        // Each query's start (when the server received it) and end (after its sleep).
+        let intervals = try await withThrowingTaskGroup(of: (Date, Date).self) { group in
             for connection in connections {
-                group.addTask { try await connection.query("SELECT pg_sleep(0.3)") }
+                group.addTask {
+                    let row = try await connection.queryRow("""
+                        SELECT s.started, clock_timestamp() AS ended
+                        FROM (SELECT statement_timestamp() AS started, pg_sleep(0.5) AS slept OFFSET 0) AS s
+                        """)
+                    return (try row.decode("started", as: Date.self), try row.decode("ended", as: Date.self))
+                }
             }
-            try await group.waitForAll()
+            var all: [(Date, Date)] = []
+            for try await interval in group { all.append(interval) }
+            return all
         }
-        let elapsed = ContinuousClock.now - started
         ticker.cancel()
         _ = await ticker.value
-        #expect(elapsed < .milliseconds(1000), "8 × 0.3 s took \(elapsed); on two pool threads it would take ≥ 1.2 s")
+        let lastStart = intervals.map(\.0).max()!, firstEnd = intervals.map(\.1).min()!
+        #expect(lastStart < firstEnd, "the 8 sleeps did not all overlap: the last started \(lastStart.timeIntervalSince(firstEnd)) s after the first ended")
         for connection in connections {
             let name = await connection.executingThreadName
             #expect(name == "orcastra-pg", "ran on \(String(describing: name))")
         }
-        // Other suites in this process may keep the two cores busy, so the timer is only required to
-        // have kept running, not to be punctual.
+        // The timer is only required to have kept running, not to be punctual (busy cores).
         let worst = worstLateness.withLock { $0 }
         #expect(ticks.load(ordering: .relaxed) > 0)
-        #expect(worst < .seconds(1), "the shared pool's timer was late by up to \(worst)")
+        #expect(worst < .seconds(5), "the shared pool's timer was late by up to \(worst)")
         for connection in connections { await connection.close() }
     }
 
