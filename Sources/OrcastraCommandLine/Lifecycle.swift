@@ -23,7 +23,7 @@ public enum Lifecycle {
         }
         guard first else { return }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = OneLineLogHandler(inner: StreamLogHandler.standardError(label: label))
             handler.logLevel = Lifecycle.logging.withLock { $0.level }
             return handler
         }

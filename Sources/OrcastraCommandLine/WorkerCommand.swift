@@ -62,7 +62,7 @@ public struct WorkerOptions: ParsableArguments {
 
     static let discussion = """
             Claims enqueued steps of NAMESPACE with SELECT … FOR UPDATE SKIP LOCKED, runs their \
-            handlers — `command` steps, and the built-in handlers orcastra.noop and orcastra.echo — \
+            handlers — `command` steps, and the built-in handlers \(HandlerRegistry.builtIn.names.joined(separator: ", ")) — \
             keeps their leases alive and records their outcomes. SIGTERM or SIGINT stops claiming, \
             lets running steps finish within --grace-period (Swift handlers see \
             StepContext.isCancelled) and hands back the rest; a second signal kills every running \

@@ -43,7 +43,7 @@ enum CommandStep {
                 // The same output again will be just as deep: retrying cannot help.
                 throw StepFailure.permanent("result not storable: the command's output is \(error)")
             } catch {
-                throw StepFailure.retryable("the command exited 0 but its output is not JSON (\(error)): \(text.prefix(200))")
+                throw StepFailure.retryable("the command exited 0 but its output is not JSON (line \(error.line), column \(error.column): \(error.problem)): \(text.prefix(200))")
             }
         case .exited(permanentExitCode):
             throw StepFailure.permanent("the command exited \(permanentExitCode) (permanent failure)\(detail)")

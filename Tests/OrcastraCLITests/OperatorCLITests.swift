@@ -318,4 +318,13 @@ import Testing
         #expect(waiting.log.contains("Stopped watching; task \(id) keeps running. Watch it again with `orcastra task wait \(id)`"), "\(waiting.log)")
         #expect(try await pool.query("SELECT state FROM orcastra.tasks").first!.decode("state", as: String.self) == "in_progress")
     }
+
+    @Test func theWorkersHelpNamesEveryBuiltInHandler() async throws {
+        let help = try await CommandLineTool("orcastra-worker").run(["--help"])
+        let text = help.standardOutput.replacingOccurrences(of: "\n", with: " ")
+        for name in ["orcastra.noop", "orcastra.echo", "orcastra.sleep"] {
+            #expect(text.contains(name), "\(name) missing from orcastra-worker --help")
+        }
+        #expect(text.contains("(default: info, or ORCASTRA_LOG_LEVEL)"))
+    }
 }

@@ -58,6 +58,28 @@ extension EndToEndTests {
         #expect(!cluster.logs.contains(task.uuidString), "an upper-case task id in the logs")
     }
 
+    /// A command's multi-line stderr stays on one log line (issue 13), and `step show` keeps it whole.
+    @Test func multiLineErrorsStayOnOneLogLine() async throws {
+        let cluster = try await ProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.register("""
+            namespace: e2e
+            name: traceback
+            version: 1.0.0
+            steps:
+              - name: boom
+                command: [sh, -c, "printf 'Traceback (most recent call last):\\n  File x\\nValueError: bad input\\n' >&2; exit 3"]
+                retry: {max_attempts: 1}
+            """)
+        try cluster.worker()
+        let task = try await cluster.submit("e2e/traceback")
+        #expect(try await cluster.settled(task) == "error", "\(cluster.logs)")
+        let failure = try #require(cluster.logs.split(separator: "\n").first { $0.contains("step attempt failed") }, "\(cluster.logs)")
+        #expect(failure.contains(#"Traceback (most recent call last):\n  File x\nValueError: bad input"#), "\(failure)")
+        let stored: String = try await cluster.stepRow(task, step: "boom").decode("last_error")
+        #expect(stored.contains("\nValueError: bad input"))
+    }
+
     @Test func contextFlowsThroughParentsToChildren() async throws {
         let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }

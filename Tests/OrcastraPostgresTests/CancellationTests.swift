@@ -7,9 +7,16 @@ import Testing
 /// Cancelling a task cancels the statement that task is running, and never the one after it.
 @Suite struct CancellationTests {
     @Test func cancelledSleepThenTheNextStatementRuns() async throws {
-        let connection = try await PostgresConnection.connect(try await TestDatabases.shared.makeDatabase())
+        let url = try await TestDatabases.shared.makeDatabase()
+        let connection = try await PostgresConnection.connect(url)
+        let observer = try await PostgresConnection.connect(url)
         let sleeper = Task { try await connection.query("SELECT pg_sleep(10)") }
-        try await Task.sleep(for: .milliseconds(200))
+        // Cancel once the server runs the sleep (a fixed delay raced the statement's start on a busy machine).
+        #expect(await waitUntil(within: .seconds(10)) {
+            try await observer.queryRow("SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(10)'")
+                .decode("n", as: Int.self) == 1
+        })
+        await observer.close()
         sleeper.cancel()
         guard case .failure(let error as PostgresError) = await sleeper.result else {
             Issue.record("the sleep was not cancelled")
