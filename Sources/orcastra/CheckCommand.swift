@@ -49,9 +49,7 @@ struct CheckCommand: AsyncParsableCommand {
             throw error
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try CLI.printJSON(report)
         } else if report.holds {
             print("All \(report.invariants) invariants hold over \(report.tasks) tasks and \(report.steps) steps.")
         } else {
