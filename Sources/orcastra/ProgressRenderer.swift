@@ -46,11 +46,17 @@ final class ProgressRenderer: Sendable {
         let queued = detail.steps.filter { $0.state == .enqueued }.map(\.name)
         let retrying = detail.steps.filter { $0.state == .waitingForRetry }.map(\.name)
         let failed = detail.failedSteps.map(\.name)
-        if !running.isEmpty { text += "; running: \(running.joined(separator: ", "))" }
-        if !queued.isEmpty { text += "; queued: \(queued.joined(separator: ", "))" }
-        if !retrying.isEmpty { text += "; waiting to retry: \(retrying.joined(separator: ", "))" }
-        if !failed.isEmpty { text += "; failed: \(failed.joined(separator: ", "))" }
+        if !running.isEmpty { text += "; running: \(names(running))" }
+        if !queued.isEmpty { text += "; queued: \(names(queued))" }
+        if !retrying.isEmpty { text += "; waiting to retry: \(names(retrying))" }
+        if !failed.isEmpty { text += "; failed: \(names(failed))" }
         return text
+    }
+
+    /// At most three names, then how many more: a 30-way fan-out stays a short line.
+    static func names(_ names: [String]) -> String {
+        guard names.count > 3 else { return names.joined(separator: ", ") }
+        return names.prefix(3).joined(separator: ", ") + " and \(names.count - 3) more"
     }
 
     static func terminalWidth() -> Int {

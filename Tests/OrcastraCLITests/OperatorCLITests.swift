@@ -199,6 +199,9 @@ import Testing
         #expect(waited.standardOutput.contains("12 steps in error") && waited.standardOutput.contains("retry all: orcastra task retry \(task)"), "\(waited.output)")
         #expect(waited.standardOutput.contains("… and 2 more"), "\(waited.output)")
         #expect(waited.standardOutput.split(separator: "\n").count <= 15, "\(waited.output)")
+        // Progress lines name three steps, then how many more.
+        #expect(waited.standardError.contains("failed: s0, s1, s2 and 9 more"), "\(waited.standardError)")
+        #expect(waited.standardError.split(separator: "\n").filter { $0.contains("steps done") }.allSatisfy { $0.count < 160 }, "\(waited.standardError)")
 
         let retried = try await orcastra.run(["task", "retry", task, "--json", "--database-url", url])
         #expect(retried.status == 0, "\(retried.output)")
