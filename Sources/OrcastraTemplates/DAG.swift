@@ -72,14 +72,39 @@ extension WorkflowTemplate {
         case .handler(let name):
             return "handler: \(name)"
         case .command(let command):
-            let words = command.argv.map { word in
-                word.contains(where: { $0 == " " || $0 == "\n" || $0 == "'" || $0 == "\"" })
-                    ? "'" + word.replacingAll("\n", with: "⏎") + "'" : word
-            }
-            var text = words.joined(separator: " ")
+            var text = command.argv.map(shellQuoted).joined(separator: " ")
             if text.count > 48 { text = String(text.prefix(47)) + "…" }
             return "command: \(text)"
         }
+    }
+
+    /// A word as a POSIX shell reads it back: bare when it holds only characters no shell treats
+    /// specially, else in single quotes (a quote inside written `'\''`), or as `$'…'` when it
+    /// holds a line break or another control character.
+    public static func shellQuoted(_ word: String) -> String {
+        if word.isEmpty { return "''" }
+        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
+        if word.allSatisfy(safe.contains) { return word }
+        if word.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            var escaped = ""
+            for scalar in word.unicodeScalars {
+                switch scalar {
+                case "\\": escaped += "\\\\"
+                case "'": escaped += "\\'"
+                case "\n": escaped += "\\n"
+                case "\t": escaped += "\\t"
+                case "\r": escaped += "\\r"
+                default:
+                    if scalar.properties.generalCategory == .control {
+                        escaped += String(format: "\\x%02x", scalar.value)
+                    } else {
+                        escaped.unicodeScalars.append(scalar)
+                    }
+                }
+            }
+            return "$'" + escaped + "'"
+        }
+        return "'" + word.replacingAll("'", with: "'\\''") + "'"
     }
 
     static func render(_ retry: RetryPolicy) -> String {

@@ -330,4 +330,23 @@ import Testing
         }
         #expect(text.contains("(default: info, or ORCASTRA_LOG_LEVEL)"))
     }
+
+    @Test func templateShowQuotesCommandsAsAShellReadsThem() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("quoted-\(UUID().uuidString).yaml")
+        try """
+            namespace: quote
+            name: shell
+            version: 1.0.0
+            steps:
+              - {name: py, command: [python3, -c, "print('x')"]}
+            """.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        #expect(try await orcastra.run(["template", "register", file.path, "--database-url", url]).status == 0)
+        let show = try await orcastra.run(["template", "show", "quote/shell", "--database-url", url])
+        #expect(show.standardOutput.contains(#"command: python3 -c 'print('\''x'\'')'"#), "\(show.output)")
+        let source = try await orcastra.run(["template", "show", "quote/shell", "--source", "--database-url", url])
+        #expect(source.standardOutput.hasSuffix("\n") && source.standardOutput.contains("print('x')"))
+    }
 }

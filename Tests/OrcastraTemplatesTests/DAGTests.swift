@@ -83,4 +83,24 @@ import Testing
         )
         #expect(index.cycles() == [[0, 1], [2, 3]])
     }
+
+    /// `template show` prints commands so that pasting them into a shell runs the same argv.
+    @Test func commandsAreQuotedSoAShellReadsThemBack() throws {
+        let words = ["plain", "two words", "it's", "'", "", "$HOME", "a;b|c&d", "*.py", "back\\slash", "line\nbreak", "tab\there",
+                     "quote\"d", "ünïcødé", "print('x')", "--flag=value", "%s\n"]
+        for word in words {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", "printf '%s' " + WorkflowTemplate.shellQuoted(word)]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            process.waitUntilExit()
+            let echoed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(echoed == word, "\(word.debugDescription) quoted as \(WorkflowTemplate.shellQuoted(word)) came back as \(echoed.debugDescription)")
+        }
+        #expect(WorkflowTemplate.shellQuoted("plain") == "plain")
+        #expect(WorkflowTemplate.shellQuoted("it's") == #"'it'\''s'"#)
+        #expect(WorkflowTemplate.shellQuoted("a\nb") == #"$'a\nb'"#)
+    }
 }
