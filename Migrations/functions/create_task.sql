@@ -35,49 +35,83 @@ BEGIN
 END
 $$;
 
+-- Signatures that changed (a parameter and result columns added): dropped so that the new
+-- functions replace them rather than sit beside them as overloads. Calls written for the old
+-- ones keep working: the new parameters come last and have defaults.
+DROP FUNCTION IF EXISTS orcastra.create_task(bigint, jsonb, text, integer, timestamptz);
+DROP FUNCTION IF EXISTS orcastra.create_task_by_name(text, text, text, jsonb, text, integer, timestamptz);
+
 -- Creates a task from a registered template (orcastra.templates.id) in one transaction: the task,
 -- every step of the stored definition, the edges between them and the "created" audit rows.
 --   p_context          the task's context (NULL means {})
---   p_idempotency_key  when a task with this key exists already, it is returned (created = false)
---                      and nothing is written; NULL never matches
+--   p_idempotency_key  when a task of the same template (namespace/name, any version) has this key
+--                      already, it is returned (created = false) and nothing is written; NULL never
+--                      matches. The same key under another template makes a task of its own.
 --   p_priority         higher runs first when workers are busy (copied to every step)
 --   p_run_at           start no earlier than this; NULL or a time not in the future starts now
+--   p_allow_deprecated a deprecated version is refused (OR004) unless this is true
+-- Returns the task, whether it was made now, its state, and its real template (id and version:
+-- for a key that matched, the version the earlier task runs). context_differs is true when a key
+-- matched a task whose context is not equal (as jsonb) to p_context: that context was not used.
 -- A task that starts now is 'in_progress' at once: its root steps are enqueued and their
 -- namespaces notified at commit, so a worker can start without an orchestrator. A later start
 -- leaves the task and its steps 'pending' until orcastra.start_due_tasks starts it.
--- Raises OR003 when there is no such template.
+-- Raises OR003 when there is no such template, OR004 when it is deprecated and not allowed (a
+-- key that matched still returns its task: only new tasks are refused).
 -- Lock order: this only inserts rows; the only row it may wait on is a concurrent insert of the
 -- same idempotency key (then it returns that task once it commits).
 CREATE OR REPLACE FUNCTION orcastra.create_task(p_template_id bigint, p_context jsonb DEFAULT '{}',
                                                p_idempotency_key text DEFAULT NULL, p_priority integer DEFAULT 0,
-                                               p_run_at timestamptz DEFAULT NULL)
-RETURNS TABLE (task_id uuid, created boolean, state text)
+                                               p_run_at timestamptz DEFAULT NULL, p_allow_deprecated boolean DEFAULT false)
+RETURNS TABLE (task_id uuid, created boolean, state text, template_id bigint, template_version text, context_differs boolean)
 LANGUAGE plpgsql -- generic plans on indexes; hash joins of the template's own steps stay allowed: see the top of claim.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_definition jsonb;
+    v_template record;
+    v_scope text;
     v_task uuid;
     v_state text := CASE WHEN coalesce(p_run_at, now()) <= now() THEN 'in_progress' ELSE 'pending' END;
     -- A task that starts later says so: `task show` and `task events` read "scheduled".
     v_reason text := CASE WHEN coalesce(p_run_at, now()) <= now() THEN 'created' ELSE 'scheduled' END;
     v_namespaces text[];
 BEGIN
-    SELECT t.definition INTO v_definition FROM orcastra.templates t WHERE t.id = p_template_id;
+    SELECT t.definition, t.namespace, t.name, t.version, t.deprecated_at, t.deprecation_reason INTO v_template
+    FROM orcastra.templates t WHERE t.id = p_template_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no template with id % is registered', p_template_id
             USING ERRCODE = 'OR003', HINT = 'Register it first with `orcastra template register FILE`.';
     END IF;
+    v_scope := CASE WHEN p_idempotency_key IS NOT NULL THEN v_template.namespace || '/' || v_template.name END;
+
+    IF v_template.deprecated_at IS NOT NULL AND NOT coalesce(p_allow_deprecated, false) THEN
+        -- A submission repeated with its key still gets its task: only a new task is refused.
+        RETURN QUERY
+        SELECT t.id, false, t.state, t.template_id, tp.version, t.context IS DISTINCT FROM coalesce(p_context, '{}')
+        FROM orcastra.tasks t JOIN orcastra.templates tp ON tp.id = t.template_id
+        WHERE t.idempotency_scope = v_scope AND t.idempotency_key = p_idempotency_key;
+        IF FOUND THEN RETURN; END IF;
+        RAISE EXCEPTION '%/%@% is deprecated (since %): new tasks are refused', v_template.namespace, v_template.name,
+                        v_template.version, to_char(v_template.deprecated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                                            || coalesce(': ' || v_template.deprecation_reason, '')
+            USING ERRCODE = 'OR004',
+                  HINT = 'Submit without a version to take the current one, or pass p_allow_deprecated => true to run this version anyway.';
+    END IF;
+
     LOOP
-        INSERT INTO orcastra.tasks AS t (template_id, state, state_reason, priority, idempotency_key, context, run_at, started_at)
-        VALUES (p_template_id, v_state, v_reason, coalesce(p_priority, 0), p_idempotency_key, coalesce(p_context, '{}'),
+        INSERT INTO orcastra.tasks AS t (template_id, state, state_reason, priority, idempotency_key, idempotency_scope,
+                                         context, run_at, started_at)
+        VALUES (p_template_id, v_state, v_reason, coalesce(p_priority, 0), p_idempotency_key, v_scope, coalesce(p_context, '{}'),
                 coalesce(p_run_at, now()), CASE WHEN v_state = 'in_progress' THEN now() END)
-        ON CONFLICT (idempotency_key) DO NOTHING
+        ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING t.id INTO v_task;
         EXIT WHEN v_task IS NOT NULL;
         -- Only an idempotency-key conflict inserts nothing: return the task that holds the key.
-        RETURN QUERY SELECT t.id, false, t.state FROM orcastra.tasks t WHERE t.idempotency_key = p_idempotency_key;
+        RETURN QUERY
+        SELECT t.id, false, t.state, t.template_id, tp.version, t.context IS DISTINCT FROM coalesce(p_context, '{}')
+        FROM orcastra.tasks t JOIN orcastra.templates tp ON tp.id = t.template_id
+        WHERE t.idempotency_scope = v_scope AND t.idempotency_key = p_idempotency_key;
         IF FOUND THEN RETURN; END IF;
         -- It was deleted between the conflict and the look-up (retention): try again.
     END LOOP;
@@ -88,7 +122,7 @@ BEGIN
         SELECT d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
                (d.step->'retry'->>'max_attempts')::integer AS max_attempts,
                coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on
-        FROM jsonb_array_elements(v_definition->'steps') WITH ORDINALITY AS d(step, n)
+        FROM jsonb_array_elements(v_template.definition->'steps') WITH ORDINALITY AS d(step, n)
     ), new_steps AS (
         -- Ids in the template's order.
         INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at)
@@ -114,39 +148,63 @@ BEGIN
 
     -- Delivered at commit: the workers of each namespace with a root step wake once.
     PERFORM orcastra.notify_namespaces(v_namespaces);
-    RETURN QUERY SELECT v_task, true, v_state;
+    RETURN QUERY SELECT v_task, true, v_state, p_template_id, v_template.version::text, false;
 END
 $$;
 
--- The same by reference, for callers that know a template by name: p_version NULL takes the
--- highest release by semver precedence, never a prerelease (as `orcastra submit namespace/name` does).
--- Raises OR003 when nothing matches.
+-- The same by reference, for callers that know a template by name. Which version:
+--   p_version given     that version (a deprecated one only with p_allow_deprecated => true);
+--   p_version NULL      the template's default version when one is set (`orcastra template
+--                       default`), else its highest release that is not deprecated, by semver
+--                       precedence — never a prerelease, never a deprecated version. Here
+--                       p_allow_deprecated has no effect.
+-- This is the one place SQL decides it; TemplateVersionRule (Sources/OrcastraStore) is the same
+-- rule in Swift, and TemplateLifecycleTests checks that both pick the same version.
+-- Raises OR003 when nothing matches (nothing registered, no such version, or no version an
+-- unpinned reference can take), OR004 from create_task for a deprecated version not allowed.
 -- A name of its own, not an overload of create_task: drivers that send parameters untyped (as
 -- node-postgres does) would make PostgreSQL pick between the two by guessing, or refuse (42725).
 CREATE OR REPLACE FUNCTION orcastra.create_task_by_name(p_namespace text, p_name text, p_version text DEFAULT NULL,
                                                        p_context jsonb DEFAULT '{}', p_idempotency_key text DEFAULT NULL,
-                                                       p_priority integer DEFAULT 0, p_run_at timestamptz DEFAULT NULL)
-RETURNS TABLE (task_id uuid, created boolean, state text)
+                                                       p_priority integer DEFAULT 0, p_run_at timestamptz DEFAULT NULL,
+                                                       p_allow_deprecated boolean DEFAULT false)
+RETURNS TABLE (task_id uuid, created boolean, state text, template_id bigint, template_version text, context_differs boolean)
 LANGUAGE plpgsql -- generic plans on indexes; hash joins of the template's own steps stay allowed: see the top of claim.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 DECLARE
     v_template bigint;
+    v_registered text;
 BEGIN
-    -- Without a version: the highest release. A prerelease runs only when named.
-    SELECT t.id INTO v_template FROM orcastra.templates t
-    WHERE t.namespace = p_namespace AND t.name = p_name
-      AND (t.version = p_version OR (p_version IS NULL AND position('-' IN t.version) = 0))
-    ORDER BY orcastra.semver_key(t.version) DESC
-    LIMIT 1;
-    IF NOT FOUND AND p_version IS NULL AND EXISTS (SELECT 1 FROM orcastra.templates t WHERE t.namespace = p_namespace AND t.name = p_name) THEN
-        RAISE EXCEPTION '% has prerelease versions only; without a version the highest release is taken', p_namespace || '/' || p_name
-            USING ERRCODE = 'OR003', HINT = 'Pass the version to run (p_version), e.g. the one `orcastra template list` shows.';
+    IF p_version IS NOT NULL THEN
+        SELECT t.id INTO v_template FROM orcastra.templates t
+        WHERE t.namespace = p_namespace AND t.name = p_name AND t.version = p_version;
+    ELSE
+        SELECT t.id INTO v_template FROM orcastra.template_defaults d
+        JOIN orcastra.templates t ON t.namespace = d.namespace AND t.name = d.name AND t.version = d.version
+        WHERE d.namespace = p_namespace AND d.name = p_name;
+        IF NOT FOUND THEN
+            SELECT t.id INTO v_template FROM orcastra.templates t
+            WHERE t.namespace = p_namespace AND t.name = p_name
+              AND position('-' IN t.version) = 0 AND t.deprecated_at IS NULL
+            ORDER BY orcastra.semver_key(t.version) DESC
+            LIMIT 1;
+        END IF;
     END IF;
-    IF NOT FOUND THEN
+    IF v_template IS NULL THEN
+        SELECT string_agg(t.version || CASE WHEN t.deprecated_at IS NOT NULL THEN ' deprecated' ELSE '' END, ', '
+                          ORDER BY orcastra.semver_key(t.version)) INTO v_registered
+        FROM orcastra.templates t WHERE t.namespace = p_namespace AND t.name = p_name;
+        IF p_version IS NULL AND v_registered IS NOT NULL THEN
+            RAISE EXCEPTION '% has no version a reference without one can take (registered: %): it takes the default version, else the highest release that is not deprecated',
+                            p_namespace || '/' || p_name, v_registered
+                USING ERRCODE = 'OR003',
+                      HINT = 'Pass the version to run (p_version; a deprecated one also needs p_allow_deprecated => true), or set a default with `orcastra template default`.';
+        END IF;
         RAISE EXCEPTION 'no template % is registered', p_namespace || '/' || p_name || coalesce('@' || p_version, '')
             USING ERRCODE = 'OR003', HINT = 'Register it first with `orcastra template register FILE`.';
     END IF;
-    RETURN QUERY SELECT * FROM orcastra.create_task(v_template, p_context, p_idempotency_key, p_priority, p_run_at);
+    RETURN QUERY SELECT * FROM orcastra.create_task(v_template, p_context, p_idempotency_key, p_priority, p_run_at,
+                                                    p_version IS NOT NULL AND coalesce(p_allow_deprecated, false));
 END
 $$;

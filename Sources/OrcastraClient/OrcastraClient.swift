@@ -36,10 +36,14 @@ public struct OrcastraClient: Sendable {
     // MARK: - Submit
 
     /// Creates a task: validates the context against the template's input schema, then writes the
-    /// task with all its steps in one statement. With an idempotency key that was used before, the
-    /// earlier task is returned (`created == false`) and nothing new is made.
+    /// task with all its steps in one statement. With an idempotency key used before for the same
+    /// template (`namespace/name`, any version), the earlier task is returned (`created == false`,
+    /// its own template in `templateReference`, `contextDiffers` when its context is another) and
+    /// nothing new is made. A reference without a version takes the default version, else the
+    /// highest release that is not deprecated (``TemplateVersionRule``).
     ///
-    /// - Throws: `StoreError.templateNotFound` (with the closest names), `StoreError.contextInvalid`.
+    /// - Throws: `StoreError.templateNotFound` (with the closest names), `StoreError.contextInvalid`,
+    ///   `StoreError.templateDeprecated` for a deprecated version without `allowDeprecated`.
     public func submit(_ request: TaskRequest) async throws -> TaskCreation {
         try await TaskCreator(pool: pool).create(request)
     }
@@ -47,13 +51,13 @@ public struct OrcastraClient: Sendable {
     /// Submits with any `Encodable` context, e.g. a struct of the workflow's input.
     public func submit<Context: Encodable>(
         _ template: TemplateReference, context: Context, idempotencyKey: String? = nil,
-        priority: Int = 0, runAt: Date? = nil
+        priority: Int = 0, runAt: Date? = nil, allowDeprecated: Bool = false
     ) async throws -> TaskCreation {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json = try JSONValue(parsing: String(decoding: try encoder.encode(context), as: UTF8.self))
         return try await submit(TaskRequest(template: template, context: json, idempotencyKey: idempotencyKey,
-                                            priority: priority, runAt: runAt))
+                                            priority: priority, runAt: runAt, allowDeprecated: allowDeprecated))
     }
 
     // MARK: - Inspect

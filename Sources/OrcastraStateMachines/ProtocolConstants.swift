@@ -35,8 +35,11 @@ public enum ReportOutcome: String, CaseIterable, Sendable {
 public enum OrcastraSQLState: String, CaseIterable, Sendable {
     /// A state change the machine does not allow (the audit triggers).
     case illegalTransition = "OR001"
-    /// An operator action refused in the step's or task's current state (`retry_step`, `resolve_step`).
+    /// An operator action refused in the current state (`retry_step`, `resolve_step`; a deprecated
+    /// version made the default or the default deprecated: `set_default_version`, `deprecate_template`).
     case refusedOperatorAction = "OR002"
-    /// `create_task` was given a template that is not registered.
+    /// `create_task` was given a template that is not registered (or no version fits an unpinned reference).
     case templateNotFound = "OR003"
+    /// `create_task` was given a deprecated version without `p_allow_deprecated`.
+    case templateDeprecated = "OR004"
 }

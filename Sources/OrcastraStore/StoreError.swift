@@ -1,3 +1,4 @@
+import Foundation
 import OrcastraTemplates
 
 /// What the store refuses, each as one sentence that says what to do.
@@ -6,6 +7,17 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case templateNotFound(reference: String, suggestions: [String])
     /// An unpinned reference (`ns/name`) takes the highest release; this template has prereleases only.
     case onlyPrereleases(reference: String, versions: [String])
+    /// An unpinned reference takes the default version, else the highest release that is not
+    /// deprecated; this template has no default and every release is deprecated. `versions` are
+    /// all of them, each marked " deprecated" when it is.
+    case noReleaseToTake(reference: String, versions: [String], highestRelease: String)
+    /// A new task of a deprecated version, not allowed (`--allow-deprecated`). `unpinnedVersion`
+    /// is what a reference without a version takes instead, if anything.
+    case templateDeprecated(reference: String, since: Date?, reason: String?, unpinnedVersion: String?)
+    /// `template default` named a deprecated version.
+    case deprecatedCannotBeDefault(reference: String)
+    /// `template deprecate` named the default version.
+    case defaultCannotBeDeprecated(reference: String)
     /// This version is registered already with other content.
     case versionConflict(reference: String)
     /// The task's context does not match the template's input schema.
@@ -27,6 +39,18 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             return "No template \(reference) is registered. \(hint)"
         case .onlyPrereleases(let reference, let versions):
             return "\(reference) has prerelease versions only (\(versions.joined(separator: ", "))), and a reference without a version takes the highest release. Pin one, e.g. \(reference)@\(versions.last!)."
+        case .noReleaseToTake(let reference, let versions, let highest):
+            return "\(reference) has no release that is not deprecated (\(versions.joined(separator: ", "))) and no default version, and a reference without a version takes the default, else the highest release that is not deprecated. Pin a version (`orcastra submit \(reference)@\(highest) --allow-deprecated`), lift a deprecation (`orcastra template deprecate \(reference)@\(highest) --undo`) or register a new version."
+        case .templateDeprecated(let reference, let since, let reason, let unpinned):
+            let when = since.map { " (since \($0.formatted(.iso8601))" + (reason.map { ": \($0)" } ?? "") + ")" } ?? ""
+            let family = reference.split(separator: "@").first.map(String.init) ?? reference
+            let instead = unpinned.map { "Submit \(family) (it takes \($0))" } ?? "Register a newer version"
+            return "\(reference) is deprecated\(when): new tasks are refused. \(instead), or run this version anyway with `orcastra submit \(reference) --allow-deprecated`."
+        case .deprecatedCannotBeDefault(let reference):
+            return "\(reference) is deprecated, and a deprecated version cannot be the default. Lift the deprecation first (`orcastra template deprecate \(reference) --undo`), or choose another version."
+        case .defaultCannotBeDeprecated(let reference):
+            let family = reference.split(separator: "@").first.map(String.init) ?? reference
+            return "\(reference) is the default version, and a default cannot be deprecated. Set another default (`orcastra template default \(family) VERSION`) or clear it (`orcastra template default \(family) --clear`) first."
         case .versionConflict(let reference):
             return "Template \(reference) is already registered with different content. A version is immutable: bump `version` in the file and register again."
         case .contextInvalid(let template, let violations):

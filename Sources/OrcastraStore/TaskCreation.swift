@@ -1,5 +1,6 @@
 import Foundation
 import OrcastraPostgres
+import OrcastraStateMachines
 import OrcastraTemplates
 
 /// What a client asks for when it submits a task.
@@ -12,22 +13,32 @@ public struct TaskRequest: Sendable {
     public var priority: Int
     /// Start no earlier than this; nil starts at once.
     public var runAt: Date?
+    /// Run a deprecated version. Only a pinned reference (`ns/name@1.0.0`) can: one without a
+    /// version never takes a deprecated version, whatever this says.
+    public var allowDeprecated: Bool
 
     public init(template: TemplateReference, context: JSONValue = .object([:]), idempotencyKey: String? = nil,
-                priority: Int = 0, runAt: Date? = nil) {
+                priority: Int = 0, runAt: Date? = nil, allowDeprecated: Bool = false) {
         self.template = template
         self.context = context
         self.idempotencyKey = idempotencyKey
         self.priority = priority
         self.runAt = runAt
+        self.allowDeprecated = allowDeprecated
     }
 }
 
 public struct TaskCreation: Sendable, Equatable {
     public var taskID: UUID
-    /// False when an idempotency key matched an existing task.
+    /// False when an idempotency key matched an existing task (of the same template: keys are
+    /// unique per `namespace/name`).
     public var created: Bool
+    /// The task's own template, `namespace/name@version`: when a key matched, the version that
+    /// task runs, which may not be the one asked for.
     public var templateReference: String
+    /// A key matched a task whose context is not the one given (compared as jsonb: `1` equals
+    /// `1.0`); the context given was not used.
+    public var contextDiffers: Bool
 }
 
 /// Creates tasks through `orcastra.create_task` (Migrations/functions/create_task.sql): the task,
@@ -74,16 +85,35 @@ public struct TaskCreator: Sendable {
             }
         }
         let statement = Self.createStatement(request, context: JSONText(contextJSON), templateID: stored.id)
+        let row: PostgresRow?
+        do {
+            row = try await pool.query(statement).first
+        } catch let error as PostgresError where error.sqlState == OrcastraSQLState.templateDeprecated.rawValue {
+            throw await deprecated(template.reference, stored)
+        }
         // No row only if the task holding the idempotency key vanished twice over; never in practice.
-        guard let row = try await pool.query(statement).first else { throw PostgresError.noRows(statement: statement.text) }
+        guard let row else { throw PostgresError.noRows(statement: statement.text) }
         return TaskCreation(taskID: try row.decode("task_id"), created: try row.decode("created"),
-                            templateReference: template.reference)
+                            templateReference: "\(template.namespace)/\(template.name)@\(try row.decode("template_version", as: String.self))",
+                            contextDiffers: try row.decode("context_differs"))
+    }
+
+    /// The refusal of a deprecated version, as the registry holds it now (it may have been
+    /// deprecated after `stored` was read).
+    private func deprecated(_ reference: String, _ stored: StoredTemplate) async -> StoreError {
+        let current = (try? await registry.find(TemplateReference(namespace: stored.template.namespace, name: stored.template.name,
+                                                                    version: stored.template.version))) ?? stored
+        return .templateDeprecated(reference: reference, since: current.deprecatedAt, reason: current.deprecationReason,
+                                   unpinnedVersion: current.unpinnedVersion?.description)
     }
 
     static func createStatement(_ request: TaskRequest, context: JSONText, templateID: Int64) -> SQL {
-        """
-        SELECT task_id, created FROM orcastra.create_task(\(templateID)::bigint, \(context)::jsonb, \(request.idempotencyKey)::text,
-                                                          \(request.priority)::integer, \(request.runAt)::timestamptz)
-        """
+        // A reference without a version never takes a deprecated one, even if one became so meanwhile.
+        let allowDeprecated = request.allowDeprecated && request.template.version != nil
+        return """
+            SELECT task_id, created, template_version, context_differs
+            FROM orcastra.create_task(\(templateID)::bigint, \(context)::jsonb, \(request.idempotencyKey)::text,
+                                      \(request.priority)::integer, \(request.runAt)::timestamptz, \(allowDeprecated)::boolean)
+            """
     }
 }

@@ -2,13 +2,25 @@ import Foundation
 import OrcastraPostgres
 import OrcastraTemplates
 
-/// A template as it is stored: immutable once registered.
+/// A template as it is stored: immutable once registered; only its lifecycle (default,
+/// deprecation) changes beside it.
 public struct StoredTemplate: Sendable {
     public var id: Int64
     public var template: WorkflowTemplate
     public var source: String
     public var contentHash: String
     public var registeredAt: Date
+    /// When it was deprecated (`orcastra template deprecate`): new tasks are refused unless pinned
+    /// and allowed. Nil while it is not.
+    public var deprecatedAt: Date?
+    public var deprecationReason: String?
+    /// It is the version set as its template's default.
+    public var isDefault: Bool
+    /// The version a reference without one takes now (``TemplateVersionRule``), nil when none fits.
+    public var unpinnedVersion: SemanticVersion?
+
+    /// A reference without a version takes this one.
+    public var isUnpinnedChoice: Bool { unpinnedVersion == template.version }
 }
 
 public struct TemplateSummary: Sendable, Codable {
@@ -18,6 +30,13 @@ public struct TemplateSummary: Sendable, Codable {
     public var description: String?
     public var stepCount: Int
     public var registeredAt: Date
+    /// It is the version set as its template's default (`orcastra template default`).
+    public var isDefault: Bool
+    /// A reference without a version takes it: the default, else the highest release that is not deprecated.
+    public var isUnpinnedChoice: Bool
+    public var isDeprecated: Bool
+    public var deprecatedAt: Date?
+    public var deprecationReason: String?
 
     public var reference: String { "\(namespace)/\(name)@\(version)" }
 
@@ -26,6 +45,11 @@ public struct TemplateSummary: Sendable, Codable {
         case namespace, name, version, description
         case stepCount = "step_count"
         case registeredAt = "registered_at"
+        case isDefault = "default"
+        case isUnpinnedChoice = "unpinned"
+        case isDeprecated = "deprecated"
+        case deprecatedAt = "deprecated_at"
+        case deprecationReason = "deprecation_reason"
     }
 }
 
@@ -70,61 +94,78 @@ public struct TemplateRegistry: Sendable {
         }
     }
 
-    /// Every registered version, by namespace, name and version.
+    /// Every registered version, by namespace, name and version, with its lifecycle.
     public func list() async throws -> [TemplateSummary] {
         let rows = try await pool.query("""
-            SELECT namespace, name, version, description, step_count, registered_at
-            FROM orcastra.templates ORDER BY namespace, name, registered_at
+            SELECT t.id, t.namespace, t.name, t.version, t.description, t.step_count, t.registered_at,
+                   t.deprecated_at, t.deprecation_reason, t.deprecated_at IS NOT NULL AS deprecated, d.version AS default_version
+            FROM orcastra.templates t
+            LEFT JOIN orcastra.template_defaults d ON d.namespace = t.namespace AND d.name = t.name
+            ORDER BY t.namespace, t.name
             """)
-        return try rows.map { row in
-            TemplateSummary(namespace: try row.decode("namespace"), name: try row.decode("name"),
-                            version: try row.decode("version"), description: try row.decode("description"),
-                            stepCount: try row.decode("step_count"), registeredAt: try row.decode("registered_at"))
-        }.sorted { lhs, rhs in
-            if lhs.namespace != rhs.namespace { return lhs.namespace < rhs.namespace }
-            if lhs.name != rhs.name { return lhs.name < rhs.name }
-            let left = try? SemanticVersion(parsing: lhs.version)
-            let right = try? SemanticVersion(parsing: rhs.version)
-            if let left, let right { return left < right }
-            return lhs.version < rhs.version
-        }
+        return try Self.summaries(rows.rows)
     }
 
-    /// Finds `namespace/name` at `version`, or its highest version when `version` is nil.
-    public func find(_ reference: TemplateReference) async throws -> StoredTemplate {
-        let rows = try await pool.query("""
-            SELECT id, version, definition, source, content_hash, registered_at
-            FROM orcastra.templates WHERE namespace = \(reference.namespace) AND name = \(reference.name)
-            """)
-        if let stored = try Self.select(reference, from: rows.rows) { return stored }
-        if reference.version == nil, !rows.rows.isEmpty {
-            let versions = try rows.rows.map { try SemanticVersion(parsing: try $0.decode("version", as: String.self)) }.sorted()
-            throw StoreError.onlyPrereleases(reference: reference.description, versions: versions.map(\.description))
-        }
-        let closest = try await suggestions(for: reference)
-        throw StoreError.templateNotFound(reference: reference.description, suggestions: closest)
-    }
-
-    /// The row of the wanted version, or without one the highest release (a prerelease is only
-    /// ever run when pinned: `ns/name@2.0.0-rc.1`), decoded. Synchronous on purpose: Swift 6.3's
-    /// optimizer crashed splitting the async `find` when this work was inline.
-    static func select(_ reference: TemplateReference, from rows: [PostgresRow]) throws -> StoredTemplate? {
-        var best: (SemanticVersion, PostgresRow)?
+    /// Groups rows by template to apply ``TemplateVersionRule`` to each, versions in semver order.
+    static func summaries(_ rows: [PostgresRow]) throws -> [TemplateSummary] {
+        var groups: [[PostgresRow]] = []
+        var last: (String, String)?
         for row in rows {
-            let version = try SemanticVersion(parsing: try row.decode("version", as: String.self))
-            if let wanted = reference.version {
-                if version == wanted { best = (version, row) }
-            } else if version.prerelease.isEmpty, best == nil || best!.0 < version {
-                best = (version, row)
-            }
+            let key = (try row.decode("namespace", as: String.self), try row.decode("name", as: String.self))
+            if let last, last == key { groups[groups.count - 1].append(row) } else { groups.append([row]) }
+            last = key
         }
-        guard let row = best?.1 else { return nil }
+        let templates = try groups.map { try TemplateVersions(namespace: try $0[0].decode("namespace"), name: try $0[0].decode("name"), rows: $0) }
+        return try zip(templates, groups).sorted { ($0.0.namespace, $0.0.name) < ($1.0.namespace, $1.0.name) }.flatMap { versions, group in
+            let unpinned = versions.unpinned
+            return try group.map { row in
+                let version = try SemanticVersion(parsing: try row.decode("version", as: String.self))
+                return (version, TemplateSummary(
+                    namespace: versions.namespace, name: versions.name, version: version.description,
+                    description: try row.decode("description"), stepCount: try row.decode("step_count"),
+                    registeredAt: try row.decode("registered_at"), isDefault: version == versions.defaultVersion,
+                    isUnpinnedChoice: version == unpinned, isDeprecated: try row.decode("deprecated"),
+                    deprecatedAt: try row.decode("deprecated_at"), deprecationReason: try row.decode("deprecation_reason")))
+            }.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+    }
+
+    /// Finds `namespace/name` at `version`, or without a version the one ``TemplateVersionRule``
+    /// picks: the default version, else the highest release that is not deprecated. A pinned
+    /// deprecated version is found (to show it, or to run it when allowed); `create_task` refuses
+    /// it for a new task unless allowed.
+    public func find(_ reference: TemplateReference) async throws -> StoredTemplate {
+        let rows = try await pool.query(TemplateVersions.query(namespace: reference.namespace, name: reference.name))
+        let versions = try TemplateVersions(namespace: reference.namespace, name: reference.name, rows: rows.rows)
+        if reference.version == nil, !versions.entries.isEmpty, versions.unpinned == nil {
+            throw versions.unpinnedRefusal(reference.description)
+        }
+        guard let wanted = reference.version ?? versions.unpinned, let id = versions.id(of: wanted) else {
+            throw StoreError.templateNotFound(reference: reference.description, suggestions: try await suggestions(for: reference))
+        }
+        let statement: SQL = """
+            SELECT id, definition, source, content_hash, registered_at, deprecated_at, deprecation_reason
+            FROM orcastra.templates WHERE id = \(id)
+            """
+        // Versions are never deleted: the row found above is there.
+        guard let row = try await pool.query(statement).first else { throw PostgresError.noRows(statement: statement.text) }
+        return try Self.stored(row, versions: versions)
+    }
+
+    /// Decodes a stored row. Synchronous on purpose: Swift 6.3's optimizer crashed splitting the
+    /// async `find` when this work was inline.
+    static func stored(_ row: PostgresRow, versions: TemplateVersions) throws -> StoredTemplate {
+        let template = try WorkflowTemplate(normalizedJSON: try row.decode("definition", as: String.self))
         return StoredTemplate(
             id: try row.decode("id"),
-            template: try WorkflowTemplate(normalizedJSON: try row.decode("definition", as: String.self)),
+            template: template,
             source: try row.decode("source"),
             contentHash: try row.decode("content_hash"),
-            registeredAt: try row.decode("registered_at")
+            registeredAt: try row.decode("registered_at"),
+            deprecatedAt: try row.decode("deprecated_at"),
+            deprecationReason: try row.decode("deprecation_reason"),
+            isDefault: versions.defaultVersion == template.version,
+            unpinnedVersion: versions.unpinned
         )
     }
 

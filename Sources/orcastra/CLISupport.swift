@@ -131,12 +131,17 @@ enum CLI {
     /// The client's values carry their own snake_case keys; a key strategy here would also
     /// rewrite the keys inside contexts and results, which are the user's data.
     static func printJSON<Value: Encodable>(_ value: Value) throws {
+        print(try jsonText(value))
+    }
+
+    /// JSON text as `printJSON` prints it; `pretty: false` for one line.
+    static func jsonText<Value: Encodable>(_ value: Value, pretty: Bool = true) throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
             try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
         }
-        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }

@@ -27,7 +27,7 @@ enum ExitCode: Int32 {
     case notFound = 66
     /// The database could not be reached, or has no Orcastra schema.
     case unavailable = 69
-    /// A conflict with what is stored (e.g. a template version with other content).
+    /// A conflict with what is stored (e.g. a template version with other content, a deprecated version).
     case conflict = 75
 }
 
@@ -45,7 +45,8 @@ enum ExitCodes {
         case let error as TemplateReferenceError: return ("\(error)", .invalidInput)
         case let error as StoreError:
             switch error {
-            case .templateNotFound, .onlyPrereleases: return ("\(error)", .notFound)
+            case .templateNotFound, .onlyPrereleases, .noReleaseToTake: return ("\(error)", .notFound)
+            case .templateDeprecated, .deprecatedCannotBeDefault, .defaultCannotBeDeprecated: return ("\(error)", .conflict)
             case .taskNotFound: return ("\(error) `orcastra task list` shows recent tasks and their ids.", .notFound)
             case .contextInvalid(let template, _):
                 return ("\(error) `orcastra template show \(template) --source` shows the schema.", .invalidInput)

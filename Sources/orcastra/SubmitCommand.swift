@@ -23,10 +23,11 @@ struct SubmitCommand: AsyncParsableCommand {
               echo '{"order_id": 42}' | orcastra submit shop/checkout --context -
               orcastra submit reports/nightly --in 5m --priority 10
               orcastra submit reports/nightly --at 2026-05-01T02:00:00Z --json
+              orcastra submit shop/checkout@1.0.0 --allow-deprecated
             """
     )
 
-    @Argument(help: ArgumentHelp("The template: NAMESPACE/NAME (its highest version) or NAMESPACE/NAME@VERSION.",
+    @Argument(help: ArgumentHelp("The template: NAMESPACE/NAME (its default version, else its highest release that is not deprecated) or NAMESPACE/NAME@VERSION.",
                                  valueName: "template"))
     var template: String
 
@@ -36,9 +37,12 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Read the context from this JSON file.", valueName: "file"))
     var contextFile: String?
 
-    @Option(help: ArgumentHelp("Submitting again with the same key returns the first task instead of making another.",
+    @Option(help: ArgumentHelp("Submitting the same template again with the same key returns the first task instead of making another.",
                                valueName: "key"))
     var idempotencyKey: String?
+
+    @Flag(help: "Run a deprecated version; only with a pinned one (NAMESPACE/NAME@VERSION).")
+    var allowDeprecated = false
 
     // Unconditional: `--priority -5` is a value, not an unknown flag.
     @Option(parsing: .unconditional, help: "Higher runs first when workers are busy; negative runs after the default 0, e.g. --priority -5.")
@@ -75,6 +79,9 @@ struct SubmitCommand: AsyncParsableCommand {
         if timeout != nil && !wait {
             throw ValidationError("--timeout only applies with --wait.")
         }
+        if allowDeprecated && !template.contains("@") {
+            throw ValidationError("--allow-deprecated applies to a pinned version (NAMESPACE/NAME@VERSION): a reference without a version never takes a deprecated one.")
+        }
     }
 
     func run() async throws {
@@ -88,7 +95,7 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         try await CLI.withClient(database) { client in
             try await submit(TaskRequest(template: reference, context: contextValue, idempotencyKey: idempotencyKey,
-                                         priority: priority, runAt: runAt), with: client)
+                                         priority: priority, runAt: runAt, allowDeprecated: allowDeprecated), with: client)
         }
     }
 
@@ -96,11 +103,17 @@ struct SubmitCommand: AsyncParsableCommand {
         let creation = try await client.submit(request)
         let id = creation.taskID.uuidString.lowercased()
         if !creation.created, let idempotencyKey {
-            CLI.writeError("note: task \(id) already has idempotency key '\(idempotencyKey)'; no new task was made.\n")
+            let family = "\(request.template.namespace)/\(request.template.name)"
+            if creation.contextDiffers {
+                CLI.writeError("warning: task \(id) already has idempotency key '\(idempotencyKey)' for \(family), with another context; the context given now was not used and no new task was made (it runs \(creation.templateReference)). Use another key for a new task.\n")
+            } else {
+                CLI.writeError("note: task \(id) already has idempotency key '\(idempotencyKey)'; no new task was made (it runs \(creation.templateReference)).\n")
+            }
         }
         guard wait else {
             if json {
-                try CLI.printJSON(SubmitOutput(taskID: id, created: creation.created, template: creation.templateReference))
+                try CLI.printJSON(SubmitOutput(taskID: id, created: creation.created, template: creation.templateReference,
+                                               contextDiffers: creation.contextDiffers))
             } else {
                 print(id)
             }
@@ -147,12 +160,14 @@ struct SubmitCommand: AsyncParsableCommand {
         return try JSONInput.parse(context, source: "The context given with --context")
     }
 
+    /// `template` is the task's own: for a key that matched, the version that task runs.
     struct SubmitOutput: Encodable {
         var taskID: String
         var created: Bool
         var template: String
+        var contextDiffers: Bool
         enum CodingKeys: String, CodingKey {
-            case taskID = "task_id", created, template
+            case taskID = "task_id", created, template, contextDiffers = "context_differs"
         }
     }
 }

@@ -42,6 +42,39 @@ import Testing
         await connection.close()
     }
 
+    /// 0004 scopes idempotency keys per template on a database that already has keyed tasks:
+    /// their scope is filled in, and the keys keep returning their tasks afterwards.
+    @Test func templateLifecycleMigrationKeepsExistingKeys() async throws {
+        let connection = try await emptyDatabase()
+        let bundled = try Migrator.bundled()
+        try await Migrator(migrations: bundled.migrations.filter { $0.version <= 2 }).migrate(on: connection)
+        try await connection.execute("""
+            INSERT INTO orcastra.templates (namespace, name, version, definition, source, content_hash, step_count) VALUES
+              ('shop', 'a', '1.0.0', '{"steps": [{"name": "s", "namespace": "shop", "depends_on": [], "retry": {"max_attempts": 1}}]}', '', 'x', 1),
+              ('shop', 'b', '1.0.0', '{"steps": [{"name": "s", "namespace": "shop", "depends_on": [], "retry": {"max_attempts": 1}}]}', '', 'y', 1)
+            """)
+        try await connection.execute("""
+            INSERT INTO orcastra.tasks (template_id, idempotency_key, context)
+            SELECT id, CASE WHEN name = 'a' THEN 'k1' ELSE 'k2' END, '{}'::jsonb FROM orcastra.templates
+            UNION ALL SELECT id, NULL, '{}' FROM orcastra.templates
+            """)
+        try await bundled.migrate(on: connection)
+        let scopes = try await connection.query("SELECT idempotency_key, idempotency_scope FROM orcastra.tasks ORDER BY idempotency_key NULLS LAST")
+            .rows.map { "\(try $0.decode("idempotency_key", as: String?.self) ?? "-") \(try $0.decode("idempotency_scope", as: String?.self) ?? "-")" }
+        #expect(scopes == ["k1 shop/a", "k2 shop/b", "- -", "- -"])
+        // k1 still returns its task in shop/a; in shop/b it is a new key.
+        let again = try await connection.queryRow("SELECT created FROM orcastra.create_task_by_name('shop', 'a', p_idempotency_key => 'k1')")
+        #expect(try !again.decode("created", as: Bool.self))
+        let elsewhere = try await connection.queryRow("SELECT created FROM orcastra.create_task_by_name('shop', 'b', p_idempotency_key => 'k1')")
+        #expect(try elsewhere.decode("created", as: Bool.self))
+        let constraints = try await connection.queryRow("""
+            SELECT count(*) FILTER (WHERE conname = 'tasks_idempotency_key_key') AS global FROM pg_constraint
+            WHERE conrelid = 'orcastra.tasks'::regclass
+            """)
+        #expect(try constraints.decode("global", as: Int.self) == 0)
+        await connection.close()
+    }
+
     @Test func dryRunChangesNothing() async throws {
         let connection = try await emptyDatabase()
         let directory = try folder(["0001_a.sql": "CREATE TABLE a (id int);"])

@@ -68,6 +68,76 @@ import Testing
         await fixture.pool.shutdown()
     }
 
+    /// Keys are unique per template (namespace/name, any version): the same key under another
+    /// template makes its own task; a repeat returns the task with its own version and says
+    /// whether the context given differs from the task's.
+    @Test func idempotencyKeysBelongToOneTemplate() async throws {
+        let fixture = try await StoreFixture()
+        try await fixture.register(StoreFixture.diamond)
+        try await fixture.register(StoreFixture.diamond.replacingOccurrences(of: "version: 1.0.0", with: "version: 1.1.0"))
+        try await fixture.register(StoreFixture.chain(2))
+        let pinned = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "shop/diamond@1.0.0"),
+                                                                  context: ["order_id": 7], idempotencyKey: "k"))
+        #expect(pinned.created && pinned.templateReference == "shop/diamond@1.0.0" && !pinned.contextDiffers)
+        let other = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "bench/chain"), idempotencyKey: "k"))
+        #expect(other.created && other.taskID != pinned.taskID && other.templateReference == "bench/chain@1.0.0")
+
+        let repeated = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "shop/diamond"),
+                                                                    context: ["order_id": 7.0], idempotencyKey: "k"))
+        #expect(!repeated.created && repeated.taskID == pinned.taskID)
+        #expect(repeated.templateReference == "shop/diamond@1.0.0", "the task's own version, not the 1.1.0 asked for")
+        #expect(!repeated.contextDiffers, "7.0 equals 7 as jsonb")
+        let differs = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "shop/diamond"),
+                                                                   context: ["order_id": 8], idempotencyKey: "k"))
+        #expect(!differs.created && differs.taskID == pinned.taskID && differs.contextDiffers)
+
+        // Through SQL alone, with the new result columns.
+        let row = try #require(try await fixture.pool.query("""
+            SELECT task_id, created, template_id, template_version, context_differs
+            FROM orcastra.create_task_by_name('shop', 'diamond', p_context => '{"order_id": 9}', p_idempotency_key => 'k')
+            """).first)
+        #expect(try row.decode("task_id", as: UUID.self) == pinned.taskID)
+        #expect(try row.decode("template_version", as: String.self) == "1.0.0")
+        #expect(try row.decode("context_differs", as: Bool.self))
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks") == 2)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks WHERE idempotency_scope = 'shop/diamond' AND idempotency_key = 'k'") == 1)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks WHERE idempotency_key IS NULL AND idempotency_scope IS NOT NULL") == 0)
+        await fixture.pool.shutdown()
+    }
+
+    /// A deprecated version makes no new task unless allowed, but a repeated key still returns its task.
+    @Test func aDeprecatedVersionMakesNoNewTaskUnlessAllowed() async throws {
+        let fixture = try await StoreFixture()
+        try await fixture.register(StoreFixture.diamond)
+        try await fixture.register(StoreFixture.diamond.replacingOccurrences(of: "version: 1.0.0", with: "version: 1.1.0"))
+        let old = try TemplateReference(parsing: "shop/diamond@1.0.0")
+        let earlier = try await fixture.creator.create(TaskRequest(template: old, context: ["order_id": 1], idempotencyKey: "before"))
+        _ = try await fixture.registry.deprecate(old, reason: "superseded")
+
+        let refused = await #expect(throws: StoreError.self) {
+            try await fixture.creator.create(TaskRequest(template: old, context: ["order_id": 1]))
+        }
+        #expect(refused.map { "\($0)" }?.contains("shop/diamond@1.0.0 is deprecated (since ") == true)
+        #expect(refused.map { "\($0)" }?.contains(": superseded): new tasks are refused. Submit shop/diamond (it takes 1.1.0)") == true)
+        let replay = try await fixture.creator.create(TaskRequest(template: old, context: ["order_id": 1], idempotencyKey: "before"))
+        #expect(!replay.created && replay.taskID == earlier.taskID)
+        let allowed = try await fixture.creator.create(TaskRequest(template: old, context: ["order_id": 1], allowDeprecated: true))
+        #expect(allowed.created && allowed.templateReference == "shop/diamond@1.0.0")
+        // allowDeprecated does nothing for a reference without a version.
+        let unpinned = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "shop/diamond"),
+                                                                    context: ["order_id": 1], allowDeprecated: true))
+        #expect(unpinned.templateReference == "shop/diamond@1.1.0")
+
+        let id = try await fixture.pool.query("SELECT id FROM orcastra.templates WHERE version = '1.0.0'").first!.decode("id", as: Int64.self)
+        let bySQL = await #expect(throws: PostgresError.self) {
+            try await fixture.pool.query("SELECT * FROM orcastra.create_task(\(id), '{}')")
+        }
+        #expect(bySQL?.sqlState == OrcastraSQLState.templateDeprecated.rawValue)
+        #expect(try await fixture.pool.query("SELECT created FROM orcastra.create_task(\(id), '{}', p_allow_deprecated => true)").first!.decode("created", as: Bool.self))
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks") == 4)
+        await fixture.pool.shutdown()
+    }
+
     @Test func scheduledTaskWaitsPendingWithNothingEnqueued() async throws {
         let fixture = try await StoreFixture()
         try await fixture.register(StoreFixture.diamond)

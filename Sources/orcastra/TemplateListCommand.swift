@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import OrcastraCommandLine
+import OrcastraPostgres
+import OrcastraStore
+
+extension TemplateCommand {
+    /// `orcastra template list`: every registered version, with which one is the default and which are deprecated.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List registered templates and their versions.",
+            discussion: """
+                STATUS says which version a reference without one (NAMESPACE/NAME) takes — \
+                `default` when it was set with `orcastra template default`, else `latest`, the \
+                highest release that is not deprecated — and which versions are `deprecated`.
+                """
+        )
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Flag(help: "Print JSON for scripts (see docs/cli.md).")
+        var json = false
+
+        func run() async throws {
+            let pool = PostgresPool(conninfo: try await database.conninfo(), maximumConnections: 1)
+            let templates: [TemplateSummary]
+            do {
+                templates = try await TemplateRegistry(pool: pool).list()
+            } catch {
+                await pool.shutdown()
+                throw error
+            }
+            await pool.shutdown()
+            if json {
+                try CLI.printJSON(templates)
+                return
+            }
+            if templates.isEmpty {
+                print("No templates registered. Register some with `orcastra template register Templates/`.")
+                return
+            }
+            print(CLI.table(["TEMPLATE", "STEPS", "REGISTERED", "STATUS", "DESCRIPTION"], templates.map { template in
+                [template.reference, String(template.stepCount), template.registeredAt.formatted(.iso8601),
+                 Self.status(of: template), template.description ?? ""]
+            }))
+        }
+
+        static func status(of template: TemplateSummary) -> String {
+            if template.isDefault { return "default" }
+            if template.isUnpinnedChoice { return "latest" }
+            return template.isDeprecated ? "deprecated" : ""
+        }
+    }
+}
