@@ -109,7 +109,8 @@ public actor Worker: Service {
     }
 
     /// The channel this namespace's work is announced on, as the database names it (long
-    /// namespaces get a shortened name). Retries until the database answers; nil if cancelled first.
+    /// namespaces get a shortened name). Retries until the database answers; nil if cancelled or
+    /// asked to shut down first.
     func channelName() async -> String? {
         var backoff = Backoff()
         while !Task.isCancelled && !shutdownFlag.isSet {
@@ -125,7 +126,7 @@ public actor Worker: Service {
                 } else {
                     logger.warning("cannot reach the database; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
                 }
-                try? await Task.sleep(for: delay)
+                await shutdownFlag.sleep(for: delay)  // a SIGTERM ends the wait at once
             }
         }
         return nil
