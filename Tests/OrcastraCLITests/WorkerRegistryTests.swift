@@ -104,6 +104,24 @@ import Testing
         #expect(await waitUntil(within: .seconds(15)) { try await workers(cluster.url, all: true).isEmpty }, "\(cluster.logs)")
     }
 
+    @Test func aWorkerWhoseRowWentMissingRegistersAgainAndASharedIdIsWarnedAbout() async throws {
+        let cluster = try await ProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        let first = try cluster.worker(namespace: "e2e", ["--lease", "3s", "--worker-id", "twin"])
+        #expect(await waitUntil(within: .seconds(10)) { try await workers(cluster.url).count == 1 }, "\(cluster.logs)")
+        let started = try #require(try await workers(cluster.url).first?["started_at"] as? String)
+        // Pruned while the process was stopped, say: the next beat finds no row and registers again.
+        try await cluster.pool.query("DELETE FROM orcastra.workers")
+        #expect(await waitUntil(within: .seconds(10)) { try await workers(cluster.url).count == 1 }, "\(cluster.logs)")
+        #expect(try await workers(cluster.url).first?["started_at"] as? String == started, "it keeps its start time")
+        #expect(first.log.contains("registering again"), "\(first.log)")
+
+        // A second live process with the same --worker-id takes the row over, and says so.
+        let second = try cluster.worker(namespace: "e2e", ["--lease", "3s", "--worker-id", "twin"])
+        #expect(await waitUntil(within: .seconds(10)) { second.log.contains("another live worker") }, "\(cluster.logs)")
+        #expect(second.log.contains("pid \(first.pid)"), "\(second.log)")
+    }
+
     @Test func taskShowSaysWhenNoLiveWorkerServesAWaitingStep() async throws {
         let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
