@@ -59,7 +59,8 @@ let package = Package(
             swiftSettings: strict
         ),
         // The task and step state machines (pure tables of legal transitions, mirrored from SQL) and the
-        // names and codes the SQL protocol shares with Swift (channels, outcomes, SQLSTATEs). No dependencies.
+        // names and codes the SQL protocol shares with Swift (channels, outcomes, SQLSTATEs), and the
+        // package's version. No dependencies.
         .target(
             name: "OrcastraStateMachines",
             swiftSettings: strict
@@ -105,7 +106,7 @@ let package = Package(
         // What the executables share: database options, durations, signals, logging.
         .target(
             name: "OrcastraCommandLine",
-            dependencies: ["OrcastraDevDB", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator", "OrcastraCommand",
+            dependencies: ["OrcastraDevDB", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator", "OrcastraCommand", "OrcastraStateMachines",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log")],

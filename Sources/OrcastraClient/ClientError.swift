@@ -19,6 +19,10 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Valid JSON that PostgreSQL's jsonb cannot store; `reason` comes from `JSONValue.unstorableReason()`.
     case unstorableJSON(source: String, reason: String)
 
+    /// The database has Orcastra's schema but not the worker registry (migration 0003): it was
+    /// migrated by an older Orcastra.
+    case registryMissing
+
     public enum StepAction: String, Sendable, Equatable {
         case retry, resolve
     }
@@ -40,6 +44,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(source) is not valid JSON\(place): \(problem). Write a JSON value such as '{\"order_id\": 42}' (in a shell, inside single quotes)."
         case .unstorableJSON(let source, let reason):
             return "\(source) cannot be stored: \(reason). Nothing was written; remove it, or encode binary data (e.g. as base64)."
+        case .registryMissing:
+            return "This database has no worker registry: it was migrated by an older Orcastra. Run `orcastra migrate`; workers register themselves once it is there."
         case .waitTimedOut(let task, let after, let state):
             return "Task \(task.uuidString.lowercased()) is still \(state) after \(after.formatted(.units(allowed: [.hours, .minutes, .seconds, .milliseconds], width: .narrow))). Keep watching with `orcastra task wait \(task.uuidString.lowercased())`, or see where it stands with `orcastra task show`."
         }

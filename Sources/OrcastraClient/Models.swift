@@ -44,6 +44,9 @@ public struct TaskDetail: Sendable, Hashable, Codable {
     /// Steps a worker holds right now.
     public var runningSteps: [StepDetail] { steps.filter { $0.state == .inProgress } }
 
+    /// Steps queued for a worker of their namespace (`enqueued`).
+    public var queuedSteps: [StepDetail] { steps.filter { $0.state == .enqueued } }
+
     /// Steps in `error`: what `orcastra step retry` or `step resolve` act on.
     public var failedSteps: [StepDetail] { steps.filter { $0.state == .error } }
 

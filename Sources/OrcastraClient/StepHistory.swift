@@ -23,7 +23,8 @@ public struct StepAttempt: Sendable, Hashable, Codable {
     /// 1 for the first try. An attempt handed back by a worker that shut down does not count, so
     /// the next one has the same number.
     public var number: Int
-    /// `host:pid` of the worker that ran it.
+    /// The id of the worker that ran it (its lease owner: `host-pid-random` by default), as the
+    /// worker registry and `orcastra worker list` name it.
     public var worker: String?
     public var startedAt: Date
     /// Nil while it runs.

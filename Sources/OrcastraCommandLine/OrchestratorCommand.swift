@@ -34,8 +34,9 @@ public struct OrchestratorOptions: ParsableArguments {
 
     static let discussion = """
             Starts scheduled tasks when their time comes, puts failed steps back in line when \
-            their backoff ends, and recovers steps whose worker stopped heartbeating (their lost \
-            attempt is recorded). Run as many as you like: they share the work through row locks \
+            their backoff ends, recovers steps whose worker stopped heartbeating (their lost \
+            attempt is recorded), and removes workers not heard from for a day from the worker \
+            registry (`orcastra worker list`). Run as many as you like: they share the work through row locks \
             and need no leader. SIGTERM or SIGINT stops it at once: a chore in flight is rolled back and done by \
             another orchestrator, or by this one when it starts again.
 

@@ -1,5 +1,3 @@
-/// The version every executable reports with `--version` (`orcastra`, `orcastra-worker`,
-/// `orcastra-orchestrator`): one number for the whole package.
-public enum OrcastraVersion {
-    public static let current = "0.1.0"
-}
+// `OrcastraVersion.current` is defined in OrcastraStateMachines (the worker library reports it in
+// the registry too) and re-exported here for the executables.
+@_exported import enum OrcastraStateMachines.OrcastraVersion

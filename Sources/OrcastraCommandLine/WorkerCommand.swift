@@ -87,10 +87,12 @@ public struct WorkerCommand: AsyncParsableCommand {
     public func run() async throws { try await options.runWorker() }
 }
 
-/// `orcastra worker`: the same worker as `orcastra-worker`, from the main binary.
+/// `orcastra worker [run]`: the same worker as `orcastra-worker`, from the main binary. It is the
+/// default subcommand of `orcastra worker`, so `orcastra worker --namespace X` runs it.
 public struct WorkerSubcommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "worker", abstract: "Run the steps of one namespace (same as orcastra-worker).", discussion: WorkerOptions.discussion)
+        commandName: "run", abstract: "Run the steps of one namespace (same as orcastra-worker).",
+        discussion: WorkerOptions.discussion)
     @OptionGroup public var options: WorkerOptions
     public init() {}
     public func run() async throws { try await options.runWorker() }

@@ -13,6 +13,10 @@ public struct OrchestratorConfiguration: Sendable {
     public var batchLimit: Int = 1000
     /// How often it sweeps for live tasks that nothing will settle (a safety net).
     public var stalledSweepInterval: Duration = .seconds(30)
+    /// Registry rows of workers not heard from for this long are deleted (`orcastra.prune_workers`).
+    public var workerRetention: Duration = .seconds(86_400)
+    /// How often it prunes the worker registry (its first round does too).
+    public var workerPruneInterval: Duration = .seconds(60)
 
     public init(conninfo: String) {
         self.conninfo = conninfo
@@ -25,7 +29,8 @@ public struct OrchestratorConfiguration: Sendable {
 /// transaction as the result (children enqueued, tasks settled): one commit and one hop fewer per
 /// step than routing every outcome through an orchestrator. What remains is time-driven, and done
 /// here: starting scheduled tasks, enqueuing retries whose backoff ended, recovering steps whose
-/// worker stopped heartbeating, and sweeping for stalled tasks. Every chore picks its rows with
+/// worker stopped heartbeating, sweeping for stalled tasks, and pruning dead workers from the
+/// registry. Every chore picks its rows with
 /// SKIP LOCKED, so any number of orchestrators run at once with no leader.
 ///
 /// It wakes on NOTIFY `orcastra_orchestrator` (sent when a retry is scheduled), at the next due
@@ -43,6 +48,8 @@ public actor Orchestrator: Service {
     private let wakeups: AsyncStream<Void>
     private var dueTimer: Task<Void, Never>?
     private var lastSweep = ContinuousClock.now
+    private var lastPrune: ContinuousClock.Instant?
+    private var warnedNoRegistry = false
 
     public init(configuration: OrchestratorConfiguration, logger: Logger = Logger(label: "orcastra.orchestrator")) {
         self.configuration = configuration
@@ -121,7 +128,29 @@ public actor Orchestrator: Service {
             let settled = try await connection.queryRow("SELECT orcastra.settle_stalled_tasks(\(limit)::int) AS settled").decode("settled", as: Int.self)
             if settled > 0 { logger.warning("settled stalled tasks", metadata: ["count": "\(settled)"]) }
         }
+        if lastPrune.map({ ContinuousClock.now - $0 >= configuration.workerPruneInterval }) ?? true {
+            lastPrune = .now
+            try await pruneWorkers(on: connection)
+        }
         try await scheduleNextDue(on: connection)
+    }
+
+    /// Deletes the registry rows of workers dead for a day (`orcastra worker list --all` shows
+    /// them until then). A database without the registry (migrated by an older Orcastra) is said
+    /// once and does not fail the round: the chores that move steps matter more.
+    private func pruneWorkers(on connection: PostgresConnection) async throws {
+        do {
+            let pruned = try await connection.queryRow("""
+                SELECT orcastra.prune_workers(\(configuration.workerRetention.seconds) * interval '1 second') AS pruned
+                """).decode("pruned", as: Int.self)
+            if pruned > 0 { logger.info("removed workers not heard from for a day from the registry", metadata: ["count": "\(pruned)"]) }
+        } catch let error as PostgresError where error.meansSchemaNotMigrated {
+            if !warnedNoRegistry {
+                warnedNoRegistry = true
+                logger.warning("the database has no worker registry (its schema is older than this orchestrator): run `orcastra migrate`",
+                               metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// Sleeps until the earliest retry, lease expiry or scheduled start, if that comes before the next poll.

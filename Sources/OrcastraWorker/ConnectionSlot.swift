@@ -22,6 +22,13 @@ actor ConnectionSlot {
         return fresh
     }
 
+    /// The open connection if there is a healthy one; never connects (for a last statement on
+    /// the way out, which must not wait on a database that went away).
+    func current() -> PostgresConnection? {
+        guard let connection, !connection.isBroken else { return nil }
+        return connection
+    }
+
     func close() async {
         await connection?.close()
         connection = nil

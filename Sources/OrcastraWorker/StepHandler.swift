@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 import OrcastraTemplates
 
 /// A step handler written in Swift. Register it in a `HandlerRegistry` under `name`, and reference
@@ -49,14 +48,6 @@ public struct StepContext: Sendable {
 
     /// True while the worker shuts down gracefully (see `isCancelled`).
     public var isShuttingDown: Bool { shutdown.isSet }
-}
-
-/// Set once, read from any thread: the worker's "shutting down" flag that handlers can see.
-final class ShutdownFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    init() {}
-    var isSet: Bool { value.load(ordering: .acquiring) }
-    func set() { value.store(true, ordering: .releasing) }
 }
 
 /// How a handler says an attempt failed.

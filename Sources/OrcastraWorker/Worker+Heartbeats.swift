@@ -6,11 +6,29 @@ import OrcastraTemplates
 
 // Heartbeats, timeouts and self-fencing: keeping leases, and never outliving one.
 extension Worker {
+    /// Registers the worker, then heartbeats its steps every third of the lease and beats its
+    /// registry row every `registryBeatInterval`, in the same wake-ups: with the default 30 s
+    /// lease both come every 10 s together, so an idle worker wakes no more often than before.
     func heartbeatLoop() async {
-        let interval = configuration.lease / 3
+        await register()
+        await checkNamespace()
+        let stepInterval = configuration.lease / 3
+        let beatInterval = configuration.registryBeatInterval
+        // A beat due this soon rides on the step heartbeat's wake-up instead of waking again.
+        let slack = beatInterval / 10
+        var nextSteps = ContinuousClock.now + stepInterval
+        var nextBeat = ContinuousClock.now + beatInterval
         while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            await heartbeat()
+            try? await Task.sleep(until: min(nextSteps, nextBeat), clock: .continuous)
+            if Task.isCancelled { break }
+            let woke = ContinuousClock.now
+            let stepsDue = woke >= nextSteps
+            let beatDue = woke >= nextBeat - slack
+            if stepsDue { await heartbeat() }
+            if beatDue { await beatRegistry() }
+            let now = ContinuousClock.now
+            if stepsDue { nextSteps = now + stepInterval }
+            if beatDue { nextBeat = now + beatInterval }
         }
     }
 

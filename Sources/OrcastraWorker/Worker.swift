@@ -16,7 +16,8 @@ import ServiceLifecycle
 ///
 /// The bookkeeping lives in `WorkerState`, a value whose methods say what to do; this actor only
 /// performs the I/O: one connection claims, one reports (and refills the freed slots in the same
-/// transaction), one heartbeats and reads templates, and a listener wakes the claim loop.
+/// transaction), one heartbeats, keeps the worker's registry row and reads templates, and a
+/// listener wakes the claim loop.
 public actor Worker: Service {
     public nonisolated let configuration: WorkerConfiguration
     let registry: HandlerRegistry
@@ -31,6 +32,8 @@ public actor Worker: Service {
     /// The task running each held step's handler, by lease.
     var handlers: [Lease: Task<Void, Never>] = [:]
     let shutdownFlag = ShutdownFlag()
+    /// This process's row in `orcastra.workers`.
+    var registration = RegistrationState()
 
     let wake: AsyncStream<Void>.Continuation
     let wakeups: AsyncStream<Void>
@@ -102,6 +105,7 @@ public actor Worker: Service {
             listener.stop()
             group.cancelAll()
         }
+        await deregister()
         await claimSlot.close()
         await reportSlot.close()
         await heartbeatSlot.close()
@@ -109,7 +113,8 @@ public actor Worker: Service {
     }
 
     /// The channel this namespace's work is announced on, as the database names it (long
-    /// namespaces get a shortened name). Retries until the database answers; nil if cancelled first.
+    /// namespaces get a shortened name). Retries until the database answers; nil if cancelled or
+    /// asked to shut down first.
     func channelName() async -> String? {
         var backoff = Backoff()
         while !Task.isCancelled && !shutdownFlag.isSet {
@@ -125,7 +130,7 @@ public actor Worker: Service {
                 } else {
                     logger.warning("cannot reach the database; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
                 }
-                try? await Task.sleep(for: delay)
+                await shutdownFlag.sleep(for: delay)  // a SIGTERM ends the wait at once
             }
         }
         return nil

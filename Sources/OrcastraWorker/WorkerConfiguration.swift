@@ -1,4 +1,5 @@
 import Foundation
+import OrcastraStateMachines
 
 /// How a worker runs; every field has a safe default except the database and the namespace.
 public struct WorkerConfiguration: Sendable {
@@ -19,13 +20,28 @@ public struct WorkerConfiguration: Sendable {
     /// On shutdown, how long running handlers may take to finish before they are handed back.
     public var gracePeriod: Duration = .seconds(30)
     public var limits = ResultLimits()
+    /// The version this worker records in the registry (`orcastra worker list`). The stock worker
+    /// reports Orcastra's; a worker of your own may report its own build (`"billing-worker 2.3"`).
+    public var version: String = OrcastraVersion.current
 
     public init(conninfo: String, namespace: String, workerID: String? = nil) {
         self.conninfo = conninfo
         self.namespace = namespace
+        self.workerID = workerID ?? "\(Self.hostname)-\(getpid())-\(String(UInt32.random(in: 0..<UInt32.max), radix: 36))"
+    }
+
+    /// How often the worker refreshes its registry row: with its step heartbeats (every third of
+    /// the lease), but at least every 10 s so a long lease does not hide a dead worker for long, and
+    /// at most every second so a short lease does not wake an idle worker often. A row is stale
+    /// after three missed beats, or 30 s if that is longer (`orcastra.worker_stale_after`).
+    var registryBeatInterval: Duration {
+        min(max(lease / 3, .seconds(1)), .seconds(10))
+    }
+
+    /// This machine's name, as the registry and the default worker id show it.
+    static var hostname: String {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)
-        let hostname = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        self.workerID = workerID ?? "\(hostname)-\(getpid())-\(String(UInt32.random(in: 0..<UInt32.max), radix: 36))"
+        return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

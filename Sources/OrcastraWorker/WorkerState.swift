@@ -196,6 +196,9 @@ struct WorkerState: Sendable {
     /// The leases to extend: every step held, running or waiting for its report.
     var leases: [Lease] { held.values.map(\.step.lease).sorted { $0.stepID < $1.stepID } }
 
+    /// Steps held: claimed, their outcome not yet reported (what the registry calls running).
+    var heldCount: Int { held.count }
+
     /// A heartbeat sent at `sentAt` for `leases` answered `alive` per step id. Returns the steps
     /// no longer ours (task cancelled, lease lost): their handlers must stop; nothing is reported.
     mutating func heartbeatAnswered(_ leases: [Lease], alive: [Int64: Bool], sentAt: Instant) -> [Lease] {

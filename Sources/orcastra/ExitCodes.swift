@@ -60,6 +60,7 @@ enum ExitCodes {
             case .stepActionRefused, .taskActionRefused: return ("\(error)", .conflict)
             case .invalidJSON, .unstorableJSON: return ("\(error)", .invalidInput)
             case .waitTimedOut: return ("\(error)", .timedOut)
+            case .registryMissing: return ("\(error)", .unavailable)
             }
         case let error as JSONValueParseError: return ("\(error)", .invalidInput)
         case let error as MigrationError:

@@ -15,7 +15,7 @@ struct Orcastra: AsyncParsableCommand {
             starts itself in ./.orcastra/postgres (see `orcastra dev-db`).
             """,
         version: OrcastraVersion.current,
-        subcommands: [DemoCommand.self, MigrateCommand.self, OrchestratorSubcommand.self, WorkerSubcommand.self, TemplateCommand.self, SubmitCommand.self, TaskCommand.self, StepCommand.self,
+        subcommands: [DemoCommand.self, MigrateCommand.self, OrchestratorSubcommand.self, WorkerCommandGroup.self, TemplateCommand.self, SubmitCommand.self, TaskCommand.self, StepCommand.self,
                       CheckCommand.self, DevDBCommand.self]
     )
 

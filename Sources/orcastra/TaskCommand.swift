@@ -35,15 +35,22 @@ struct TaskCommand: AsyncParsableCommand {
 
         func run() async throws {
             let id = try CLI.taskID(id)
-            let detail = try await CLI.withClient(database) { try await $0.task(id) }
+            let json = json
+            let (detail, unserved) = try await CLI.withClient(database) { client in
+                let detail = try await client.task(id)
+                // A hint, never a reason for `task show` to fail (an older schema has no registry).
+                let unserved = json ? [] : ((try? await client.stepsWithoutLiveWorker(in: detail)) ?? [])
+                return (detail, unserved)
+            }
             if json {
                 try CLI.printJSON(detail)
             } else {
-                print(Self.render(detail))
+                print(Self.render(detail, unserved: unserved))
             }
         }
 
-        static func render(_ detail: TaskDetail) -> String {
+        /// - Parameter unserved: queued steps no live worker can take, by namespace.
+        static func render(_ detail: TaskDetail, unserved: [(namespace: String, steps: [StepDetail])] = []) -> String {
             var lines = [
                 "Task      \(detail.id.uuidString.lowercased())",
                 "Template  \(detail.template)",
@@ -71,12 +78,25 @@ struct TaskCommand: AsyncParsableCommand {
                  CLI.abbreviate(CLI.errorSummary(step.lastError))]
             }
             lines.append(CLI.table(["ID", "STEP", "NAMESPACE", "STATE", "ATTEMPTS", "DURATION", "DEPENDS ON", "RESULT", "LAST ERROR"], rows))
+            if !unserved.isEmpty { lines.append("") }
+            for (namespace, steps) in unserved {
+                lines.append("No live worker serves namespace \(namespace) (\(Self.waiting(steps))): start one with `orcastra-worker --namespace \(namespace)`.")
+            }
             let failed = detail.failedSteps
             if !failed.isEmpty {
                 lines.append("")
                 lines.append("Failed steps can be retried (`orcastra step retry ID`) or resolved by hand (`orcastra step resolve ID --result JSON`).")
             }
             return lines.joined(separator: "\n")
+        }
+
+        /// "step charge waits", "steps a, b and c wait", "steps a, b, c and 4 more wait".
+        static func waiting(_ steps: [StepDetail]) -> String {
+            let names = steps.map(\.name)
+            guard names.count > 1 else { return "step \(names.first ?? "?") waits" }
+            let listed = names.count > 3 ? names.prefix(3).joined(separator: ", ") + " and \(names.count - 3) more"
+                                         : names.dropLast().joined(separator: ", ") + " and " + names.last!
+            return "steps \(listed) wait"
         }
     }
 

@@ -96,5 +96,27 @@ extension EndToEndTests {
         #expect(try await cluster.taskState(task) == "complete")
         #expect(try await cluster.result(task, step: "work") == ["saw_shutdown": true])
     }
+
+    enum IdleDatabase: String, CaseIterable, Sendable { case migrated, unmigrated }
+
+    /// An idle worker exits at once on SIGTERM: also while it waits for a database that has no
+    /// schema yet, where it used to finish its backoff sleep first (up to 5 s; 1–2.4 s measured).
+    @Test(arguments: IdleDatabase.allCases)
+    func anIdleWorkerExitsWithinHalfASecondOfSIGTERM(database: IdleDatabase) async throws {
+        let url = database == .migrated ? nil : try await TestDatabases.shared.makeEmptyDatabase()
+        let cluster = try await ProcessCluster(url: url)
+        defer { Task { await cluster.shutdown() } }
+        let worker = try cluster.worker(namespace: "e2e")
+        let ready = database == .migrated ? "worker started" : "run `orcastra migrate`"
+        #expect(await waitUntil(within: .seconds(10)) { worker.log.contains(ready) }, "\(cluster.logs)")
+        // Long enough for the retry backoff to reach its longer sleeps (0.1, 0.2, … 1.6, 3.2 s).
+        try await Task.sleep(for: .milliseconds(3200))
+        let signalled = ContinuousClock.now
+        worker.send(SIGTERM)
+        let status = await worker.wait(timeout: .seconds(10))
+        let took = ContinuousClock.now - signalled
+        #expect(status == 0, "\(cluster.logs)")
+        #expect(took < .milliseconds(500), "took \(took) to exit: \(cluster.logs)")
+    }
 }
 }
