@@ -2,6 +2,16 @@
 -- locks steps (ascending id) before tasks (ascending id), like every other function, and refuses
 -- with SQLSTATE OR002 and a sentence that says why when the action does not apply.
 
+-- The attempts a step's template allows (retry.max_attempts): an operator's retry grants that many
+-- again on top of those used, whatever earlier retries granted.
+CREATE OR REPLACE FUNCTION orcastra.template_max_attempts(p_task uuid, p_step text) RETURNS integer
+LANGUAGE sql STABLE AS $$
+    SELECT (d.step->'retry'->>'max_attempts')::integer
+    FROM orcastra.tasks t JOIN orcastra.templates tp ON tp.id = t.template_id,
+         jsonb_array_elements(tp.definition->'steps') AS d(step)
+    WHERE t.id = p_task AND d.step->>'name' = p_step
+$$;
+
 -- Cancels a task: steps not yet running are cancelled now; running ones when their worker next
 -- heartbeats or reports (their outcome is then ignored). Returns the task's state afterwards, or
 -- NULL when there is no such task.
@@ -95,7 +105,7 @@ BEGIN
     END IF;
     UPDATE orcastra.steps s
     SET state = 'enqueued', state_reason = p_reason, enqueued_at = now(), finished_at = NULL,
-        max_attempts = s.attempts + s.max_attempts
+        max_attempts = s.attempts + orcastra.template_max_attempts(s.task_id, s.name)
     WHERE s.id = p_step;
     PERFORM orcastra.settle_tasks(ARRAY[v_step.task_id]);
     PERFORM orcastra.notify_namespaces(ARRAY[v_step.namespace]);
@@ -124,7 +134,7 @@ BEGIN
     WITH retried AS (
         UPDATE orcastra.steps s
         SET state = 'enqueued', state_reason = p_reason, enqueued_at = now(), finished_at = NULL,
-            max_attempts = s.attempts + s.max_attempts
+            max_attempts = s.attempts + orcastra.template_max_attempts(s.task_id, s.name)
         WHERE s.task_id = p_task AND s.state = 'error'
         RETURNING s.namespace
     )

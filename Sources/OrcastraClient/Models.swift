@@ -18,14 +18,14 @@ public struct TaskDetail: Sendable, Hashable, Codable {
     /// Why the task last changed state (e.g. `1 step failed; nothing else can run`).
     public var stateReason: String
     public var priority: Int
-    public var idempotencyKey: String?
+    @NullEncoded public var idempotencyKey: String?
     public var context: JSONValue
     public var runAt: Date
     public var createdAt: Date
-    public var startedAt: Date?
-    public var finishedAt: Date?
+    @NullEncoded public var startedAt: Date?
+    @NullEncoded public var finishedAt: Date?
     /// Set when the task is in `error`: the failed steps and their last errors.
-    public var error: String?
+    @NullEncoded public var error: String?
     /// In the template's order (which is also id order).
     public var steps: [StepDetail]
 
@@ -75,13 +75,13 @@ public struct StepDetail: Sendable, Hashable, Codable {
     public var stateReason: String
     public var attempts: Int
     public var maxAttempts: Int
-    public var startedAt: Date?
-    public var finishedAt: Date?
+    @NullEncoded public var startedAt: Date?
+    @NullEncoded public var finishedAt: Date?
     /// Seconds from the start of the last attempt to the end, when both are known.
-    public var durationSeconds: Double?
-    public var lastError: String?
+    @NullEncoded public var durationSeconds: Double?
+    @NullEncoded public var lastError: String?
     /// The stored result (from the worker, or from an operator's resolve).
-    public var result: JSONValue?
+    @NullEncoded public var result: JSONValue?
     /// The names of its parents.
     public var dependsOn: [String]
 
@@ -102,11 +102,11 @@ public struct TaskSummary: Sendable, Hashable, Codable {
     public var state: TaskState
     public var priority: Int
     public var createdAt: Date
-    public var startedAt: Date?
-    public var finishedAt: Date?
+    @NullEncoded public var startedAt: Date?
+    @NullEncoded public var finishedAt: Date?
     public var stepCount: Int
     public var finishedStepCount: Int
-    public var error: String?
+    @NullEncoded public var error: String?
     /// Pass it as `TaskFilter.after` to get the page that follows this row.
     public var cursor: TaskCursor
 
@@ -191,16 +191,16 @@ public struct TransitionEvent: Sendable, Hashable, Codable {
     public var time: Date
     public var kind: Kind
     /// Set for step events.
-    public var stepID: Int64?
-    public var stepName: String?
+    @NullEncoded public var stepID: Int64?
+    @NullEncoded public var stepName: String?
     /// Nil for the creation of the row.
-    public var from: String?
+    @NullEncoded public var from: String?
     public var to: String
     public var reason: String
     /// The step's attempt count at the time of the move (step events only).
-    public var attempt: Int?
+    @NullEncoded public var attempt: Int?
     /// E.g. `{"worker": "host-1:4242"}` when a worker held the step.
-    public var metadata: JSONValue?
+    @NullEncoded public var metadata: JSONValue?
 
     enum CodingKeys: String, CodingKey {
         case time, kind, from, to, reason, attempt, metadata

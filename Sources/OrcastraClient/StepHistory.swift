@@ -25,18 +25,18 @@ public struct StepAttempt: Sendable, Hashable, Codable {
     public var number: Int
     /// The id of the worker that ran it (its lease owner: `host-pid-random` by default), as the
     /// worker registry and `orcastra worker list` name it.
-    public var worker: String?
+    @NullEncoded public var worker: String?
     public var startedAt: Date
     /// Nil while it runs.
-    public var endedAt: Date?
-    public var durationSeconds: Double?
+    @NullEncoded public var endedAt: Date?
+    @NullEncoded public var durationSeconds: Double?
     /// The step's state after the attempt (`complete`, `waiting_for_retry`, `error`, `enqueued` when
     /// handed back, `cancelled`); nil while it runs.
-    public var outcome: StepState?
+    @NullEncoded public var outcome: StepState?
     /// Why it ended (e.g. `attempt 1 failed; retrying`).
-    public var reason: String?
+    @NullEncoded public var reason: String?
     /// For a failed attempt: its error — a command's exit status and the end of its stderr.
-    public var error: String?
+    @NullEncoded public var error: String?
 
     enum CodingKeys: String, CodingKey {
         case number, worker, outcome, reason, error

@@ -87,7 +87,7 @@ enum CLI {
         }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { index, cell in
-                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                index == cells.count - 1 ? cell : cell.padded(to: widths[index])
             }.joined(separator: "  ")
         }
         return ([line(header)] + cleaned.map(line)).joined(separator: "\n")
@@ -143,5 +143,13 @@ enum CLI {
             try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
         }
         return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+extension String {
+    /// Padded with spaces to `width` characters (never cut). Foundation's `padding(toLength:)`
+    /// counts UTF-16 units and cuts: it dropped the last character of a cell holding an emoji.
+    func padded(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }

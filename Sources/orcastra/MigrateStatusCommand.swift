@@ -46,7 +46,10 @@ extension MigrateCommand {
                 for entry in migrations { print(line(entry.file, describe(entry))) }
                 for entry in repeatables { print(line(entry.file, describe(entry))) }
                 if refusals.isEmpty {
-                    print(toApply == 0 ? "Up to date." : "\(toApply) to apply: run `\(source.migrateCommand)`.")
+                    // The same database as this command: with --database-url, say so (without printing
+                    // the URL, which may hold a password).
+                    let target = database.databaseURL.map { _ in " with the same --database-url" } ?? ""
+                    print(toApply == 0 ? "Up to date." : "\(toApply) to apply: run `\(source.migrateCommand)`\(target).")
                 }
             }
             if let last = refusals.last {
@@ -57,7 +60,7 @@ extension MigrateCommand {
         }
 
         private func line(_ file: String, _ state: String) -> String {
-            "\(file.padding(toLength: 40, withPad: " ", startingAt: 0)) \(state)"
+            "\(file.padded(to: 40)) \(state)"
         }
 
         private func describe(_ entry: Migrator.Entry) -> String {

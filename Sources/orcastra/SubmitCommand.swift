@@ -52,7 +52,7 @@ struct SubmitCommand: AsyncParsableCommand {
             help: ArgumentHelp("Start no earlier than this RFC 3339 time: 2026-05-01T02:00:00Z, 2026-05-01T04:00+02:00, or without an offset in this machine's time zone (2026-05-01T02:00, 2026-05-01).", valueName: "time"))
     var startTime: String?
 
-    @Option(name: .customLong("in"),
+    @Option(name: .customLong("in"), parsing: .unconditional,
             help: ArgumentHelp("Start after this delay, e.g. 30s, 5m, 2h, 1h30m (units: h, m, s, ms).", valueName: "duration"),
             transform: DurationArgument.parse)
     var delay: DurationArgument?
@@ -75,6 +75,13 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         if startTime != nil && delay != nil {
             throw ValidationError("Give the start once: --at TIME or --in DURATION, not both.")
+        }
+        if let idempotencyKey, idempotencyKey.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            // An unset shell variable ("--idempotency-key "$KEY"") would fold every submission into one task.
+            throw ValidationError("--idempotency-key is empty; give a key that names this piece of work, or leave the option out.")
+        }
+        guard Int(Int32.min)...Int(Int32.max) ~= priority else {
+            throw ValidationError("--priority must be between \(Int32.min) and \(Int32.max).")
         }
         if timeout != nil && !wait {
             throw ValidationError("--timeout only applies with --wait.")

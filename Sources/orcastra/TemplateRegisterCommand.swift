@@ -77,7 +77,7 @@ extension TemplateCommand {
                     registration = .init(outcome: .refused, error: "\(error)")
                 }
                 if !json && registration.outcome != .refused {
-                    print("\(registration.outcome.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0))  \(template.reference)  (\(file.file))")
+                    print("\(registration.outcome.rawValue.padded(to: 10))  \(template.reference)  (\(file.file))")
                 }
                 results.append(TemplateFileJSON(check: file, registration: registration))
             }

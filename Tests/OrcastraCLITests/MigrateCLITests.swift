@@ -43,7 +43,7 @@ import Testing
         #expect(before.standardOutput.contains("0001_notes.sql"), "\(before.output)")
         #expect(!before.standardOutput.contains("0001_core_schema.sql"), "\(before.output)")
         #expect(before.standardOutput.contains("functions/count.sql"))
-        #expect(before.standardOutput.hasSuffix("2 to apply: run `orcastra migrate --migrations \(directory.path)`.\n"), "\(before.output)")
+        #expect(before.standardOutput.hasSuffix("2 to apply: run `orcastra migrate --migrations \(directory.path)` with the same --database-url.\n"), "\(before.output)")
         #expect(before.standardError.isEmpty, "\(before.output)")
 
         let migrate = try await orcastra.run(["migrate", "--migrations", directory.path, "--database-url", url])

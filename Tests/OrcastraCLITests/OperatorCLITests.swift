@@ -100,6 +100,7 @@ import Testing
         let list = try await orcastra.run(["task", "list", "--json", "--database-url", url])
         let row = try #require((try json(list.standardOutput)["tasks"] as? [[String: Any]])?.first)
         #expect(row["id"] as? String == task)
+        #expect(row["error"] is NSNull && row["finished_at"] is NSNull, "every key of a task row is there, null when unset: \(row)")
         #expect((row["cursor"] as? String)?.hasSuffix("." + task) == true, "\(row)")
 
         try await cli.finish(pool, step: "only", task: task, fail: true)
@@ -163,7 +164,9 @@ import Testing
         #expect(attempts.count == 2)
         #expect(attempts.first?["error"] as? String == traceback.trimmingCharacters(in: .newlines) || (attempts.first?["error"] as? String)?.contains("ValueError: bad input") == true)
         #expect(attempts.first?["outcome"] as? String == "waiting_for_retry" && attempts.first?["worker"] as? String == "cli-test")
-        #expect(attempts.last?["outcome"] as? String == "complete" && attempts.last?["error"] == nil)
+        #expect(attempts.last?["outcome"] as? String == "complete" && attempts.last?["error"] is NSNull, "absent values are null")
+        let transitions = try #require(history["transitions"] as? [[String: Any]])
+        #expect(transitions.first?["from"] is NSNull && transitions.allSatisfy { Set($0.keys).isSuperset(of: ["from", "metadata", "attempt", "step_id"]) })
         #expect(attempts.first?["duration_seconds"] is Double)
 
         let text = try await orcastra.run(["step", "show", String(step), "--database-url", url])
@@ -348,5 +351,57 @@ import Testing
         #expect(show.standardOutput.contains(#"command: python3 -c 'print('\''x'\'')'"#), "\(show.output)")
         let source = try await orcastra.run(["template", "show", "quote/shell", "--source", "--database-url", url])
         #expect(source.standardOutput.hasSuffix("\n") && source.standardOutput.contains("print('x')"))
+    }
+
+    /// An operator's retry grants the template's attempts again — not double the last budget.
+    @Test func aRetryGrantsTheTemplatesAttemptsAgain() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("budget-\(UUID().uuidString).yaml")
+        try "namespace: budget\nname: flaky\nversion: 1.0.0\nsteps:\n  - {name: s, handler: budget.s, retry: {max_attempts: 2}}\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        #expect(try await orcastra.run(["template", "register", file.path, "--database-url", url]).status == 0)
+        let task = try await orcastra.run(["submit", "budget/flaky", "--database-url", url]).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let step = try await cli.stepID(pool, task, "s")
+        func failUntilError() async throws {
+            while try await pool.query("SELECT state FROM orcastra.steps WHERE id = \(step)").first!.decode("state", as: String.self) != "error" {
+                _ = try await pool.query("SELECT orcastra.enqueue_due_retries(10)")
+                try await attempt(pool, "budget", error: "boom")
+            }
+        }
+        func budget() async throws -> [Int] {
+            let row = try await pool.query("SELECT attempts, max_attempts FROM orcastra.steps WHERE id = \(step)").first!
+            return [try row.decode("attempts", as: Int.self), try row.decode("max_attempts", as: Int.self)]
+        }
+        try await failUntilError()
+        #expect(try await budget() == [2, 2])
+        #expect(try await orcastra.run(["step", "retry", String(step), "--database-url", url]).status == 0)
+        #expect(try await budget() == [2, 4])
+        try await failUntilError()
+        #expect(try await budget() == [4, 4])
+        #expect(try await orcastra.run(["task", "retry", task, "--database-url", url]).status == 0)
+        #expect(try await budget() == [4, 6], "a second retry grants 2 more attempts, not 4")
+        try await failUntilError()
+        #expect(try await budget() == [6, 6])
+    }
+
+    @Test func submitRefusesAnEmptyKeyAndAPriorityOutOfRange() async throws {
+        for arguments in [["--idempotency-key", ""], ["--idempotency-key", "   "], ["--priority", "99999999999"], ["--in", "-5m"]] {
+            let run = try await orcastra.run(["submit", "shop/single"] + arguments)
+            #expect(run.status == 64, "\(arguments): \(run.output)")
+            #expect(!run.standardError.contains("PostgreSQL") && !run.standardError.contains("Missing value"), "\(arguments): \(run.output)")
+        }
+    }
+
+    @Test func tablesKeepEveryCharacterOfAnEmojiOrCJKCell() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        let task = try await orcastra.run(["submit", "shop/single", "--database-url", url]).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let claimed = try #require(try await pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps('shop', 'cli-test', 1, 60000)").first)
+        let id: Int64 = try claimed.decode("step_id"), token: UUID = try claimed.decode("lease_token")
+        _ = try await pool.query("SELECT * FROM orcastra.complete_steps(\([id]), \([token]), ARRAY['{\"a\": \"👋 日本\"}']::jsonb[])")
+        let show = try await orcastra.run(["task", "show", task, "--database-url", url])
+        #expect(show.standardOutput.contains(#"{"a":"👋 日本"}"#), "\(show.output)")
     }
 }
