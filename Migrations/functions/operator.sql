@@ -64,7 +64,8 @@ BEGIN
     WITH ended AS (
         UPDATE orcastra.steps s
         SET state = CASE WHEN s.state = 'enqueued' THEN 'cancelled' ELSE 'resolved_manually' END,
-            state_reason = p_reason, finished_at = now()
+            -- A failed step keeps the end of its last attempt, so its duration stays that attempt's.
+            state_reason = p_reason, finished_at = CASE WHEN s.state = 'error' THEN s.finished_at ELSE now() END
         WHERE s.task_id = p_task AND s.state IN ('pending', 'enqueued', 'waiting_for_retry', 'error')
         RETURNING s.id, s.state
     )
@@ -178,7 +179,8 @@ BEGIN
         RAISE EXCEPTION 'step % belongs to a task that is %: its steps cannot change any more', p_step, v_task.state
             USING ERRCODE = 'OR002';
     END IF;
-    UPDATE orcastra.steps s SET state = 'resolved_manually', state_reason = p_reason, finished_at = now()
+    UPDATE orcastra.steps s SET state = 'resolved_manually', state_reason = p_reason,
+        finished_at = CASE WHEN s.state = 'error' THEN s.finished_at ELSE now() END
     WHERE s.id = p_step;
     INSERT INTO orcastra.step_results (step_id, result) VALUES (p_step, p_result)
     ON CONFLICT (step_id) DO UPDATE SET result = EXCLUDED.result, written_at = now();

@@ -7,7 +7,7 @@ import OrcastraOrchestrator
 public struct OrchestratorOptions: ParsableArguments {
     public init() {}
 
-    @Option(help: "How often to look for due work when no notification arrives.", transform: DurationArgument.parse)
+    @Option(help: "How often to look for due work when no notification arrives. (default: 1s)", transform: DurationArgument.parse)
     public var pollInterval = DurationArgument("1s")
 
     @Option(help: "The most rows one chore handles per transaction.")

@@ -17,13 +17,13 @@ public struct WorkerOptions: ParsableArguments {
     @Option(help: "The most steps one claim takes (at most --concurrency).")
     public var claimBatch = 10
 
-    @Option(help: "How long a claimed step is held without a heartbeat (heartbeats come every third of it). A dead worker's steps run elsewhere after this.", transform: DurationArgument.parse)
+    @Option(help: "How long a claimed step is held without a heartbeat (heartbeats come every third of it). A dead worker's steps run elsewhere after this. (default: 30s)", transform: DurationArgument.parse)
     public var lease = DurationArgument("30s")
 
-    @Option(help: "How often to look for work when no notification arrives.", transform: DurationArgument.parse)
+    @Option(help: "How often to look for work when no notification arrives. (default: 1s)", transform: DurationArgument.parse)
     public var pollInterval = DurationArgument("1s")
 
-    @Option(help: "On shutdown, how long running steps may take to finish before they are handed back.", transform: DurationArgument.parse)
+    @Option(help: "On shutdown, how long running steps may take to finish before they are handed back. (default: 30s)", transform: DurationArgument.parse)
     public var gracePeriod = DurationArgument("30s")
 
     @Option(help: "The name this worker gives itself in leases and logs (default: host-pid-random).")

@@ -31,6 +31,10 @@ extension TemplateCommand {
 
         @OptionGroup var database: DatabaseOptions
 
+        func validate() throws {
+            if source && json { throw ValidationError("Give --source (the YAML as registered) or --json (the stored definition), not both.") }
+        }
+
         func run() async throws {
             let reference = try TemplateReference(parsing: reference)
             let pool = PostgresPool(conninfo: try await database.conninfo(), maximumConnections: 1)

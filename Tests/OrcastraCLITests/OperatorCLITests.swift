@@ -262,6 +262,12 @@ import Testing
             "\(try $0.decode("name", as: String.self))=\(try $0.decode("state", as: String.self))"
         }
         #expect(states == ["start=complete", "left=resolved_manually", "right=cancelled", "join=resolved_manually"])
+        // The failed step keeps the end of its attempt (its duration is that attempt's).
+        let ends = try #require(try await pool.query("""
+            SELECT s.finished_at < (SELECT t.created_at FROM orcastra.task_transitions t WHERE t.task_id = s.task_id AND t.to_state = 'resolved_manually') AS kept
+            FROM orcastra.steps s WHERE s.id = \(left)
+            """).first)
+        #expect(try ends.decode("kept", as: Bool.self))
         let check = try await orcastra.run(["check", "--database-url", url])
         #expect(check.status == 0, "\(check.output)")
         let again = try await orcastra.run(["task", "resolve", task, "--database-url", url])
@@ -351,6 +357,8 @@ import Testing
         #expect(show.standardOutput.contains(#"command: python3 -c 'print('\''x'\'')'"#), "\(show.output)")
         let source = try await orcastra.run(["template", "show", "quote/shell", "--source", "--database-url", url])
         #expect(source.standardOutput.hasSuffix("\n") && source.standardOutput.contains("print('x')"))
+        let both = try await orcastra.run(["template", "show", "quote/shell", "--source", "--json", "--database-url", url])
+        #expect(both.status == 64 && both.standardError.contains("not both"), "\(both.output)")
     }
 
     /// An operator's retry grants the template's attempts again — not double the last budget.
