@@ -122,6 +122,21 @@ enum CLI {
         return source
     }
 
+    /// While a task is watched: if after a few seconds some of its steps still wait in a namespace
+    /// no live worker serves, say so once on standard error (a watch would otherwise sit at
+    /// "queued" with no clue). Cancel the returned task when the watch ends.
+    static func hintUnservedNamespaces(_ client: OrcastraClient, task id: UUID, after delay: Duration = .seconds(3)) -> Task<Void, Never> {
+        Task {
+            try? await Task.sleep(for: delay)
+            guard !Task.isCancelled, let detail = try? await client.task(id),
+                  let unserved = try? await client.stepsWithoutLiveWorker(in: detail), !unserved.isEmpty, !Task.isCancelled else { return }
+            for (namespace, steps) in unserved {
+                let names = steps.prefix(3).map(\.name).joined(separator: ", ") + (steps.count > 3 ? " and \(steps.count - 3) more" : "")
+                writeError("\nnote: no live worker serves namespace \(namespace), where \(names) \(steps.count == 1 ? "waits" : "wait"): start one with `orcastra-worker --namespace \(namespace)`.\n")
+            }
+        }
+    }
+
     static func abbreviate(_ text: String?, to length: Int = 60) -> String {
         guard let text, !text.isEmpty else { return "" }
         let oneLine = text.replacingOccurrences(of: "\n", with: " ")

@@ -128,7 +128,8 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         if !json { print(id) }
         let interrupt = CLI.interruptStopsWatching(id)
-        defer { interrupt.cancel() }
+        let hint = CLI.hintUnservedNamespaces(client, task: creation.taskID)
+        defer { interrupt.cancel(); hint.cancel() }
         let renderer = ProgressRenderer(interactive: CLI.standardErrorIsTerminal)
         let detail: TaskDetail
         do {

@@ -31,22 +31,47 @@ struct TaskCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON for scripts, with the context and every step's result.")
         var json = false
 
+        @Flag(help: "After the table, every attempt of the steps that ran more than once or failed: worker, start, duration, outcome, error (`step show` has one step's whole).")
+        var attempts = false
+
         @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            if json && attempts { throw ValidationError("--attempts is for people; with --json use `orcastra step show STEP_ID --json` for a step's attempts.") }
+        }
 
         func run() async throws {
             let id = try CLI.taskID(id)
-            let json = json
-            let (detail, unserved) = try await CLI.withClient(database) { client in
+            let (json, withAttempts) = (json, attempts)
+            let (detail, unserved, events) = try await CLI.withClient(database) { client in
                 let detail = try await client.task(id)
                 // A hint, never a reason for `task show` to fail (an older schema has no registry).
                 let unserved = json ? [] : ((try? await client.stepsWithoutLiveWorker(in: detail)) ?? [])
-                return (detail, unserved)
+                let events = withAttempts ? try await client.events(id) : []
+                return (detail, unserved, events)
             }
             if json {
                 try CLI.printJSON(detail)
             } else {
                 print(Self.render(detail, unserved: unserved))
+                if withAttempts { print(Self.renderAttempts(detail, events: events)) }
             }
+        }
+
+        /// The attempts of every step that failed at least once or ran more than once, from the task's log.
+        static func renderAttempts(_ detail: TaskDetail, events: [TransitionEvent]) -> String {
+            var lines = ["", "Attempts"]
+            for step in detail.steps {
+                let attempts = StepAttempt.attempts(from: events.filter { $0.stepID == step.id })
+                guard attempts.count > 1 || attempts.contains(where: { $0.error != nil }) else { continue }
+                lines.append("  \(step.name) (step \(step.id))")
+                for attempt in attempts {
+                    let error = attempt.error.map { ": " + CLI.abbreviate(CLI.errorSummary($0), to: 100) } ?? ""
+                    lines.append("    #\(attempt.number)  \(attempt.worker ?? "-")  \(CLI.time(attempt.startedAt))  \(CLI.duration(attempt.durationSeconds))  \(attempt.outcome?.rawValue ?? "running")\(error)")
+                }
+            }
+            if lines.count == 2 { lines.append("  Every step that ran, ran once and did not fail.") }
+            return lines.joined(separator: "\n")
         }
 
         /// - Parameter unserved: queued steps no live worker can take, by namespace.
@@ -239,7 +264,9 @@ struct TaskCommand: AsyncParsableCommand {
             let detail: TaskDetail
             do {
                 detail = try await CLI.withClient(database) { client in
-                    try await client.waitForCompletion(id, timeout: timeout) { renderer.show($0) }
+                    let hint = CLI.hintUnservedNamespaces(client, task: id)
+                    defer { hint.cancel() }
+                    return try await client.waitForCompletion(id, timeout: timeout) { renderer.show($0) }
                 }
                 renderer.finish()
             } catch {

@@ -172,6 +172,10 @@ import Testing
         let text = try await orcastra.run(["step", "show", String(step), "--database-url", url])
         #expect(text.standardOutput.contains("ATTEMPT") && text.standardOutput.contains("the command exited 1: ValueError: bad input"), "\(text.output)")
         #expect(text.standardOutput.contains("Attempt 1 error:") && text.standardOutput.contains("check(order)"), "\(text.output)")
+        let withAttempts = try await orcastra.run(["task", "show", task, "--attempts", "--database-url", url])
+        #expect(withAttempts.standardOutput.contains("Attempts\n  only (step \(step))"), "\(withAttempts.output)")
+        #expect(withAttempts.standardOutput.contains("waiting_for_retry: the command exited 1: ValueError: bad input"), "\(withAttempts.output)")
+        #expect(withAttempts.standardOutput.contains("#2  cli-test") && withAttempts.standardOutput.contains("complete"), "\(withAttempts.output)")
         let unknown = try await orcastra.run(["step", "show", "999999", "--database-url", url])
         #expect(unknown.status == 66 && unknown.standardError.contains("No step with id 999999"))
 
@@ -411,5 +415,14 @@ import Testing
         _ = try await pool.query("SELECT * FROM orcastra.complete_steps(\([id]), \([token]), ARRAY['{\"a\": \"👋 日本\"}']::jsonb[])")
         let show = try await orcastra.run(["task", "show", task, "--database-url", url])
         #expect(show.standardOutput.contains(#"{"a":"👋 日本"}"#), "\(show.output)")
+    }
+
+    @Test func aWaitOnANamespaceNoWorkerServesSaysSo() async throws {
+        let (url, pool) = try await cli.database()
+        defer { Task { await pool.shutdown() } }
+        let waited = try await orcastra.run(["submit", "shop/single", "--wait", "--timeout", "5s", "--database-url", url])
+        #expect(waited.status == 4)
+        #expect(waited.standardError.contains("note: no live worker serves namespace shop, where only waits: start one with `orcastra-worker --namespace shop`."),
+                "\(waited.output)")
     }
 }
