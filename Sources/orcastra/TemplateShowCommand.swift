@@ -47,7 +47,8 @@ extension TemplateCommand {
             }
             await pool.shutdown()
             if json {
-                print(try ShownTemplate.text(stored))
+                // Pretty-printed like every other command's JSON.
+                try CLI.printJSON(try JSONValue(parsing: try ShownTemplate.text(stored)))
             } else if source {
                 print(stored.source, terminator: stored.source.hasSuffix("\n") ? "" : "\n")
             } else {

@@ -361,6 +361,9 @@ import Testing
         #expect(show.standardOutput.contains(#"command: python3 -c 'print('\''x'\'')'"#), "\(show.output)")
         let source = try await orcastra.run(["template", "show", "quote/shell", "--source", "--database-url", url])
         #expect(source.standardOutput.hasSuffix("\n") && source.standardOutput.contains("print('x')"))
+        let shownJSON = try await orcastra.run(["template", "show", "quote/shell", "--json", "--database-url", url])
+        #expect(shownJSON.standardOutput.split(separator: "\n").count > 5, "pretty-printed like every other command's JSON: \(shownJSON.output)")
+        #expect(try json(shownJSON.standardOutput)["registry"] is [String: Any])
         let both = try await orcastra.run(["template", "show", "quote/shell", "--source", "--json", "--database-url", url])
         #expect(both.status == 64 && both.standardError.contains("not both"), "\(both.output)")
     }
