@@ -14,10 +14,10 @@ public struct DatabaseOptions: ParsableArguments {
 
     /// Resolves the connection string, starting the local development database when nothing is configured.
     public func conninfo(quiet: Bool = false) async throws -> String {
-        if let databaseURL, !databaseURL.isEmpty { return databaseURL }
+        if let databaseURL, !databaseURL.isEmpty { return try Self.checked(databaseURL, source: "--database-url") }
         let environment = ProcessInfo.processInfo.environment
         for name in ["ORCASTRA_DATABASE_URL", "DATABASE_URL"] {
-            if let value = environment[name], !value.isEmpty { return value }
+            if let value = environment[name], !value.isEmpty { return try Self.checked(value, source: name) }
         }
         // libpq reads PG* itself from an empty conninfo.
         let libpqVariables = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"]
@@ -29,6 +29,25 @@ public struct DatabaseOptions: ParsableArguments {
             FileHandle.standardError.write(Data("Started the local development PostgreSQL in \(devDB.dataDirectory.path) (stop it with `orcastra dev-db stop`).\n".utf8))
         }
         return url
+    }
+}
+
+extension DatabaseOptions {
+    /// A connection string libpq cannot read is bad input, not an unreachable server.
+    static func checked(_ conninfo: String, source: String) throws -> String {
+        if let problem = ConnectionAddress.parseProblem(conninfo) {
+            throw MalformedConnectionString(source: source, problem: problem)
+        }
+        return conninfo
+    }
+}
+
+/// `--database-url` (or the variable that stood in for it) is not a connection string.
+public struct MalformedConnectionString: Error, CustomStringConvertible {
+    public var source: String
+    public var problem: String
+    public var description: String {
+        "\(source) is not a PostgreSQL connection string (\(problem)). Write a URL like postgresql://user@db.example.com:5432/orders or key=value pairs like 'host=db.example.com dbname=orders'."
     }
 }
 

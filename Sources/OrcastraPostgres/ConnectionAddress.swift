@@ -31,6 +31,17 @@ public enum ConnectionAddress {
 }
 
 extension ConnectionAddress {
+    /// Why libpq cannot read `conninfo` (a URL or `key=value` string), or nil when it can.
+    public static func parseProblem(_ conninfo: String) -> String? {
+        var error: UnsafeMutablePointer<CChar>?
+        if let options = PQconninfoParse(conninfo, &error) {
+            PQconninfoFree(options)
+            return nil
+        }
+        defer { if let error { PQfreemem(error) } }
+        return error.map { String(cString: $0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "it cannot be read"
+    }
+
     /// The same connection target with another database name, in `key='value'` form.
     /// Works for URLs, `key=value` strings and "" (environment only).
     public static func replacingDatabase(in conninfo: String, with database: String) -> String {

@@ -41,7 +41,9 @@ public enum TemplateNames {
     /// nil when no simple fix yields a valid name.
     static func fixedSpelling(of name: String, allowDots: Bool) -> String? {
         var result = ""
-        for scalar in name.lowercased().unicodeScalars {
+        // Accents go rather than whole letters: café → cafe, not caf.
+        let folded = name.folding(options: [.diacriticInsensitive, .caseInsensitive, .widthInsensitive], locale: nil)
+        for scalar in folded.lowercased().unicodeScalars {
             if ("a"..."z").contains(scalar) || ("0"..."9").contains(scalar)
                 || scalar == "_" || scalar == "-" || (allowDots && scalar == ".") {
                 result.unicodeScalars.append(scalar)

@@ -1,5 +1,6 @@
 import Foundation
 import OrcastraClient
+import OrcastraCommandLine
 import OrcastraDevDB
 import OrcastraMigrations
 import OrcastraPostgres
@@ -70,6 +71,7 @@ enum ExitCodes {
             case .unknownApplied, .failed: return ("\(error)", .failure)
             }
         case let error as LocalPostgresError: return ("\(error)", .unavailable)
+        case let error as MalformedConnectionString: return ("\(error)", .usage)
         case let error as PostgresError:
             switch error {
             case .connectionFailed, .connectionLost: return ("\(error)", .unavailable)

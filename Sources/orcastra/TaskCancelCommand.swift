@@ -120,6 +120,10 @@ extension TaskCommand {
                     guard rows.count == page.limit, let last = rows.last else { break }
                     page.after = last.cursor
                 }
+                if matched.isEmpty, let namespace = filter.namespace, let name = filter.templateName {
+                    // No task may mean a typo: an unknown template is named, with the closest ones.
+                    _ = try await TemplateRegistry(pool: client.pool).find(TemplateReference(namespace: namespace, name: name))
+                }
                 let count = CLI.count(matched.count, "unfinished task matches", "unfinished tasks match")
                 if dryRun || !yes {
                     if json {

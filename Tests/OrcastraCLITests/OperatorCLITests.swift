@@ -308,6 +308,10 @@ import Testing
 
         let finished = try await orcastra.run(["task", "cancel", "--state", "complete", "--yes", "--database-url", url])
         #expect(finished.status == 65 && finished.standardError.contains("cannot be cancelled"), "\(finished.output)")
+        let typo = try await orcastra.run(["task", "cancel", "--template", "shop/singel", "--dry-run", "--database-url", url])
+        #expect(typo.status == 66 && typo.standardError.contains("Did you mean shop/single?"), "\(typo.output)")
+        let malformed = try await orcastra.run(["task", "list", "--database-url", "not a url"])
+        #expect(malformed.status == 64 && malformed.standardError.contains("--database-url is not a PostgreSQL connection string"), "\(malformed.output)")
         let both = try await orcastra.run(["task", "cancel", keep, "--template", "shop/single", "--database-url", url])
         #expect(both.status == 64, "\(both.output)")
     }
@@ -427,5 +431,14 @@ import Testing
         #expect(waited.status == 4)
         #expect(waited.standardError.contains("note: no live worker serves namespace shop, where only waits: start one with `orcastra-worker --namespace shop`."),
                 "\(waited.output)")
+    }
+
+    @Test func nameSuggestionsDropAccentsNotLetters() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cafe-\(UUID().uuidString).yaml")
+        try "namespace: ops\nname: café\nversion: 1.0.0\nsteps:\n  - {name: schritt_ü, handler: x.y}\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let checked = try await orcastra.run(["template", "validate", file.path])
+        #expect(checked.status == 65)
+        #expect(checked.standardError.contains("try 'cafe'") && checked.standardError.contains("try 'schritt_u'"), "\(checked.output)")
     }
 }
