@@ -74,6 +74,8 @@ extension EndToEndTests {
         try cluster.worker()
         let task = try await cluster.submit("e2e/traceback")
         #expect(try await cluster.settled(task) == "error", "\(cluster.logs)")
+        // The worker logs the failure once its report committed: wait for the line, not just the state.
+        #expect(await waitUntil(within: .seconds(10)) { cluster.logs.contains("step attempt failed") }, "\(cluster.logs)")
         let failure = try #require(cluster.logs.split(separator: "\n").first { $0.contains("step attempt failed") }, "\(cluster.logs)")
         #expect(failure.contains(#"Traceback (most recent call last):\n  File x\nValueError: bad input"#), "\(failure)")
         let stored: String = try await cluster.stepRow(task, step: "boom").decode("last_error")
