@@ -427,7 +427,7 @@ import Testing
     @Test func aWaitOnANamespaceNoWorkerServesSaysSo() async throws {
         let (url, pool) = try await cli.database()
         defer { Task { await pool.shutdown() } }
-        let waited = try await orcastra.run(["submit", "shop/single", "--wait", "--timeout", "5s", "--database-url", url])
+        let waited = try await orcastra.run(["submit", "shop/single", "--wait", "--timeout", "8s", "--database-url", url])
         #expect(waited.status == 4)
         #expect(waited.standardError.contains("note: no live worker serves namespace shop, where only waits: start one with `orcastra-worker --namespace shop`."),
                 "\(waited.output)")
