@@ -246,15 +246,7 @@ public struct OrcastraClient: Sendable {
     ///   or for a scheduled task.
     @discardableResult
     public func resolveTask(_ id: UUID, reason: String = "resolved by an operator") async throws -> TaskState {
-        let row: PostgresRow?
-        do {
-            row = try await pool.query("SELECT orcastra.resolve_task(\(id), \(reason)) AS state").first
-        } catch let error as PostgresError {
-            if case .server(let server) = error, server.sqlState == OrcastraSQLState.refusedOperatorAction.rawValue {
-                throw ClientError.taskActionRefused(task: id, action: "resolve", reason: server.message)
-            }
-            throw error
-        }
+        let row = try await taskAction("resolve", id, "SELECT orcastra.resolve_task(\(id), \(reason)) AS state")
         guard let state = try row?.decode("state", as: String?.self) else { throw StoreError.taskNotFound(id.uuidString.lowercased()) }
         return try Self.taskState(state)
     }
@@ -289,15 +281,7 @@ public struct OrcastraClient: Sendable {
     ///   cancelled or finished, or has no failed step.
     @discardableResult
     public func retryTask(_ id: UUID, reason: String = "retried by an operator") async throws -> Int {
-        let row: PostgresRow?
-        do {
-            row = try await pool.query("SELECT orcastra.retry_task(\(id), \(reason)) AS retried").first
-        } catch let error as PostgresError {
-            if case .server(let server) = error, server.sqlState == OrcastraSQLState.refusedOperatorAction.rawValue {
-                throw ClientError.taskActionRefused(task: id, action: "retry", reason: server.message)
-            }
-            throw error
-        }
+        let row = try await taskAction("retry", id, "SELECT orcastra.retry_task(\(id), \(reason)) AS retried")
         guard let count = try row?.decode("retried", as: Int?.self) else { throw StoreError.taskNotFound(id.uuidString.lowercased()) }
         return count
     }
@@ -314,6 +298,19 @@ public struct OrcastraClient: Sendable {
         }
         return try await stepAction(.resolve, stepID) {
             "SELECT orcastra.resolve_step(\(stepID), \(JSONText(result.jsonText)), \(reason)) AS state"
+        }
+    }
+
+    /// Runs an operator action on a whole task; the database's refusal (SQLSTATE OR002) becomes
+    /// `ClientError.taskActionRefused`. Returns the statement's one row.
+    private func taskAction(_ action: String, _ id: UUID, _ statement: SQL) async throws -> PostgresRow? {
+        do {
+            return try await pool.query(statement).first
+        } catch let error as PostgresError {
+            if case .server(let server) = error, server.sqlState == OrcastraSQLState.refusedOperatorAction.rawValue {
+                throw ClientError.taskActionRefused(task: id, action: action, reason: server.message)
+            }
+            throw error
         }
     }
 
