@@ -172,19 +172,20 @@ public struct OrcastraClient: Sendable {
     ///
     /// Creation rows come first (they are written by one statement, in no defined order), then by
     /// time, task before step, and the log's own id (which orders the moves of one transaction).
-    public func events(_ id: UUID) async throws -> [TransitionEvent] {
+    /// With `step`, only that step's moves (what `orcastra step show` reads).
+    public func events(_ id: UUID, step: Int64? = nil) async throws -> [TransitionEvent] {
         let rows = try await pool.query("""
             SELECT x.* FROM (
                 SELECT tt.created_at, 'task' AS kind, NULL::bigint AS step_id, NULL::text AS step_name,
                        tt.from_state, tt.to_state, tt.reason, NULL::int AS attempt, tt.metadata::text AS metadata,
                        tt.id AS log_id, 0 AS kind_order
-                FROM orcastra.task_transitions tt WHERE tt.task_id = \(id)
+                FROM orcastra.task_transitions tt WHERE tt.task_id = \(id) AND \(step)::bigint IS NULL
                 UNION ALL
                 SELECT st.created_at, 'step', st.step_id, s.name,
                        st.from_state, st.to_state, st.reason, st.attempt, st.metadata::text,
                        st.id, 1
                 FROM orcastra.step_transitions st JOIN orcastra.steps s ON s.id = st.step_id
-                WHERE st.task_id = \(id)
+                WHERE st.task_id = \(id) AND (\(step)::bigint IS NULL OR st.step_id = \(step))
             ) x
             ORDER BY x.from_state IS NOT NULL, CASE WHEN x.from_state IS NULL THEN x.kind_order END, x.created_at, x.kind_order, x.log_id
             """)
@@ -216,7 +217,7 @@ public struct OrcastraClient: Sendable {
         }
         let detail = try await task(try row.decode("task_id"))
         guard let step = detail.steps.first(where: { $0.id == id }) else { throw ClientError.stepNotFound(id) }
-        let transitions = try await events(detail.id).filter { $0.stepID == id }
+        let transitions = try await events(detail.id, step: id)
         return StepHistory(taskID: detail.id, template: detail.template, step: step,
                            attempts: StepAttempt.attempts(from: transitions), transitions: transitions)
     }
