@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "OrcastraClient", targets: ["OrcastraClient"]),
         .library(name: "OrcastraPostgres", targets: ["OrcastraPostgres"]),
         .library(name: "OrcastraTemplates", targets: ["OrcastraTemplates"]),
+        .library(name: "OrcastraSchedules", targets: ["OrcastraSchedules"]),
         .library(name: "OrcastraStore", targets: ["OrcastraStore"]),
         .library(name: "OrcastraTesting", targets: ["OrcastraTesting"]),
     ],
@@ -56,6 +57,13 @@ let package = Package(
         .target(
             name: "OrcastraTemplates",
             dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // Cron schedules without a database: the cron parser and its fire times across daylight saving
+        // changes, time zone names, RFC 3339 times, and schedule files (docs/schedules.md).
+        .target(
+            name: "OrcastraSchedules",
+            dependencies: ["OrcastraTemplates", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         // The task and step state machines (pure tables of legal transitions, mirrored from SQL) and the
@@ -152,7 +160,7 @@ let package = Package(
         .executableTarget(
             name: "orcastra",
             dependencies: [
-                "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraTemplates",
+                "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraTemplates", "OrcastraSchedules",
                 "OrcastraStore", "OrcastraStateMachines", "OrcastraCommandLine", "OrcastraClient", "OrcastraInvariants",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -173,6 +181,12 @@ let package = Package(
             name: "OrcastraTemplatesTests",
             dependencies: ["OrcastraTemplates"],
             resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraSchedulesTests",
+            dependencies: ["OrcastraSchedules", "OrcastraTemplates"],
+            exclude: ["croniter_check.py"],
             swiftSettings: strict
         ),
         .testTarget(

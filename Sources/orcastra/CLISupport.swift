@@ -1,6 +1,7 @@
 import Foundation
 import OrcastraClient
 import OrcastraCommandLine
+import OrcastraSchedules
 import OrcastraStateMachines
 
 /// Parsing and formatting shared by the task commands: ids, times, durations, tables, JSON.

@@ -1,7 +1,7 @@
 import Foundation
 
-/// Reads the times the CLI takes (`submit --at`, `task list --since/--until`): RFC 3339 / ISO 8601
-/// in its extended form, exactly.
+/// Reads the times the CLI takes (`submit --at`, `task list --since/--until`, `schedule next --from`)
+/// and schedule files' `start`/`end`: RFC 3339 / ISO 8601 in its extended form, exactly.
 ///
 ///     2026-05-01                          midnight, local time zone
 ///     2026-05-01T14:00  2026-05-01 14:00  local time zone, seconds optional
@@ -11,10 +11,13 @@ import Foundation
 /// Every field is checked against the calendar (no 25:99, no February 30th, no trailing text):
 /// Foundation's ISO 8601 parser accepts `2026-12-01Tnonsense` as midnight and rolls 25:99 over,
 /// so this is written by hand.
-enum Timestamp {
-    static let examples = "2026-05-01T14:00 (local time), 2026-05-01T12:00:00Z, 2026-05-01T14:00:00+02:00 or 2026-05-01"
+public enum Timestamp {
+    public static let examples = "2026-05-01T14:00 (local time), 2026-05-01T12:00:00Z, 2026-05-01T14:00:00+02:00 or 2026-05-01"
 
-    static func parse(_ text: String, timeZone: TimeZone = .current) -> Date? {
+    /// The instant `text` names; a time without an offset is read in `timeZone`. Nil when it is not
+    /// such a time, names a day or time the calendar does not have, or a local time skipped by a
+    /// daylight saving change.
+    public static func parse(_ text: String, timeZone: TimeZone = .current) -> Date? {
         var scanner = Digits(Array(text.utf8))
         guard let year = scanner.number(4), scanner.take("-"), let month = scanner.number(2), scanner.take("-"),
               let day = scanner.number(2) else { return nil }
@@ -100,4 +103,40 @@ enum Timestamp {
             return nil
         }
     }
+}
+
+extension Timestamp {
+    /// RFC 3339 in UTC, whole seconds: `2027-03-29T07:00:00Z`.
+    public static func format(_ date: Date) -> String {
+        let (day, time) = components(Int(date.timeIntervalSince1970.rounded(.down)))
+        return "\(day)T\(time)Z"
+    }
+
+    /// The local time in `zone` with its offset, as people read it: `2027-03-29 09:00:00 +02:00`.
+    public static func formatLocal(_ date: Date, in zone: TimeZone) -> String {
+        let instant = Int(date.timeIntervalSince1970.rounded(.down))
+        let offset = zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(instant)))
+        let (day, time) = components(instant + offset)
+        let magnitude = abs(offset)
+        var text = "\(day) \(time) \(offset < 0 ? "-" : "+")\(two(magnitude / 3600)):\(two(magnitude / 60 % 60))"
+        if magnitude % 60 != 0 { text += ":\(two(magnitude % 60))" }
+        return text
+    }
+
+    /// RFC 3339 with the zone's offset: `2027-03-29T09:00:00+02:00`.
+    public static func formatWithOffset(_ date: Date, in zone: TimeZone) -> String {
+        let local = formatLocal(date, in: zone)
+        let parts = local.split(separator: " ")
+        return "\(parts[0])T\(parts[1])\(parts[2])"
+    }
+
+    private static func components(_ wall: Int) -> (day: String, time: String) {
+        let days = LocalTime.floorDivide(wall, 86_400)
+        let second = wall - days * 86_400
+        let (year, month, day) = LocalTime.civil(fromDays: days)
+        let yearText = year >= 0 && year < 10_000 ? String(repeating: "0", count: max(0, 4 - String(year).count)) + String(year) : String(year)
+        return ("\(yearText)-\(two(month))-\(two(day))", "\(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60))")
+    }
+
+    private static func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
 }

@@ -1,0 +1,315 @@
+import Foundation
+import OrcastraTemplates
+import Yams
+
+/// Reads schedule files: one schedule as a mapping, or several under `schedules:`.
+///
+///     schedules:
+///       - name: nightly-report
+///         template: reports/nightly@1.2.0
+///         cron: "30 2 * * *"
+///         timezone: Europe/Berlin
+///
+/// Like templates, every problem of a file is collected, each at its line and column with the
+/// path of its key (`schedules[2].cron`), so one run shows them all.
+public enum ScheduleFileReader {
+    public static let keys = ["name", "template", "cron", "timezone", "start", "end", "context", "catch_up", "overlap", "priority", "paused"]
+
+    /// - Throws: ``ScheduleFileError`` with every issue; `isMissingFile` when the path does not exist.
+    public static func read(path: String) throws(ScheduleFileError) -> [ScheduleDefinition] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ScheduleFileError(issues: [TemplateIssue(file: path, line: 0, column: 0, path: "", message: "no such file or directory; check the path")],
+                                    isMissingFile: true)
+        }
+        guard !isDirectory.boolValue else {
+            throw ScheduleFileError(issues: [TemplateIssue(file: path, line: 0, column: 0, path: "", message: "is a folder; name the schedule files in it")])
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ScheduleFileError(issues: [TemplateIssue(file: path, line: 0, column: 0, path: "", message: "cannot be read; check that it is readable")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ScheduleFileError(issues: [TemplateIssue(file: path, line: 0, column: 0, path: "", message: "is not UTF-8 text; save it as UTF-8")])
+        }
+        return try read(text: text, file: path)
+    }
+
+    /// - Parameter file: how to name the file in messages.
+    public static func read(text: String, file: String) throws(ScheduleFileError) -> [ScheduleDefinition] {
+        var reader = Reader(file: file)
+        let schedules = reader.readFile(text)
+        guard reader.issues.isEmpty else {
+            throw ScheduleFileError(issues: reader.issues.enumerated().sorted { a, b in
+                (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
+            }.map(\.element))
+        }
+        return schedules
+    }
+}
+
+/// Every problem of one schedule file (or of a path that is not one).
+public struct ScheduleFileError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// In file order.
+    public var issues: [TemplateIssue]
+    /// The path does not exist (the CLI exits 66 rather than 65).
+    public var isMissingFile: Bool
+
+    public init(issues: [TemplateIssue], isMissingFile: Bool = false) {
+        self.issues = issues
+        self.isMissingFile = isMissingFile
+    }
+
+    /// As for templates: a header, then one `FILE:LINE:COLUMN: path: message` line per issue.
+    public var description: String { "\(TemplateValidationError(issues: issues))" }
+}
+
+/// One read of one file, collecting issues instead of stopping at the first.
+private struct Reader {
+    let file: String
+    var issues: [TemplateIssue] = []
+
+    init(file: String) { self.file = file }
+
+    mutating func report(_ node: Node?, _ path: String, _ message: String) {
+        issues.append(TemplateIssue(file: file, line: node?.mark?.line ?? 0, column: node?.mark?.column ?? 0, path: path, message: message))
+    }
+
+    static func join(_ base: String, _ key: String) -> String { base.isEmpty ? key : "\(base).\(key)" }
+
+    static func describe(_ node: Node) -> String {
+        switch node {
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        case .scalar(let scalar):
+            switch node.tag.rawValue {
+            case Tag.Name.null.rawValue: return "nothing (null)"
+            case Tag.Name.int.rawValue, Tag.Name.float.rawValue: return "the number \(scalar.string)"
+            case Tag.Name.bool.rawValue: return "the boolean \(scalar.string)"
+            default: return "the text '\(scalar.string)'"
+            }
+        }
+    }
+
+    static func isNull(_ node: Node) -> Bool { node.scalar != nil && node.tag.rawValue == Tag.Name.null.rawValue }
+
+    mutating func readFile(_ text: String) -> [ScheduleDefinition] {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            reportYAMLError(error)
+            return []
+        }
+        guard let root, !Self.isNull(root) else {
+            report(nil, "", "the file is empty; a schedule needs at least name, template and cron")
+            return []
+        }
+        guard let mapping = root.mapping else {
+            report(root, "", "a schedule file must be a mapping (one schedule, or `schedules:` with a list of them), got \(Self.describe(root))")
+            return []
+        }
+        guard let list = mapping["schedules"] else { return readSchedule(root, path: "").map { [$0] } ?? [] }
+        for (key, _) in mapping where key.scalar?.string != "schedules" {
+            let name = key.scalar?.string ?? "?"
+            report(key, name, "unknown key '\(name)' next to 'schedules'; a file holds either one schedule or `schedules:` with a list")
+        }
+        guard let sequence = list.sequence else {
+            report(list, "schedules", "schedules must be a list of schedules (lines starting with '- '), got \(Self.describe(list))")
+            return []
+        }
+        var result: [ScheduleDefinition] = []
+        var firstByName: [String: (index: Int, line: Int)] = [:]
+        for (index, node) in sequence.enumerated() {
+            let path = "schedules[\(index)]"
+            guard let schedule = readSchedule(node, path: path) else { continue }
+            if let first = firstByName[schedule.name] {
+                report(node.mapping?["name"], "\(path).name",
+                       "schedule name '\(schedule.name)' is already used by schedules[\(first.index)] (line \(first.line)); names must be unique")
+                continue
+            }
+            firstByName[schedule.name] = (index, node.mapping?["name"]?.mark?.line ?? 0)
+            result.append(schedule)
+        }
+        if sequence.isEmpty { report(list, "schedules", "schedules is an empty list; add at least one schedule or remove the file") }
+        return result
+    }
+
+    mutating func readSchedule(_ node: Node, path: String) -> ScheduleDefinition? {
+        guard let mapping = node.mapping else {
+            report(node, path, "a schedule must be a mapping of keys (name, template, cron, …), got \(Self.describe(node))")
+            return nil
+        }
+        let before = issues.count
+        var entries: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.scalar?.string else {
+                report(key, path, "a schedule has a key that is \(Self.describe(key)); keys must be plain names")
+                continue
+            }
+            guard ScheduleFileReader.keys.contains(name) else {
+                let hint = Suggestions.closest(to: name, among: ScheduleFileReader.keys, limit: 1).first
+                    .map { "did you mean '\($0)'?" } ?? "allowed keys are: \(ScheduleFileReader.keys.joined(separator: ", "))."
+                report(key, Self.join(path, name), "unknown key '\(name)' in a schedule; \(hint)")
+                continue
+            }
+            entries[name] = value
+        }
+        for key in ["name", "template", "cron"] where entries[key] == nil {
+            let hint = ["name": "a name like nightly-report", "template": "a template reference like reports/nightly@1.2.0",
+                        "cron": "a cron expression like \"30 2 * * *\""][key]!
+            report(node, path, "a schedule is missing the required key '\(key)'; add \(hint)")
+        }
+
+        var name = ""
+        if let value = entries["name"], let text = text(value, Self.join(path, "name"), "name") {
+            if let problem = ScheduleDefinition.problem(withName: text) { report(value, Self.join(path, "name"), problem) } else { name = text }
+        }
+        var template = ""
+        if let value = entries["template"], let text = text(value, Self.join(path, "template"), "template") {
+            if let problem = ScheduleDefinition.problem(withTemplate: text) { report(value, Self.join(path, "template"), problem) } else { template = text }
+        }
+        var cron: CronExpression?
+        if let value = entries["cron"], let text = text(value, Self.join(path, "cron"), "cron") {
+            do {
+                let parsed = try CronExpression(parsing: text)
+                if let problem = ScheduleDefinition.problem(withCron: parsed) { report(value, Self.join(path, "cron"), problem) } else { cron = parsed }
+            } catch {
+                report(value, Self.join(path, "cron"), error.message)
+            }
+        }
+        var timeZone = ScheduleDefinition.utc
+        var zoneKnown = true
+        if let value = entries["timezone"], let text = text(value, Self.join(path, "timezone"), "timezone") {
+            do { timeZone = try ScheduleTimeZone.named(text) } catch {
+                report(value, Self.join(path, "timezone"), error.description)
+                zoneKnown = false
+            }
+        }
+        let startAt = entries["start"].flatMap { time($0, Self.join(path, "start"), "start", in: timeZone, zoneKnown: zoneKnown) }
+        let endAt = entries["end"].flatMap { time($0, Self.join(path, "end"), "end", in: timeZone, zoneKnown: zoneKnown) }
+        if let problem = ScheduleDefinition.problem(withStart: startAt, end: endAt) { report(entries["end"], Self.join(path, "end"), problem) }
+        var context = JSONValue.object([:])
+        if let value = entries["context"] {
+            if value.mapping == nil {
+                report(value, Self.join(path, "context"), "context must be a mapping (key: value lines), got \(Self.describe(value)); write it like {region: eu}")
+            } else if let json = jsonValue(value, Self.join(path, "context")) {
+                context = json
+            }
+        }
+        let catchUp = entries["catch_up"].flatMap { choice($0, Self.join(path, "catch_up"), "catch_up", CatchUpPolicy.self) } ?? .latest
+        let overlap = entries["overlap"].flatMap { choice($0, Self.join(path, "overlap"), "overlap", OverlapPolicy.self) } ?? .allow
+        var priority = 0
+        if let value = entries["priority"] {
+            if value.scalar != nil, value.tag.rawValue == Tag.Name.int.rawValue, let number = value.int {
+                if let problem = ScheduleDefinition.problem(withPriority: number) { report(value, Self.join(path, "priority"), problem) } else { priority = number }
+            } else {
+                report(value, Self.join(path, "priority"), "priority must be a whole number, got \(Self.describe(value))")
+            }
+        }
+        var paused = false
+        if let value = entries["paused"] {
+            if value.scalar != nil, value.tag.rawValue == Tag.Name.bool.rawValue, let flag = value.bool {
+                paused = flag
+            } else {
+                report(value, Self.join(path, "paused"), "paused must be true or false, got \(Self.describe(value))")
+            }
+        }
+        guard issues.count == before, let cron else { return nil }
+        return try? ScheduleDefinition(name: name, template: template, cron: cron, timeZone: timeZone, startAt: startAt, endAt: endAt,
+                                       context: context, catchUp: catchUp, overlap: overlap, priority: priority, paused: paused)
+    }
+
+    /// A non-null scalar as written (an unquoted `2027-01-01` is a YAML timestamp to Yams; its
+    /// text is what counts).
+    mutating func text(_ node: Node, _ path: String, _ label: String) -> String? {
+        if Self.isNull(node) {
+            report(node, path, "\(label) is empty; give it a value or remove the key")
+            return nil
+        }
+        guard let scalar = node.scalar else {
+            report(node, path, "\(label) must be text, got \(Self.describe(node))")
+            return nil
+        }
+        return scalar.string
+    }
+
+    mutating func time(_ node: Node, _ path: String, _ label: String, in zone: TimeZone, zoneKnown: Bool) -> Date? {
+        guard let text = text(node, path, label) else { return nil }
+        if let date = Timestamp.parse(text, timeZone: zone) { return date }
+        if Timestamp.parse(text, timeZone: ScheduleDefinition.utc) != nil {
+            // Valid in UTC but not in the zone: a local time the clocks skip, or an unknown zone.
+            if zoneKnown {
+                report(node, path, "\(label) '\(text)' does not exist in \(zone.identifier) (the clocks skip it for daylight saving); give a time outside the gap or with an offset")
+            }
+            return nil
+        }
+        report(node, path, "\(label) '\(text)' is not a time; write it like 2027-01-01T09:00:00Z, 2027-01-01T09:00:00+01:00, or 2027-01-01T09:00 (in the schedule's timezone)")
+        return nil
+    }
+
+    mutating func choice<Choice: RawRepresentable & CaseIterable>(_ node: Node, _ path: String, _ label: String, _ type: Choice.Type) -> Choice? where Choice.RawValue == String {
+        guard let text = text(node, path, label) else { return nil }
+        if let value = Choice(rawValue: text) { return value }
+        let names = Choice.allCases.map(\.rawValue)
+        let hint = Suggestions.closest(to: text, among: names, limit: 1).first.map { "did you mean '\($0)'? " } ?? ""
+        report(node, path, "\(label) '\(text)' is not one of \(names.joined(separator: ", ")); \(hint)see docs/schedules.md")
+        return nil
+    }
+
+    /// YAML to JSON by the types Yams resolved (`3` a number, `'3'` text).
+    mutating func jsonValue(_ node: Node, _ path: String) -> JSONValue? {
+        switch node {
+        case .scalar(let scalar):
+            switch node.tag.rawValue {
+            case Tag.Name.null.rawValue: return .null
+            case Tag.Name.bool.rawValue: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
+            case Tag.Name.int.rawValue:
+                if let value = Int64(scalar.string) ?? node.int.map(Int64.init) { return .integer(value) }
+                return .string(scalar.string)
+            case Tag.Name.float.rawValue:
+                if let number = JSONNumber(scalar.string) ?? node.float.flatMap(JSONNumber.init) { return .number(number) }
+                return .string(scalar.string)
+            default: return .string(scalar.string)
+            }
+        case .sequence(let sequence):
+            var values: [JSONValue] = []
+            for (index, element) in sequence.enumerated() {
+                guard let value = jsonValue(element, "\(path)[\(index)]") else { return nil }
+                values.append(value)
+            }
+            return .array(values)
+        case .mapping(let mapping):
+            var object: [String: JSONValue] = [:]
+            for (key, value) in mapping {
+                guard let name = key.scalar?.string else {
+                    report(key, path, "keys must be text, got \(Self.describe(key))")
+                    return nil
+                }
+                guard let converted = jsonValue(value, Self.join(path, name)) else { return nil }
+                object[name] = converted
+            }
+            return .object(object)
+        case .alias:
+            report(node, path, "YAML aliases are not supported here; write the value out")
+            return nil
+        }
+    }
+
+    mutating func reportYAMLError(_ error: any Error) {
+        guard let yamlError = error as? YamlError else {
+            report(nil, "", "could not read the YAML: \(error)")
+            return
+        }
+        switch yamlError {
+        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
+            issues.append(TemplateIssue(file: file, line: mark.line, column: mark.column, path: "",
+                                        message: "YAML syntax error: \(problem); check the indentation and quoting here"))
+        case let .duplicatedKeysInMapping(duplicates, context):
+            issues.append(TemplateIssue(file: file, line: context.mark.line, column: context.mark.column, path: "",
+                                        message: "the key '\(duplicates.first ?? "?")' appears twice in the same mapping; remove or rename one of them"))
+        default:
+            report(nil, "", "could not read the YAML: \(yamlError)")
+        }
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `orcastra schedule …`: each subcommand in a file of its own (Schedule*Command.swift).
+struct ScheduleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schedule",
+        abstract: "Recurring tasks from cron expressions.",
+        discussion: "The cron syntax, time zones and daylight saving, and the file format are described in docs/schedules.md.",
+        subcommands: [ScheduleNextCommand.self, ScheduleValidateCommand.self]
+    )
+}
