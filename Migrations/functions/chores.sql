@@ -132,11 +132,13 @@ BEGIN
 END
 $$;
 
--- When the next chore falls due: the earliest retry, lease expiry or scheduled start.
+-- When the next chore falls due: the earliest retry, lease expiry, scheduled start or schedule
+-- occurrence.
 CREATE OR REPLACE FUNCTION orcastra.next_due() RETURNS timestamptz
 LANGUAGE sql STABLE AS $$
     SELECT least(
         (SELECT min(visible_at) FROM orcastra.steps WHERE state = 'waiting_for_retry'),
         (SELECT min(lease_expires_at) FROM orcastra.steps WHERE state = 'in_progress'),
-        (SELECT min(run_at) FROM orcastra.tasks WHERE state = 'pending'));
+        (SELECT min(run_at) FROM orcastra.tasks WHERE state = 'pending'),
+        (SELECT min(next_fire_at) FROM orcastra.schedules WHERE NOT paused AND next_fire_at IS NOT NULL));
 $$;

@@ -152,14 +152,43 @@ BEGIN
 END
 $$;
 
--- The same by reference, for callers that know a template by name. Which version:
---   p_version given     that version (a deprecated one only with p_allow_deprecated => true);
+-- The template a reference takes, or NULL when none. Which version:
+--   p_version given     that version (deprecated or not: create_task decides whether it may run);
 --   p_version NULL      the template's default version when one is set (`orcastra template
 --                       default`), else its highest release that is not deprecated, by semver
---                       precedence — never a prerelease, never a deprecated version. Here
---                       p_allow_deprecated has no effect.
+--                       precedence — never a prerelease, never a deprecated version.
 -- This is the one place SQL decides it; TemplateVersionRule (Sources/OrcastraStore) is the same
--- rule in Swift, and TemplateLifecycleTests checks that both pick the same version.
+-- rule in Swift, and TemplateLifecycleTests checks that both pick the same version. Submissions by
+-- name and schedules (at each firing) resolve with it.
+CREATE OR REPLACE FUNCTION orcastra.resolve_template(p_namespace text, p_name text, p_version text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
+AS $$
+DECLARE
+    v_template bigint;
+BEGIN
+    IF p_version IS NOT NULL THEN
+        SELECT t.id INTO v_template FROM orcastra.templates t
+        WHERE t.namespace = p_namespace AND t.name = p_name AND t.version = p_version;
+        RETURN v_template;
+    END IF;
+    SELECT t.id INTO v_template FROM orcastra.template_defaults d
+    JOIN orcastra.templates t ON t.namespace = d.namespace AND t.name = d.name AND t.version = d.version
+    WHERE d.namespace = p_namespace AND d.name = p_name;
+    IF FOUND THEN RETURN v_template; END IF;
+    SELECT t.id INTO v_template FROM orcastra.templates t
+    WHERE t.namespace = p_namespace AND t.name = p_name
+      AND position('-' IN t.version) = 0 AND t.deprecated_at IS NULL
+    ORDER BY orcastra.semver_key(t.version) DESC
+    LIMIT 1;
+    RETURN v_template;
+END
+$$;
+
+-- The same by reference, for callers that know a template by name; the version is
+-- orcastra.resolve_template's. A pinned deprecated version runs only with p_allow_deprecated =>
+-- true; for an unpinned reference p_allow_deprecated has no effect.
 -- Raises OR003 when nothing matches (nothing registered, no such version, or no version an
 -- unpinned reference can take), OR004 from create_task for a deprecated version not allowed.
 -- A name of its own, not an overload of create_task: drivers that send parameters untyped (as
@@ -173,24 +202,9 @@ LANGUAGE plpgsql -- generic plans on indexes; hash joins of the template's own s
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 DECLARE
-    v_template bigint;
+    v_template bigint := orcastra.resolve_template(p_namespace, p_name, p_version);
     v_registered text;
 BEGIN
-    IF p_version IS NOT NULL THEN
-        SELECT t.id INTO v_template FROM orcastra.templates t
-        WHERE t.namespace = p_namespace AND t.name = p_name AND t.version = p_version;
-    ELSE
-        SELECT t.id INTO v_template FROM orcastra.template_defaults d
-        JOIN orcastra.templates t ON t.namespace = d.namespace AND t.name = d.name AND t.version = d.version
-        WHERE d.namespace = p_namespace AND d.name = p_name;
-        IF NOT FOUND THEN
-            SELECT t.id INTO v_template FROM orcastra.templates t
-            WHERE t.namespace = p_namespace AND t.name = p_name
-              AND position('-' IN t.version) = 0 AND t.deprecated_at IS NULL
-            ORDER BY orcastra.semver_key(t.version) DESC
-            LIMIT 1;
-        END IF;
-    END IF;
     IF v_template IS NULL THEN
         SELECT string_agg(t.version || CASE WHEN t.deprecated_at IS NOT NULL THEN ' deprecated' ELSE '' END, ', '
                           ORDER BY orcastra.semver_key(t.version)) INTO v_registered
