@@ -76,13 +76,13 @@ let package = Package(
         // Everything Orcastra stores in PostgreSQL: the template registry, task creation, queries.
         .target(
             name: "OrcastraStore",
-            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraStateMachines"],
+            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraSchedules", "OrcastraStateMachines"],
             swiftSettings: strict
         ),
         // The client library: submit, watch, inspect and repair tasks (the CLI is built on it).
         .target(
             name: "OrcastraClient",
-            dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraTemplates", "OrcastraStateMachines"],
+            dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraTemplates", "OrcastraSchedules", "OrcastraStateMachines"],
             swiftSettings: strict
         ),
         // Checks that what the database holds obeys Orcastra's rules (`orcastra check`, tests).
@@ -104,10 +104,10 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
-        // The orchestrator's loop: scheduled starts, due retries, lease recovery.
+        // The orchestrator's loop: scheduled starts, due retries, lease recovery, schedules.
         .target(
             name: "OrcastraOrchestrator",
-            dependencies: ["OrcastraPostgres", "OrcastraStateMachines", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["OrcastraPostgres", "OrcastraStateMachines", "OrcastraTemplates", "OrcastraSchedules", .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
@@ -207,7 +207,7 @@ let package = Package(
         .testTarget(
             name: "OrcastraEndToEndTests",
             dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraStore", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator",
-                           "OrcastraMigrations"],
+                           "OrcastraMigrations", "OrcastraClient", "OrcastraSchedules"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -17,6 +17,9 @@ public struct OrchestratorConfiguration: Sendable {
     public var workerRetention: Duration = .seconds(86_400)
     /// How often it prunes the worker registry (its first round does too).
     public var workerPruneInterval: Duration = .seconds(60)
+    /// The most schedules fired per transaction: small enough that several orchestrators share a
+    /// burst of due schedules (each locks its own batch) and each task is made soon after its time.
+    public var scheduleBatchLimit: Int = 50
 
     public init(conninfo: String) {
         self.conninfo = conninfo
@@ -50,6 +53,8 @@ public actor Orchestrator: Service {
     private var lastSweep = ContinuousClock.now
     private var lastPrune: ContinuousClock.Instant?
     private var warnedNoRegistry = false
+    private var scheduleFirer = ScheduleFirer()
+    private var warnedNoSchedules = false
 
     public init(configuration: OrchestratorConfiguration, logger: Logger = Logger(label: "orcastra.orchestrator")) {
         self.configuration = configuration
@@ -113,6 +118,8 @@ public actor Orchestrator: Service {
     /// held while another chore waits), repeated while any chore was full.
     func tick() async throws {
         let connection = try await live()
+        // Schedules first: their occurrences are the chore whose lateness users see.
+        try await fireSchedules(on: connection)
         let limit = configuration.batchLimit
         while !Task.isCancelled {
             let started = try await connection.queryRow("SELECT orcastra.start_due_tasks(\(limit)::int) AS n").decode("n", as: Int.self)
@@ -135,6 +142,32 @@ public actor Orchestrator: Service {
         try await scheduleNextDue(on: connection)
     }
 
+    /// Fires due schedules, a batch per transaction, until none is left.
+    private func fireSchedules(on connection: PostgresConnection) async throws {
+        let limit = configuration.scheduleBatchLimit
+        while !Task.isCancelled {
+            var firer = scheduleFirer
+            let round: ScheduleFirer.Round
+            do {
+                round = try await firer.fireDue(on: connection, limit: limit, logger: logger)
+            } catch let error as PostgresError where error.meansSchemaNotMigrated {
+                // A database migrated by an older Orcastra has no schedules: the other chores go on.
+                if !warnedNoSchedules {
+                    warnedNoSchedules = true
+                    logger.warning("the database has no schedules table (its schema is older than this orchestrator): run `orcastra migrate`",
+                                   metadata: ["error": "\(error)"])
+                }
+                return
+            }
+            scheduleFirer = firer
+            if round.created + round.skipped + round.failed > 0 {
+                logger.debug("fired schedules", metadata: ["schedules": "\(round.schedules)", "created": "\(round.created)",
+                                                          "skipped": "\(round.skipped)", "failed": "\(round.failed)"])
+            }
+            if round.schedules < limit { break }
+        }
+    }
+
     /// Deletes the registry rows of workers dead for a day (`orcastra worker list --all` shows
     /// them until then). A database without the registry (migrated by an older Orcastra) is said
     /// once and does not fail the round: the chores that move steps matter more.
@@ -153,12 +186,15 @@ public actor Orchestrator: Service {
         }
     }
 
-    /// Sleeps until the earliest retry, lease expiry or scheduled start, if that comes before the next poll.
+    /// Sleeps until the earliest retry, lease expiry, scheduled start or schedule occurrence, if that
+    /// comes before the next poll. The delay is the database's (its clock decides what is due), so
+    /// a machine whose clock is off does not wake too early and spin, or too late.
     private func scheduleNextDue(on connection: PostgresConnection) async throws {
-        let next = try await connection.queryRow("SELECT orcastra.next_due() AS due").decode("due", as: Date?.self)
+        let delay = try await connection.queryRow(
+            "SELECT extract(epoch FROM orcastra.next_due() - clock_timestamp())::float8 AS delay"
+        ).decode("delay", as: Double?.self)
         dueTimer?.cancel()
-        guard let next else { return }
-        let delay = next.timeIntervalSinceNow
+        guard let delay else { return }
         guard delay < configuration.pollInterval.seconds else { return }
         let wake = self.wake
         dueTimer = Task {
