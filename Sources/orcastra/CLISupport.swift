@@ -3,6 +3,7 @@ import OrcastraClient
 import OrcastraCommandLine
 import OrcastraSchedules
 import OrcastraStateMachines
+import OrcastraTemplates
 
 /// Parsing and formatting shared by the task commands: ids, times, durations, tables, JSON.
 enum CLI {
@@ -32,6 +33,23 @@ enum CLI {
         throw CLIFailure(
             message: "\(option) '\(text)' is not a time. Write it like \(Timestamp.examples); without an offset it is in this machine's time zone (\(TimeZone.current.identifier)).",
             exitCode: .invalidInput)
+    }
+
+    /// `--context JSON`, `--context -` (standard input) or `--context-file FILE`; `{}` when none.
+    static func readContext(_ context: String?, file contextFile: String?) throws -> JSONValue {
+        if let contextFile {
+            guard let data = FileManager.default.contents(atPath: contextFile) else {
+                throw CLIFailure(message: "Cannot read the context file \(contextFile): no such file or no permission.",
+                                 exitCode: .notFound)
+            }
+            return try JSONInput.parse(String(decoding: data, as: UTF8.self), source: "The context in \(contextFile)")
+        }
+        guard let context else { return .object([:]) }
+        if context == "-" {
+            let data = FileHandle.standardInput.readDataToEndOfFile()
+            return try JSONInput.parse(String(decoding: data, as: UTF8.self), source: "The context on standard input")
+        }
+        return try JSONInput.parse(context, source: "The context given with --context")
     }
 
     static func taskStates(_ texts: [String]) throws -> Set<TaskState> {

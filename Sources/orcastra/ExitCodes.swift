@@ -63,6 +63,13 @@ enum ExitCodes {
             case .waitTimedOut: return ("\(error)", .timedOut)
             case .registryMissing: return ("\(error)", .unavailable)
             }
+        case let error as ScheduleError:
+            switch error {
+            case .notFound: return ("\(error)", .notFound)
+            case .ambiguous: return ("\(error)", .invalidInput)
+            case .alreadyExists: return ("\(error)", .conflict)
+            case .schedulesMissing: return ("\(error)", .unavailable)
+            }
         case let error as JSONValueParseError: return ("\(error)", .invalidInput)
         case let error as MigrationError:
             switch error {

@@ -6,6 +6,8 @@ struct ScheduleCommand: AsyncParsableCommand {
         commandName: "schedule",
         abstract: "Recurring tasks from cron expressions.",
         discussion: "The cron syntax, time zones and daylight saving, and the file format are described in docs/schedules.md.",
-        subcommands: [ScheduleNextCommand.self, ScheduleValidateCommand.self]
+        subcommands: [ScheduleCreateCommand.self, ScheduleListCommand.self, ScheduleShowCommand.self, SchedulePauseCommand.self,
+                      ScheduleResumeCommand.self, ScheduleDeleteCommand.self, ScheduleTriggerCommand.self, ScheduleApplyCommand.self,
+                      ScheduleValidateCommand.self, ScheduleNextCommand.self]
     )
 }

@@ -151,21 +151,8 @@ struct SubmitCommand: AsyncParsableCommand {
         try TaskSummaryText.exitStatus(of: detail)
     }
 
-    /// `--context JSON`, `--context -` (standard input) or `--context-file FILE`; `{}` when none.
     private func readContext() throws -> JSONValue {
-        if let contextFile {
-            guard let data = FileManager.default.contents(atPath: contextFile) else {
-                throw CLIFailure(message: "Cannot read the context file \(contextFile): no such file or no permission.",
-                                 exitCode: .notFound)
-            }
-            return try JSONInput.parse(String(decoding: data, as: UTF8.self), source: "The context in \(contextFile)")
-        }
-        guard let context else { return .object([:]) }
-        if context == "-" {
-            let data = FileHandle.standardInput.readDataToEndOfFile()
-            return try JSONInput.parse(String(decoding: data, as: UTF8.self), source: "The context on standard input")
-        }
-        return try JSONInput.parse(context, source: "The context given with --context")
+        try CLI.readContext(context, file: contextFile)
     }
 
     /// `template` is the task's own: for a key that matched, the version that task runs.

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import OrcastraClient
+import OrcastraCommandLine
+import OrcastraTemplates
+
+/// `orcastra schedule list`: every schedule with its next and last firing.
+struct ScheduleListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List schedules: template, cron, next and last firing, the last task's state.",
+        discussion: """
+            Examples:
+              orcastra schedule list
+              orcastra schedule list --namespace billing --json
+            """
+    )
+
+    @Option(help: ArgumentHelp("Only schedules of this namespace.", valueName: "namespace"))
+    var namespace: String?
+
+    @Flag(help: "Print JSON for scripts: an array of schedules.")
+    var json = false
+
+    @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        if let namespace, let problem = TemplateNames.problem(with: namespace, allowDots: false) {
+            throw ValidationError("--namespace '\(namespace)' is invalid because \(problem); namespaces must \(TemplateNames.rule).")
+        }
+    }
+
+    func run() async throws {
+        let namespace = namespace
+        let schedules = try await CLI.withClient(database) { try await $0.schedules(namespace: namespace) }
+        if json {
+            try CLI.printJSON(schedules)
+        } else if schedules.isEmpty {
+            print(namespace.map { "No schedules in namespace \($0)." } ?? "No schedules. Create one with `orcastra schedule create` or `orcastra schedule apply FILE`.")
+        } else {
+            print(ScheduleText.table(schedules))
+        }
+    }
+}
+
+/// `orcastra schedule show NAME`.
+struct ScheduleShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show one schedule: its definition, next occurrence, last firing and last task.",
+        discussion: """
+            NAME is NAMESPACE/NAME, or the name alone when one namespace has it.
+
+            Examples:
+              orcastra schedule show reports/nightly
+              orcastra schedule show nightly --json
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The schedule: NAMESPACE/NAME or NAME.", valueName: "name"))
+    var name: String
+
+    @Flag(help: "Print the schedule as JSON.")
+    var json = false
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let name = ScheduleName(name)
+        let schedule = try await CLI.withClient(database) { try await $0.schedule(name) }
+        if json { try CLI.printJSON(schedule) } else { print(ScheduleText.detail(schedule)) }
+    }
+}
