@@ -10,9 +10,12 @@ public struct LocalPostgres: Sendable {
         /// Turns off fsync and synchronous commit: much faster, and safe only for throwaway data.
         public var durable: Bool
         public var maxConnections: Int
-        public init(durable: Bool = true, maxConnections: Int = 200) {
+        /// More `postgresql.conf` lines, e.g. `track_commit_timestamp = on` for a benchmark.
+        public var settings: [String]
+        public init(durable: Bool = true, maxConnections: Int = 200, settings: [String] = []) {
             self.durable = durable
             self.maxConnections = maxConnections
+            self.settings = settings
         }
     }
 
@@ -134,6 +137,7 @@ public struct LocalPostgres: Sendable {
         if !options.durable {
             settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         }
+        settings += options.settings
         let config = dataDirectory.appendingPathComponent("postgresql.conf")
         let handle = try FileHandle(forWritingTo: config)
         handle.seekToEndOfFile()

@@ -74,6 +74,10 @@ final class Bench: @unchecked Sendable {
         return process
     }
 
+    func spawnOrchestrator() throws {
+        try spawn("orcastra-orchestrator", [])
+    }
+
     private func startWorkers(namespace: String) throws -> [BackgroundProcess] {
         try (0..<options.workers).map { _ in
             try spawn("orcastra-worker", ["--namespace", namespace, "--concurrency", "\(options.concurrency)",
@@ -118,6 +122,19 @@ final class Bench: @unchecked Sendable {
                 report.add("continuous submit: created → finished, p50", continuous.latency.percentile(50), "ms")
                 report.add("continuous submit: created → finished, p99", continuous.latency.percentile(99), "ms")
             }
+        }
+
+        if options.schedules > 0 {
+            let run = try await scheduleRun(count: options.schedules, seconds: options.scheduleSeconds)
+            let label = "\(options.schedules) schedules every second, 2 orchestrators"
+            report.add("\(label): fire lateness to \(run.measuredTo), p50", run.lateness.percentile(50), "ms")
+            report.add("\(label): fire lateness to \(run.measuredTo), p99", run.lateness.percentile(99), "ms",
+                       target: "≤ 50 ms", met: run.lateness.percentile(99) <= 50)
+            report.add("\(label): tasks created of \(run.expected)", Double(run.created), "tasks",
+                       target: "all", met: run.created == run.expected)
+            report.add("\(label): occurrences with two tasks", Double(run.duplicates), "tasks", target: "0", met: run.duplicates == 0)
+            let rates = run.tasksPerSecond.map { String(format: "%.0f", $0) }.joined(separator: " ")
+            report.add("\(label): tasks/s, lowest 10-s window", run.tasksPerSecond.min() ?? 0, "tasks/s", note: "by 10 s: \(rates)")
         }
 
         if options.history > 0 {

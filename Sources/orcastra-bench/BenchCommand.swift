@@ -47,6 +47,10 @@ struct BenchCommand: AsyncParsableCommand {
     var claimBatch = 32
     @Flag(help: "Turn synchronous_commit off on the throwaway server (not a durable setting).")
     var fastCommits = false
+    @Option(help: "Schedules firing every second for the schedule run (0 skips); docs/schedules.md.")
+    var schedules = 0
+    @Option(help: "Seconds of the schedule run.")
+    var scheduleSeconds = 60
     @Option(help: "Write the figures as JSON to this file.")
     var json: String?
     @Option(name: .customLong("database-url"), help: "Benchmark this database instead of a throwaway one (it is migrated, and bench data are added).")
@@ -63,7 +67,9 @@ struct BenchCommand: AsyncParsableCommand {
             url = databaseURL
         } else {
             let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("orcastra-bench-\(getpid())")
-            let local = try LocalPostgres(dataDirectory: directory, options: .init(durable: true, maxConnections: 200))
+            // Commit times: schedule lateness is measured to the commit that made each task visible.
+            let local = try LocalPostgres(dataDirectory: directory, options: .init(durable: true, maxConnections: 200,
+                                                                                 settings: ["track_commit_timestamp = on"]))
             url = try await local.start()
             cluster = local
             if fastCommits {
