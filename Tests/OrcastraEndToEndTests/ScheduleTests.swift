@@ -264,6 +264,53 @@ extension EndToEndTests {
         await fixture.close()
     }
 
+    @Test func anOccurrenceTheDatabaseRefusesFailsAloneAndTheBatchStillFires() async throws {
+        let fixture = try await Fixture()
+        // What no check before fire_schedules foresees: the database refuses one task.
+        try await fixture.pool.query("""
+            CREATE FUNCTION public.refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.context->>'boom' = 'yes' THEN RAISE EXCEPTION 'boom refused'; END IF;
+                RETURN NEW;
+            END $$
+            """)
+        try await fixture.pool.query("""
+            CREATE TRIGGER refuse_boom BEFORE INSERT ON orcastra.tasks FOR EACH ROW EXECUTE FUNCTION public.refuse_boom()
+            """)
+        let now = Self.wholeSecond(try await fixture.now())
+        var schedules: [ScheduleInfo] = []
+        for index in 0..<5 {
+            schedules.append(try await fixture.schedule("s\(index)", cron: "* * * * * *", context: ["boom": index == 2 ? "yes" : "no"],
+                                                        catchUp: .all))
+        }
+        for schedule in schedules { try await fixture.due(schedule, at: now) }
+        try await fixture.orchestrator.tick()
+        for (index, schedule) in schedules.enumerated() {
+            let stored = try await fixture.stored(schedule)
+            #expect(stored.nextFireAt.map { $0 > now } == true, "\(stored.name) did not move on")
+            if index == 2 {
+                #expect(stored.lastOutcome == "failed" && stored.lastError?.contains("boom refused") == true, "\(stored)")
+                #expect(try await fixture.occurrences(schedule).isEmpty)
+            } else {
+                // catch_up all: `now` and any second that passed before the round ran.
+                #expect(try await fixture.occurrences(schedule).first == now, "\(stored.name)")
+            }
+        }
+        await fixture.close()
+    }
+
+    @Test func aDeprecatedPinnedVersionFailsItsOccurrenceWithTheReason() async throws {
+        let fixture = try await Fixture()
+        let schedule = try await fixture.schedule("pinned", cron: "* * * * * *", template: "e2e/tick@1.0.0")
+        try await fixture.pool.query("SELECT orcastra.deprecate_template('e2e', 'tick', '1.0.0', 'use 2.0.0')")
+        try await fixture.due(schedule, at: Self.wholeSecond(try await fixture.now()))
+        try await fixture.orchestrator.tick()
+        let stored = try await fixture.stored(schedule)
+        #expect(stored.lastOutcome == "failed")
+        #expect(stored.lastError?.contains("e2e/tick@1.0.0 is deprecated: use 2.0.0") == true, "\(String(describing: stored.lastError))")
+        await fixture.close()
+    }
+
     @Test func creatingRefusesAContextTheSchemaRefusesAndAnUnknownTemplate() async throws {
         let fixture = try await Fixture()
         await #expect(throws: StoreError.self) {
