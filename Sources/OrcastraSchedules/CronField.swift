@@ -66,7 +66,7 @@ struct CronField: Sendable {
                 }
             } else {
                 // `N/STEP` runs from N to the end of the range, as in croniter and most crons.
-                upper = parts.count == 2 ? (name == "day-of-week" ? 6 : range.upperBound) : lower
+                upper = parts.count == 2 ? (name == "day-of-week" ? max(lower, 6) : range.upperBound) : lower
             }
         }
         var mask: UInt64 = 0

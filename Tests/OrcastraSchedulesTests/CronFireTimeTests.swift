@@ -176,6 +176,14 @@ import Testing
         #expect(try Self.fires("59 23 31 12 *", "UTC", after: "2026-12-31T23:59:00Z", count: 1) == ["2027-12-31 23:59:00 +00:00"])
     }
 
+    @Test func farAwayOrNonFiniteDatesGiveNil() throws {
+        let cron = try CronExpression(parsing: "* * * * *")
+        #expect(cron.nextFireTime(after: Date(timeIntervalSince1970: .infinity), in: Self.utc) == nil)
+        #expect(cron.nextFireTime(after: Date(timeIntervalSince1970: .nan), in: Self.utc) == nil)
+        #expect(cron.nextFireTime(after: .distantFuture, in: Self.utc) == Date.distantFuture.addingTimeInterval(60), "year 4001 still works")
+        #expect(cron.nextFireTime(after: .distantPast, in: Self.utc) == Date.distantPast.addingTimeInterval(60))
+    }
+
     @Test func fireTimesStopsAtUntilInclusive() throws {
         let cron = try CronExpression(parsing: "0 * * * *")
         let times = cron.fireTimes(after: Self.instant("2026-01-01T00:00Z"), in: Self.utc, count: 100, until: Self.instant("2026-01-01T03:00Z"))

@@ -34,7 +34,7 @@ import Testing
 
     @Test(arguments: [
         ("sun", [0]), ("7", [0]), ("0,7", [0]), ("mon-fri", [1, 2, 3, 4, 5]), ("MON-SUN", [0, 1, 2, 3, 4, 5, 6]),
-        ("5-7", [0, 5, 6]), ("sat,sun", [0, 6]), ("*/2", [0, 2, 4, 6]), ("1/2", [1, 3, 5]), ("0-7", [0, 1, 2, 3, 4, 5, 6]),
+        ("5-7", [0, 5, 6]), ("7/2", [0]), ("6/1", [6]), ("sat,sun", [0, 6]), ("*/2", [0, 2, 4, 6]), ("1/2", [1, 3, 5]), ("0-7", [0, 1, 2, 3, 4, 5, 6]),
     ])
     func weekdaysSundayIsZeroOrSeven(text: String, values: [Int]) throws {
         #expect(try CronExpression(parsing: "0 0 * * \(text)").daysOfWeek == Self.bits(values))
