@@ -187,6 +187,8 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
     /// never goes backwards, so the first local time after `date`'s own that maps past `date` is
     /// the answer; several skipped times mapping to one instant fire once.
     public func nextFireTime(after date: Date, in timeZone: TimeZone) -> Date? {
+        // Beyond ±30,000 years (or not a number) there is nothing sensible to answer.
+        guard date.timeIntervalSince1970.isFinite, abs(date.timeIntervalSince1970) < 9.4e11 else { return nil }
         let afterInstant = Int(date.timeIntervalSince1970.rounded(.down))
         var start = LocalTime.wallSecond(of: date, in: timeZone) + 1
         let limitYear = LocalTime.civil(fromDays: LocalTime.floorDivide(start, 86_400)).year + Self.searchHorizonYears

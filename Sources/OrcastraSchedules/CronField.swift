@@ -66,7 +66,7 @@ struct CronField: Sendable {
                 }
             } else {
                 // `N/STEP` runs from N to the end of the range, as in croniter and most crons.
-                upper = parts.count == 2 ? (name == "day-of-week" ? 6 : range.upperBound) : lower
+                upper = parts.count == 2 ? (name == "day-of-week" ? max(lower, 6) : range.upperBound) : lower
             }
         }
         var mask: UInt64 = 0
@@ -89,7 +89,7 @@ struct CronField: Sendable {
             return index == 0 && isUpperBound ? 7 : index
         }
         if text.isEmpty {
-            throw error(field, "\(name) field \"\(field)\" has a range with a missing end; write it like \(example)")
+            throw error(field, "\(name) field \"\(field)\" has a range with a missing \(isUpperBound ? "end" : "start"); write it like \(example)")
         }
         var message = "\(name) field \"\(field)\": \"\(text)\" is not a number"
         if names.isEmpty {
@@ -97,6 +97,9 @@ struct CronField: Sendable {
         } else {
             message += " in \(range.lowerBound)–\(range.upperBound) or a name (\(names.first!)…\(names.last!))"
             if let close = Suggestions.closest(to: lowered, among: names, limit: 1).first { message += "; did you mean \(close)?" }
+        }
+        if ["l", "w", "?"].contains(lowered) || lowered.contains("#") || lowered.hasSuffix("w") || lowered.hasSuffix("l") {
+            message += " (L, W, # and ? are not supported; see docs/schedules.md)"
         }
         throw error(field, message)
     }

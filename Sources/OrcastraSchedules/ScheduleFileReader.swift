@@ -122,14 +122,16 @@ private struct Reader {
         var firstByName: [String: (index: Int, line: Int)] = [:]
         for (index, node) in sequence.enumerated() {
             let path = "schedules[\(index)]"
-            guard let schedule = readSchedule(node, path: path) else { continue }
-            if let first = firstByName[schedule.name] {
-                report(node.mapping?["name"], "\(path).name",
-                       "schedule name '\(schedule.name)' is already used by schedules[\(first.index)] (line \(first.line)); names must be unique")
-                continue
+            let schedule = readSchedule(node, path: path)
+            // Names are compared even when a schedule has other problems, so one run shows all.
+            if let nameNode = node.mapping?["name"], let name = nameNode.scalar?.string, !Self.isNull(nameNode) {
+                if let first = firstByName[name] {
+                    report(nameNode, "\(path).name", "schedule name '\(name)' is already used by schedules[\(first.index)] (line \(first.line)); names must be unique")
+                    continue
+                }
+                firstByName[name] = (index, nameNode.mark?.line ?? 0)
             }
-            firstByName[schedule.name] = (index, node.mapping?["name"]?.mark?.line ?? 0)
-            result.append(schedule)
+            if let schedule { result.append(schedule) }
         }
         if sequence.isEmpty { report(list, "schedules", "schedules is an empty list; add at least one schedule or remove the file") }
         return result

@@ -16,7 +16,7 @@ public enum ScheduleTimeZone {
            isZoneName(match), let zone = TimeZone(identifier: match) {
             return zone
         }
-        throw ScheduleTimeZoneError(name: name, suggestions: suggestions(for: name, among: candidates))
+        throw ScheduleTimeZoneError(name: name, suggestions: isZoneName(name) ? suggestions(for: name, among: candidates) : [])
     }
 
     /// `UTC` for the zero-offset zone (Foundation calls it GMT), else the IANA identifier.

@@ -1,156 +1,91 @@
 import Foundation
-import OrcastraPostgres
 import OrcastraTesting
 import Testing
 
-/// `orcastra schedule …` against a database, as a user types it: create with located errors,
-/// list/show/pause/resume/trigger/delete, and declarative apply.
-@Suite(.timeLimit(.minutes(5))) struct ScheduleCLITests {
+/// `orcastra schedule next` and `schedule validate` through the built binary: no database, the
+/// documented output and exit codes.
+@Suite(.timeLimit(.minutes(2))) struct ScheduleCLITests {
     let orcastra = CommandLineTool("orcastra")
 
-    static let template = """
-        namespace: reports
-        name: daily
-        version: 1.0.0
-        input_schema:
-          type: object
-          required: [format]
-          properties:
-            format: {type: string, enum: [pdf, csv]}
-        steps:
-          - {name: render, handler: orcastra.noop}
-        """
-
-    func run(_ url: String, _ arguments: [String]) async throws -> (status: Int32, output: String, stdout: String) {
-        let result = try await orcastra.run(["schedule"] + arguments + ["--database-url", url])
-        return (result.status, result.output, result.standardOutput)
+    func temporaryFile(_ text: String) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("orcastra-schedules-\(UUID().uuidString).yaml")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
     }
 
-    func json(_ text: String) -> [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
-    }
-
-    @Test func createRefusesBadInputByFieldAndWritesNothing() async throws {
-        let cluster = try await ProcessCluster()
-        defer { Task { await cluster.shutdown() } }
-        try await cluster.register(Self.template)
-        let url = cluster.url
-        let base = ["create", "nightly", "--template", "reports/daily", "--context", #"{"format": "pdf"}"#]
-        let cases: [(arguments: [String], status: Int32, says: String)] = [
-            (["--cron", "61 2 * * *"], 65, #"minute field "61" is out of range 0–59"#),
-            (["--cron", "0 2 * * *", "--timezone", "Europe/Berln"], 65, "did you mean Europe/Berlin?"),
-            (["--cron", "0 2 * * *", "--start", "2027-02-01", "--end", "2027-01-01"], 65, "is not after start"),
-            (["--cron", "0 2 * * *", "--start", "2027-02-30"], 65, "--start '2027-02-30' is not a time"),
-            (["--cron", "0 2 * * *", "--catch-up", "some"], 65, "--catch-up 'some' is not a policy: use latest, all, none"),
-        ]
-        for (arguments, status, says) in cases {
-            let result = try await run(url, base + arguments)
-            #expect(result.status == status, "\(arguments): \(result.output)")
-            #expect(result.output.contains(says), "\(arguments): \(result.output)")
-        }
-        var result = try await run(url, ["create", "nightly", "--template", "reports/dialy", "--cron", "@daily"])
-        #expect(result.status == 66 && result.output.contains("Did you mean reports/daily?"), "\(result.output)")
-        result = try await run(url, ["create", "nightly", "--template", "reports/daily", "--cron", "@daily", "--context", #"{"format": "doc"}"#])
-        #expect(result.status == 65 && result.output.contains("context.format must be one of"), "\(result.output)")
-        #expect(try await cluster.count("SELECT count(*) FROM orcastra.schedules") == 0)
-    }
-
-    @Test func aScheduleIsCreatedListedPausedTriggeredAndDeleted() async throws {
-        let cluster = try await ProcessCluster()
-        defer { Task { await cluster.shutdown() } }
-        try await cluster.register(Self.template)
-        let url = cluster.url
-        var result = try await run(url, ["create", "nightly", "--template", "reports/daily", "--cron", "0 2 * * *",
-                                         "--timezone", "Europe/Berlin", "--context", #"{"format": "pdf"}"#, "--json"])
+    @Test func nextPrintsLocalAndUTCTimes() async throws {
+        let result = try await orcastra.run(["schedule", "next", "*/15 9-17 * * mon-fri", "--timezone", "Europe/Berlin",
+                                             "--from", "2027-03-27T00:00Z", "--count", "5"])
         #expect(result.status == 0, "\(result.output)")
-        let created = json(result.stdout)
-        #expect(created["namespace"] as? String == "reports" && created["timezone"] as? String == "Europe/Berlin")
-        // 02:00 in Berlin is 01:00 or 00:00 UTC, whatever the season.
-        let next = try #require(created["next_fire_at"] as? String)
-        #expect(next.contains("T01:00:00") || next.contains("T00:00:00"), "\(next)")
+        #expect(result.standardOutput == """
+            2027-03-29 09:00:00 +02:00 (2027-03-29T07:00:00Z)
+            2027-03-29 09:15:00 +02:00 (2027-03-29T07:15:00Z)
+            2027-03-29 09:30:00 +02:00 (2027-03-29T07:30:00Z)
+            2027-03-29 09:45:00 +02:00 (2027-03-29T07:45:00Z)
+            2027-03-29 10:00:00 +02:00 (2027-03-29T08:00:00Z)
 
-        result = try await run(url, ["create", "nightly", "--template", "reports/daily", "--cron", "@daily", "--context", #"{"format": "csv"}"#])
-        #expect(result.status == 75 && result.output.contains("exists already"), "\(result.output)")
-
-        result = try await run(url, ["list"])
-        #expect(result.status == 0 && result.stdout.contains("reports/nightly") && result.stdout.contains("Europe/Berlin"), "\(result.output)")
-
-        result = try await run(url, ["pause", "nightly"])
-        #expect(result.status == 0 && result.stdout.contains("Paused schedule reports/nightly"), "\(result.output)")
-        result = try await run(url, ["show", "reports/nightly", "--json"])
-        #expect(json(result.stdout)["paused"] as? Bool == true)
-
-        // A paused schedule still runs when triggered by hand, with scheduled_for = now.
-        result = try await run(url, ["trigger", "nightly", "--json"])
-        #expect(result.status == 0, "\(result.output)")
-        let task = try #require(UUID(uuidString: json(result.stdout)["task_id"] as? String ?? ""))
-        let context = try await cluster.pool.queryRowAny("SELECT context::text AS c FROM orcastra.tasks WHERE id = \(task)").decode("c", as: String.self)
-        #expect(context.contains(#""format": "pdf""#) && context.contains("scheduled_for"), "\(context)")
-
-        result = try await run(url, ["resume", "nightly"])
-        #expect(result.status == 0 && result.stdout.contains("Next occurrence"), "\(result.output)")
-        result = try await run(url, ["show", "nightly"])
-        #expect(result.stdout.contains(task.uuidString.lowercased()), "the last task is shown: \(result.output)")
-
-        result = try await run(url, ["show", "nightli"])
-        #expect(result.status == 66 && result.output.contains("Did you mean reports/nightly?"), "\(result.output)")
-        result = try await run(url, ["delete", "reports/nightly"])
-        #expect(result.status == 0)
-        #expect(try await cluster.count("SELECT count(*) FROM orcastra.schedules") == 0)
-        #expect(try await cluster.count("SELECT count(*) FROM orcastra.tasks WHERE id = \(task)") == 1, "its tasks stay")
+            """)
     }
 
-    @Test func applyCreatesUpdatesPrunesAndWritesNothingWhenAnythingIsWrong() async throws {
-        let cluster = try await ProcessCluster()
-        defer { Task { await cluster.shutdown() } }
-        try await cluster.register(Self.template)
-        let url = cluster.url
-        let folder = NSTemporaryDirectory() + "schedules-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        func write(_ text: String) throws { try text.write(toFile: "\(folder)/reports.yaml", atomically: true, encoding: .utf8) }
+    @Test func nextAcrossTheSpringGapAndJSON() async throws {
+        // --from without an offset is in --timezone.
+        let result = try await orcastra.run(["schedule", "next", "30 2 * * *", "--timezone", "Europe/Berlin", "--from", "2027-03-27T12:00",
+                                             "--count", "2", "--json"])
+        #expect(result.status == 0, "\(result.output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        #expect(object["timezone"] as? String == "Europe/Berlin")
+        #expect(object["expression"] as? String == "30 2 * * *")
+        #expect(object["fire_times"] as? [String] == ["2027-03-28T01:00:00Z", "2027-03-29T00:30:00Z"])
+        let utc = try await orcastra.run(["schedule", "next", "@daily", "--from", "2027-01-01T00:00Z", "--count", "1", "--json"])
+        #expect(utc.standardOutput.contains("\"timezone\" : \"UTC\""), "\(utc.output)")
+    }
 
-        try write("""
-            schedules:
-              - {name: nightly, template: reports/daily, cron: "0 2 * * *", context: {format: pdf}}
-              - {name: weekly, template: reports/daily, cron: "@weekly", context: {format: csv}}
-            """)
-        var result = try await run(url, ["apply", folder])
-        #expect(result.status == 0 && result.stdout.contains("reports/nightly: created") && result.stdout.contains("2 created"), "\(result.output)")
-
-        // A file with one bad schedule: nothing of it is applied, the error is located.
-        try write("""
-            schedules:
-              - {name: nightly, template: reports/daily, cron: "0 3 * * *", context: {format: pdf}}
-              - {name: broken, template: reports/daily, cron: "0 25 * * *", context: {format: pdf}}
-            """)
-        result = try await run(url, ["apply", folder])
-        #expect(result.status == 65 && result.output.contains("reports.yaml:3") && result.output.contains("Nothing was applied"), "\(result.output)")
-        #expect(try await cluster.count("SELECT count(*) FROM orcastra.schedules WHERE cron = '0 3 * * *'") == 0)
-
-        // A context its template refuses: refused before anything is written.
-        try write("""
-            schedules:
-              - {name: nightly, template: reports/daily, cron: "0 3 * * *", context: {format: pdf}}
-              - {name: other, template: reports/daily, cron: "0 3 * * *", context: {format: doc}}
-            """)
-        result = try await run(url, ["apply", folder])
+    @Test(arguments: [
+        (["61 * * * *"], "error: minute field \"61\" is out of range 0–59"),
+        (["0 0 30 2 *"], "error: cron expression \"0 0 30 2 *\" never fires"),
+        (["@daily", "--timezone", "Europe/Berln"], "error: --timezone: unknown time zone \"Europe/Berln\"; did you mean Europe/Berlin?"),
+        (["@daily", "--from", "soon"], "error: --from 'soon' is not a time."),
+    ])
+    func nextRefusesBadInputWithSixtyFive(arguments: [String], message: String) async throws {
+        let result = try await orcastra.run(["schedule", "next"] + arguments)
         #expect(result.status == 65, "\(result.output)")
-        #expect(try await cluster.count("SELECT count(*) FROM orcastra.schedules WHERE cron = '0 3 * * *'") == 0)
+        #expect(result.standardError.contains(message), "\(result.output)")
+    }
 
-        // A real change, and weekly removed from the file: --prune deletes it.
-        try write("""
+    @Test func nextCountIsBounded() async throws {
+        let result = try await orcastra.run(["schedule", "next", "@daily", "--count", "0"])
+        #expect(result.status == 64, "\(result.output)")
+    }
+
+    @Test func validateReportsEveryFileAndExitCode() async throws {
+        let good = try temporaryFile("""
             schedules:
-              - {name: nightly, template: reports/daily, cron: "0 3 * * *", context: {format: pdf}}
+              - {name: a, template: ns/a, cron: "@hourly"}
+              - {name: b, template: ns/b@1.0.0, cron: "0 9 * * mon-fri", timezone: Europe/Berlin}
             """)
-        result = try await run(url, ["apply", folder, "--prune", "--dry-run"])
-        #expect(result.stdout.contains("reports/nightly: would be updated (cron)") && result.stdout.contains("reports/weekly: would be deleted"), "\(result.output)")
-        #expect(try await cluster.count("SELECT count(*) FROM orcastra.schedules") == 2)
-        result = try await run(url, ["apply", folder, "--prune", "--json"])
-        let output = json(result.stdout)
-        #expect((output["updated"] as? [String: [String]])?["reports/nightly"] == ["cron"], "\(result.output)")
-        #expect(output["deleted"] as? [String] == ["reports/weekly"])
-        result = try await run(url, ["apply", folder])
-        #expect(result.stdout.contains("reports/nightly: unchanged"), "\(result.output)")
+        let bad = try temporaryFile("""
+            name: c
+            template: ns/c
+            cron: "0 24 * * *"
+            timezon: UTC
+            """)
+        defer {
+            try? FileManager.default.removeItem(atPath: good)
+            try? FileManager.default.removeItem(atPath: bad)
+        }
+        let fine = try await orcastra.run(["schedule", "validate", good])
+        #expect(fine.status == 0, "\(fine.output)")
+        #expect(fine.standardOutput == "\(good): 2 schedules valid\n")
+
+        let mixed = try await orcastra.run(["schedule", "validate", good, bad])
+        #expect(mixed.status == 65, "\(mixed.output)")
+        #expect(mixed.standardOutput.contains("\(good): 2 schedules valid"), "\(mixed.output)")
+        #expect(mixed.standardError.contains("\(bad):3:7: cron: hour field \"24\" is out of range 0–23"), "\(mixed.output)")
+        #expect(mixed.standardError.contains("\(bad):4:1: timezon: unknown key 'timezon' in a schedule; did you mean 'timezone'?"), "\(mixed.output)")
+
+        let missing = try await orcastra.run(["schedule", "validate", "/nonexistent/s.yaml", bad])
+        #expect(missing.status == 66, "\(missing.output)")
+        #expect(missing.standardError.contains("/nonexistent/s.yaml: no such file or directory; check the path"), "\(missing.output)")
+        #expect(missing.standardError.contains("\(bad):3:7"), "the other files are still checked: \(missing.output)")
     }
 }
