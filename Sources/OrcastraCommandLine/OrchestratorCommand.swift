@@ -13,8 +13,12 @@ public struct OrchestratorOptions: ParsableArguments {
     @Option(help: "The most rows one chore handles per transaction.")
     public var batchLimit = 1000
 
+    @Option(help: "The most schedules fired per transaction: smaller batches let several orchestrators share a burst of due schedules and make each task visible sooner; larger ones commit less often.")
+    public var scheduleBatch = 50
+
     public func validate() throws {
         guard batchLimit > 0 else { throw ValidationError("--batch-limit must be at least 1.") }
+        guard (1...1000).contains(scheduleBatch) else { throw ValidationError("--schedule-batch must be between 1 and 1000.") }
     }
 
     @Option(help: "trace, debug, info, notice, warning, error or critical (default: info, or ORCASTRA_LOG_LEVEL).")
@@ -28,6 +32,7 @@ public struct OrchestratorOptions: ParsableArguments {
         var configuration = OrchestratorConfiguration(conninfo: try await database.conninfo())
         configuration.pollInterval = pollInterval.duration
         configuration.batchLimit = batchLimit
+        configuration.scheduleBatchLimit = scheduleBatch
         let orchestrator = Orchestrator(configuration: configuration)
         try await Lifecycle.runUntilSignalled([orchestrator], logger: Logger(label: "orcastra.orchestrator"))
     }

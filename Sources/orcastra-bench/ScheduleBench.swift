@@ -28,7 +28,10 @@ extension Bench {
             INSERT INTO orcastra.schedules (namespace, name, template_name, cron, end_at, next_fire_at)
             SELECT 'bench_sched', 's' || n, 'tick', '* * * * * *', \(end), \(start) FROM generate_series(1, \(count)) AS n
             """)
-        try spawnOrchestrator()
+        // Two orchestrators of their own, with the batch size asked for.
+        await stopFirstOrchestrator()
+        try spawnOrchestrator(["--schedule-batch", "\(options.scheduleBatch)"])
+        try spawnOrchestrator(["--schedule-batch", "\(options.scheduleBatch)"])
         try await Task.sleep(for: .seconds(Double(seconds) + 5))
 
         var run = ScheduleRun()
