@@ -54,15 +54,7 @@ public struct ScheduleDefinition: Sendable, Equatable {
     /// The first fire time strictly after `date` within `startAt`…`endAt`, or nil. Pausing is the
     /// orchestrator's business and is not looked at.
     public func nextFireTime(after date: Date) -> Date? {
-        var from = date
-        if let startAt, startAt > date {
-            // Fire times are whole seconds, so "strictly after a moment before the start" admits
-            // the start itself and nothing earlier.
-            from = startAt.addingTimeInterval(-0.001)
-        }
-        guard let next = cron.nextFireTime(after: from, in: timeZone) else { return nil }
-        if let endAt, next > endAt { return nil }
-        return next
+        ScheduleFiring.firstFireTime(cron, in: timeZone, start: startAt, end: endAt, now: date)
     }
 
     // MARK: The rules, one sentence each (shared with the file reader)
