@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import OrcastraClient
 import OrcastraCommandLine
@@ -50,6 +51,13 @@ enum CLI {
             return try JSONInput.parse(String(decoding: data, as: UTF8.self), source: "The context on standard input")
         }
         return try JSONInput.parse(context, source: "The context given with --context")
+    }
+
+    /// `--namespace` must be a valid namespace name; says why not and what the rule is.
+    static func validateNamespaceOption(_ namespace: String?) throws {
+        if let namespace, let problem = TemplateNames.problem(with: namespace, allowDots: false) {
+            throw ValidationError("--namespace '\(namespace)' is invalid because \(problem); namespaces must \(TemplateNames.rule).")
+        }
     }
 
     static func taskStates(_ texts: [String]) throws -> Set<TaskState> {

@@ -25,9 +25,7 @@ struct ScheduleListCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
-        if let namespace, let problem = TemplateNames.problem(with: namespace, allowDots: false) {
-            throw ValidationError("--namespace '\(namespace)' is invalid because \(problem); namespaces must \(TemplateNames.rule).")
-        }
+        try CLI.validateNamespaceOption(namespace)
     }
 
     func run() async throws {
@@ -57,17 +55,9 @@ struct ScheduleShowCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("The schedule: NAMESPACE/NAME or NAME.", valueName: "name"))
-    var name: String
-
-    @Flag(help: "Print the schedule as JSON.")
-    var json = false
-
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var target: ScheduleTarget
 
     func run() async throws {
-        let name = ScheduleName(name)
-        let schedule = try await CLI.withClient(database) { try await $0.schedule(name) }
-        if json { try CLI.printJSON(schedule) } else { print(ScheduleText.detail(schedule)) }
+        try await target.run({ try await $0.schedule($1) }, text: { ScheduleText.detail($0) })
     }
 }

@@ -3,22 +3,33 @@ import Foundation
 import OrcastraClient
 import OrcastraCommandLine
 
-/// `orcastra schedule pause NAME`.
-struct SchedulePauseCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "pause",
-        abstract: "Pause a schedule: nothing fires until it is resumed (missed occurrences are not caught up).")
-
+/// The schedule a command acts on, how it prints, and where the database is.
+struct ScheduleTarget: ParsableArguments {
     @Argument(help: ArgumentHelp("The schedule: NAMESPACE/NAME or NAME.", valueName: "name"))
     var name: String
     @Flag(help: "Print the schedule as JSON.")
     var json = false
     @OptionGroup var database: DatabaseOptions
 
-    func run() async throws {
+    /// Runs `action` on the schedule and prints what it returns: as JSON, or as `text` says.
+    func run(_ action: @escaping @Sendable (OrcastraClient, ScheduleName) async throws -> ScheduleInfo,
+             text: (ScheduleInfo) -> String) async throws {
         let name = ScheduleName(name)
-        let schedule = try await CLI.withClient(database) { try await $0.pauseSchedule(name) }
-        if json { try CLI.printJSON(schedule) } else { print("Paused schedule \(schedule.qualifiedName).") }
+        let schedule = try await CLI.withClient(database) { try await action($0, name) }
+        if json { try CLI.printJSON(schedule) } else { print(text(schedule)) }
+    }
+}
+
+/// `orcastra schedule pause NAME`.
+struct SchedulePauseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pause",
+        abstract: "Pause a schedule: nothing fires until it is resumed (missed occurrences are not caught up).")
+
+    @OptionGroup var target: ScheduleTarget
+
+    func run() async throws {
+        try await target.run({ try await $0.pauseSchedule($1) }, text: { "Paused schedule \($0.qualifiedName)." })
     }
 }
 
@@ -28,16 +39,11 @@ struct ScheduleResumeCommand: AsyncParsableCommand {
         commandName: "resume",
         abstract: "Resume a paused schedule from now: its next occurrence is the first one after now.")
 
-    @Argument(help: ArgumentHelp("The schedule: NAMESPACE/NAME or NAME.", valueName: "name"))
-    var name: String
-    @Flag(help: "Print the schedule as JSON.")
-    var json = false
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var target: ScheduleTarget
 
     func run() async throws {
-        let name = ScheduleName(name)
-        let schedule = try await CLI.withClient(database) { try await $0.resumeSchedule(name) }
-        if json { try CLI.printJSON(schedule) } else { print("Resumed schedule \(schedule.qualifiedName). \(ScheduleText.nextLine(schedule))") }
+        try await target.run({ try await $0.resumeSchedule($1) },
+                             text: { "Resumed schedule \($0.qualifiedName). \(ScheduleText.nextLine($0))" })
     }
 }
 
@@ -47,16 +53,10 @@ struct ScheduleDeleteCommand: AsyncParsableCommand {
         commandName: "delete",
         abstract: "Delete a schedule. The tasks it started stay, and keep running.")
 
-    @Argument(help: ArgumentHelp("The schedule: NAMESPACE/NAME or NAME.", valueName: "name"))
-    var name: String
-    @Flag(help: "Print the deleted schedule as JSON.")
-    var json = false
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var target: ScheduleTarget
 
     func run() async throws {
-        let name = ScheduleName(name)
-        let schedule = try await CLI.withClient(database) { try await $0.deleteSchedule(name) }
-        if json { try CLI.printJSON(schedule) } else { print("Deleted schedule \(schedule.qualifiedName).") }
+        try await target.run({ try await $0.deleteSchedule($1) }, text: { "Deleted schedule \($0.qualifiedName)." })
     }
 }
 

@@ -36,9 +36,7 @@ struct WorkerListCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
-        if let namespace, let problem = TemplateNames.problem(with: namespace, allowDots: false) {
-            throw ValidationError("--namespace '\(namespace)' is invalid because \(problem); namespaces must \(TemplateNames.rule).")
-        }
+        try CLI.validateNamespaceOption(namespace)
     }
 
     func run() async throws {
