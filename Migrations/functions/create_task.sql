@@ -152,6 +152,88 @@ BEGIN
 END
 $$;
 
+-- Many tasks that start now, in one statement per kind of row: what create_task does for one,
+-- set-based (measured: 1,000 one-step tasks in one call cost a fraction of 1,000 calls). For
+-- callers that create tasks in bulk — the orchestrator's schedule firing — from templates they
+-- checked: no deprecation check (a deprecated template is the caller's to refuse), no run_at.
+--   p_templates, p_contexts, p_keys, p_priorities   one entry per task (a NULL context is {},
+--                                                    a NULL key never matches, a NULL priority 0)
+-- Returns one row per entry, n = its 1-based position: the task, and whether it was made now
+-- (false: its key matched an existing task of that template, which is returned). Locks nothing
+-- but the rows it inserts; notifies each namespace that got a root step once, at commit.
+CREATE OR REPLACE FUNCTION orcastra.create_tasks(p_templates bigint[], p_contexts jsonb[], p_keys text[], p_priorities integer[])
+RETURNS TABLE (n integer, task_id uuid, created boolean)
+LANGUAGE plpgsql -- generic plans on indexes; hash joins of the templates' own steps stay allowed: see the top of claim.sql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_created integer[];
+    v_ids uuid[];
+    v_namespaces text[];
+BEGIN
+    IF coalesce(cardinality(p_templates), 0) = 0 THEN RETURN; END IF;
+
+    -- One statement: every row of every new task (ids made here, so each is known by its entry).
+    WITH input AS (
+        SELECT i.n::integer AS n, gen_random_uuid() AS id, i.template_id, coalesce(i.context, '{}') AS context, i.key,
+               coalesce(i.priority, 0) AS priority, t.definition,
+               CASE WHEN i.key IS NOT NULL THEN t.namespace || '/' || t.name END AS scope
+        FROM unnest(p_templates, p_contexts, p_keys, p_priorities) WITH ORDINALITY AS i(template_id, context, key, priority, n)
+        JOIN orcastra.templates t ON t.id = i.template_id
+    ), inserted AS (
+        INSERT INTO orcastra.tasks AS t (id, template_id, state, state_reason, priority, idempotency_key, idempotency_scope,
+                                         context, run_at, started_at)
+        SELECT i.id, i.template_id, 'in_progress', 'created', i.priority, i.key, i.scope, i.context, now(), now()
+        FROM input i ORDER BY i.n
+        ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING t.id
+    ), made AS (
+        SELECT i.* FROM input i JOIN inserted USING (id)
+    ), task_audit AS (
+        INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason)
+        SELECT m.id, NULL, 'in_progress', 'created' FROM made m
+    ), definition AS (
+        SELECT m.id AS task_id, m.priority, d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
+               (d.step->'retry'->>'max_attempts')::integer AS max_attempts,
+               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on
+        FROM made m CROSS JOIN LATERAL jsonb_array_elements(m.definition->'steps') WITH ORDINALITY AS d(step, n)
+    ), new_steps AS (
+        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at)
+        SELECT d.task_id, d.name, d.namespace, CASE WHEN d.parents = 0 THEN 'enqueued' ELSE 'pending' END, 'created',
+               d.priority, d.max_attempts, d.parents, CASE WHEN d.parents = 0 THEN now() END
+        FROM definition d
+        ORDER BY d.task_id, d.n
+        RETURNING s.id, s.task_id, s.name, s.namespace, s.state
+    ), step_audit AS (
+        INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
+        SELECT s.id, s.task_id, NULL, s.state, 0, 'created' FROM new_steps s
+    ), edges AS (
+        INSERT INTO orcastra.step_edges (parent_id, child_id)
+        SELECT parent.id, child.id
+        FROM definition d
+        CROSS JOIN jsonb_array_elements_text(d.depends_on) AS e(parent)
+        JOIN new_steps AS child ON child.task_id = d.task_id AND child.name = d.name
+        JOIN new_steps AS parent ON parent.task_id = d.task_id AND parent.name = e.parent
+    )
+    SELECT array_agg(m.n ORDER BY m.n), array_agg(m.id ORDER BY m.n),
+           (SELECT array_agg(DISTINCT s.namespace) FILTER (WHERE s.state = 'enqueued') FROM new_steps s)
+    INTO v_created, v_ids, v_namespaces
+    FROM made m;
+
+    PERFORM orcastra.notify_namespaces(v_namespaces);
+    RETURN QUERY
+    SELECT c.n, c.id, true FROM unnest(coalesce(v_created, '{}'), coalesce(v_ids, '{}')) AS c(n, id)
+    UNION ALL
+    -- Entries whose key matched an existing task: that task (keys are unique per template).
+    SELECT i.n::integer, t.id, false
+    FROM unnest(p_templates, p_keys) WITH ORDINALITY AS i(template_id, key, n)
+    JOIN orcastra.templates tp ON tp.id = i.template_id
+    JOIN orcastra.tasks t ON t.idempotency_scope = tp.namespace || '/' || tp.name AND t.idempotency_key = i.key
+    WHERE i.key IS NOT NULL AND NOT i.n = ANY (coalesce(v_created, '{}'));
+END
+$$;
+
 -- The template a reference takes, or NULL when none. Which version:
 --   p_version given     that version (deprecated or not: create_task decides whether it may run);
 --   p_version NULL      the template's default version when one is set (`orcastra template

@@ -27,16 +27,18 @@ $$;
 --   p_fire_ids, p_fire_at          one entry per occurrence to fire, each schedule's together and
 --                                  oldest first
 --   p_fire_templates               the template the occurrence runs (orcastra.resolve_template),
---                                  whose input schema the caller checked the context against
+--                                  whose input schema and deprecation the caller checked
 --   p_fire_errors                  NULL, or why the occurrence makes no task (no template, a
 --                                  deprecated pinned version, a context the schema refuses):
 --                                  recorded as a failed firing
 -- Each occurrence, in order: with overlap 'skip' and the schedule's last task unfinished
--- (pending, in_progress, waiting_for_retry) it is skipped; with 'cancel_previous' that task is
--- cancelled first; then the task is created with the schedule's context plus "scheduled_for".
--- Returns one row per occurrence: its outcome ('created', 'existed', 'skipped', 'failed'), the
--- task made (or the unfinished one that made it skip) and a detail for people. The schedules'
--- bookkeeping is written once per schedule, at the end.
+-- (pending, in_progress, waiting_for_retry — or made by an earlier occurrence of this call) it is
+-- skipped; with 'cancel_previous' that task is cancelled first (an earlier occurrence of this
+-- call that would have made it makes none instead: 'superseded'); the others make a task with the
+-- schedule's context plus "scheduled_for", all of them in one create_tasks call.
+-- Returns one row per occurrence: its outcome ('created', 'existed', 'skipped', 'superseded',
+-- 'failed'), the task made (or the unfinished one that made it skip) and a detail for people.
+-- The schedules' bookkeeping is written once per schedule, at the end.
 --
 -- No subtransaction per occurrence (an EXCEPTION block cost 0.5 ms each, more than the task):
 -- the caller checks what can fail beforehand, and if the call fails anyway it fires the batch's
@@ -45,107 +47,124 @@ CREATE OR REPLACE FUNCTION orcastra.fire_schedules(p_ids bigint[], p_next timest
                                                   p_fire_ids bigint[], p_fire_at timestamptz[],
                                                   p_fire_templates bigint[], p_fire_errors text[])
 RETURNS TABLE (schedule_id bigint, scheduled_for timestamptz, outcome text, task_id uuid, detail text)
-LANGUAGE plpgsql -- generic plans on indexes; create_task keeps its own settings: see the top of claim.sql
+LANGUAGE plpgsql -- generic plans on indexes; create_tasks keeps its own settings: see the top of claim.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
+    v_count integer := coalesce(cardinality(p_fire_ids), 0);
     v_schedule record;
-    v_previous text;
-    v_instant text;
-    v_created boolean;
-    -- The schedule being fired, and its bookkeeping so far.
     v_current bigint;
-    v_last_task uuid;
-    v_last_at timestamptz;
-    v_last_outcome text;
-    v_last_error text;
-    v_fired integer;
-    v_skipped integer;
-    -- The bookkeeping of every schedule fired, written at the end.
-    r_ids bigint[] := '{}';
-    r_at timestamptz[] := '{}';
-    r_task uuid[] := '{}';
-    r_outcome text[] := '{}';
-    r_error text[] := '{}';
-    r_fired integer[] := '{}';
-    r_skipped integer[] := '{}';
+    v_previous text;
+    v_last_task uuid;            -- the schedule's last task before this call, while it is the latest
+    v_pending integer;           -- the occurrence of this call that will make the schedule's latest task
+    v_instant text;
+    -- Per occurrence: outcome, task, detail; and the creations handed to create_tasks.
+    o_outcome text[] := array_fill(NULL::text, ARRAY[v_count]);
+    o_task uuid[] := array_fill(NULL::uuid, ARRAY[v_count]);
+    o_detail text[] := array_fill(NULL::text, ARRAY[v_count]);
+    c_index integer[] := '{}';
+    c_templates bigint[] := '{}';
+    c_contexts jsonb[] := '{}';
+    c_keys text[] := '{}';
+    c_priorities integer[] := '{}';
+    v_made record;
 BEGIN
-    FOR i IN 1 .. coalesce(cardinality(p_fire_ids), 0) LOOP
+    -- 1. Decide each occurrence's fate (skip, supersede, cancel the previous task, fail, create).
+    FOR i IN 1 .. v_count LOOP
         IF p_fire_ids[i] IS DISTINCT FROM v_current THEN
-            IF v_current IS NOT NULL THEN
-                r_ids := r_ids || v_current; r_at := r_at || v_last_at; r_task := r_task || v_last_task;
-                r_outcome := r_outcome || v_last_outcome; r_error := r_error || v_last_error;
-                r_fired := r_fired || v_fired; r_skipped := r_skipped || v_skipped;
-            END IF;
             SELECT s.id, s.namespace, s.name, s.context, s.priority, s.overlap, s.last_task_id INTO v_schedule
             FROM orcastra.schedules s WHERE s.id = p_fire_ids[i];
             v_current := p_fire_ids[i];
             v_last_task := v_schedule.last_task_id;
-            v_fired := 0;
-            v_skipped := 0;
+            v_pending := NULL;
         END IF;
         CONTINUE WHEN v_schedule.id IS NULL;
-        schedule_id := v_schedule.id;
-        scheduled_for := p_fire_at[i];
-        task_id := NULL;
-        detail := NULL;
         v_instant := orcastra.schedule_instant_text(p_fire_at[i]);
 
         v_previous := NULL;
-        IF v_schedule.overlap <> 'allow' AND v_last_task IS NOT NULL THEN
+        IF v_pending IS NOT NULL THEN
+            v_previous := 'to be created';
+        ELSIF v_schedule.overlap <> 'allow' AND v_last_task IS NOT NULL THEN
             SELECT t.state INTO v_previous FROM orcastra.tasks t WHERE t.id = v_last_task;
         END IF;
 
         IF p_fire_errors[i] IS NOT NULL THEN
-            outcome := 'failed';
-            detail := p_fire_errors[i];
-        ELSIF v_schedule.overlap = 'skip' AND v_previous IN ('pending', 'in_progress', 'waiting_for_retry') THEN
-            outcome := 'skipped';
-            task_id := v_last_task;
-            detail := 'the previous task ' || v_last_task || ' is ' || v_previous || ' (overlap: skip)';
-        ELSE
-            IF v_schedule.overlap = 'cancel_previous' AND v_previous IN ('pending', 'in_progress', 'waiting_for_retry') THEN
-                PERFORM orcastra.cancel_task(v_last_task,
-                    'cancelled by schedule ' || v_schedule.namespace || '/' || v_schedule.name || ': its occurrence '
-                    || v_instant || ' started (overlap: cancel_previous)');
-                detail := 'cancelled the previous task ' || v_last_task;
-            END IF;
-            SELECT c.task_id, c.created INTO task_id, v_created
-            FROM orcastra.create_task(p_fire_templates[i],
-                                      v_schedule.context || jsonb_build_object('scheduled_for', v_instant),
-                                      'schedule:' || v_schedule.id || ':' || v_instant,
-                                      v_schedule.priority) c;
-            outcome := CASE WHEN v_created THEN 'created' ELSE 'existed' END;
+            o_outcome[i] := 'failed';
+            o_detail[i] := p_fire_errors[i];
+            CONTINUE;
         END IF;
-
-        v_last_at := p_fire_at[i];
-        v_last_outcome := CASE WHEN outcome = 'existed' THEN 'created' ELSE outcome END;
-        v_last_error := CASE WHEN outcome = 'failed' THEN detail END;
-        IF outcome IN ('created', 'existed') THEN v_last_task := task_id; END IF;
-        IF outcome = 'created' THEN v_fired := v_fired + 1; END IF;
-        IF outcome = 'skipped' THEN v_skipped := v_skipped + 1; END IF;
-        RETURN NEXT;
+        IF v_schedule.overlap = 'skip' AND v_previous IN ('pending', 'in_progress', 'waiting_for_retry', 'to be created') THEN
+            o_outcome[i] := 'skipped';
+            IF v_pending IS NULL THEN
+                o_task[i] := v_last_task;
+                o_detail[i] := 'the previous task ' || v_last_task || ' is ' || v_previous || ' (overlap: skip)';
+            ELSE
+                o_detail[i] := 'the previous occurrence''s task has not finished (overlap: skip)';
+            END IF;
+            CONTINUE;
+        END IF;
+        IF v_schedule.overlap = 'cancel_previous' AND v_pending IS NOT NULL THEN
+            -- An earlier occurrence of this call would make the task this one cancels: it makes none.
+            o_outcome[v_pending] := 'superseded';
+            o_detail[v_pending] := 'superseded by the occurrence ' || v_instant || ' (overlap: cancel_previous)';
+            c_index[array_position(c_index, v_pending)] := NULL;
+        ELSIF v_schedule.overlap = 'cancel_previous' AND v_previous IN ('pending', 'in_progress', 'waiting_for_retry') THEN
+            PERFORM orcastra.cancel_task(v_last_task,
+                'cancelled by schedule ' || v_schedule.namespace || '/' || v_schedule.name || ': its occurrence '
+                || v_instant || ' started (overlap: cancel_previous)');
+            o_detail[i] := 'cancelled the previous task ' || v_last_task;
+        END IF;
+        c_index := c_index || i;
+        c_templates := c_templates || p_fire_templates[i];
+        c_contexts := c_contexts || (v_schedule.context || jsonb_build_object('scheduled_for', v_instant));
+        c_keys := c_keys || ('schedule:' || v_schedule.id || ':' || v_instant);
+        c_priorities := c_priorities || v_schedule.priority;
+        v_pending := i;
     END LOOP;
-    IF v_current IS NOT NULL THEN
-        r_ids := r_ids || v_current; r_at := r_at || v_last_at; r_task := r_task || v_last_task;
-        r_outcome := r_outcome || v_last_outcome; r_error := r_error || v_last_error;
-        r_fired := r_fired || v_fired; r_skipped := r_skipped || v_skipped;
-    END IF;
 
-    -- One write per schedule: its next occurrence, and what its last occurrence did.
+    -- 2. Every task of the call in one set-based statement (superseded entries left out).
+    FOR v_made IN
+        SELECT c.task_id, c.created, (array_remove(c_index, NULL))[c.n] AS i
+        FROM orcastra.create_tasks(
+            (SELECT array_agg(t ORDER BY k) FROM unnest(c_index, c_templates) WITH ORDINALITY AS x(ix, t, k) WHERE ix IS NOT NULL),
+            (SELECT array_agg(t ORDER BY k) FROM unnest(c_index, c_contexts) WITH ORDINALITY AS x(ix, t, k) WHERE ix IS NOT NULL),
+            (SELECT array_agg(t ORDER BY k) FROM unnest(c_index, c_keys) WITH ORDINALITY AS x(ix, t, k) WHERE ix IS NOT NULL),
+            (SELECT array_agg(t ORDER BY k) FROM unnest(c_index, c_priorities) WITH ORDINALITY AS x(ix, t, k) WHERE ix IS NOT NULL)) c
+    LOOP
+        o_task[v_made.i] := v_made.task_id;
+        o_outcome[v_made.i] := CASE WHEN v_made.created THEN 'created' ELSE 'existed' END;
+    END LOOP;
+
+    -- 3. One bookkeeping write per schedule: its next occurrence, and what its last occurrence did.
     UPDATE orcastra.schedules s
     SET next_fire_at = n.next_fire_at, updated_at = now(),
         last_fire_at = coalesce(r.at, s.last_fire_at),
-        last_task_id = CASE WHEN r.id IS NULL THEN s.last_task_id ELSE r.task END,
+        last_task_id = coalesce(r.task, s.last_task_id),
         last_outcome = coalesce(r.outcome, s.last_outcome),
-        last_error = CASE WHEN r.id IS NULL THEN s.last_error ELSE r.error END,
+        last_error = CASE WHEN r.schedule IS NULL THEN s.last_error ELSE r.error END,
         fired_count = s.fired_count + coalesce(r.fired, 0),
         skipped_count = s.skipped_count + coalesce(r.skipped, 0)
     FROM unnest(p_ids, p_next) AS n(id, next_fire_at)
-    LEFT JOIN unnest(r_ids, r_at, r_task, r_outcome, r_error, r_fired, r_skipped) AS r(id, at, task, outcome, error, fired, skipped)
-           ON r.id = n.id
+    LEFT JOIN (
+        SELECT o.schedule,
+               (array_agg(o.at ORDER BY o.i DESC))[1] AS at,
+               (array_agg(o.task ORDER BY o.i DESC) FILTER (WHERE o.outcome IN ('created', 'existed')))[1] AS task,
+               (array_agg(CASE o.outcome WHEN 'existed' THEN 'created' WHEN 'superseded' THEN 'skipped' ELSE o.outcome END ORDER BY o.i DESC))[1] AS outcome,
+               (array_agg(CASE WHEN o.outcome = 'failed' THEN o.detail END ORDER BY o.i DESC))[1] AS error,
+               count(*) FILTER (WHERE o.outcome = 'created') AS fired,
+               count(*) FILTER (WHERE o.outcome IN ('skipped', 'superseded')) AS skipped
+        FROM unnest(p_fire_ids, p_fire_at, o_outcome, o_task, o_detail) WITH ORDINALITY AS o(schedule, at, outcome, task, detail, i)
+        WHERE o.outcome IS NOT NULL
+        GROUP BY o.schedule
+    ) r ON r.schedule = n.id
     WHERE s.id = n.id;
+
+    RETURN QUERY
+    SELECT o.schedule, o.at, o.outcome, o.task, o.detail
+    FROM unnest(p_fire_ids, p_fire_at, o_outcome, o_task, o_detail) WITH ORDINALITY AS o(schedule, at, outcome, task, detail, i)
+    WHERE o.outcome IS NOT NULL
+    ORDER BY o.i;
 END
 $$;
 

@@ -14,7 +14,7 @@ public struct OrchestratorOptions: ParsableArguments {
     public var batchLimit = 1000
 
     @Option(help: "The most schedules fired per transaction: smaller batches let several orchestrators share a burst of due schedules and make each task visible sooner; larger ones commit less often.")
-    public var scheduleBatch = 50
+    public var scheduleBatch = 200
 
     public func validate() throws {
         guard batchLimit > 0 else { throw ValidationError("--batch-limit must be at least 1.") }

@@ -19,7 +19,7 @@ public struct OrchestratorConfiguration: Sendable {
     public var workerPruneInterval: Duration = .seconds(60)
     /// The most schedules fired per transaction: small enough that several orchestrators share a
     /// burst of due schedules (each locks its own batch) and each task is made soon after its time.
-    public var scheduleBatchLimit: Int = 50
+    public var scheduleBatchLimit: Int = 200
 
     public init(conninfo: String) {
         self.conninfo = conninfo

@@ -155,7 +155,7 @@ struct ScheduleFirer {
         for row in fired.rows {
             switch try row.decode("outcome", as: String.self) {
             case "created", "existed": round.created += 1
-            case "skipped": round.skipped += 1
+            case "skipped", "superseded": round.skipped += 1
             default:
                 round.failed += 1
                 let schedule = try row.decode("schedule_id", as: Int64.self)

@@ -52,7 +52,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds of the schedule run.")
     var scheduleSeconds = 60
     @Option(help: "The orchestrators' --schedule-batch in the schedule run.")
-    var scheduleBatch = 50
+    var scheduleBatch = 200
     @Option(help: "Write the figures as JSON to this file.")
     var json: String?
     @Option(name: .customLong("database-url"), help: "Benchmark this database instead of a throwaway one (it is migrated, and bench data are added).")

@@ -155,6 +155,8 @@ extension EndToEndTests {
 
         func now() async throws -> Date { try await pool.queryRowAny("SELECT now() AS now").decode("now") }
 
+        func count(_ sql: SQL) async throws -> Int { try await pool.queryRowAny(sql).decode(at: 0, as: Int.self) }
+
         func stored(_ schedule: ScheduleInfo) async throws -> ScheduleInfo { try await client.schedule(ScheduleName(schedule.qualifiedName)) }
 
         func close() async { await pool.shutdown() }
@@ -227,6 +229,25 @@ extension EndToEndTests {
         let previousState = try await fixture.pool.queryRowAny("SELECT state FROM orcastra.tasks WHERE id = \(UUID(uuidString: firstCancel!)!)")
             .decode("state", as: String.self)
         #expect(previousState == "cancelled")
+        await fixture.close()
+    }
+
+    /// Several missed occurrences at once (catch_up all): skip makes the first one's task only;
+    /// cancel_previous makes the last one's only (the earlier ones are superseded, never created).
+    @Test func overlapWithinOneCatchUp() async throws {
+        let fixture = try await Fixture()
+        let skip = try await fixture.schedule("skip-all", cron: "* * * * * *", catchUp: .all, overlap: .skip)
+        let cancel = try await fixture.schedule("cancel-all", cron: "* * * * * *", catchUp: .all, overlap: .cancelPrevious)
+        let now = Self.wholeSecond(try await fixture.now())
+        try await fixture.due(skip, at: now.addingTimeInterval(-3))
+        try await fixture.due(cancel, at: now.addingTimeInterval(-3))
+        try await fixture.orchestrator.tick()
+        #expect(try await fixture.occurrences(skip) == [now.addingTimeInterval(-3)])
+        let skipped = try await fixture.stored(skip)
+        #expect(skipped.skippedCount >= 3 && skipped.firedCount == 1, "\(skipped)")
+        let made = try await fixture.occurrences(cancel)
+        #expect(made.count == 1 && made[0] >= now, "\(made)")
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks WHERE state = 'cancelled'") == 0)
         await fixture.close()
     }
 

@@ -42,6 +42,58 @@ import Testing
         await fixture.pool.shutdown()
     }
 
+    /// The rows of a task, as text to compare: steps, edges, audit rows.
+    static func shape(_ fixture: StoreFixture, _ id: UUID) async throws -> [String] {
+        let steps = try await fixture.pool.query("""
+            SELECT name, namespace, state, pending_parents, max_attempts, priority, enqueued_at IS NOT NULL AS enqueued
+            FROM orcastra.steps WHERE task_id = \(id) ORDER BY id
+            """).rows.map { row in
+            "\(try row.decode("name", as: String.self)) \(try row.decode("namespace", as: String.self)) \(try row.decode("state", as: String.self)) \(try row.decode("pending_parents", as: Int.self)) \(try row.decode("max_attempts", as: Int.self)) \(try row.decode("priority", as: Int.self)) \(try row.decode("enqueued", as: Bool.self))"
+        }
+        let edges = try await fixture.pool.query("""
+            SELECT p.name || '→' || c.name AS edge FROM orcastra.step_edges e
+            JOIN orcastra.steps p ON p.id = e.parent_id JOIN orcastra.steps c ON c.id = e.child_id
+            WHERE p.task_id = \(id) ORDER BY 1
+            """).rows.map { try $0.decode("edge", as: String.self) }
+        let audit = try await fixture.pool.query("""
+            SELECT (SELECT string_agg(coalesce(from_state, '-') || '>' || to_state || ' ' || reason, ', ' ORDER BY id) FROM orcastra.task_transitions WHERE task_id = \(id)) AS task,
+                   (SELECT string_agg(s.name || ' ' || coalesce(t.from_state, '-') || '>' || t.to_state || ' ' || t.attempt || ' ' || t.reason, ', ' ORDER BY t.id)
+                    FROM orcastra.step_transitions t JOIN orcastra.steps s ON s.id = t.step_id WHERE t.task_id = \(id)) AS steps,
+                   (SELECT state || ' ' || priority || ' ' || context::text || ' ' || (started_at IS NOT NULL) FROM orcastra.tasks WHERE id = \(id)) AS task_row
+            """).first!
+        return steps + edges + [try audit.decode("task", as: String.self), try audit.decode("steps", as: String.self),
+                                try audit.decode("task_row", as: String.self)]
+    }
+
+    /// create_tasks (set-based, for bulk callers such as schedule firing) makes exactly the rows
+    /// create_task makes, and returns the task that holds a key instead of making another.
+    @Test func createTasksMakesTheSameRowsAsCreateTask() async throws {
+        let fixture = try await StoreFixture()
+        try await fixture.register(StoreFixture.diamond)
+        let template = try await fixture.pool.query("SELECT id FROM orcastra.templates WHERE name = 'diamond'").first!.decode("id", as: Int64.self)
+        let one = try await fixture.pool.query("""
+            SELECT task_id FROM orcastra.create_task(\(template), '{"order_id": 1}', NULL, 5)
+            """).first!.decode("task_id", as: UUID.self)
+        let many = try await fixture.pool.query("""
+            SELECT n, task_id, created FROM orcastra.create_tasks(ARRAY[\(template), \(template), \(template)],
+                ARRAY['{"order_id": 1}', '{"order_id": 2}', '{"order_id": 3}']::jsonb[], ARRAY['a', NULL, 'b'], ARRAY[5, 5, 5])
+            ORDER BY n
+            """).rows
+        #expect(many.count == 3)
+        #expect(try many.map { try $0.decode("created", as: Bool.self) } == [true, true, true])
+        let first = try many[0].decode("task_id", as: UUID.self)
+        #expect(try await Self.shape(fixture, first) == (try await Self.shape(fixture, one)))
+        // A key that exists returns its task; a new one makes a task, in the same call.
+        let again = try await fixture.pool.query("""
+            SELECT n, task_id, created FROM orcastra.create_tasks(ARRAY[\(template), \(template)], NULL, ARRAY['a', 'c'], NULL) ORDER BY n
+            """).rows
+        #expect(try again[0].decode("task_id", as: UUID.self) == first)
+        #expect(try again[0].decode("created", as: Bool.self) == false)
+        #expect(try again[1].decode("created", as: Bool.self) == true)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks") == 5)
+        await fixture.pool.shutdown()
+    }
+
     @Test func rootStepsWakeTheirNamespace() async throws {
         let fixture = try await StoreFixture()
         try await fixture.register(StoreFixture.diamond)
