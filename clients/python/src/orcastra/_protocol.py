@@ -111,9 +111,10 @@ def result_json(value: Any) -> str:
     """The result as compact JSON text, or UnstorableResult saying why it cannot be stored."""
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         raise UnstorableResult(f"result not storable: it is not JSON-serializable: {error}") from None
-    size = len(text.encode("utf-8"))
+    # surrogatepass: a lone surrogate is counted here and refused by the driver when reported.
+    size = len(text.encode("utf-8", errors="surrogatepass"))
     if size > MAX_RESULT_BYTES:
         raise UnstorableResult(f"the result is {size} bytes, over the limit of {MAX_RESULT_BYTES}")
     where = _nul_path(value, "$")

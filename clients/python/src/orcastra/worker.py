@@ -473,7 +473,7 @@ class Worker:
                 if refill > 0:
                     claim = await connection.execute(self._CLAIM_COLUMNS, self._claim_params(refill))
                     claimed = await claim.fetchall()
-        except psycopg.Error as error:
+        except Exception as error:  # a psycopg error, or a value the driver refuses to send
             if protocol.is_passing_fault(error):
                 log.warning("reporting %d outcomes failed (%s); trying again", len(batch), _one_line(error))
                 kept = []
@@ -505,7 +505,7 @@ class Worker:
             self._wake(claim=True)
         return True
 
-    async def _report_alone(self, outcome: _Outcome, refusal: psycopg.Error | None = None) -> None:
+    async def _report_alone(self, outcome: _Outcome, refusal: Exception | None = None) -> None:
         attempt = outcome
         for _ in range(2):
             if refusal is not None:
@@ -520,7 +520,7 @@ class Worker:
                 rows = await cursor.fetchall()
                 self._reported([attempt], rows)
                 return
-            except psycopg.Error as error:
+            except Exception as error:
                 if protocol.is_passing_fault(error):
                     outcome.tries += 1
                     self._outcomes.append(outcome)
