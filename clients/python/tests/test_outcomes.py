@@ -69,7 +69,7 @@ def test_every_handler_outcome(cluster: Cluster, client: Client, db: psycopg.Con
         assert steps[name]["state"] == "error", (name, steps[name])
         assert steps[name]["last_error"].startswith(start), (name, steps[name]["last_error"])
         assert transitions(db, steps[name]["id"])[-1][2] == "permanent failure", name
-    assert "surrogate" in steps["surrogate"]["last_error"]
+    assert "surrogates not allowed" in steps["surrogate"]["last_error"], steps["surrogate"]["last_error"]
     assert steps["nul_error"]["last_error"] == "bad\\0byte (NUL characters shown as \\0)"
     # A handler this worker does not have: a retryable failure naming the handlers it has.
     assert steps["missing"]["state"] == "error"
