@@ -1,5 +1,6 @@
 """Every handler outcome, through a real Python worker process and the SQL protocol."""
 
+import time
 from typing import Any
 
 import psycopg
@@ -76,3 +77,12 @@ def test_every_handler_outcome(cluster: Cluster, client: Client, db: psycopg.Con
     assert steps["missing"]["last_error"].startswith(f"RuntimeError: no handler named t.missing is registered in worker {worker.worker_id}")  # type: ignore[attr-defined]
     assert "t.echo" in steps["missing"]["last_error"]
     assert task.error is not None
+
+
+def test_the_worker_wakes_on_notify_not_on_its_poll(cluster: Cluster, client: Client) -> None:
+    reference = cluster.register("notify", "  - {name: a, handler: t.echo}\n  - {name: b, handler: t.echo, depends_on: [a]}\n")
+    cluster.python_worker(poll=3600)  # registered (so LISTENing and past its first claim) before the submission
+    started = time.monotonic()
+    task = client.submit(reference, {"n": 1}).task_id
+    assert client.wait(task, timeout=20, recheck=3600).state == "complete"
+    assert time.monotonic() - started < 5
