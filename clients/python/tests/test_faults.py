@@ -34,7 +34,7 @@ def test_kill_9_mid_step_a_swift_worker_finishes_it_after_the_lease(
     claims = [meta["worker"] for a, b, _, meta in transitions(db, step_id) if b == "in_progress"]
     assert claims == [python.worker_id, swift.worker_id]  # type: ignore[attr-defined]
     reasons = [reason for _, _, reason, _ in transitions(db, step_id)]
-    assert any("stopped heartbeating" in r or "lease" in r for r in reasons), reasons
+    assert f"lease expired: attempt 1 lost (worker {python.worker_id})" in reasons, reasons  # type: ignore[attr-defined]
 
 
 LINEAR = """
@@ -84,3 +84,25 @@ def test_cancelling_a_task_stops_its_running_python_step(
     assert transitions(db, step_id)[-1][2] == "task cancelled while running"
     info = client.task(task)
     assert info.state == "cancelled" and info.step("next").state == "cancelled"
+
+
+def test_a_step_whose_lease_cannot_be_renewed_is_stopped_before_the_lease_runs_out(
+        cluster: Cluster, client: Client, db: psycopg.Connection[Any], database_url: str) -> None:
+    reference = cluster.register("fenced", "  - {name: slow, handler: t.sleep, retry: {max_attempts: 3, backoff: none}}\n")
+    cluster.orchestrator()
+    python = cluster.python_worker(lease=1.5)
+    task = client.submit(reference, {"sleep_ms": 2500}).task_id
+    step_id = steps_of(db, task)["slow"]["id"]
+    wait_until(lambda: owner(db, step_id)[0] == "in_progress", what="the step running")
+    # Hold the step's row lock: heartbeats (every 0.5 s) wait on it, so the lease cannot be renewed.
+    with psycopg.connect(database_url) as blocker:
+        blocker.execute("SELECT 1 FROM orcastra.steps WHERE id = %s FOR UPDATE", (step_id,))
+        wait_until(lambda: "lease could not be renewed" in cluster.logs(), timeout=5, what="the worker to fence the step")
+        blocker.rollback()
+    # Attempt 1 was stopped (had it finished at 2.5 s, its late report would have completed the step);
+    # the lease expires, an orchestrator records the lost attempt, and attempt 2 completes.
+    done = client.wait(task, timeout=30)
+    assert done.state == "complete" and done.step("slow").attempts == 2
+    reasons = [reason for _, _, reason, _ in transitions(db, step_id)]
+    assert f"lease expired: attempt 1 lost (worker {python.worker_id})" in reasons, reasons  # type: ignore[attr-defined]
+    assert python.poll() is None
