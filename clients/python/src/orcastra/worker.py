@@ -466,13 +466,13 @@ class Worker:
         sent = time.monotonic()
         try:
             connection = await self._work_connection()
-            async with connection.transaction():
-                cursor = await connection.execute(query, params)
-                rows = await cursor.fetchall()
-                claimed: list[tuple[Any, ...]] = []
-                if refill > 0:
-                    claim = await connection.execute(self._CLAIM_COLUMNS, self._claim_params(refill))
-                    claimed = await claim.fetchall()
+            # One round trip and one commit: the report and the refill claim, pipelined in one transaction.
+            async with connection.pipeline():
+                async with connection.transaction():
+                    cursor = await connection.execute(query, params)
+                    claim = await connection.execute(self._CLAIM_COLUMNS, self._claim_params(refill)) if refill > 0 else None
+            rows = await cursor.fetchall()
+            claimed: list[tuple[Any, ...]] = await claim.fetchall() if claim is not None else []
         except Exception as error:  # a psycopg error, or a value the driver refuses to send
             if protocol.is_passing_fault(error):
                 log.warning("reporting %d outcomes failed (%s); trying again", len(batch), _one_line(error))
