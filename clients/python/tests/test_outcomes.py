@@ -86,3 +86,24 @@ def test_the_worker_wakes_on_notify_not_on_its_poll(cluster: Cluster, client: Cl
     task = client.submit(reference, {"n": 1}).task_id
     assert client.wait(task, timeout=20, recheck=3600).state == "complete"
     assert time.monotonic() - started < 5
+
+
+def test_an_outcome_the_database_refuses_fails_its_own_step_not_the_batch(
+        cluster: Cluster, client: Client, db: psycopg.Connection[Any]) -> None:
+    reference = cluster.register("batch", """
+  - {name: one, handler: t.gather_ok}
+  - {name: poisoned, handler: t.gather_surrogate}
+  - {name: two, handler: t.gather_ok}
+  - {name: after, handler: t.echo, depends_on: [one, two]}
+""")
+    cluster.python_worker(concurrency=4)
+    submitted = client.submit(reference, {"together": 3})
+    task = client.wait(submitted.task_id, timeout=30)
+    steps = steps_of(db, submitted.task_id)
+    assert "refused a batch of 3 outcomes" in cluster.logs()  # reported together, then one by one
+    assert steps["one"]["result"] == {"ok": "one"} and steps["two"]["result"] == {"ok": "two"}
+    assert steps["after"]["state"] == "complete"
+    assert steps["poisoned"]["state"] == "error" and steps["poisoned"]["lease_token"] is None
+    assert steps["poisoned"]["last_error"].startswith("result not storable: ")
+    assert "surrogates not allowed" in steps["poisoned"]["last_error"]
+    assert task.state == "error"

@@ -102,6 +102,30 @@ async def surrogate(step: Step) -> Any:
     return {"s": "lone \ud800 surrogate"}
 
 
+# Steps of one task that finish in the same event-loop turn, so their outcomes go in one report.
+gates: dict[str, tuple[asyncio.Event, list[int]]] = {}
+
+
+async def gathered(step: Step) -> None:
+    event, arrived = gates.setdefault(str(step.task_id), (asyncio.Event(), []))
+    arrived.append(step.step_id)
+    if len(arrived) == step.context["together"]:
+        event.set()
+    await event.wait()
+
+
+@worker.handler("t.gather_ok")
+async def gather_ok(step: Step) -> Any:
+    await gathered(step)
+    return {"ok": step.name}
+
+
+@worker.handler("t.gather_surrogate")
+async def gather_surrogate(step: Step) -> Any:
+    await gathered(step)
+    return {"s": "lone \udfff surrogate"}
+
+
 @worker.handler("t.sleep")
 async def sleep(step: Step) -> Any:
     await asyncio.sleep(step.context.get("sleep_ms", 1000) / 1000)
