@@ -342,7 +342,7 @@ class Worker:
                     with contextlib.suppress(Exception):
                         await connection.close()
                 raise
-            except psycopg.Error as error:
+            except Exception as error:
                 log.warning("the LISTEN connection failed (%s); reconnecting in %.1f s", _one_line(error), delay)
                 if connection is not None:
                     with contextlib.suppress(Exception):
@@ -620,13 +620,19 @@ class Worker:
         except asyncio.CancelledError:
             if held.abandoned:
                 return  # lost, cancelled, fenced or handed back: nothing to report
-            raise
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the event loop is going away
+            # The handler's own CancelledError (not ours): a failed attempt like any other, so the
+            # step is reported rather than heartbeated for ever.
+            outcome = _Outcome(held=held, error="CancelledError: the handler was cancelled",
+                               retry_after_ms=protocol.retry_after_ms(policy, held.attempt))
         except (Permanent, protocol.UnstorableResult) as failure:
             outcome = _Outcome(held=held, error=protocol.error_message(str(failure) or type(failure).__name__))
         except _TimedOut as failure:
             outcome = _Outcome(held=held, error=str(failure),
                                retry_after_ms=protocol.retry_after_ms(policy, held.attempt))
-        except Exception as failure:
+        except BaseException as failure:  # any other exception (even SystemExit from a handler) is retryable
             message = f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
             outcome = _Outcome(held=held, error=protocol.error_message(message),
                                retry_after_ms=protocol.retry_after_ms(policy, held.attempt))
@@ -670,8 +676,11 @@ class Worker:
         return min(max(self.lease / 3, 1.0), 10.0)
 
     async def _heartbeat_loop(self) -> None:
-        await self._register()
-        await self._check_namespace()
+        try:
+            await self._register()
+            await self._check_namespace()
+        except Exception:
+            log.exception("registering the worker failed")
         step_interval = self.lease / 3
         beat_interval = self._registry_interval
         slack = beat_interval / 10
@@ -682,10 +691,13 @@ class Worker:
             woke = time.monotonic()
             steps_due = woke >= next_steps
             beat_due = woke >= next_beat - slack
-            if steps_due:
-                await self._heartbeat()
-            if beat_due:
-                await self._beat_registry()
+            try:
+                if steps_due:
+                    await self._heartbeat()
+                if beat_due:
+                    await self._beat_registry()
+            except Exception:  # never let one bad round end the heartbeats; fencing covers the gap
+                log.exception("heartbeat round failed")
             now = time.monotonic()
             if steps_due:
                 next_steps = now + step_interval
