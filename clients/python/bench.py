@@ -61,9 +61,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 class Bench:
-    def __init__(self, url: str, bin_dir: Path, concurrency: int) -> None:
+    def __init__(self, url: str, bin_dir: Path, cli: Path, concurrency: int) -> None:
         self.url = url
         self.bin = bin_dir
+        self.cli = cli
         self.concurrency = concurrency
         self.db = psycopg.connect(url, autocommit=True)
         self.client = Client(url)
@@ -71,7 +72,7 @@ class Bench:
     def register(self, namespace: str) -> str:
         with tempfile.TemporaryDirectory() as folder:
             Path(folder, "linear.yaml").write_text(TEMPLATE.format(namespace=namespace))
-            subprocess.run([str(self.bin / "orcastra"), "template", "register", folder, "--database-url", self.url],
+            subprocess.run([str(self.cli), "template", "register", folder, "--database-url", self.url],
                            check=True, capture_output=True)
         return f"{namespace}/linear"
 
@@ -142,6 +143,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default=os.environ.get("ORCASTRA_DATABASE_URL") or os.environ.get("DATABASE_URL"))
     parser.add_argument("--bin", type=Path, default=Path(__file__).resolve().parents[2] / ".build" / "release")
+    parser.add_argument("--orcastra", type=Path, help="the orcastra CLI (default: BIN/orcastra)")
     parser.add_argument("--tasks", type=int, default=500, help="sequential 4-step tasks for latency")
     parser.add_argument("--burn-down", type=int, default=2000, help="4-step tasks for the burn-down")
     parser.add_argument("--concurrency", type=int, default=10)
@@ -152,7 +154,7 @@ def main() -> None:
     if args.serve:
         serve(args.database_url, args.serve, args.concurrency)
         return
-    bench = Bench(args.database_url, args.bin, args.concurrency)
+    bench = Bench(args.database_url, args.bin, args.orcastra or args.bin / "orcastra", args.concurrency)
     rows = []
     run = uuid.uuid4().hex[:6]
     for kind in ("swift", "python"):

@@ -41,7 +41,7 @@ echo "venv ready in $(( $(date +%s) - started ))s ($("$venv/bin/python" --versio
 if [ -z "${DATABASE_URL:-}" ]; then
     export ORCASTRA_DEV_DB_DIR
     ORCASTRA_DEV_DB_DIR=$(mktemp -d /tmp/orcastra-python-db.XXXXXX)
-    cleanup() { "$bin/orcastra" dev-db destroy >/dev/null 2>&1 || true; rm -rf "$ORCASTRA_DEV_DB_DIR"; }
+    cleanup() { "$bin/orcastra" dev-db destroy --yes >/dev/null 2>&1 || true; rm -rf "$ORCASTRA_DEV_DB_DIR"; }
     trap cleanup EXIT
     DATABASE_URL=$("$bin/orcastra" dev-db url)
     export DATABASE_URL
