@@ -2,10 +2,11 @@
 
     python clients/python/bench.py --database-url URL [--bin .build/release] [--tasks 500] [--burn-down 2000]
 
-For each worker kind (`orcastra-worker`, then this package's Worker) it registers a 4-step linear
+For each worker kind (`orcastra-worker` and this package's Worker) it registers a 4-step linear
 template of `orcastra.noop` steps in a namespace of its own and measures:
 
-- 4-step latency: N sequential tasks, from just before the submission to the moment the client has
+- 4-step latency: N sequential tasks per kind, alternating between the kinds (both workers run, each
+  serving its own namespace), from just before the submission to the moment the client has
   read the task as complete after the task-events NOTIFY that announced it (p50, p99); also the
   server-side finished_at − created_at;
 - burn-down: M tasks submitted while no worker serves the namespace, then one worker starts;
@@ -97,29 +98,30 @@ class Bench:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
 
-    def latency(self, reference: str, tasks: int) -> tuple[list[float], list[float]]:
-        client_ms: list[float] = []
-        server_ms: list[float] = []
+    def latency(self, references: dict[str, str], tasks: int) -> dict[str, tuple[list[float], list[float]]]:
+        """Sequential tasks, alternating between the kinds, so each sees the same background load."""
+        samples: dict[str, tuple[list[float], list[float]]] = {kind: ([], []) for kind in references}
         with psycopg.connect(self.url, autocommit=True) as listen:
             listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier("orcastra_task_events")))
             for i in range(tasks + 20):  # the first 20 warm up
-                started = time.perf_counter()
-                task_id = str(self.client.submit(reference).task_id)
-                done = False
-                while not done:
-                    for notify in listen.notifies(timeout=10, stop_after=1):
-                        if notify.payload == task_id:
-                            row = self.db.execute("SELECT state = 'complete' FROM orcastra.tasks WHERE id = %s",
-                                                  (task_id,)).fetchone()
-                            done = bool(row and row[0])
-                elapsed = (time.perf_counter() - started) * 1000
-                if i >= 20:
-                    client_ms.append(elapsed)
-                    (server,) = self.db.execute(  # type: ignore[misc]
-                        "SELECT extract(epoch FROM finished_at - created_at) * 1000 FROM orcastra.tasks WHERE id = %s",
-                        (task_id,)).fetchone()
-                    server_ms.append(float(server))
-        return client_ms, server_ms
+                for kind, reference in references.items():
+                    started = time.perf_counter()
+                    task_id = str(self.client.submit(reference).task_id)
+                    done = False
+                    while not done:
+                        for notify in listen.notifies(timeout=10, stop_after=1):
+                            if notify.payload == task_id:
+                                row = self.db.execute("SELECT state = 'complete' FROM orcastra.tasks WHERE id = %s",
+                                                      (task_id,)).fetchone()
+                                done = bool(row and row[0])
+                    elapsed = (time.perf_counter() - started) * 1000
+                    if i >= 20:
+                        samples[kind][0].append(elapsed)
+                        (server,) = self.db.execute(  # type: ignore[misc]
+                            "SELECT extract(epoch FROM finished_at - created_at) * 1000 FROM orcastra.tasks WHERE id = %s",
+                            (task_id,)).fetchone()
+                        samples[kind][1].append(float(server))
+        return samples
 
     def burn_down(self, kind: str, reference: str, namespace: str, tasks: int) -> float:
         ids = [self.client.submit(reference).task_id for _ in range(tasks)]
@@ -147,6 +149,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=500, help="sequential 4-step tasks for latency")
     parser.add_argument("--burn-down", type=int, default=2000, help="4-step tasks for the burn-down")
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--kinds", default="swift,python", help="which workers, in this order (swift, python)")
     parser.add_argument("--serve", metavar="NAMESPACE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.database_url:
@@ -155,17 +158,20 @@ def main() -> None:
         serve(args.database_url, args.serve, args.concurrency)
         return
     bench = Bench(args.database_url, args.bin, args.orcastra or args.bin / "orcastra", args.concurrency)
-    rows = []
     run = uuid.uuid4().hex[:6]
-    for kind in ("swift", "python"):
-        namespace = f"bench_{kind}_{run}"
-        reference = bench.register(namespace)
-        worker = bench.start_worker(kind, namespace)
-        try:
-            client_ms, server_ms = bench.latency(reference, args.tasks)
-        finally:
+    kinds = args.kinds.split(",")
+    namespaces = {kind: f"bench_{kind}_{run}" for kind in kinds}
+    references = {kind: bench.register(namespace) for kind, namespace in namespaces.items()}
+    workers = [bench.start_worker(kind, namespaces[kind]) for kind in kinds]
+    try:
+        samples = bench.latency(references, args.tasks)
+    finally:
+        for worker in workers:
             bench.stop(worker)
-        rate = bench.burn_down(kind, reference, f"{namespace}", args.burn_down)
+    rows = []
+    for kind in kinds:
+        rate = bench.burn_down(kind, references[kind], namespaces[kind], args.burn_down)
+        client_ms, server_ms = samples[kind]
         rows.append((kind, statistics.median(client_ms), percentile(client_ms, 99), statistics.median(server_ms), rate))
         print(f"{kind}: 4-step p50 {rows[-1][1]:.2f} ms, p99 {rows[-1][2]:.2f} ms, server p50 {rows[-1][3]:.2f} ms, "
               f"burn-down {rate:,.0f} steps/s", file=sys.stderr)

@@ -181,7 +181,10 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kick: asyncio.Event | None = None
         self._claim_due = True
-        self._work: psycopg.AsyncConnection[Any] | None = None
+        self._work: psycopg.AsyncConnection[Any] | None = None  # claims and the hand-back
+        self._report_conn: psycopg.AsyncConnection[Any] | None = None  # reports with their refill claims
+        self._reserved = 0  # slots a claim in flight may fill
+        self._outcome_event: asyncio.Event | None = None
         self._beat: psycopg.AsyncConnection[Any] | None = None
         self._beat_lock: asyncio.Lock | None = None
         self._channel = ""
@@ -230,6 +233,7 @@ class Worker:
         """The worker on the running event loop: returns after a graceful shutdown."""
         self._loop = asyncio.get_running_loop()
         self._kick = asyncio.Event()
+        self._outcome_event = asyncio.Event()
         self._beat_lock = asyncio.Lock()
         if install_signal_handlers:
             for signum in (signal.SIGTERM, signal.SIGINT):
@@ -279,6 +283,7 @@ class Worker:
             asyncio.create_task(self._listen_loop(listen), name="orcastra-listen"),
             asyncio.create_task(self._heartbeat_loop(), name="orcastra-heartbeat"),
             asyncio.create_task(self._fence_loop(), name="orcastra-fence"),
+            asyncio.create_task(self._report_loop(), name="orcastra-report"),
         ]
         try:
             await self._drive()
@@ -290,11 +295,11 @@ class Worker:
                     await helper
             await self._hand_back()
             await self._deregister()
-            for connection in (self._work, self._beat):
+            for connection in (self._work, self._report_conn, self._beat):
                 if connection is not None:
                     with contextlib.suppress(Exception):
                         await connection.close()
-            self._work = self._beat = None
+            self._work = self._report_conn = self._beat = None
             log.info("worker %s stopped", self.worker_id)
 
     async def _start_listening(self) -> psycopg.AsyncConnection[Any] | None:
@@ -351,15 +356,56 @@ class Worker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    # MARK: - Claiming and reporting (one loop owns the work connection)
+    # MARK: - Claiming (the drive loop) and reporting (the report loop), each on a connection of its own
 
     async def _work_connection(self) -> psycopg.AsyncConnection[Any]:
         if self._work is None or self._work.closed or self._work.broken:
             self._work = await self._connect()
         return self._work
 
+    async def _report_connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._report_conn is None or self._report_conn.closed or self._report_conn.broken:
+            self._report_conn = await self._connect()
+        return self._report_conn
+
     def _free_slots(self) -> int:
-        return max(0, self.concurrency - len(self._held))
+        """Slots neither held (claimed, outcome not yet reported) nor reserved by a claim in flight."""
+        return max(0, self.concurrency - len(self._held) - self._reserved)
+
+    def _push_outcome(self, outcome: _Outcome) -> None:
+        self._outcomes.append(outcome)
+        if self._outcome_event is not None:
+            self._outcome_event.set()
+
+    async def _coalesce(self) -> None:
+        """Under load, waits up to a millisecond for more handlers to finish, so one commit reports many
+        steps; a lone step is reported at once (as the Swift worker does)."""
+        deadline = time.monotonic() + 0.001
+        while time.monotonic() < deadline and any(h.task is not None and not h.task.done() for h in self._held.values()):
+            await asyncio.sleep(0.0002)
+
+    async def _report_loop(self) -> None:
+        """Reports finished outcomes in batches: whatever finished while the previous report was in flight."""
+        assert self._outcome_event is not None
+        backoff = 0.0
+        while True:
+            if not self._outcomes:
+                self._outcome_event.clear()
+                await self._outcome_event.wait()
+                continue
+            await self._coalesce()
+            batch, self._outcomes = self._outcomes, []
+            try:
+                ok = await self._report(batch)
+            except Exception:
+                log.exception("reporting failed unexpectedly")
+                self._outcomes = [o for o in batch if not o.held.abandoned] + self._outcomes
+                ok = False
+            if ok:
+                backoff = 0.0
+            else:
+                backoff = min(max(backoff * 2, 0.05), 5.0)
+                await asyncio.sleep(backoff)
 
     async def _drive(self) -> None:
         assert self._kick is not None
@@ -376,16 +422,8 @@ class Worker:
                 if time.monotonic() >= grace_deadline:
                     log.warning("grace period over: stopping %d running steps and handing them back", len(self._held))
                     return
-            if backoff > 0:
-                if self._stopping:
-                    await asyncio.sleep(min(backoff, 0.2))
-                else:
-                    await self._sleep_unless_stopping(backoff)
-            if self._outcomes:
-                batch, self._outcomes = self._outcomes, []
-                ok = await self._report(batch)
-                backoff = 0.0 if ok else min(max(backoff * 2, 0.05), 5.0)
-                continue
+            if backoff > 0 and not self._stopping:
+                await self._sleep_unless_stopping(backoff)
             now = time.monotonic()
             if now >= next_poll:
                 self._claim_due = True
@@ -399,7 +437,7 @@ class Worker:
                 else:
                     backoff = 0.0
                 continue
-            if self._outcomes or (self._claim_due and not self._stopping and self._free_slots() > 0):
+            if self._claim_due and not self._stopping and self._free_slots() > 0:
                 continue
             timeout = max(next_poll - time.monotonic(), 0.001)
             if grace_deadline is not None:
@@ -417,6 +455,7 @@ class Worker:
             if limit == 0:
                 return True
             sent = time.monotonic()
+            self._reserved += limit
             try:
                 connection = await self._work_connection()
                 cursor = await connection.execute(self._CLAIM_COLUMNS, self._claim_params(limit))
@@ -424,6 +463,8 @@ class Worker:
             except psycopg.Error as error:
                 log.warning("claiming failed (%s); trying again", _one_line(error))
                 return False
+            finally:
+                self._reserved -= limit
             self._accept(rows, sent)
             if len(rows) < limit:
                 return True
@@ -461,11 +502,13 @@ class Worker:
             return True
         refill = 0
         if not self._stopping:
-            refill = min(self.claim_batch, self.concurrency - (len(self._held) - len(batch)))
+            # The slots this batch frees, plus any free now; reserved so the drive loop does not fill them too.
+            refill = max(0, min(self.claim_batch, self._free_slots() + len(batch)))
         query, params = self._report_query(batch)
         sent = time.monotonic()
+        self._reserved += refill
         try:
-            connection = await self._work_connection()
+            connection = await self._report_connection()
             # One round trip and one commit: the report and the refill claim, pipelined in one transaction.
             async with connection.pipeline():
                 async with connection.transaction():
@@ -474,6 +517,7 @@ class Worker:
             rows = await cursor.fetchall()
             claimed: list[tuple[Any, ...]] = await claim.fetchall() if claim is not None else []
         except Exception as error:  # a psycopg error, or a value the driver refuses to send
+            self._reserved -= refill
             if protocol.is_passing_fault(error):
                 log.warning("reporting %d outcomes failed (%s); trying again", len(batch), _one_line(error))
                 kept = []
@@ -496,6 +540,7 @@ class Worker:
                 await self._report_alone(batch[0], refusal=error)
             self._wake(claim=True)
             return True
+        self._reserved -= refill
         self._reported(batch, rows)
         if refill > 0:
             self._accept(claimed, sent)
@@ -515,7 +560,7 @@ class Worker:
                     else f"the step failed, and its error could not be stored: {reason}"), retry_after_ms=None)
             query, params = self._report_query([attempt])
             try:
-                connection = await self._work_connection()
+                connection = await self._report_connection()
                 cursor = await connection.execute(query, params)
                 rows = await cursor.fetchall()
                 self._reported([attempt], rows)
@@ -523,7 +568,7 @@ class Worker:
             except Exception as error:
                 if protocol.is_passing_fault(error):
                     outcome.tries += 1
-                    self._outcomes.append(outcome)
+                    self._push_outcome(outcome)
                     return
                 if refusal is not None:
                     break
@@ -638,8 +683,7 @@ class Worker:
                                retry_after_ms=protocol.retry_after_ms(policy, held.attempt))
         if held.abandoned:
             return
-        self._outcomes.append(outcome)
-        self._wake()
+        self._push_outcome(outcome)
 
     async def _call(self, function: Handler, step: Step) -> Any:
         if inspect.iscoroutinefunction(function):
