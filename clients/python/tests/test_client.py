@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from conftest import Cluster, wait_until
+from conftest import Cluster
 from orcastra import Client, SubmitRefused, TaskNotFound, WaitTimedOut
 
 ONE = "  - {name: only, handler: t.echo}\n"

@@ -437,8 +437,6 @@ class Worker:
                 else:
                     backoff = 0.0
                 continue
-            if self._claim_due and not self._stopping and self._free_slots() > 0:
-                continue
             timeout = max(next_poll - time.monotonic(), 0.001)
             if grace_deadline is not None:
                 timeout = min(timeout, max(grace_deadline - time.monotonic(), 0.001))
