@@ -71,3 +71,9 @@ def test_retry_delay_follows_the_documented_formula() -> None:
     assert protocol.retry_after_ms({**policy, "backoff": "fixed", "jitter": False}, 5) == 1000
     assert protocol.retry_after_ms({**policy, "backoff": "none"}, 5) == 0
     assert protocol.retry_after_ms(None, 1) == 0
+
+
+def test_durations_read_as_the_swift_worker_writes_them() -> None:
+    cases = {0: "0s", 300: "300ms", 1500: "1500ms", 30_000: "30s", 90_000: "90s", 300_000: "5m",
+             3_600_000: "1h", 5_400_000: "90m", 3_600_001: "1h1ms", 3_700_000: "3700s", 3_661_000: "3661s", 3_601_500: "1h1s500ms"}
+    assert {ms: protocol.duration_text(ms) for ms in cases} == cases

@@ -75,6 +75,31 @@ def retry_after_ms(policy: dict[str, Any] | None, attempt: int, r: float | None 
     return base
 
 
+_DURATION_UNITS: Final = (("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1))
+
+
+def duration_text(milliseconds: int) -> str:
+    """A duration as templates write it, as Swift's TemplateDuration.description does: the shortest text
+    that parses back to the same value (`90s`, `1500ms`, `1h1ms`); ties prefer the combined form."""
+    if milliseconds == 0:
+        return "0s"
+    if milliseconds < 0:
+        return "-" + duration_text(-milliseconds)
+    combined, remainder = "", milliseconds
+    for suffix, unit in _DURATION_UNITS:
+        count = remainder // unit
+        if count > 0:
+            combined += f"{count}{suffix}"
+            remainder -= count * unit
+    best = combined
+    for suffix, unit in _DURATION_UNITS:
+        if milliseconds % unit == 0:
+            single = f"{milliseconds // unit}{suffix}"
+            if len(single) < len(best):
+                best = single
+    return best
+
+
 def error_message(message: str) -> str:
     """A failure message as PostgreSQL can store it: NUL shown as ``\\0`` (and said so), long ones keep their end."""
     text = message

@@ -134,16 +134,6 @@ class _Counters:
     reported: dict[str, int] = field(default_factory=dict)
 
 
-def _duration_text(ms: int) -> str:
-    if ms % 3_600_000 == 0:
-        return f"{ms // 3_600_000}h"
-    if ms % 60_000 == 0:
-        return f"{ms // 60_000}m"
-    if ms % 1000 == 0:
-        return f"{ms // 1000}s"
-    return f"{ms}ms"
-
-
 class Worker:
     """Runs the steps of `namespace` with the handlers registered by :meth:`handler`.
 
@@ -658,7 +648,7 @@ class Worker:
             except TimeoutError:
                 if not scope.expired():
                     raise
-                raise _TimedOut(f"the handler timed out after {_duration_text(timeout_ms)}") from None
+                raise _TimedOut(f"the handler timed out after {protocol.duration_text(timeout_ms)}") from None
             outcome = _Outcome(held=held, result=protocol.result_json(value))
         except asyncio.CancelledError:
             if held.abandoned:
