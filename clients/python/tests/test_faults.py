@@ -106,3 +106,14 @@ def test_a_step_whose_lease_cannot_be_renewed_is_stopped_before_the_lease_runs_o
     reasons = [reason for _, _, reason, _ in transitions(db, step_id)]
     assert f"lease expired: attempt 1 lost (worker {python.worker_id})" in reasons, reasons  # type: ignore[attr-defined]
     assert python.poll() is None
+
+
+def test_heartbeats_keep_a_step_longer_than_its_lease(cluster: Cluster, client: Client, db: psycopg.Connection[Any]) -> None:
+    reference = cluster.register("long", "  - {name: long, handler: t.sync_sleep, retry: {max_attempts: 3}}\n")
+    cluster.orchestrator()  # would recover the lease if the heartbeats (every 0.5 s) did not renew it
+    python = cluster.python_worker(lease=1.5)
+    task = client.submit(reference, {"sleep_ms": 4000}).task_id
+    done = client.wait(task, timeout=30)
+    assert done.state == "complete" and done.step("long").attempts == 1
+    claims = [meta["worker"] for _, b, _, meta in transitions(db, steps_of(db, task)["long"]["id"]) if b == "in_progress"]
+    assert claims == [python.worker_id]  # type: ignore[attr-defined]
