@@ -21,11 +21,16 @@ extension Worker {
             }
             policy = definition.retry
             let input = try step.input()
-            let context = StepContext(taskID: step.taskID, stepName: step.name, attempt: step.attempt, maxAttempts: step.maxAttempts,
+            let context = StepContext(taskID: step.taskID, stepID: step.id, stepName: step.name, attempt: step.attempt, maxAttempts: step.maxAttempts,
                                       taskContext: input.context, parents: input.parents, logger: stepLogger, shutdown: shutdownFlag)
             let timeout = Duration.milliseconds(definition.timeout.milliseconds)
-            let value = try await perform(definition, step: step, input: input, context: context, timeout: timeout)
-            result = try Self.storable(value, limits: configuration.limits)
+            switch try await perform(definition, step: step, input: input, context: context, timeout: timeout) {
+            case .value(let value):
+                result = try Self.storable(value, limits: configuration.limits)
+            case .settledInTransaction(let outcome):
+                await settledInTransaction(step, outcome: outcome)
+                return
+            }
         } catch let failure as StepFailure {
             result = Self.failure(failure, step: step, policy: policy)
         } catch is CancellationError {
@@ -43,20 +48,81 @@ extension Worker {
         await finish(StepOutcome(step: step, result: result))
     }
 
+    /// How an attempt's handler ended.
+    enum Performed: Sendable {
+        /// A result, to be checked and reported.
+        case value(JSONValue)
+        /// A transactional handler's step was settled in its own transaction: `report_steps` said
+        /// `completed` (and the transaction committed), or `lease_lost` / `ignored` (and it rolled
+        /// back). Nothing is left to report.
+        case settledInTransaction(outcome: String)
+    }
+
     nonisolated func perform(_ definition: StepDefinition, step: ClaimedStep,
                                      input: (context: JSONValue, parents: [String: JSONValue]),
-                                     context: StepContext, timeout: Duration) async throws -> JSONValue {
+                                     context: StepContext, timeout: Duration) async throws -> Performed {
         switch definition.action {
         case .command(let spec):
             let stdin: JSONValue = .object(["context": input.context, "parents": .object(input.parents)])
-            return try await CommandStep.run(spec, input: stdin, step: context, timeout: timeout, limits: configuration.limits)
+            return .value(try await CommandStep.run(spec, input: stdin, step: context, timeout: timeout, limits: configuration.limits))
         case .handler(let name):
             guard let handler = registry.handler(named: name) else {
                 throw StepFailure.retryable("no handler named \(name) is registered in worker \(configuration.workerID) (namespace \(configuration.namespace)); it has: \(registry.names.joined(separator: ", "))")
             }
             // The deadline loop cancels it when its timeout passes.
             await handlerStarted(step.lease, timeout: timeout)
-            return try await handler(input.context, context)
+            switch handler {
+            case .plain(let run):
+                return .value(try await run(input.context, context))
+            case .transactional(let run):
+                return .settledInTransaction(outcome: try await runInTransaction(run, name: name, step: step, input: input.context, context: context))
+            }
+        }
+    }
+
+    /// Runs a `TransactionalStepHandler` in a transaction on a pooled connection of its own, then
+    /// completes the step with `report_steps` in the same transaction (which checks the lease
+    /// token and locks the step, its children and then the task, in the usual order) and commits
+    /// only if that completed it. The step's row is locked only for that last statement and the
+    /// COMMIT: while the handler runs, the heartbeats (on another connection) do not wait for it.
+    ///
+    /// Returns `report_steps`'s outcome when the step was settled here (`completed`, committed;
+    /// or `lease_lost` / `ignored`, rolled back). Throws — after rolling back — when the handler
+    /// failed or was cancelled; the failure is then reported like any other, in a new transaction.
+    nonisolated func runInTransaction(_ run: HandlerRegistry.ErasedTransactional, name: String, step: ClaimedStep,
+                                      input: JSONValue, context: StepContext) async throws -> String {
+        let limits = configuration.limits
+        return try await transactionPool.withConnection { connection in
+            try await connection.execute("BEGIN")
+            do {
+                let value = try await run(input, context, StepTransaction(connection: connection))
+                switch await connection.transactionStatus {
+                case .inTransaction: break
+                case .failedTransaction:
+                    throw StepFailure.retryable("a statement of handler \(name) failed and the handler went on: the step's transaction was aborted")
+                default:
+                    throw StepFailure.permanent("handler \(name) ended the step's transaction itself (COMMIT or ROLLBACK): the step cannot be completed together with its writes")
+                }
+                guard case .success(let json) = try Self.storable(value, limits: limits) else {
+                    throw StepFailure.permanent("result not storable")
+                }
+                // A worker that let go of the step (lease lost, fenced, shutting down past its
+                // grace period) cancelled this task: the checks in query() stop it before it commits.
+                let reply = try await connection.query(Self.reportStatement([StepOutcome(step: step, result: .success(json: json))]))
+                let outcome = try reply.first?.decode("outcome", as: String.self) ?? ReportOutcome.leaseLost.rawValue
+                guard outcome == ReportOutcome.completed.rawValue else {
+                    try? await connection.executeSimple("ROLLBACK")
+                    return outcome
+                }
+                try await connection.execute("COMMIT")
+                return outcome
+            } catch {
+                if !connection.isBroken { try? await connection.executeSimple("ROLLBACK") }
+                // A statement cancelled for a timeout or a lost lease fails with 57014: the cause
+                // is the cancellation, which execute() turns into the right report (or none).
+                if Task.isCancelled { throw CancellationError() }
+                throw error
+            }
         }
     }
 
@@ -89,6 +155,20 @@ extension Worker {
 
     func cancellationReason(_ lease: Lease) -> WorkerState.CancellationReason {
         state.cancellationReason(lease)
+    }
+
+    /// A transactional step was completed in its own transaction, or found to be no longer ours
+    /// there: it leaves its slot without a report.
+    func settledInTransaction(_ step: ClaimedStep, outcome: String) {
+        handlers[step.lease] = nil
+        state.drop(step.lease)
+        wake.yield()
+        let metadata: Logger.Metadata = ["task": "\(step.taskID.uuidString.lowercased())", "step": "\(step.name)", "attempt": "\(step.attempt)"]
+        switch ReportOutcome(rawValue: outcome) {
+        case .completed: logger.debug("step complete (in its handler's transaction)", metadata: metadata)
+        case .ignored: logger.info("step rolled back: its task was cancelled", metadata: metadata)
+        default: logger.warning("step rolled back: the lease was lost (the step may run elsewhere)", metadata: metadata)
+        }
     }
 
     func handlerGone(_ lease: Lease) {
