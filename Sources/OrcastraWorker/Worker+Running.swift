@@ -112,6 +112,12 @@ extension Worker {
                 let outcome = try reply.first?.decode("outcome", as: String.self) ?? ReportOutcome.leaseLost.rawValue
                 guard outcome == ReportOutcome.completed.rawValue else {
                     try? await connection.executeSimple("ROLLBACK")
+                    if outcome == ReportOutcome.ignored.rawValue {
+                        // The rollback took back the step's cancellation too: record it on its own
+                        // (any outcome of a cancelled task's step cancels the step).
+                        let cancelled = StepOutcome(step: step, result: .failure(message: "task cancelled while running", retryAfterMilliseconds: nil))
+                        _ = try? await connection.query(Self.reportStatement([cancelled]))
+                    }
                     return outcome
                 }
                 try await connection.execute("COMMIT")
