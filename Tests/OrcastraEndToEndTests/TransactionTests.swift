@@ -105,6 +105,33 @@ extension EndToEndTests {
         #expect(try await cluster.count("SELECT count(*) FROM orcastra.tasks") == 1)
     }
 
+    @Test func commandStepsGetTheirIdempotencyKeyTheSameInEveryAttempt() async throws {
+        let cluster = try await ProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.register("""
+            namespace: txn
+            name: keyed
+            version: 1.0.0
+            defaults:
+              retry: {max_attempts: 2, backoff: fixed, initial_delay: 50ms, jitter: false}
+            steps:
+              # The first attempt fails after printing its key; the second returns its key.
+              - name: call
+                command: [sh, -c, 'echo "$ORCASTRA_IDEMPOTENCY_KEY" >&2; [ "$ORCASTRA_ATTEMPT" -ge 2 ] || exit 1; echo "{\\"key\\": \\"$ORCASTRA_IDEMPOTENCY_KEY\\"}"']
+            """)
+        try cluster.orchestrator()
+        try cluster.worker(namespace: "txn")
+        let task = try await cluster.submit("txn/keyed")
+        #expect(try await cluster.settled(task) == "complete", "\(cluster.logs)")
+        let key = "\(task.uuidString.lowercased())/call"
+        #expect(try await cluster.result(task, step: "call") == ["key": .string(key)])
+        // The failed first attempt saw the same key: its stderr is its recorded error.
+        #expect(try await cluster.count("""
+            SELECT count(*) FROM orcastra.step_transitions t JOIN orcastra.steps s ON s.id = t.step_id
+            WHERE s.task_id = \(task) AND t.to_state = 'waiting_for_retry' AND t.metadata ->> 'error' LIKE '%' || \(key)::text || '%'
+            """) == 1)
+    }
+
     // MARK: - Transactional steps, in a worker of the test's own
 
     /// Inserts a row for its step, then does what the task's context says.
