@@ -27,8 +27,8 @@ extension Worker {
             switch try await perform(definition, step: step, input: input, context: context, timeout: timeout) {
             case .value(let value):
                 result = try Self.storable(value, limits: configuration.limits)
-            case .settledInTransaction(let outcome):
-                await settledInTransaction(step, outcome: outcome)
+            case .settledInTransaction(let end):
+                await settledInTransaction(step, end)
                 return
             }
         } catch let failure as StepFailure {
@@ -55,7 +55,18 @@ extension Worker {
         /// A transactional handler's step was settled in its own transaction: `report_steps` said
         /// `completed` (and the transaction committed), or `lease_lost` / `ignored` (and it rolled
         /// back). Nothing is left to report.
-        case settledInTransaction(outcome: String)
+        case settledInTransaction(TransactionEnd)
+    }
+
+    /// How a transactional step's own transaction ended.
+    struct TransactionEnd: Sendable {
+        /// `report_steps`'s answer: `completed` (committed), `lease_lost` or `ignored` (rolled back).
+        var outcome: String
+        /// Steps claimed in the same transaction, into the slot this one freed (and any others
+        /// free), as the report path does: one commit for both.
+        var claimed: QueryResult?
+        var reserved = 0
+        var sentAt = ContinuousClock.now
     }
 
     nonisolated func perform(_ definition: StepDefinition, step: ClaimedStep,
@@ -75,7 +86,7 @@ extension Worker {
             case .plain(let run):
                 return .value(try await run(input.context, context))
             case .transactional(let run):
-                return .settledInTransaction(outcome: try await runInTransaction(run, name: name, step: step, input: input.context, context: context))
+                return .settledInTransaction(try await runInTransaction(run, name: name, step: step, input: input.context, context: context))
             }
         }
     }
@@ -90,10 +101,11 @@ extension Worker {
     /// or `lease_lost` / `ignored`, rolled back). Throws — after rolling back — when the handler
     /// failed or was cancelled; the failure is then reported like any other, in a new transaction.
     nonisolated func runInTransaction(_ run: HandlerRegistry.ErasedTransactional, name: String, step: ClaimedStep,
-                                      input: JSONValue, context: StepContext) async throws -> String {
+                                      input: JSONValue, context: StepContext) async throws -> TransactionEnd {
         let limits = configuration.limits
         return try await transactionPool.withConnection { connection in
             try await connection.execute("BEGIN")
+            var reserved = 0
             do {
                 let value = try await run(input, context, StepTransaction(connection: connection))
                 switch await connection.transactionStatus {
@@ -118,11 +130,18 @@ extension Worker {
                         let cancelled = StepOutcome(step: step, result: .failure(message: "task cancelled while running", retryAfterMilliseconds: nil))
                         _ = try? await connection.query(Self.reportStatement([cancelled]))
                     }
-                    return outcome
+                    return TransactionEnd(outcome: outcome)
                 }
+                // Refill the freed slot in the same commit, as the report path does (a claim never
+                // waits: SKIP LOCKED). Should the COMMIT's fate be unknown, steps claimed here are
+                // owned by nobody until their leases run out and an orchestrator recovers them.
+                reserved = await reserveRefill()
+                let sentAt = ContinuousClock.now
+                let claimed = reserved > 0 ? try await connection.query(claimStatement(limit: reserved)) : nil
                 try await connection.execute("COMMIT")
-                return outcome
+                return TransactionEnd(outcome: outcome, claimed: claimed, reserved: reserved, sentAt: sentAt)
             } catch {
+                if reserved > 0 { await releaseReservation(reserved) }
                 if !connection.isBroken { try? await connection.executeSimple("ROLLBACK") }
                 // A statement cancelled for a timeout or a lost lease fails with 57014: the cause
                 // is the cancellation, which execute() turns into the right report (or none).
@@ -163,17 +182,32 @@ extension Worker {
         state.cancellationReason(lease)
     }
 
+    /// Slots a transactional step's transaction may claim into when it completes its step (its
+    /// own slot, which frees at the commit, and any others free).
+    func reserveRefill() -> Int {
+        state.reserveRefill(freeing: 1)
+    }
+
+    func releaseReservation(_ count: Int) {
+        state.releaseReservation(count)
+    }
+
     /// A transactional step was completed in its own transaction, or found to be no longer ours
-    /// there: it leaves its slot without a report.
-    func settledInTransaction(_ step: ClaimedStep, outcome: String) {
+    /// there: it leaves its slot without a report, and the steps claimed in that transaction start.
+    func settledInTransaction(_ step: ClaimedStep, _ end: TransactionEnd) async {
         handlers[step.lease] = nil
         state.drop(step.lease)
-        wake.yield()
         let metadata: Logger.Metadata = ["task": "\(step.taskID.uuidString.lowercased())", "step": "\(step.name)", "attempt": "\(step.attempt)"]
-        switch ReportOutcome(rawValue: outcome) {
+        switch ReportOutcome(rawValue: end.outcome) {
         case .completed: logger.debug("step complete (in its handler's transaction)", metadata: metadata)
         case .ignored: logger.info("step rolled back: its task was cancelled", metadata: metadata)
         default: logger.warning("step rolled back: the lease was lost (the step may run elsewhere)", metadata: metadata)
+        }
+        if let claimed = end.claimed {
+            let count = await accept(claimed, reserved: end.reserved, sentAt: end.sentAt)
+            if count == end.reserved { wake.yield() }  // a full batch: there may be more
+        } else {
+            wake.yield()  // a slot freed
         }
     }
 
