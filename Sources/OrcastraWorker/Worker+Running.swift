@@ -92,9 +92,9 @@ extension Worker {
     }
 
     /// Runs a `TransactionalStepHandler` in a transaction on a pooled connection of its own, then
-    /// completes the step with `report_steps` in the same transaction (which checks the lease
-    /// token and locks the step, its children and then the task, in the usual order) and commits
-    /// only if that completed it. The step's row is locked only for that last statement and the
+    /// completes the step with `complete_step_in_transaction` (`report_steps` for this step, which
+    /// checks the lease token and locks the step, its children and then the task, in the usual
+    /// order) in the same transaction, and commits only if that completed it. The step's row is locked only for that last statement and the
     /// COMMIT: while the handler runs, the heartbeats (on another connection) do not wait for it.
     ///
     /// Returns `report_steps`'s outcome when the step was settled here (`completed`, committed;
@@ -118,12 +118,31 @@ extension Worker {
                 guard case .success(let json) = try Self.storable(value, limits: limits) else {
                     throw StepFailure.permanent("result not storable")
                 }
-                // A worker that let go of the step (lease lost, fenced, shutting down past its
-                // grace period) cancelled this task: the checks in query() stop it before it commits.
-                let reply = try await connection.query(Self.reportStatement([StepOutcome(step: step, result: .success(json: json))]))
-                let outcome = try reply.first?.decode("outcome", as: String.self) ?? ReportOutcome.leaseLost.rawValue
-                guard outcome == ReportOutcome.completed.rawValue else {
+                // Complete the step, refill the slot it frees (as the report path does; a claim
+                // never waits) and commit, in one round trip: complete_step_in_transaction raises
+                // OR005 unless report_steps completed the step, and then the pipeline skips the
+                // rest and the transaction rolls back. A worker that let go of the step (lease
+                // lost, fenced, shutting down past its grace period) cancelled this task, which
+                // stops it here before anything is sent. Should the COMMIT's fate be unknown,
+                // steps claimed here are owned by nobody until their leases run out and an
+                // orchestrator recovers them.
+                reserved = await reserveRefill()
+                var statements: [SQL] = ["""
+                    SELECT orcastra.complete_step_in_transaction(\(step.id), \(step.leaseToken), \(JSONText(json))::jsonb) AS outcome
+                    """]
+                if reserved > 0 { statements.append(claimStatement(limit: reserved)) }
+                statements.append("COMMIT")
+                let sentAt = ContinuousClock.now
+                let replies: [QueryResult]
+                do {
+                    try Task.checkCancellation()
+                    replies = try await connection.pipeline(statements)
+                } catch let error as PostgresError where error.sqlState == OrcastraSQLState.stepNotCompleted.rawValue {
+                    if reserved > 0 { await releaseReservation(reserved) }
+                    reserved = 0
                     try? await connection.executeSimple("ROLLBACK")
+                    var outcome = ReportOutcome.leaseLost.rawValue
+                    if case .server(let server) = error, let detail = server.detail { outcome = detail }
                     if outcome == ReportOutcome.ignored.rawValue {
                         // The rollback took back the step's cancellation too: record it on its own
                         // (any outcome of a cancelled task's step cancels the step).
@@ -132,14 +151,8 @@ extension Worker {
                     }
                     return TransactionEnd(outcome: outcome)
                 }
-                // Refill the freed slot in the same commit, as the report path does (a claim never
-                // waits: SKIP LOCKED). Should the COMMIT's fate be unknown, steps claimed here are
-                // owned by nobody until their leases run out and an orchestrator recovers them.
-                reserved = await reserveRefill()
-                let sentAt = ContinuousClock.now
-                let claimed = reserved > 0 ? try await connection.query(claimStatement(limit: reserved)) : nil
-                try await connection.execute("COMMIT")
-                return TransactionEnd(outcome: outcome, claimed: claimed, reserved: reserved, sentAt: sentAt)
+                return TransactionEnd(outcome: ReportOutcome.completed.rawValue, claimed: reserved > 0 ? replies[1] : nil,
+                                      reserved: reserved, sentAt: sentAt)
             } catch {
                 if reserved > 0 { await releaseReservation(reserved) }
                 if !connection.isBroken { try? await connection.executeSimple("ROLLBACK") }
