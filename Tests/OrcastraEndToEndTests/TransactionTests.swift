@@ -132,6 +132,60 @@ extension EndToEndTests {
             """) == 1)
     }
 
+    // MARK: - Transactional steps through SQL alone (any driver)
+
+    @Test func completeStepInTransactionCommitsOnlyACompletedStep() async throws {
+        let cluster = try await ProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.register("""
+            namespace: txsql
+            name: two
+            version: 1.0.0
+            steps:
+              - {name: a, handler: any.thing}
+              - {name: b, handler: any.thing, depends_on: [a]}
+            """)
+        let connection = try await PostgresConnection.connect(cluster.url)
+        defer { Task { await connection.close() } }
+        try await connection.execute("CREATE TABLE public.effects (step_id bigint PRIMARY KEY)")
+        func claim() async throws -> (id: Int64, token: UUID) {
+            let row = try await connection.queryRow("SELECT * FROM orcastra.claim_steps('txsql', 'sql-worker', 1, 30000)")
+            return (try row.decode("step_id"), try row.decode("lease_token"))
+        }
+        func attempt(_ id: Int64, _ token: UUID) async throws -> String {
+            try await connection.execute("BEGIN")
+            try await connection.execute("INSERT INTO public.effects (step_id) VALUES (\(id))")
+            do {
+                let outcome: String = try await connection.queryRow("""
+                    SELECT orcastra.complete_step_in_transaction(\(id), \(token), '{"done": true}') AS outcome
+                    """).decode("outcome")
+                try await connection.execute("COMMIT")
+                return outcome
+            } catch let error as PostgresError {
+                try await connection.execute("ROLLBACK")
+                guard case .server(let server) = error, server.sqlState == "OR005" else { throw error }
+                return "OR005 \(server.detail ?? "")"
+            }
+        }
+
+        let task = try await cluster.submit("txsql/two")
+        let a = try await claim()
+        // A wrong token: the step is not completed, and the effect rolls back with it.
+        #expect(try await attempt(a.id, UUID()) == "OR005 lease_lost")
+        #expect(try await cluster.count("SELECT count(*) FROM public.effects") == 0)
+        #expect(try await cluster.stepRow(task, step: "a").decode("state", as: String.self) == "in_progress")
+        // The right one: the effect, the result and the child's release commit together.
+        #expect(try await attempt(a.id, a.token) == "completed")
+        #expect(try await cluster.count("SELECT count(*) FROM public.effects") == 1)
+        #expect(try await cluster.steps(task) == ["a": "complete", "b": "enqueued"])
+        #expect(try await cluster.result(task, step: "a") == ["done": true])
+        // A cancelled task: refused as 'ignored', nothing written.
+        let b = try await claim()
+        _ = try await OrcastraClient(pool: cluster.pool).cancel(task)
+        #expect(try await attempt(b.id, b.token) == "OR005 ignored")
+        #expect(try await cluster.count("SELECT count(*) FROM public.effects") == 1)
+    }
+
     // MARK: - Transactional steps, in a worker of the test's own
 
     /// Inserts a row for its step, then does what the task's context says.
