@@ -150,6 +150,18 @@ let package = Package(
             exclude: ["greeting.yaml"],
             swiftSettings: strict
         ),
+        // A worker whose handler writes to the same database in the step's own transaction
+        // (TransactionalStepHandler), exactly once per step; `--plain` for comparison.
+        .executableTarget(
+            name: "ledger-worker",
+            dependencies: ["OrcastraWorker", "OrcastraCommandLine", "OrcastraPostgres",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Examples/LedgerWorker",
+            exclude: ["ledger.yaml"],
+            resources: [.copy("ledger.sql")],
+            swiftSettings: strict
+        ),
         // Test support, shipped so users can test against a real database too.
         .target(
             name: "OrcastraTesting",

@@ -194,3 +194,31 @@ BEGIN
     SELECT r.id FROM released r, woken;
 END
 $$;
+
+-- Completes one step inside the caller's own transaction — a handler's transaction that wrote
+-- the step's effects (docs/transactions.md) — or makes that transaction fail: report_steps for
+-- this step alone, and unless it answered 'completed', raises OR005 (DETAIL: that answer,
+-- 'lease_lost' or 'ignored'). The caller's COMMIT then rolls back, so the handler's writes never
+-- commit without the step's completion, whatever the caller does with the error. After an
+-- 'ignored' the caller should report the step once more in a new transaction (any outcome; it
+-- becomes 'cancelled'), or the step waits for a heartbeat or its lease's expiry to be cancelled.
+-- Locks as report_steps does: the step and the children it may release by ascending id, then
+-- tasks. Call it last in the transaction, right before COMMIT: it holds the step's row lock until
+-- then, and the worker's heartbeats for the step wait for it.
+CREATE OR REPLACE FUNCTION orcastra.complete_step_in_transaction(p_id bigint, p_token uuid, p_result jsonb)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_outcome text;
+BEGIN
+    SELECT r.outcome INTO v_outcome
+    FROM orcastra.report_steps(ARRAY[p_id], ARRAY[p_token], ARRAY[coalesce(p_result, 'null'::jsonb)],
+                               ARRAY[NULL::text], ARRAY[NULL::bigint]) AS r;
+    IF v_outcome IS DISTINCT FROM 'completed' THEN
+        RAISE EXCEPTION 'step % was not completed (%): this transaction must roll back', p_id, coalesce(v_outcome, 'no such step')
+            USING ERRCODE = 'OR005', DETAIL = coalesce(v_outcome, 'lease_lost'),
+                  HINT = 'lease_lost: the step was recovered and may run elsewhere; ignored: its task was cancelled';
+    END IF;
+    RETURN v_outcome;
+END
+$$;

@@ -48,6 +48,29 @@ public struct OrcastraClient: Sendable {
         try await TaskCreator(pool: pool).create(request)
     }
 
+    /// Submits inside the caller's own transaction: the task exists if and only if that
+    /// transaction commits, and workers are woken at its commit, never before and never for a
+    /// rollback. Use it to save your own rows and start their workflow atomically:
+    ///
+    /// ```swift
+    /// try await connection.withTransaction { connection in
+    ///     try await connection.execute("INSERT INTO shop.orders (id, total) VALUES (\(id), \(total))")
+    ///     _ = try await client.submit(TaskRequest(template: "shop/fulfil", context: ["order": .string(id)]), in: connection)
+    /// }
+    /// ```
+    ///
+    /// The same checks as ``submit(_:)`` run before anything is sent (input schema, size, what
+    /// jsonb cannot store). Inside a `TransactionalStepHandler`, pass `transaction.connection`: the
+    /// new task then exists only if the step completes. Any other driver does the same with
+    /// `SELECT * FROM orcastra.create_task(…)` between its `BEGIN` and `COMMIT`
+    /// (docs/transactions.md).
+    ///
+    /// - Throws: `StoreError.notInTransaction` when `connection` is not inside an open transaction
+    ///   (autocommit, or a failed transaction), and the errors of ``submit(_:)``.
+    public func submit(_ request: TaskRequest, in connection: isolated PostgresConnection) async throws -> TaskCreation {
+        try await TaskCreator(pool: pool).create(request, in: connection)
+    }
+
     /// Submits with any `Encodable` context, e.g. a struct of the workflow's input.
     public func submit<Context: Encodable>(
         _ template: TemplateReference, context: Context, idempotencyKey: String? = nil,

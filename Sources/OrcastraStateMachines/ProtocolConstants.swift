@@ -42,4 +42,7 @@ public enum OrcastraSQLState: String, CaseIterable, Sendable {
     case templateNotFound = "OR003"
     /// `create_task` was given a deprecated version without `p_allow_deprecated`.
     case templateDeprecated = "OR004"
+    /// `complete_step_in_transaction` did not complete the step (its DETAIL says why:
+    /// `lease_lost` or `ignored`): the caller's transaction must roll back.
+    case stepNotCompleted = "OR005"
 }

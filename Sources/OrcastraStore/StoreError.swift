@@ -28,6 +28,9 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case contextUnstorable(reason: String)
     /// The database has no Orcastra schema yet.
     case notMigrated
+    /// A transactional submission on a connection that is not inside an open transaction block
+    /// (`status` says what it is instead).
+    case notInTransaction(status: String)
     case taskNotFound(String)
 
     public var description: String {
@@ -51,6 +54,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .defaultCannotBeDeprecated(let reference):
             let family = reference.split(separator: "@").first.map(String.init) ?? reference
             return "\(reference) is the default version, and a default cannot be deprecated. Set another default (`orcastra template default \(family) VERSION`) or clear it (`orcastra template default \(family) --clear`) first."
+        case .notInTransaction(let status):
+            return "A transactional submission needs a connection inside an open transaction (BEGIN, or PostgresConnection.withTransaction), and this one is \(status); nothing was written. Submit inside withTransaction { }, or use submit(_:) without a connection."
         case .versionConflict(let reference):
             return "Template \(reference) is already registered with different content. A version is immutable: bump `version` in the file and register again."
         case .contextInvalid(let template, let violations):

@@ -67,6 +67,31 @@ public struct TaskCreator: Sendable {
 
     /// Creates a task from an already fetched template (callers that submit many tasks reuse it).
     public func create(_ request: TaskRequest, from stored: StoredTemplate) async throws -> TaskCreation {
+        try await create(request, from: stored) { statement in try await pool.query(statement) }
+    }
+
+    /// Creates a task inside the caller's open transaction on `connection`: the task exists if and
+    /// only if that transaction commits, and workers are notified at its commit (NOTIFY is
+    /// transactional). The same checks as `create(_:)` run first (schema, size, what jsonb cannot
+    /// store); the template itself is looked up through the pool, so it must be registered
+    /// (committed) already.
+    ///
+    /// - Throws: `StoreError.notInTransaction` when `connection` is not inside an open, healthy
+    ///   transaction block. If the database refuses the task (a deprecated version, say), the
+    ///   caller's transaction is aborted, like after any failed statement: roll it back.
+    public func create(_ request: TaskRequest, in connection: isolated PostgresConnection) async throws -> TaskCreation {
+        switch connection.transactionStatus {
+        case .inTransaction: break
+        case .idle: throw StoreError.notInTransaction(status: "not in a transaction (autocommit)")
+        case .failedTransaction: throw StoreError.notInTransaction(status: "in a failed transaction (a statement failed; roll it back)")
+        case .active, .unknown: throw StoreError.notInTransaction(status: "busy or closed")
+        }
+        let stored = try await registry.find(request.template)
+        return try await create(request, from: stored) { statement in try await connection.query(statement) }
+    }
+
+    private func create(_ request: TaskRequest, from stored: StoredTemplate,
+                        run: @Sendable (SQL) async throws -> QueryResult) async throws -> TaskCreation {
         let template = stored.template
         // Before anything is sent: jsonb would refuse a NUL half-way with SQLSTATE 22P05.
         if let reason = request.context.unstorableReason() {
@@ -87,7 +112,7 @@ public struct TaskCreator: Sendable {
         let statement = Self.createStatement(request, context: JSONText(contextJSON), templateID: stored.id)
         let row: PostgresRow?
         do {
-            row = try await pool.query(statement).first
+            row = try await run(statement).first
         } catch let error as PostgresError where error.sqlState == OrcastraSQLState.templateDeprecated.rawValue {
             throw await deprecated(template.reference, stored)
         }

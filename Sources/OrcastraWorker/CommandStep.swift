@@ -22,6 +22,7 @@ enum CommandStep {
         environment["ORCASTRA_STEP_NAME"] = step.stepName
         environment["ORCASTRA_ATTEMPT"] = String(step.attempt)
         environment["ORCASTRA_MAX_ATTEMPTS"] = String(step.maxAttempts)
+        environment["ORCASTRA_IDEMPOTENCY_KEY"] = step.idempotencyKey
         environment["ORCASTRA_INPUT"] = inputFile
 
         let outcome = await CommandRunner.run(CommandInvocation(

@@ -4,26 +4,51 @@ import OrcastraTemplates
 /// The Swift handlers a worker can run, by name.
 public struct HandlerRegistry: Sendable {
     typealias Erased = @Sendable (JSONValue, StepContext) async throws -> JSONValue
-    private(set) var handlers: [String: Erased] = [:]
+    typealias ErasedTransactional = @Sendable (JSONValue, StepContext, StepTransaction) async throws -> JSONValue
+
+    enum Registered: Sendable {
+        case plain(Erased)
+        /// Runs inside the step's transaction (`TransactionalStepHandler`).
+        case transactional(ErasedTransactional)
+    }
+
+    private(set) var handlers: [String: Registered] = [:]
 
     public init() {}
 
     /// Adds a handler under its `name`; a second handler with the same name replaces the first.
     public mutating func register<Handler: StepHandler>(_ handler: Handler) {
-        handlers[Handler.name] = { context, step in
-            let input: Handler.Input
-            do {
-                input = try JSONBridge.decode(Handler.Input.self, from: context)
-            } catch {
-                throw StepFailure.permanent("the task context does not decode as \(Handler.Input.self) for handler \(Handler.name): \(error)")
-            }
+        handlers[Handler.name] = .plain { context, step in
+            let input = try Self.decode(Handler.Input.self, from: context, handler: Handler.name)
             return try JSONBridge.encode(try await handler.run(input, context: step))
+        }
+    }
+
+    /// Adds a handler whose writes commit together with the step's completion; a second handler
+    /// with the same name (of either kind) replaces the first.
+    public mutating func register<Handler: TransactionalStepHandler>(_ handler: Handler) {
+        handlers[Handler.name] = .transactional { context, step, transaction in
+            let input = try Self.decode(Handler.Input.self, from: context, handler: Handler.name)
+            return try JSONBridge.encode(try await handler.run(input, context: step, transaction: transaction))
+        }
+    }
+
+    private static func decode<Input: Decodable>(_ type: Input.Type, from context: JSONValue, handler: String) throws -> Input {
+        do {
+            return try JSONBridge.decode(Input.self, from: context)
+        } catch {
+            throw StepFailure.permanent("the task context does not decode as \(Input.self) for handler \(handler): \(error)")
         }
     }
 
     public var names: [String] { handlers.keys.sorted() }
 
-    func handler(named name: String) -> Erased? { handlers[name] }
+    /// Whether any handler runs in the step's transaction (the worker then keeps a pool for them).
+    var hasTransactionalHandlers: Bool {
+        handlers.values.contains { if case .transactional = $0 { true } else { false } }
+    }
+
+    func handler(named name: String) -> Registered? { handlers[name] }
 
     /// The handlers every stock worker has: `orcastra.noop` returns `{}`; `orcastra.echo` returns
     /// its input (`{"context": …, "parents": …}`); `orcastra.sleep` waits `sleep_ms` from the

@@ -19,6 +19,8 @@ public protocol StepHandler: Sendable {
 /// What a handler knows about the step it runs.
 public struct StepContext: Sendable {
     public let taskID: UUID
+    /// The step's row id (`orcastra.steps.id`): the same in every attempt of the step.
+    public let stepID: Int64
     public let stepName: String
     /// 1 for the first attempt.
     public let attempt: Int
@@ -31,6 +33,17 @@ public struct StepContext: Sendable {
     public let logger: Logger
     /// Set once the worker shuts down.
     let shutdown: ShutdownFlag
+
+    /// A key that names this step of this task, the same in every attempt (and on every worker):
+    /// `<task id>/<step name>`. Pass it to an external API that deduplicates requests (an
+    /// `Idempotency-Key` header), so that an attempt that ran again after a crash does not charge,
+    /// mail or post twice. Command steps get it as `ORCASTRA_IDEMPOTENCY_KEY`. See
+    /// docs/transactions.md.
+    public var idempotencyKey: String { Self.idempotencyKey(taskID: taskID, stepName: stepName) }
+
+    static func idempotencyKey(taskID: UUID, stepName: String) -> String {
+        "\(taskID.uuidString.lowercased())/\(stepName)"
+    }
 
     /// Decodes a parent's result.
     public func parentResult<Value: Decodable>(_ step: String, as type: Value.Type = Value.self) throws -> Value {

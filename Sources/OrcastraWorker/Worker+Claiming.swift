@@ -31,7 +31,7 @@ extension Worker {
         }
     }
 
-    func claimStatement(limit: Int) -> SQL {
+    nonisolated func claimStatement(limit: Int) -> SQL {
         """
         SELECT * FROM orcastra.claim_steps(\(configuration.namespace), \(configuration.workerID), \(limit)::int, \(Int(configuration.lease.milliseconds))::int)
         """

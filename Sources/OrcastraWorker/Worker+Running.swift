@@ -21,11 +21,16 @@ extension Worker {
             }
             policy = definition.retry
             let input = try step.input()
-            let context = StepContext(taskID: step.taskID, stepName: step.name, attempt: step.attempt, maxAttempts: step.maxAttempts,
+            let context = StepContext(taskID: step.taskID, stepID: step.id, stepName: step.name, attempt: step.attempt, maxAttempts: step.maxAttempts,
                                       taskContext: input.context, parents: input.parents, logger: stepLogger, shutdown: shutdownFlag)
             let timeout = Duration.milliseconds(definition.timeout.milliseconds)
-            let value = try await perform(definition, step: step, input: input, context: context, timeout: timeout)
-            result = try Self.storable(value, limits: configuration.limits)
+            switch try await perform(definition, step: step, input: input, context: context, timeout: timeout) {
+            case .value(let value):
+                result = try Self.storable(value, limits: configuration.limits)
+            case .settledInTransaction(let end):
+                await settledInTransaction(step, end)
+                return
+            }
         } catch let failure as StepFailure {
             result = Self.failure(failure, step: step, policy: policy)
         } catch is CancellationError {
@@ -43,20 +48,119 @@ extension Worker {
         await finish(StepOutcome(step: step, result: result))
     }
 
+    /// How an attempt's handler ended.
+    enum Performed: Sendable {
+        /// A result, to be checked and reported.
+        case value(JSONValue)
+        /// A transactional handler's step was settled in its own transaction: `report_steps` said
+        /// `completed` (and the transaction committed), or `lease_lost` / `ignored` (and it rolled
+        /// back). Nothing is left to report.
+        case settledInTransaction(TransactionEnd)
+    }
+
+    /// How a transactional step's own transaction ended.
+    struct TransactionEnd: Sendable {
+        /// `report_steps`'s answer: `completed` (committed), `lease_lost` or `ignored` (rolled back).
+        var outcome: String
+        /// Steps claimed in the same transaction, into the slot this one freed (and any others
+        /// free), as the report path does: one commit for both.
+        var claimed: QueryResult?
+        var reserved = 0
+        var sentAt = ContinuousClock.now
+    }
+
     nonisolated func perform(_ definition: StepDefinition, step: ClaimedStep,
                                      input: (context: JSONValue, parents: [String: JSONValue]),
-                                     context: StepContext, timeout: Duration) async throws -> JSONValue {
+                                     context: StepContext, timeout: Duration) async throws -> Performed {
         switch definition.action {
         case .command(let spec):
             let stdin: JSONValue = .object(["context": input.context, "parents": .object(input.parents)])
-            return try await CommandStep.run(spec, input: stdin, step: context, timeout: timeout, limits: configuration.limits)
+            return .value(try await CommandStep.run(spec, input: stdin, step: context, timeout: timeout, limits: configuration.limits))
         case .handler(let name):
             guard let handler = registry.handler(named: name) else {
                 throw StepFailure.retryable("no handler named \(name) is registered in worker \(configuration.workerID) (namespace \(configuration.namespace)); it has: \(registry.names.joined(separator: ", "))")
             }
             // The deadline loop cancels it when its timeout passes.
             await handlerStarted(step.lease, timeout: timeout)
-            return try await handler(input.context, context)
+            switch handler {
+            case .plain(let run):
+                return .value(try await run(input.context, context))
+            case .transactional(let run):
+                return .settledInTransaction(try await runInTransaction(run, name: name, step: step, input: input.context, context: context))
+            }
+        }
+    }
+
+    /// Runs a `TransactionalStepHandler` in a transaction on a pooled connection of its own, then
+    /// completes the step with `complete_step_in_transaction` (`report_steps` for this step, which
+    /// checks the lease token and locks the step, its children and then the task, in the usual
+    /// order) in the same transaction, and commits only if that completed it. The step's row is locked only for that last statement and the
+    /// COMMIT: while the handler runs, the heartbeats (on another connection) do not wait for it.
+    ///
+    /// Returns `report_steps`'s outcome when the step was settled here (`completed`, committed;
+    /// or `lease_lost` / `ignored`, rolled back). Throws — after rolling back — when the handler
+    /// failed or was cancelled; the failure is then reported like any other, in a new transaction.
+    nonisolated func runInTransaction(_ run: HandlerRegistry.ErasedTransactional, name: String, step: ClaimedStep,
+                                      input: JSONValue, context: StepContext) async throws -> TransactionEnd {
+        let limits = configuration.limits
+        return try await transactionPool.withConnection { connection in
+            try await connection.execute("BEGIN")
+            var reserved = 0
+            do {
+                let value = try await run(input, context, StepTransaction(connection: connection))
+                switch await connection.transactionStatus {
+                case .inTransaction: break
+                case .failedTransaction:
+                    throw StepFailure.retryable("a statement of handler \(name) failed and the handler went on: the step's transaction was aborted")
+                default:
+                    throw StepFailure.permanent("handler \(name) ended the step's transaction itself (COMMIT or ROLLBACK): the step cannot be completed together with its writes")
+                }
+                guard case .success(let json) = try Self.storable(value, limits: limits) else {
+                    throw StepFailure.permanent("result not storable")
+                }
+                // Complete the step, refill the slot it frees (as the report path does; a claim
+                // never waits) and commit, in one round trip: complete_step_in_transaction raises
+                // OR005 unless report_steps completed the step, and then the pipeline skips the
+                // rest and the transaction rolls back. A worker that let go of the step (lease
+                // lost, fenced, shutting down past its grace period) cancelled this task, which
+                // stops it here before anything is sent. Should the COMMIT's fate be unknown,
+                // steps claimed here are owned by nobody until their leases run out and an
+                // orchestrator recovers them.
+                reserved = await reserveRefill()
+                var statements: [SQL] = ["""
+                    SELECT orcastra.complete_step_in_transaction(\(step.id), \(step.leaseToken), \(JSONText(json))::jsonb) AS outcome
+                    """]
+                if reserved > 0 { statements.append(claimStatement(limit: reserved)) }
+                statements.append("COMMIT")
+                let sentAt = ContinuousClock.now
+                let replies: [QueryResult]
+                do {
+                    try Task.checkCancellation()
+                    replies = try await connection.pipeline(statements)
+                } catch let error as PostgresError where error.sqlState == OrcastraSQLState.stepNotCompleted.rawValue {
+                    if reserved > 0 { await releaseReservation(reserved) }
+                    reserved = 0
+                    try? await connection.executeSimple("ROLLBACK")
+                    var outcome = ReportOutcome.leaseLost.rawValue
+                    if case .server(let server) = error, let detail = server.detail { outcome = detail }
+                    if outcome == ReportOutcome.ignored.rawValue {
+                        // The rollback took back the step's cancellation too: record it on its own
+                        // (any outcome of a cancelled task's step cancels the step).
+                        let cancelled = StepOutcome(step: step, result: .failure(message: "task cancelled while running", retryAfterMilliseconds: nil))
+                        _ = try? await connection.query(Self.reportStatement([cancelled]))
+                    }
+                    return TransactionEnd(outcome: outcome)
+                }
+                return TransactionEnd(outcome: ReportOutcome.completed.rawValue, claimed: reserved > 0 ? replies[1] : nil,
+                                      reserved: reserved, sentAt: sentAt)
+            } catch {
+                if reserved > 0 { await releaseReservation(reserved) }
+                if !connection.isBroken { try? await connection.executeSimple("ROLLBACK") }
+                // A statement cancelled for a timeout or a lost lease fails with 57014: the cause
+                // is the cancellation, which execute() turns into the right report (or none).
+                if Task.isCancelled { throw CancellationError() }
+                throw error
+            }
         }
     }
 
@@ -89,6 +193,35 @@ extension Worker {
 
     func cancellationReason(_ lease: Lease) -> WorkerState.CancellationReason {
         state.cancellationReason(lease)
+    }
+
+    /// Slots a transactional step's transaction may claim into when it completes its step (its
+    /// own slot, which frees at the commit, and any others free).
+    func reserveRefill() -> Int {
+        state.reserveRefill(freeing: 1)
+    }
+
+    func releaseReservation(_ count: Int) {
+        state.releaseReservation(count)
+    }
+
+    /// A transactional step was completed in its own transaction, or found to be no longer ours
+    /// there: it leaves its slot without a report, and the steps claimed in that transaction start.
+    func settledInTransaction(_ step: ClaimedStep, _ end: TransactionEnd) async {
+        handlers[step.lease] = nil
+        state.drop(step.lease)
+        let metadata: Logger.Metadata = ["task": "\(step.taskID.uuidString.lowercased())", "step": "\(step.name)", "attempt": "\(step.attempt)"]
+        switch ReportOutcome(rawValue: end.outcome) {
+        case .completed: logger.debug("step complete (in its handler's transaction)", metadata: metadata)
+        case .ignored: logger.info("step rolled back: its task was cancelled", metadata: metadata)
+        default: logger.warning("step rolled back: the lease was lost (the step may run elsewhere)", metadata: metadata)
+        }
+        if let claimed = end.claimed {
+            let count = await accept(claimed, reserved: end.reserved, sentAt: end.sentAt)
+            if count == end.reserved { wake.yield() }  // a full batch: there may be more
+        } else {
+            wake.yield()  // a slot freed
+        }
     }
 
     func handlerGone(_ lease: Lease) {

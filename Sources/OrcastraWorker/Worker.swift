@@ -17,7 +17,8 @@ import ServiceLifecycle
 /// The bookkeeping lives in `WorkerState`, a value whose methods say what to do; this actor only
 /// performs the I/O: one connection claims, one reports (and refills the freed slots in the same
 /// transaction), one heartbeats, keeps the worker's registry row and reads templates, and a
-/// listener wakes the claim loop.
+/// listener wakes the claim loop. Each running `TransactionalStepHandler` has a connection of its
+/// own from `transactionPool`, holding that step's transaction.
 public actor Worker: Service {
     public nonisolated let configuration: WorkerConfiguration
     let registry: HandlerRegistry
@@ -26,6 +27,9 @@ public actor Worker: Service {
     let claimSlot: ConnectionSlot
     let reportSlot: ConnectionSlot
     let heartbeatSlot: ConnectionSlot
+    /// One connection per running `TransactionalStepHandler`, each in that step's transaction.
+    /// Opened on first use, so a worker without such handlers never connects with it.
+    let transactionPool: PostgresPool
     let templates: TemplateCache
 
     var state: WorkerState
@@ -54,6 +58,7 @@ public actor Worker: Service {
         claimSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
         reportSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
         heartbeatSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
+        transactionPool = PostgresPool(conninfo: configuration.conninfo, maximumConnections: configuration.concurrency, logger: logger)
         templates = TemplateCache(slot: heartbeatSlot)
         state = WorkerState(concurrency: configuration.concurrency, claimBatch: configuration.claimBatch, lease: configuration.lease)
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -109,6 +114,7 @@ public actor Worker: Service {
         await claimSlot.close()
         await reportSlot.close()
         await heartbeatSlot.close()
+        await transactionPool.shutdown()
         logger.info("worker stopped")
     }
 

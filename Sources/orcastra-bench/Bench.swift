@@ -67,7 +67,7 @@ final class Bench: @unchecked Sendable {
     }
 
     @discardableResult
-    private func spawn(_ name: String, _ arguments: [String]) throws -> BackgroundProcess {
+    func spawn(_ name: String, _ arguments: [String]) throws -> BackgroundProcess {
         let process = try BackgroundProcess(sibling(name), arguments + ["--log-level", "warning"],
                                             environment: ["ORCASTRA_DATABASE_URL": url],
                                             logPath: "\(logFolder)/\(name)-\(processes.count).log")

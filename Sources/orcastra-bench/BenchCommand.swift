@@ -22,6 +22,7 @@ struct BenchCommand: AsyncParsableCommand {
             Examples:
               swift build -c release && .build/release/orcastra-bench
               .build/release/orcastra-bench --burn-down 5000 --history 0 --json bench.json
+              .build/release/orcastra-bench --transactional --linear 500 --burn-down 5000
             """
     )
 
@@ -53,6 +54,8 @@ struct BenchCommand: AsyncParsableCommand {
     var scheduleSeconds = 60
     @Option(help: "The orchestrators' --schedule-batch in the schedule run.")
     var scheduleBatch = 200
+    @Flag(help: "Instead of the usual runs: 4-step latency (--linear tasks) and burn-down (--burn-down tasks, submitted while the worker runs) of Examples/LedgerWorker's ledger.post, plain and then transactional (docs/transactions.md).")
+    var transactional = false
     @Option(help: "Write the figures as JSON to this file.")
     var json: String?
     @Option(name: .customLong("database-url"), help: "Benchmark this database instead of a throwaway one (it is migrated, and bench data are added).")
@@ -86,7 +89,11 @@ struct BenchCommand: AsyncParsableCommand {
             report.machine["postgresql"] = try await bench.serverVersion()
             print("Orcastra benchmark — \(report.machine["cpus"] ?? "?") CPUs, \(report.machine["memory"] ?? "?"), PostgreSQL \(report.machine["postgresql"] ?? "?"), \(report.settings["build"] ?? "") build")
             print("  \("measure".padding(toLength: 58, withPad: " ", startingAt: 0)) \("value".leftPadded(10)) \("unit".padding(toLength: 8, withPad: " ", startingAt: 0)) target")
-            try await bench.run(into: &report)
+            if transactional {
+                try await bench.runTransactionalComparison(into: &report)
+            } else {
+                try await bench.run(into: &report)
+            }
         } catch {
             await bench.stop()
             if let cluster { try? await cluster.destroy() }

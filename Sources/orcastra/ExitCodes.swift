@@ -54,6 +54,7 @@ enum ExitCodes {
             case .versionConflict: return ("\(error)", .conflict)
             case .contextTooLarge, .contextUnstorable: return ("\(error)", .invalidInput)
             case .notMigrated: return ("\(error)", .unavailable)
+            case .notInTransaction: return ("\(error)", .invalidInput)
             }
         case let error as ClientError:
             switch error {
