@@ -7,9 +7,9 @@ import OrcastraTemplates
 /// The worker opens a transaction on a connection of its own to the step's database (one per
 /// running transactional step, from a pool; never the connection it claims or reports on) and
 /// passes it to `run`. When `run` returns, the worker records the step's completion — the result
-/// stored, ready children enqueued, the task settled — with `orcastra.report_steps` in that same
-/// transaction, which checks the step's lease token, and commits only if the step was completed
-/// by it. So the handler's writes and the completion commit together or not at all:
+/// stored, ready children enqueued, the task settled — with `orcastra.complete_step_in_transaction`
+/// in that same transaction (it reports the step and checks its lease token, and raises OR005
+/// unless the step was completed, so the COMMIT sent with it cannot commit the writes). So the handler's writes and the completion commit together or not at all:
 ///
 /// - the lease was lost (the step was recovered and may run elsewhere) or the task was cancelled:
 ///   the transaction rolls back, and the writes never happen;
