@@ -757,7 +757,7 @@ class Worker:
                                              (held.step_id, held.token, result))
                     await connection.execute("COMMIT")
             except psycopg.Error as error:
-                if error.sqlstate != _SQLSTATE_NOT_COMPLETED:
+                if error.sqlstate != protocol.SQLSTATE_STEP_NOT_COMPLETED:
                     raise
                 await connection.execute("ROLLBACK")
                 answer = error.diag.message_detail or protocol.OUTCOME_LEASE_LOST
@@ -984,8 +984,6 @@ _IDLE = psycopg.pq.TransactionStatus.IDLE
 _ACTIVE = psycopg.pq.TransactionStatus.ACTIVE
 _INTRANS = psycopg.pq.TransactionStatus.INTRANS
 _INERROR = psycopg.pq.TransactionStatus.INERROR
-#: complete_step_in_transaction's "the step was not completed" (DETAIL: lease_lost or ignored).
-_SQLSTATE_NOT_COMPLETED = "OR005"
 
 
 class _ConnectionPool:
