@@ -178,7 +178,8 @@ def test_an_attempt_that_lost_its_lease_rolls_back_and_the_next_one_writes(
     done = client.wait(task, timeout=15)
     assert done.state == "complete"
     assert done.step("w").result == {"attempt": 2, "key": f"{task}/w"}
-    time.sleep(0.3)  # attempt 1 (started first) has heard lease_lost and rolled back by now
+    # Attempt 1 (started first) heard lease_lost from complete_step_in_transaction and rolled back.
+    wait_until(lambda: "rolled back: the lease was lost" in cluster.logs(), what="attempt 1 to roll back")
     assert rows(db, table, task) == [("w", 2, f"{task}/w")]
 
 
@@ -193,6 +194,8 @@ def test_a_task_cancelled_while_its_step_runs_rolls_the_step_back(
     step_id = steps_of(db, task)["w"]["id"]
     wait_until(lambda: db.execute("SELECT state FROM orcastra.steps WHERE id = %s", (step_id,)).fetchone() == ("cancelled",),
                what="the step to be recorded cancelled")
+    # Its completion heard "ignored", rolled back, and recorded the cancellation on its own.
+    assert "rolled back: its task was cancelled" in cluster.logs()
     assert rows(db, table, task) == []
 
 
