@@ -751,12 +751,22 @@ class Worker:
                 raise Permanent(f"handler {handler_name} ended the step's transaction itself (COMMIT or ROLLBACK): "
                                 "the step cannot be completed together with its writes")
             result = protocol.result_json(value)
+            # The same transaction claims steps into the slot it frees (and any free now), as the
+            # report path does: claim_steps never waits. Reserved so the drive loop does not fill
+            # them too. Should the COMMIT's fate be unknown, the steps claimed here belong to
+            # nobody until their leases run out and an orchestrator recovers them.
+            refill = 0 if self._stopping else max(0, min(self.claim_batch, self._free_slots() + 1))
+            self._reserved += refill
+            sent = time.monotonic()
             try:
                 async with connection.pipeline():
                     await connection.execute("SELECT orcastra.complete_step_in_transaction(%s, %s, %s::text::jsonb)",
                                              (held.step_id, held.token, result))
+                    claim = await connection.execute(self._CLAIM_COLUMNS, self._claim_params(refill)) if refill else None
                     await connection.execute("COMMIT")
+                claimed: list[tuple[Any, ...]] = await claim.fetchall() if claim is not None else []
             except psycopg.Error as error:
+                self._reserved -= refill
                 if error.sqlstate != protocol.SQLSTATE_STEP_NOT_COMPLETED:
                     raise
                 await connection.execute("ROLLBACK")
@@ -769,7 +779,14 @@ class Worker:
                         await connection.execute(*self._report_query([cancelled]))
                 self._settled_in_transaction(held, answer)
                 return
-            self._settled_in_transaction(held, protocol.OUTCOME_COMPLETED)
+            except BaseException:
+                self._reserved -= refill
+                raise
+            self._reserved -= refill
+            self._settled_in_transaction(held, protocol.OUTCOME_COMPLETED, wake=False)
+            self._accept(claimed, sent)
+            if not refill or len(claimed) == refill:
+                self._wake(claim=True)  # a slot freed without a refill, or a full batch: there may be more
         except BaseException:
             await self._roll_back(connection)
             raise
@@ -793,7 +810,7 @@ class Worker:
             if isinstance(error, asyncio.CancelledError):
                 raise
 
-    def _settled_in_transaction(self, held: _Held, answer: str) -> None:
+    def _settled_in_transaction(self, held: _Held, answer: str, wake: bool = True) -> None:
         """The step was completed in its handler's transaction, or found no longer ours there (rolled back)."""
         self._counters.reported[answer] = self._counters.reported.get(answer, 0) + 1
         if answer == protocol.OUTCOME_COMPLETED:
@@ -806,7 +823,8 @@ class Worker:
         held.abandoned = True  # nothing more is reported or heartbeated for it
         if self._held.get(held.step_id) is held:
             del self._held[held.step_id]
-        self._wake(claim=True)
+        if wake:
+            self._wake(claim=True)
 
     async def _call(self, function: Handler, step: Step) -> Any:
         if inspect.iscoroutinefunction(function):
