@@ -33,6 +33,8 @@ SQLSTATE_ILLEGAL_TRANSITION: Final = "OR001"
 SQLSTATE_REFUSED_OPERATOR_ACTION: Final = "OR002"
 SQLSTATE_TEMPLATE_NOT_FOUND: Final = "OR003"
 SQLSTATE_TEMPLATE_DEPRECATED: Final = "OR004"
+#: complete_step_in_transaction: the step was not completed (DETAIL: lease_lost or ignored); roll back.
+SQLSTATE_STEP_NOT_COMPLETED: Final = "OR005"
 
 TASK_STATES: Final = ("pending", "in_progress", "waiting_for_retry", "error", "complete", "cancelled", "resolved_manually")
 STEP_STATES: Final = (

@@ -40,6 +40,10 @@ class SubmitRefused(ValueError):
         self.sqlstate = sqlstate
 
 
+class NotInTransaction(RuntimeError):
+    """``submit(…, conn=…)`` got a connection that is not inside an open transaction: nothing was sent."""
+
+
 @dataclass(frozen=True)
 class Submission:
     task_id: uuid.UUID
@@ -155,12 +159,21 @@ class Client:
             return self._connection.execute(query, params).fetchall()
 
     def submit(self, reference: str, context: Any = None, *, idempotency_key: str | None = None, priority: int = 0,
-               run_at: dt.datetime | None = None, allow_deprecated: bool = False) -> Submission:
+               run_at: dt.datetime | None = None, allow_deprecated: bool = False,
+               conn: psycopg.Connection[Any] | None = None) -> Submission:
         """Creates a task of template ``namespace/name`` (its default, else highest release) or ``namespace/name@version``.
 
         ``run_at`` in the future schedules the task; ``priority`` is copied to its steps (higher first).
         An ``idempotency_key`` already used for this template returns that task (``created`` False).
         Like the SQL function, this does not check the context against the template's input_schema.
+
+        ``conn``: submit inside the caller's open transaction on that psycopg connection, so the
+        task exists if and only if that transaction commits (and workers are woken only at the
+        commit). The checks above run first, before anything is sent. A connection not inside an
+        open transaction (autocommit mode without ``BEGIN``/``conn.transaction()``, a transaction
+        not started yet, or one aborted by a failed statement) raises NotInTransaction and nothing
+        is sent. If the database refuses the task (SubmitRefused), the caller's transaction is
+        aborted like after any failed statement: roll it back.
         """
         namespace, name, version = _parse_reference(reference)
         if run_at is not None and run_at.tzinfo is None:
@@ -169,12 +182,17 @@ class Client:
         text = json.dumps(context, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         if len(text.encode()) > MAX_CONTEXT_BYTES:
             raise ValueError(f"the context is {len(text.encode())} bytes, over the limit of {MAX_CONTEXT_BYTES}")
+        if conn is not None:
+            _check_in_transaction(conn)
+        query = ("SELECT task_id, created, state, template_id, template_version, context_differs "
+                 "FROM orcastra.create_task_by_name(%s, %s, p_version => %s, p_context => %s::jsonb, "
+                 "p_idempotency_key => %s, p_priority => %s::int, p_run_at => %s, p_allow_deprecated => %s)")
+        params = (namespace, name, version, text, idempotency_key, priority, run_at, allow_deprecated)
         try:
-            rows = self._execute(
-                "SELECT task_id, created, state, template_id, template_version, context_differs "
-                "FROM orcastra.create_task_by_name(%s, %s, p_version => %s, p_context => %s::jsonb, "
-                "p_idempotency_key => %s, p_priority => %s::int, p_run_at => %s, p_allow_deprecated => %s)",
-                (namespace, name, version, text, idempotency_key, priority, run_at, allow_deprecated))
+            if conn is None:
+                rows = self._execute(query, params)
+            else:
+                rows = conn.execute(query, params).fetchall()
         except psycopg.Error as error:
             if error.sqlstate and error.sqlstate.startswith("OR"):
                 raise SubmitRefused(error.diag.message_primary or str(error), error.sqlstate) from None
@@ -245,8 +263,26 @@ class Client:
         return str(state)
 
 
+def _check_in_transaction(conn: psycopg.Connection[Any]) -> None:
+    if not isinstance(conn, psycopg.Connection):
+        raise TypeError(f"conn must be a psycopg.Connection (a sync one), not {type(conn).__name__}")
+    status = conn.info.transaction_status
+    if status == psycopg.pq.TransactionStatus.INTRANS:
+        return
+    if status == psycopg.pq.TransactionStatus.INERROR:
+        why = "its transaction was aborted by a failed statement (roll it back)"
+    elif status == psycopg.pq.TransactionStatus.IDLE:
+        why = ("it is in autocommit mode outside a transaction" if conn.autocommit
+               else "no transaction is open on it yet")
+    else:
+        why = f"its state is {status.name}"
+    raise NotInTransaction(f"submit(conn=…) needs a connection inside an open transaction, but {why}: open one "
+                           "first (`with conn.transaction():`), so that the task commits or rolls back with "
+                           "your writes; nothing was sent")
+
+
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-__all__ = ["Client", "StepInfo", "SubmitRefused", "Submission", "TaskInfo", "TaskNotFound", "WaitTimedOut"]
+__all__ = ["Client", "NotInTransaction", "StepInfo", "SubmitRefused", "Submission", "TaskInfo", "TaskNotFound", "WaitTimedOut"]

@@ -52,7 +52,7 @@ class Step:
 
     def __init__(self, *, step_id: int, task_id: uuid.UUID, name: str, handler: str, attempt: int,
                  max_attempts: int, context: Any, parents: dict[str, Any], timeout: float,
-                 worker: Worker) -> None:
+                 worker: Worker, connection: psycopg.AsyncConnection[Any] | None = None) -> None:
         self.step_id = step_id
         self.task_id = task_id
         self.name = name
@@ -69,6 +69,30 @@ class Step:
         #: When the attempt times out (UTC).
         self.deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=timeout)
         self._worker = worker
+        self._connection = connection
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same in every attempt of this step, on every worker: ``<task id>/<step name>``.
+
+        The format of Swift's ``StepContext.idempotencyKey`` and of command steps'
+        ``ORCASTRA_IDEMPOTENCY_KEY``. Pass it to APIs that deduplicate requests (docs/transactions.md).
+        """
+        return f"{self.task_id}/{self.name}"
+
+    @property
+    def connection(self) -> psycopg.AsyncConnection[Any]:
+        """A transactional handler's connection, inside the step's transaction (docs/transactions.md).
+
+        Write through it only: its writes commit together with the step's completion, or not at all.
+        Do not ``COMMIT`` or ``ROLLBACK`` on it (``async with step.connection.transaction()`` makes
+        a savepoint, which is fine). Raises RuntimeError for a handler not registered with
+        ``transactional=True``.
+        """
+        if self._connection is None:
+            raise RuntimeError(f"step {self.name}: its handler {self.handler!r} is not transactional, so it has no "
+                               "connection; register it with @worker.handler(name, transactional=True)")
+        return self._connection
 
     def time_left(self) -> float:
         """Seconds until the attempt times out (negative once it has)."""
@@ -161,6 +185,8 @@ class Worker:
         self.version = (f"orcastra-python {__version__} ({platform.python_implementation()} "
                         f"{platform.python_version()}, psycopg {psycopg.__version__})")
         self._handlers: dict[str, Handler] = {}
+        self._transactional: set[str] = set()
+        self._pool = _ConnectionPool(conninfo, concurrency)  # transactional steps' connections
         self._held: dict[int, _Held] = {}
         self._outcomes: list[_Outcome] = []
         self._templates: dict[int, dict[str, dict[str, Any]]] = {}
@@ -181,22 +207,35 @@ class Worker:
 
     # MARK: - Public API
 
-    def handler(self, name: str) -> Callable[[H], H]:
+    def handler(self, name: str, *, transactional: bool = False) -> Callable[[H], H]:
         """Registers a handler for the template steps with ``handler: name``.
 
         The function takes a :class:`Step` and returns the step's result (any JSON-serializable
         value). ``async def`` handlers run on the worker's event loop; plain functions run in a
         thread of their own.
+
+        ``transactional=True``: the handler gets ``step.connection``, a psycopg AsyncConnection
+        inside a transaction of its own; its writes there commit together with the step's
+        completion, after the lease check in that same transaction, or roll back (docs/transactions.md).
+        Transactional handlers must be ``async def`` (TypeError otherwise).
         """
 
         def register(function: H) -> H:
-            self._handlers[name] = function
+            self.add_handler(name, function, transactional=transactional)
             return function
 
         return register
 
-    def add_handler(self, name: str, function: Handler) -> None:
+    def add_handler(self, name: str, function: Handler, *, transactional: bool = False) -> None:
+        if transactional and not inspect.iscoroutinefunction(function):
+            raise TypeError(f"transactional handler {name!r} must be an async function (async def): it gets an "
+                            "AsyncConnection and runs on the worker's event loop, where its statement can be "
+                            "cancelled on a timeout")
         self._handlers[name] = function
+        if transactional:
+            self._transactional.add(name)
+        else:
+            self._transactional.discard(name)
 
     @property
     def handler_names(self) -> list[str]:
@@ -289,6 +328,7 @@ class Worker:
                 if connection is not None:
                     with contextlib.suppress(Exception):
                         await connection.close()
+            await self._pool.close()
             self._work = self._report_conn = self._beat = None
             log.info("worker %s stopped", self.worker_id)
 
@@ -639,6 +679,9 @@ class Worker:
                                    f"it has: {', '.join(self.handler_names)}")
             assert isinstance(handler_name, str)
             timeout_ms = int(spec.get("timeout_ms", 300_000))
+            if handler_name in self._transactional:
+                await self._run_in_transaction(function, held, handler_name, timeout_ms)
+                return  # settled in its transaction; a failure raised after the rollback is reported below
             step = Step(step_id=held.step_id, task_id=held.task_id, name=held.name, handler=handler_name,
                         attempt=held.attempt, max_attempts=held.max_attempts, context=held.context,
                         parents=held.parents, timeout=timeout_ms / 1000, worker=self)
@@ -672,6 +715,116 @@ class Worker:
         if held.abandoned:
             return
         self._push_outcome(outcome)
+
+    async def _run_in_transaction(self, function: Handler, held: _Held, handler_name: str, timeout_ms: int) -> None:
+        """Runs a transactional handler in a transaction on a pooled connection of its own, then completes
+        the step there with ``complete_step_in_transaction`` and commits, in one round trip.
+
+        ``complete_step_in_transaction`` is report_steps for this one step (the lease check, the
+        result, the children, the task) and raises OR005 unless it completed the step; the COMMIT
+        pipelined after it is then skipped and the transaction rolls back. The step's row is locked
+        only by that last statement, so heartbeats (on the worker's own connection) never wait for
+        the handler. Raises, after rolling back, when the handler failed, timed out or was
+        cancelled: the failure is reported like any other, in a new transaction.
+        """
+        connection = await self._pool.acquire()
+        try:
+            await connection.execute("BEGIN")
+            step = Step(step_id=held.step_id, task_id=held.task_id, name=held.name, handler=handler_name,
+                        attempt=held.attempt, max_attempts=held.max_attempts, context=held.context,
+                        parents=held.parents, timeout=timeout_ms / 1000, worker=self, connection=connection)
+            try:
+                # On a timeout (or a lost lease, a cancelled task, the grace period: _forget cancels this
+                # task) the statement in flight is cancelled on the server: psycopg sends a cancel
+                # request when its await is interrupted; _roll_back makes sure.
+                async with asyncio.timeout(timeout_ms / 1000) as scope:
+                    value = await function(step)
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+                raise _TimedOut(f"the handler timed out after {protocol.duration_text(timeout_ms)}") from None
+            status = connection.info.transaction_status
+            if status == _INERROR:
+                raise RuntimeError(f"a statement of handler {handler_name} failed and the handler went on: "
+                                   "the step's transaction was aborted")
+            if status != _INTRANS:
+                raise Permanent(f"handler {handler_name} ended the step's transaction itself (COMMIT or ROLLBACK): "
+                                "the step cannot be completed together with its writes")
+            result = protocol.result_json(value)
+            # The same transaction claims steps into the slot it frees (and any free now), as the
+            # report path does: claim_steps never waits. Reserved so the drive loop does not fill
+            # them too. Should the COMMIT's fate be unknown, the steps claimed here belong to
+            # nobody until their leases run out and an orchestrator recovers them.
+            refill = 0 if self._stopping else max(0, min(self.claim_batch, self._free_slots() + 1))
+            self._reserved += refill
+            sent = time.monotonic()
+            try:
+                async with connection.pipeline():
+                    await connection.execute("SELECT orcastra.complete_step_in_transaction(%s, %s, %s::text::jsonb)",
+                                             (held.step_id, held.token, result))
+                    claim = await connection.execute(self._CLAIM_COLUMNS, self._claim_params(refill)) if refill else None
+                    await connection.execute("COMMIT")
+                claimed: list[tuple[Any, ...]] = await claim.fetchall() if claim is not None else []
+            except psycopg.Error as error:
+                self._reserved -= refill
+                if error.sqlstate != protocol.SQLSTATE_STEP_NOT_COMPLETED:
+                    raise
+                await connection.execute("ROLLBACK")
+                answer = error.diag.message_detail or protocol.OUTCOME_LEASE_LOST
+                if answer == protocol.OUTCOME_IGNORED:
+                    # The rollback took back the step's cancellation too: record it on its own (any
+                    # outcome of a cancelled task's step cancels the step), as the Swift worker does.
+                    cancelled = _Outcome(held=held, error="task cancelled while running", retry_after_ms=None)
+                    with contextlib.suppress(psycopg.Error):
+                        await connection.execute(*self._report_query([cancelled]))
+                self._settled_in_transaction(held, answer)
+                return
+            except BaseException:
+                self._reserved -= refill
+                raise
+            self._reserved -= refill
+            self._settled_in_transaction(held, protocol.OUTCOME_COMPLETED, wake=False)
+            self._accept(claimed, sent)
+            if not refill or len(claimed) == refill:
+                self._wake(claim=True)  # a slot freed without a refill, or a full batch: there may be more
+        except BaseException:
+            await self._roll_back(connection)
+            raise
+        finally:
+            await self._pool.release(connection)
+
+    @staticmethod
+    async def _roll_back(connection: psycopg.AsyncConnection[Any]) -> None:
+        """Rolls a step's transaction back, cancelling a statement still running; closes the connection if that fails."""
+        if connection.closed:
+            return
+        try:
+            if connection.info.transaction_status == _ACTIVE:
+                await asyncio.wait_for(connection.cancel_safe(), 5)
+            if connection.info.transaction_status in (_INTRANS, _INERROR, _ACTIVE):
+                await asyncio.wait_for(connection.execute("ROLLBACK"), 5)
+        except BaseException as error:  # even a second cancellation: the connection must not go back dirty
+            log.warning("rolling back a step's transaction failed (%s); closing its connection", _one_line(error))
+            with contextlib.suppress(Exception):
+                await connection.close()
+            if isinstance(error, asyncio.CancelledError):
+                raise
+
+    def _settled_in_transaction(self, held: _Held, answer: str, wake: bool = True) -> None:
+        """The step was completed in its handler's transaction, or found no longer ours there (rolled back)."""
+        self._counters.reported[answer] = self._counters.reported.get(answer, 0) + 1
+        if answer == protocol.OUTCOME_COMPLETED:
+            log.debug("step %s of task %s complete (in its handler's transaction)", held.name, held.task_id)
+        elif answer == protocol.OUTCOME_IGNORED:
+            log.info("step %s of task %s rolled back: its task was cancelled", held.name, held.task_id)
+        else:
+            log.warning("step %s of task %s rolled back: the lease was lost (the step may run elsewhere)",
+                        held.name, held.task_id)
+        held.abandoned = True  # nothing more is reported or heartbeated for it
+        if self._held.get(held.step_id) is held:
+            del self._held[held.step_id]
+        if wake:
+            self._wake(claim=True)
 
     async def _call(self, function: Handler, step: Step) -> Any:
         if inspect.iscoroutinefunction(function):
@@ -843,6 +996,53 @@ class Worker:
 
 class _TimedOut(Exception):
     pass
+
+
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+_ACTIVE = psycopg.pq.TransactionStatus.ACTIVE
+_INTRANS = psycopg.pq.TransactionStatus.INTRANS
+_INERROR = psycopg.pq.TransactionStatus.INERROR
+
+
+class _ConnectionPool:
+    """Transactional steps' connections: opened on first use, one per running transactional step, at
+    most ``size`` kept idle (the worker's concurrency). Never the worker's claim, report or heartbeat
+    connections. A connection goes back only when idle (no transaction open) and healthy."""
+
+    def __init__(self, conninfo: str, size: int) -> None:
+        self.conninfo = conninfo
+        self.size = size
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._all: set[psycopg.AsyncConnection[Any]] = set()
+
+    async def acquire(self) -> psycopg.AsyncConnection[Any]:
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.closed and not connection.broken and connection.info.transaction_status == _IDLE:
+                return connection
+            await self._discard(connection)
+        connection = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+        self._all.add(connection)
+        return connection
+
+    async def release(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        if (not connection.closed and not connection.broken and connection.info.transaction_status == _IDLE
+                and len(self._idle) < self.size):
+            self._idle.append(connection)
+        else:
+            await self._discard(connection)
+
+    async def _discard(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self._all.discard(connection)
+        with contextlib.suppress(Exception):
+            await connection.close()
+
+    async def close(self) -> None:
+        """At shutdown: closes every connection, in use or not (the server rolls back what is open)."""
+        connections, self._all, self._idle = list(self._all), set(), []
+        for connection in connections:
+            with contextlib.suppress(Exception):
+                await connection.close()
 
 
 def _one_line(error: BaseException) -> str:
