@@ -42,4 +42,7 @@ public enum OrcastraSQLState: String, CaseIterable, Sendable {
     case templateNotFound = "OR003"
     /// `create_task` was given a deprecated version without `p_allow_deprecated`.
     case templateDeprecated = "OR004"
+    /// A worker-protocol function (`claim_steps`, `register_worker`, `template_definition`) was
+    /// called for a namespace the calling login role was not granted (`orcastra roles grant-worker`).
+    case namespaceNotGranted = "OR007"
 }

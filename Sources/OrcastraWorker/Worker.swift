@@ -54,7 +54,7 @@ public actor Worker: Service {
         claimSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
         reportSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
         heartbeatSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
-        templates = TemplateCache(slot: heartbeatSlot)
+        templates = TemplateCache(slot: heartbeatSlot, namespace: configuration.namespace)
         state = WorkerState(concurrency: configuration.concurrency, claimBatch: configuration.claimBatch, lease: configuration.lease)
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (reportWakeups, reportWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
