@@ -59,6 +59,13 @@ public actor TestDatabases {
         return ConnectionAddress.replacingDatabase(in: server, with: name)
     }
 
+    /// `url` (a conninfo in `key='value'` form, as `makeDatabase` returns) connecting as login role
+    /// `role` instead: a later keyword wins. The throwaway server trusts local connections, so a
+    /// role made with `CREATE ROLE … LOGIN` needs no password.
+    public static func conninfo(_ url: String, as role: String) -> String {
+        url + " user='\(role.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'"))'"
+    }
+
     /// A new empty database with no migrations applied (for migration tests).
     public func makeEmptyDatabase() async throws -> String {
         let server = try await serverConninfo()
