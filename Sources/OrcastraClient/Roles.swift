@@ -103,8 +103,7 @@ public struct RoleAdministration: Sendable {
     }
 
     private func setupUnchecked() async throws -> RolesSetup {
-        try await requireSchema()
-        return try await pool.withConnection { connection in
+        try await pool.withConnection { connection in
             let me = try await connection.queryRow("""
                 SELECT current_user::text AS name, r.rolsuper AS superuser, r.rolcreaterole AS createrole
                 FROM pg_roles r WHERE r.rolname = current_user
@@ -115,6 +114,7 @@ public struct RoleAdministration: Sendable {
                 .map { try $0.decode("name", as: String.self) })
             let missing = OrcastraRole.allCases.map(\.rawValue).filter { !present.contains($0) }
             if !missing.isEmpty && !canCreate { throw RoleError.cannotCreateRoles(user: user, missing: missing) }
+            try await requireSchema()
 
             // Another database of the cluster may create one at the same moment: then it exists.
             for role in missing { try await Self.tolerant(connection, "CREATE ROLE \(role) NOLOGIN") }

@@ -12,6 +12,7 @@ from psycopg.conninfo import make_conninfo
 
 from conftest import BIN, HERE, Cluster, wait_until
 from orcastra import Client
+from orcastra import _protocol as protocol
 
 
 def orcastra(*arguments: str, url: str) -> subprocess.CompletedProcess[str]:
@@ -44,7 +45,7 @@ def test_python_worker_as_a_granted_login_role(cluster: Cluster, client: Client,
     with psycopg.connect(as_role, autocommit=True) as connection:
         with pytest.raises(psycopg.Error) as refused:
             connection.execute("SELECT * FROM orcastra.claim_steps(%s, 'intruder', 10, 30000)", (other,))
-        assert refused.value.sqlstate == "OR007"
+        assert refused.value.sqlstate == protocol.SQLSTATE_NAMESPACE_NOT_GRANTED
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             connection.execute("SELECT * FROM orcastra.tasks")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

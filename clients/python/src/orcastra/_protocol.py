@@ -33,6 +33,9 @@ SQLSTATE_ILLEGAL_TRANSITION: Final = "OR001"
 SQLSTATE_REFUSED_OPERATOR_ACTION: Final = "OR002"
 SQLSTATE_TEMPLATE_NOT_FOUND: Final = "OR003"
 SQLSTATE_TEMPLATE_DEPRECATED: Final = "OR004"
+# claim_steps, register_worker, template_definition: the login role was not granted the namespace
+# (`orcastra roles grant-worker`; docs/security.md).
+SQLSTATE_NAMESPACE_NOT_GRANTED: Final = "OR007"
 
 TASK_STATES: Final = ("pending", "in_progress", "waiting_for_retry", "error", "complete", "cancelled", "resolved_manually")
 STEP_STATES: Final = (
