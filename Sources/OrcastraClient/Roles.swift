@@ -114,7 +114,11 @@ public struct RoleAdministration: Sendable {
                 .map { try $0.decode("name", as: String.self) })
             let missing = OrcastraRole.allCases.map(\.rawValue).filter { !present.contains($0) }
             if !missing.isEmpty && !canCreate { throw RoleError.cannotCreateRoles(user: user, missing: missing) }
-            try await requireSchema()
+            // On this connection: the pool may have no second one (a deadlock with a pool of one).
+            if try await !connection.queryRow("SELECT to_regclass('orcastra.namespace_grants') IS NOT NULL AS present")
+                .decode("present", as: Bool.self) {
+                throw StoreError.notMigrated
+            }
 
             // Another database of the cluster may create one at the same moment: then it exists.
             for role in missing { try await Self.tolerant(connection, "CREATE ROLE \(role) NOLOGIN") }

@@ -364,6 +364,11 @@ extension EndToEndTests {
             let detail = try JSONSerialization.jsonObject(with: Data(submitted.standardOutput.utf8)) as? [String: Any]
             let id = try #require(detail?["id"] as? String, "\(submitted.output)")
             #expect(detail?["state"] as? String == "complete", "\(submitted.output)\n\(cluster.logs)")
+            // A task that starts later: the orchestrator's login starts it (start_due_tasks).
+            let later = Date().addingTimeInterval(1.5).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+            let scheduled = try await orcastra.run(["submit", "e2e/roles", "--at", later, "--wait", "--timeout", "60s", "--json"],
+                                                   environment: environment)
+            #expect(scheduled.status == 0 && scheduled.standardOutput.contains("\"complete\""), "\(scheduled.output)\n\(cluster.logs)")
             let shown = try await orcastra.run(["task", "show", id, "--json"], environment: environment)
             #expect(shown.status == 0 && shown.standardOutput.contains("\"complete\""), "\(shown.output)")
             // The worker registered as its own login; the submitter may not migrate or operate.
@@ -379,6 +384,9 @@ extension EndToEndTests {
             let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline && !other.log.contains("OR007") { try await Task.sleep(for: .milliseconds(100)) }
             #expect(other.log.contains("OR007"), "\(other.log.suffix(2000))")
+
+            // Nothing the orchestrator or the granted worker did was refused.
+            #expect(!cluster.logs.contains("42501") && !cluster.logs.contains("permission denied"), "\(cluster.logs)")
 
             let connection = try await PostgresConnection.connect(cluster.url)
             let violations = try await InvariantChecker().check(on: connection)
