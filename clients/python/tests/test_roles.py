@@ -2,6 +2,7 @@
 was granted and nothing else."""
 
 import secrets
+from datetime import datetime, timedelta, timezone
 import subprocess
 import sys
 from typing import Any
@@ -30,14 +31,26 @@ def test_python_worker_as_a_granted_login_role(cluster: Cluster, client: Client,
     granted = orcastra("roles", "grant-worker", role, "--namespace", cluster.namespace, "--json", url=database_url)
     assert granted.returncode == 0, granted.stdout + granted.stderr
     as_role = make_conninfo(database_url, user=role)
+    submitter, orchestrator = f"pysubmit_{secrets.token_hex(4)}", f"pyorch_{secrets.token_hex(4)}"
+    db.execute(f"CREATE ROLE {submitter} LOGIN IN ROLE orcastra_submitter")
+    db.execute(f"CREATE ROLE {orchestrator} LOGIN IN ROLE orcastra_orchestrator")
 
-    # A Python worker process connected as the role runs the namespace's steps.
+    # The orchestrator, a Python worker and the Python client each as their own login: the task
+    # (started later, so the orchestrator's chores start it) runs to completion.
+    cluster._spawn("orchestrator-role", [str(BIN / "orcastra-orchestrator"), "--poll-interval", "200ms"],
+                   {"ORCASTRA_DATABASE_URL": make_conninfo(database_url, user=orchestrator)})
     worker = cluster._spawn("python-worker-role", [sys.executable, str(HERE / "worker_app.py"), cluster.namespace],
                             {"ORCASTRA_DATABASE_URL": as_role, "TEST_WORKER_ID": f"py-role-{secrets.token_hex(3)}"})
-    submitted = client.submit(reference, {"n": 1})
-    task = client.wait(submitted.task_id, timeout=30)
-    assert task.state == "complete", cluster.logs()
-    assert db.execute("SELECT login_role FROM orcastra.workers WHERE id LIKE 'py-role-%%'").fetchone() == (role,)
+    with Client(make_conninfo(database_url, user=submitter)) as submitting:
+        submitted = submitting.submit(reference, {"n": 1}, run_at=datetime.now(timezone.utc) + timedelta(seconds=1))
+        task = submitting.wait(submitted.task_id, timeout=30)
+        assert task.state == "complete", cluster.logs()
+    # A submitter cannot claim.
+    with psycopg.connect(make_conninfo(database_url, user=submitter), autocommit=True) as connection:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            connection.execute("SELECT * FROM orcastra.claim_steps(%s, 'intruder', 1, 1000)", (cluster.namespace,))
+    wait_until(lambda: db.execute("SELECT login_role FROM orcastra.workers WHERE id LIKE 'py-role-%%'").fetchone() == (role,),
+               what="the worker's registry row, with its login")
     assert worker.poll() is None
 
     # The same role cannot claim another namespace, read tables or cancel tasks.
