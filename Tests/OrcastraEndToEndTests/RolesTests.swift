@@ -39,6 +39,7 @@ struct RolesFixture {
             try await connection.executeSimple("CREATE ROLE \(name) LOGIN")
             for group in groups { try await connection.executeSimple("GRANT \(group.rawValue) TO \(name)") }
         }
+        TestDatabases.dropAtExit(role: name, server: url)
         return name
     }
 
@@ -349,6 +350,7 @@ extension EndToEndTests {
                     try await connection.executeSimple("CREATE ROLE \(login) LOGIN")
                     if group != .worker { try await connection.executeSimple("GRANT \(group.rawValue) TO \(login)") }
                 }
+                TestDatabases.dropAtExit(role: login, server: cluster.url)
                 logins[name] = login
             }
             let worker = try #require(logins["worker"]), submitter = try #require(logins["submitter"])
