@@ -219,7 +219,7 @@ let package = Package(
         .testTarget(
             name: "OrcastraEndToEndTests",
             dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraStore", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator",
-                           "OrcastraMigrations", "OrcastraClient", "OrcastraSchedules"],
+                           "OrcastraMigrations", "OrcastraClient", "OrcastraSchedules", "OrcastraInvariants"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -9,6 +9,7 @@
 -- Scheduled tasks whose time has come: start them and enqueue their root steps.
 CREATE OR REPLACE FUNCTION orcastra.start_due_tasks(p_limit integer) RETURNS integer
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
@@ -49,6 +50,7 @@ $$;
 -- Failed steps whose backoff has elapsed go back in line.
 CREATE OR REPLACE FUNCTION orcastra.enqueue_due_retries(p_limit integer) RETURNS integer
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
@@ -79,6 +81,7 @@ $$;
 -- cancelled if its task was cancelled meanwhile (it must not run again).
 CREATE OR REPLACE FUNCTION orcastra.recover_expired_leases(p_limit integer) RETURNS integer
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
@@ -117,6 +120,7 @@ $$;
 -- Touches tasks only.
 CREATE OR REPLACE FUNCTION orcastra.settle_stalled_tasks(p_limit integer) RETURNS integer
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
@@ -135,7 +139,9 @@ $$;
 -- When the next chore falls due: the earliest retry, lease expiry, scheduled start or schedule
 -- occurrence.
 CREATE OR REPLACE FUNCTION orcastra.next_due() RETURNS timestamptz
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
     SELECT least(
         (SELECT min(visible_at) FROM orcastra.steps WHERE state = 'waiting_for_retry'),
         (SELECT min(lease_expires_at) FROM orcastra.steps WHERE state = 'in_progress'),

@@ -23,11 +23,14 @@ CREATE OR REPLACE FUNCTION orcastra.claim_steps(p_namespace text, p_worker text,
 RETURNS TABLE (step_id bigint, task_id uuid, step_name text, attempt integer, max_attempts integer,
                lease_token uuid, lease_expires_at timestamptz, template_id bigint, context jsonb, parents jsonb)
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
     v_ids bigint[];
 BEGIN
+    -- Only a namespace granted to the calling login role (access.sql); an inlined catalog lookup.
+    IF NOT orcastra.may_work(p_namespace) THEN PERFORM orcastra.require_namespace(p_namespace); END IF;
     SELECT array_agg(picked.id) INTO v_ids FROM (
         SELECT s.id FROM orcastra.steps s
         WHERE s.namespace = p_namespace AND s.state = 'enqueued'
@@ -65,6 +68,7 @@ $$;
 CREATE OR REPLACE FUNCTION orcastra.heartbeat_steps(p_ids bigint[], p_tokens uuid[], p_lease_ms integer)
 RETURNS TABLE (step_id bigint, alive boolean)
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 BEGIN
@@ -87,5 +91,22 @@ BEGIN
     )
     SELECT i.id, EXISTS (SELECT 1 FROM extended x WHERE x.id = i.id)
     FROM unnest(p_ids) AS i(id);
+END
+$$;
+
+-- The normalized definition of a template with a step in `p_namespace`, for a worker of that
+-- namespace (what to run, timeouts, retry policy). Workers read templates only through this: a
+-- worker role has no SELECT on any table. Refuses (OR007) a namespace the caller may not work;
+-- NULL when the template does not exist or has no step in the namespace.
+CREATE OR REPLACE FUNCTION orcastra.template_definition(p_template_id bigint, p_namespace text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
+BEGIN
+    PERFORM orcastra.require_namespace(p_namespace);
+    RETURN (SELECT t.definition FROM orcastra.templates t
+            WHERE t.id = p_template_id
+              AND EXISTS (SELECT 1 FROM jsonb_array_elements(t.definition -> 'steps') AS s(step)
+                          WHERE s.step ->> 'namespace' = p_namespace));
 END
 $$;

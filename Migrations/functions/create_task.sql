@@ -65,6 +65,7 @@ CREATE OR REPLACE FUNCTION orcastra.create_task(p_template_id bigint, p_context 
                                                p_run_at timestamptz DEFAULT NULL, p_allow_deprecated boolean DEFAULT false)
 RETURNS TABLE (task_id uuid, created boolean, state text, template_id bigint, template_version text, context_differs boolean)
 LANGUAGE plpgsql -- generic plans on indexes; hash joins of the template's own steps stay allowed: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
@@ -164,6 +165,7 @@ $$;
 CREATE OR REPLACE FUNCTION orcastra.create_tasks(p_templates bigint[], p_contexts jsonb[], p_keys text[], p_priorities integer[])
 RETURNS TABLE (n integer, task_id uuid, created boolean)
 LANGUAGE plpgsql -- generic plans on indexes; hash joins of the templates' own steps stay allowed: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
@@ -245,6 +247,7 @@ $$;
 CREATE OR REPLACE FUNCTION orcastra.resolve_template(p_namespace text, p_name text, p_version text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 DECLARE
@@ -281,6 +284,7 @@ CREATE OR REPLACE FUNCTION orcastra.create_task_by_name(p_namespace text, p_name
                                                        p_allow_deprecated boolean DEFAULT false)
 RETURNS TABLE (task_id uuid, created boolean, state text, template_id bigint, template_version text, context_differs boolean)
 LANGUAGE plpgsql -- generic plans on indexes; hash joins of the template's own steps stay allowed: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 DECLARE

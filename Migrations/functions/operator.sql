@@ -17,6 +17,7 @@ $$;
 -- NULL when there is no such task.
 CREATE OR REPLACE FUNCTION orcastra.cancel_task(p_task uuid, p_reason text) RETURNS text
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE

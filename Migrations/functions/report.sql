@@ -22,6 +22,7 @@ CREATE OR REPLACE FUNCTION orcastra.report_steps(p_ids bigint[], p_tokens uuid[]
                                                 p_errors text[], p_retry_after_ms bigint[])
 RETURNS TABLE (step_id bigint, outcome text, task_id uuid, task_state text)
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
@@ -148,7 +149,9 @@ $$;
 -- Records results only: report_steps with every entry a success.
 CREATE OR REPLACE FUNCTION orcastra.complete_steps(p_ids bigint[], p_tokens uuid[], p_results jsonb[])
 RETURNS TABLE (step_id bigint, outcome text, task_id uuid, task_state text)
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
     SELECT * FROM orcastra.report_steps(p_ids, p_tokens, p_results,
                                         array_fill(NULL::text, ARRAY[cardinality(p_ids)]),
                                         array_fill(NULL::bigint, ARRAY[cardinality(p_ids)]));
@@ -158,7 +161,9 @@ $$;
 -- means permanent.
 CREATE OR REPLACE FUNCTION orcastra.fail_steps(p_ids bigint[], p_tokens uuid[], p_errors text[], p_retry_after_ms bigint[])
 RETURNS TABLE (step_id bigint, outcome text, task_id uuid, task_state text)
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
     SELECT * FROM orcastra.report_steps(p_ids, p_tokens, array_fill(NULL::jsonb, ARRAY[cardinality(p_ids)]),
                                         ARRAY(SELECT coalesce(e.error, 'failed') FROM unnest(p_errors) WITH ORDINALITY AS e(error, n) ORDER BY e.n),
                                         p_retry_after_ms);
@@ -170,6 +175,7 @@ $$;
 CREATE OR REPLACE FUNCTION orcastra.release_steps(p_ids bigint[], p_tokens uuid[])
 RETURNS TABLE (step_id bigint)
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
@@ -207,7 +213,9 @@ $$;
 -- then, and the worker's heartbeats for the step wait for it.
 CREATE OR REPLACE FUNCTION orcastra.complete_step_in_transaction(p_id bigint, p_token uuid, p_result jsonb)
 RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
 DECLARE
     v_outcome text;
 BEGIN

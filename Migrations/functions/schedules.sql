@@ -48,6 +48,7 @@ CREATE OR REPLACE FUNCTION orcastra.fire_schedules(p_ids bigint[], p_next timest
                                                   p_fire_templates bigint[], p_fire_errors text[])
 RETURNS TABLE (schedule_id bigint, scheduled_for timestamptz, outcome text, task_id uuid, detail text)
 LANGUAGE plpgsql -- generic plans on indexes; create_tasks keeps its own settings: see the top of claim.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 #variable_conflict use_column

@@ -24,19 +24,28 @@ CREATE OR REPLACE FUNCTION orcastra.register_worker(p_id text, p_namespace text,
                                                     p_version text, p_concurrency integer, p_heartbeat_ms integer,
                                                     p_started_at timestamptz DEFAULT NULL)
 RETURNS TABLE (started_at timestamptz, displaced text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
 #variable_conflict use_column
 DECLARE
     v_previous orcastra.workers;
 BEGIN
+    PERFORM orcastra.require_namespace(p_namespace);
     SELECT * INTO v_previous FROM orcastra.workers w WHERE w.id = p_id FOR UPDATE;
+    -- A worker name registered by another login role is not this caller's to take over.
+    IF v_previous.login_role IS DISTINCT FROM session_user AND v_previous.id IS NOT NULL AND NOT orcastra.caller_is_admin() THEN
+        RAISE EXCEPTION 'worker id % is registered by another role', quote_literal(p_id) USING ERRCODE = '42501',
+            HINT = 'Give this worker another --worker-id.';
+    END IF;
     INSERT INTO orcastra.workers AS w (id, namespace, host, pid, version, concurrency, running_steps, heartbeat_ms,
-                                       started_at, last_seen_at)
-    VALUES (p_id, p_namespace, p_host, p_pid, p_version, p_concurrency, 0, p_heartbeat_ms, coalesce(p_started_at, now()), now())
+                                       started_at, last_seen_at, login_role)
+    VALUES (p_id, p_namespace, p_host, p_pid, p_version, p_concurrency, 0, p_heartbeat_ms, coalesce(p_started_at, now()), now(),
+            session_user)
     ON CONFLICT (id) DO UPDATE
     SET namespace = EXCLUDED.namespace, host = EXCLUDED.host, pid = EXCLUDED.pid, version = EXCLUDED.version,
         concurrency = EXCLUDED.concurrency, running_steps = 0, heartbeat_ms = EXCLUDED.heartbeat_ms,
-        started_at = EXCLUDED.started_at, last_seen_at = EXCLUDED.last_seen_at
+        started_at = EXCLUDED.started_at, last_seen_at = EXCLUDED.last_seen_at, login_role = EXCLUDED.login_role
     RETURNING w.started_at INTO started_at;
     displaced := CASE WHEN v_previous.id IS NOT NULL
                            AND (v_previous.host, v_previous.pid) IS DISTINCT FROM (p_host, p_pid)
@@ -50,18 +59,24 @@ $$;
 -- reported). Returns false when it has no row (pruned while the process was stopped, or deleted
 -- by hand): the worker then registers again.
 CREATE OR REPLACE FUNCTION orcastra.heartbeat_worker(p_id text, p_running_steps integer) RETURNS boolean
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
 BEGIN
-    UPDATE orcastra.workers SET last_seen_at = now(), running_steps = greatest(p_running_steps, 0) WHERE id = p_id;
+    UPDATE orcastra.workers SET last_seen_at = now(), running_steps = greatest(p_running_steps, 0)
+    WHERE id = p_id AND (login_role IS NOT DISTINCT FROM session_user OR orcastra.caller_is_admin());
     RETURN FOUND;
 END
 $$;
 
--- A clean exit: the worker's row goes. Returns whether there was one.
+-- A clean exit: the worker's row goes. Returns whether there was one. Like the beat, it touches
+-- only a row the calling login role registered (any row, for an admin).
 CREATE OR REPLACE FUNCTION orcastra.deregister_worker(p_id text) RETURNS boolean
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
 BEGIN
-    DELETE FROM orcastra.workers WHERE id = p_id;
+    DELETE FROM orcastra.workers WHERE id = p_id AND (login_role IS NOT DISTINCT FROM session_user OR orcastra.caller_is_admin());
     RETURN FOUND;
 END
 $$;
@@ -70,7 +85,9 @@ $$;
 -- live one, whatever the argument). Safe from any number of orchestrators at once (SKIP LOCKED).
 -- Returns how many it deleted.
 CREATE OR REPLACE FUNCTION orcastra.prune_workers(p_stale_for interval DEFAULT interval '24 hours') RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
     WITH gone AS (
         DELETE FROM orcastra.workers w
         WHERE w.id IN (SELECT x.id FROM orcastra.workers x
@@ -84,7 +101,9 @@ $$;
 -- The namespaces the steps of registered templates use: what a worker checks its own against at
 -- start (a namespace no template uses gets no work until one does). Reads every definition once.
 CREATE OR REPLACE FUNCTION orcastra.step_namespaces() RETURNS SETOF text
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
     SELECT DISTINCT step ->> 'namespace'
     FROM orcastra.templates t, jsonb_array_elements(t.definition -> 'steps') AS step
     WHERE step ->> 'namespace' IS NOT NULL

@@ -163,7 +163,26 @@ public struct Migrator: Sendable {
             report.repeatablesApplied.append(repeatable)
             if !dryRun { try await apply(repeatable, on: connection) }
         }
+        if !dryRun && !(report.applied.isEmpty && report.repeatablesApplied.isEmpty) {
+            try await applyGrants(connection)
+        }
         return report
+    }
+
+    /// Keeps the least-privilege roles' privileges exact after anything changed: a re-created view
+    /// loses its grants, a new function has none and is executable by PUBLIC until revoked
+    /// (functions/access.sql, docs/security.md).
+    private func applyGrants(_ connection: PostgresConnection) async throws {
+        let present = try await connection.queryRow(
+            "SELECT to_regprocedure('orcastra.apply_grants()') IS NOT NULL AS present").decode("present", as: Bool.self)
+        guard present else { return }
+        try await connection.withTransaction { connection in
+            do {
+                _ = try await connection.query("SELECT orcastra.apply_grants()")
+            } catch {
+                throw MigrationError.failed(file: "functions/access.sql", text: "SELECT orcastra.apply_grants()", underlying: error)
+            }
+        }
     }
 
     private func apply(_ migration: Migration, on connection: PostgresConnection) async throws {
@@ -212,8 +231,12 @@ public struct Migrator: Sendable {
     }
 
     private func ensureHistoryTables(_ connection: PostgresConnection) async throws {
+        // Only when missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+        // schema exists, which a member of orcastra_admin need not have (docs/security.md).
+        if try await connection.queryRow("SELECT to_regnamespace('orcastra') IS NULL AS missing").decode("missing", as: Bool.self) {
+            try await connection.executeSimple("CREATE SCHEMA IF NOT EXISTS orcastra")
+        }
         try await connection.executeSimple("""
-            CREATE SCHEMA IF NOT EXISTS orcastra;
             CREATE TABLE IF NOT EXISTS orcastra.schema_migrations (
                 version     integer PRIMARY KEY,
                 file        text NOT NULL,

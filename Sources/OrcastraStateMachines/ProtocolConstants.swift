@@ -45,4 +45,7 @@ public enum OrcastraSQLState: String, CaseIterable, Sendable {
     /// `complete_step_in_transaction` did not complete the step (its DETAIL says why:
     /// `lease_lost` or `ignored`): the caller's transaction must roll back.
     case stepNotCompleted = "OR005"
+    /// A worker-protocol function (`claim_steps`, `register_worker`, `template_definition`) was
+    /// called for a namespace the calling login role was not granted (`orcastra roles grant-worker`).
+    case namespaceNotGranted = "OR007"
 }

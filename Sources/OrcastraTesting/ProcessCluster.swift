@@ -30,28 +30,34 @@ public final class ProcessCluster: @unchecked Sendable {
         try? FileManager.default.createDirectory(atPath: logFolder, withIntermediateDirectories: true)
     }
 
-    /// Starts an orchestrator process.
+    /// Starts an orchestrator process; with `role`, connected as that login role.
     @discardableResult
-    public func orchestrator(_ arguments: [String] = ["--poll-interval", "200ms"]) throws -> BackgroundProcess {
-        try spawn("orcastra-orchestrator", arguments + ["--log-level", "debug"])
+    public func orchestrator(_ arguments: [String] = ["--poll-interval", "200ms"], as role: String? = nil) throws -> BackgroundProcess {
+        try spawn("orcastra-orchestrator", arguments + ["--log-level", "debug"], as: role)
     }
 
-    /// Starts a worker process for `namespace`.
+    /// Starts a worker process for `namespace`; with `role`, connected as that login role.
     @discardableResult
-    public func worker(namespace: String = "e2e", _ arguments: [String] = []) throws -> BackgroundProcess {
-        try spawn("orcastra-worker", ["--namespace", namespace, "--poll-interval", "200ms", "--log-level", "debug"] + arguments)
+    public func worker(namespace: String = "e2e", _ arguments: [String] = [], as role: String? = nil) throws -> BackgroundProcess {
+        try spawn("orcastra-worker", ["--namespace", namespace, "--poll-interval", "200ms", "--log-level", "debug"] + arguments, as: role)
     }
 
     /// Starts any of the package's executables against the cluster's database.
     @discardableResult
-    public func spawnTool(_ name: String, _ arguments: [String]) throws -> BackgroundProcess {
-        try spawn(name, arguments)
+    public func spawnTool(_ name: String, _ arguments: [String], as role: String? = nil) throws -> BackgroundProcess {
+        try spawn(name, arguments, as: role)
     }
 
-    private func spawn(_ name: String, _ arguments: [String]) throws -> BackgroundProcess {
+    /// The cluster's database as login role `role` (see `TestDatabases.conninfo(_:as:)`).
+    public func url(as role: String?) -> String {
+        guard let role else { return url }
+        return TestDatabases.conninfo(url, as: role)
+    }
+
+    private func spawn(_ name: String, _ arguments: [String], as role: String? = nil) throws -> BackgroundProcess {
         let tool = CommandLineTool(name)
         let log = "\(logFolder)/\(name)-\(processes.count).log"
-        let process = try BackgroundProcess(tool.path, arguments, environment: ["ORCASTRA_DATABASE_URL": url], logPath: log)
+        let process = try BackgroundProcess(tool.path, arguments, environment: ["ORCASTRA_DATABASE_URL": url(as: role)], logPath: log)
         processes.append(process)
         return process
     }

@@ -59,6 +59,19 @@ public actor TestDatabases {
         return ConnectionAddress.replacingDatabase(in: server, with: name)
     }
 
+    /// `url` (a conninfo in `key='value'` form, as `makeDatabase` returns) connecting as login role
+    /// `role` instead: a later keyword wins. The throwaway server trusts local connections, so a
+    /// role made with `CREATE ROLE … LOGIN` needs no password.
+    public static func conninfo(_ url: String, as role: String) -> String {
+        url + " user='\(role.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'"))'"
+    }
+
+    /// Drops login role `role` when the process exits, after the databases (roles are cluster-wide:
+    /// on a server `DATABASE_URL` names they would otherwise stay). `server`: any conninfo of it.
+    public static func dropAtExit(role: String, server: String) {
+        CleanupAtExit.register(role: role, server: server)
+    }
+
     /// A new empty database with no migrations applied (for migration tests).
     public func makeEmptyDatabase() async throws -> String {
         let server = try await serverConninfo()
@@ -97,6 +110,7 @@ enum CleanupAtExit {
     private struct State {
         var registered = false
         var databases: [(name: String, server: String)] = []
+        var roles: [(name: String, server: String)] = []
         var cluster: LocalPostgres?
     }
 
@@ -104,6 +118,11 @@ enum CleanupAtExit {
 
     static func register(database: String, server: String) {
         state.withLock { $0.databases.append((database, server)) }
+        installHook()
+    }
+
+    static func register(role: String, server: String) {
+        state.withLock { $0.roles.append((role, server)) }
         installHook()
     }
 
@@ -121,7 +140,7 @@ enum CleanupAtExit {
     }
 
     static func run() {
-        let (databases, cluster) = state.withLock { ($0.databases, $0.cluster) }
+        let (databases, roles, cluster) = state.withLock { ($0.databases, $0.roles, $0.cluster) }
         if let cluster {
             try? cluster.killBlocking()
             try? FileManager.default.removeItem(at: cluster.dataDirectory)
@@ -131,6 +150,16 @@ enum CleanupAtExit {
         for (name, server) in databases.reversed() {
             guard let connection = PQconnectdb(server) else { continue }
             if PQstatus(connection) == CONNECTION_OK, let result = PQexec(connection, "DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)") {
+                PQclear(result)
+            }
+            PQfinish(connection)
+        }
+        // Roles last: a role still granted something in a database that remains cannot be dropped,
+        // which leaves it behind rather than failing.
+        for (name, server) in roles {
+            guard let connection = PQconnectdb(server) else { continue }
+            if PQstatus(connection) == CONNECTION_OK,
+               let result = PQexec(connection, "DROP ROLE IF EXISTS \"\(name.replacingOccurrences(of: "\"", with: "\"\""))\"") {
                 PQclear(result)
             }
             PQfinish(connection)

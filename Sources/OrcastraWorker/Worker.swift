@@ -59,7 +59,7 @@ public actor Worker: Service {
         reportSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
         heartbeatSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
         transactionPool = PostgresPool(conninfo: configuration.conninfo, maximumConnections: configuration.concurrency, logger: logger)
-        templates = TemplateCache(slot: heartbeatSlot)
+        templates = TemplateCache(slot: heartbeatSlot, namespace: configuration.namespace)
         state = WorkerState(concurrency: configuration.concurrency, claimBatch: configuration.claimBatch, lease: configuration.lease)
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (reportWakeups, reportWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

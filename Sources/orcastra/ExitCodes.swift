@@ -28,8 +28,11 @@ enum ExitCode: Int32 {
     case notFound = 66
     /// The database could not be reached, or has no Orcastra schema.
     case unavailable = 69
-    /// A conflict with what is stored (e.g. a template version with other content, a deprecated version).
+    /// A conflict with what is stored (e.g. a template version with other content, a deprecated version;
+    /// roles not set up in this database).
     case conflict = 75
+    /// The database role lacks a privilege for this (SQLSTATE 42501 or OR007; docs/security.md).
+    case noPermission = 77
 }
 
 /// An error with its exit code, already phrased for a person.
@@ -71,6 +74,12 @@ enum ExitCodes {
             case .alreadyExists: return ("\(error)", .conflict)
             case .schedulesMissing: return ("\(error)", .unavailable)
             }
+        case let error as RoleError:
+            switch error {
+            case .cannotCreateRoles, .notPermitted: return ("\(error)", .noPermission)
+            case .notSetUp: return ("\(error)", .conflict)
+            case .unknownRole: return ("\(error)", .notFound)
+            }
         case let error as JSONValueParseError: return ("\(error)", .invalidInput)
         case let error as MigrationError:
             switch error {
@@ -87,6 +96,9 @@ enum ExitCodes {
                 return ("\(StoreError.notMigrated)", .unavailable)
             case .server(let server) where server.sqlState == "22P05":
                 return ("The JSON holds \\u0000 (a NUL character), which PostgreSQL cannot store in jsonb; remove it.", .invalidInput)
+            case .server(let server) where server.sqlState == "42501" || server.sqlState == "OR007":
+                return ("\(server.message). The database role this command connects as lacks the privilege; docs/security.md says which role may do what.",
+                        .noPermission)
             case .invalidParameter: return ("\(error)", .invalidInput)
             default: return ("\(error)", .failure)
             }

@@ -70,6 +70,8 @@ import Testing
             .contains("ERRCODE = '\(OrcastraSQLState.refusedOperatorAction.rawValue)'"))
         #expect(try await Self.source(fixture.pool, "create_task")
             .contains("ERRCODE = '\(OrcastraSQLState.templateNotFound.rawValue)'"))
+        #expect(try await Self.source(fixture.pool, "require_namespace")
+            .contains("ERRCODE = '\(OrcastraSQLState.namespaceNotGranted.rawValue)'"))
         await fixture.pool.shutdown()
     }
 }

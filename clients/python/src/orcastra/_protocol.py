@@ -35,6 +35,9 @@ SQLSTATE_TEMPLATE_NOT_FOUND: Final = "OR003"
 SQLSTATE_TEMPLATE_DEPRECATED: Final = "OR004"
 #: complete_step_in_transaction: the step was not completed (DETAIL: lease_lost or ignored); roll back.
 SQLSTATE_STEP_NOT_COMPLETED: Final = "OR005"
+# claim_steps, register_worker, template_definition: the login role was not granted the namespace
+# (`orcastra roles grant-worker`; docs/security.md).
+SQLSTATE_NAMESPACE_NOT_GRANTED: Final = "OR007"
 
 TASK_STATES: Final = ("pending", "in_progress", "waiting_for_retry", "error", "complete", "cancelled", "resolved_manually")
 STEP_STATES: Final = (

@@ -838,9 +838,10 @@ class Worker:
         steps = self._templates.get(template_id)
         if steps is None:
             async with self._beat_connection() as connection:
-                cursor = await connection.execute("SELECT definition FROM orcastra.templates WHERE id = %s", (template_id,))
+                # Through the protocol function: a worker role has no SELECT on tables (docs/security.md).
+                cursor = await connection.execute("SELECT orcastra.template_definition(%s, %s)", (template_id, self.namespace))
                 row = await cursor.fetchone()
-            if row is None:
+            if row is None or row[0] is None:
                 raise Permanent(f"no template with id {template_id}")
             steps = {s["name"]: s for s in row[0]["steps"]}
             self._templates[template_id] = steps  # a registered template is immutable
