@@ -71,6 +71,12 @@ enum ExitCodes {
             case .schedulesMissing: return ("\(error)", .unavailable)
             }
         case let error as JSONValueParseError: return ("\(error)", .invalidInput)
+        case let error as APITokenError:
+            switch error {
+            case .notFound: return ("\(error)", .notFound)
+            case .nameTaken: return ("\(error)", .conflict)
+            case .invalidName: return ("\(error)", .invalidInput)
+            }
         case let error as MigrationError:
             switch error {
             case .folderMissing, .notAFolder, .folderEmpty, .unreadable, .bundleMissing: return ("\(error)", .notFound)
