@@ -251,7 +251,7 @@ let package = Package(
         // The HTTP API against the built orcastra-orchestrator on a real port.
         .testTarget(
             name: "OrcastraHTTPTests",
-            dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations"],
+            dependencies: ["OrcastraHTTP", "OrcastraTesting", "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations"],
             swiftSettings: strict
         ),
         .testTarget(

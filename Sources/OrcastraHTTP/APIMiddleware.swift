@@ -50,6 +50,22 @@ struct APIMiddleware<Context: RequestContext>: RouterMiddleware {
         guard request.method == .post || request.method == .put || request.method == .patch else {
             return try await next(request, context)
         }
+        return try Self.plainLocation(await body(route, &request, context: context, next: next))
+    }
+
+    /// The generated code writes header values percent-encoded (`%2Fv1%2Ftasks%2F…`); a
+    /// `Location` is a URI reference and must stay as it is.
+    private static func plainLocation(_ response: Response) -> Response {
+        guard let location = response.headers[.location], let plain = location.removingPercentEncoding, plain != location else {
+            return response
+        }
+        var response = response
+        response.headers[.location] = plain
+        return response
+    }
+
+    private func body(_ route: APIRoute, _ request: inout Request, context: Context,
+                      next: (Request, Context) async throws -> Response) async throws -> Response {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > bodyLimit {
             throw tooLarge()
         }

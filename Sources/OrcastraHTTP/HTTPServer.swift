@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import OpenAPIHummingbird
+import OpenAPIRuntime
 import OrcastraClient
 import OrcastraPostgres
 import ServiceLifecycle
@@ -72,7 +73,8 @@ public struct HTTPServer: Service {
         let router = Router()
         router.add(middleware: APIMiddleware(authenticator: TokenAuthenticator(pool: pool, cacheTime: configuration.tokenCacheTime),
                                              bodyLimit: configuration.bodyLimit, logger: logger))
-        try APIHandler(client: OrcastraClient(pool: pool), logger: logger).registerHandlers(on: router)
+        try APIHandler(client: OrcastraClient(pool: pool), logger: logger)
+            .registerHandlers(on: router, configuration: .init(dateTranscoder: RFC3339Dates()))
         let logger = self.logger
         let configuration = self.configuration
         return Application(
