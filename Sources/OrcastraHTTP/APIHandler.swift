@@ -7,6 +7,7 @@ import OrcastraPostgres
 import OrcastraStateMachines
 import OrcastraStore
 import OrcastraTemplates
+import ServiceLifecycle
 
 /// The API's operations (docs/openapi.yaml), each a call into OrcastraClient or OrcastraStore.
 ///
@@ -14,6 +15,7 @@ import OrcastraTemplates
 /// problem+json by ``APIMiddleware``; only successes are returned as the generated outputs.
 struct APIHandler: APIProtocol {
     let client: OrcastraClient
+    let hub: TaskEventHub
     let logger: Logger
 
     var registry: TemplateRegistry { TemplateRegistry(pool: client.pool) }
@@ -134,8 +136,66 @@ struct APIHandler: APIProtocol {
     }
 
     func listTaskEvents(_ input: Operations.ListTaskEvents.Input) async throws -> Operations.ListTaskEvents.Output {
-        let events = try await client.events(try Self.taskID(input.path.id))
+        let id = try Self.taskID(input.path.id)
+        let events = try await client.events(id)
+        if input.headers.accept.contains(where: { $0.contentType == .textEventStream }) {
+            let after = input.headers.lastEventID.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 0
+            return .ok(.init(body: .textEventStream(eventStream(id, after: max(after, 0)))))
+        }
         return .ok(.init(body: .json(.init(events: events.map(Self.event)))))
+    }
+
+    /// Server-Sent Events: every transition after `after` (by position), then each new one when
+    /// the hub wakes the stream, until the task is finished or in error (`event: end`), the client
+    /// goes away, or the server shuts down gracefully.
+    private func eventStream(_ id: UUID, after: Int) -> HTTPBody {
+        let (stream, continuation) = AsyncStream.makeStream(of: ArraySlice<UInt8>.self)
+        let client = self.client, hub = self.hub, logger = self.logger
+        let producer = Task {
+            let (subscription, wakes) = await hub.subscribe(id)
+            await cancelWhenGracefulShutdown {
+                var sent = after
+                for await _ in wakes {
+                    do {
+                        // The state first: the events read after it include every move up to it.
+                        let state: String = try await client.pool.query("SELECT state FROM orcastra.tasks WHERE id = \(id)")
+                            .first?.decode("state") ?? "cancelled"
+                        let events = try await client.events(id)
+                        for (index, event) in events.enumerated() where index + 1 > sent {
+                            continuation.yield(ArraySlice(Self.sse(id: index + 1, event: "transition", data: try Self.eventJSON(event))))
+                        }
+                        sent = max(sent, events.count)
+                        if let state = TaskState(rawValue: state), state.isTerminal || state == .error {
+                            continuation.yield(ArraySlice(Self.sse(id: nil, event: "end", data: #"{"state":"\#(state.rawValue)"}"#)))
+                            break
+                        }
+                    } catch {
+                        if Task.isCancelled { break }
+                        logger.warning("event stream failed", metadata: ["task": "\(id)", "error": "\(error)"])
+                        continuation.yield(ArraySlice(Self.sse(id: nil, event: "error", data: #"{"detail":"the stream stopped; reconnect with Last-Event-ID"}"#)))
+                        break
+                    }
+                }
+            }
+            await hub.unsubscribe(id, id: subscription)
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in producer.cancel() }
+        return HTTPBody(stream, length: .unknown, iterationBehavior: .single)
+    }
+
+    static func sse(id: Int?, event: String, data: String) -> [UInt8] {
+        Array(((id.map { "id: \($0)\n" } ?? "") + "event: \(event)\ndata: \(data)\n\n").utf8)
+    }
+
+    static func eventJSON(_ event: TransitionEvent) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(try RFC3339Dates().encode(date))
+        }
+        return String(decoding: try encoder.encode(Self.event(event)), as: UTF8.self)
     }
 
     func retryStep(_ input: Operations.RetryStep.Input) async throws -> Operations.RetryStep.Output {

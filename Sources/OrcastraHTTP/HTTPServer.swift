@@ -73,7 +73,8 @@ public struct HTTPServer: Service {
         let router = Router()
         router.add(middleware: APIMiddleware(authenticator: TokenAuthenticator(pool: pool, cacheTime: configuration.tokenCacheTime),
                                              bodyLimit: configuration.bodyLimit, logger: logger))
-        try APIHandler(client: OrcastraClient(pool: pool), logger: logger)
+        let hub = TaskEventHub(conninfo: conninfo, logger: logger)
+        try APIHandler(client: OrcastraClient(pool: pool), hub: hub, logger: logger)
             .registerHandlers(on: router, configuration: .init(dateTranscoder: RFC3339Dates()))
         let logger = self.logger
         let configuration = self.configuration

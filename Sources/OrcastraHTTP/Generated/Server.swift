@@ -662,6 +662,12 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
     }
     /// The task's transitions and its steps', in order (scope tasks:read).
     ///
+    /// With `Accept: text/event-stream`, a live Server-Sent Events stream: every transition so far,
+    /// then each new one as it happens (`event: transition`, `id:` its 1-based position, `data:` an
+    /// Event), ending with `event: end` once the task is finished or in error. Reconnect with
+    /// `Last-Event-ID` to resume after the last event seen.
+    ///
+    ///
     /// - Remark: HTTP `GET /v1/tasks/{id}/events`.
     /// - Remark: Generated from `#/paths//v1/tasks/{id}/events/get(listTaskEvents)`.
     func listTaskEvents(
@@ -683,7 +689,14 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                     name: "id",
                     as: Components.Parameters.TaskID.self
                 ))
-                let headers: Operations.ListTaskEvents.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))
+                let headers: Operations.ListTaskEvents.Input.Headers = .init(
+                    lastEventID: try converter.getOptionalHeaderFieldAsURI(
+                        in: request.headerFields,
+                        name: "Last-Event-ID",
+                        as: Swift.String.self
+                    ),
+                    accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields)
+                )
                 return Operations.ListTaskEvents.Input(
                     path: path,
                     headers: headers
@@ -706,6 +719,16 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                             value,
                             headerFields: &response.headerFields,
                             contentType: "application/json; charset=utf-8"
+                        )
+                    case let .textEventStream(value):
+                        try converter.validateAcceptIfPresent(
+                            "text/event-stream",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsBinary(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "text/event-stream"
                         )
                     }
                     return (response, body)

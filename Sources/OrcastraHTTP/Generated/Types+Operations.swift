@@ -1002,6 +1002,12 @@ internal enum Operations {
     }
     /// The task's transitions and its steps', in order (scope tasks:read).
     ///
+    /// With `Accept: text/event-stream`, a live Server-Sent Events stream: every transition so far,
+    /// then each new one as it happens (`event: transition`, `id:` its 1-based position, `data:` an
+    /// Event), ending with `event: end` once the task is finished or in error. Reconnect with
+    /// `Last-Event-ID` to resume after the last event seen.
+    ///
+    ///
     /// - Remark: HTTP `GET /v1/tasks/{id}/events`.
     /// - Remark: Generated from `#/paths//v1/tasks/{id}/events/get(listTaskEvents)`.
     internal enum ListTaskEvents {
@@ -1022,12 +1028,21 @@ internal enum Operations {
             internal var path: Operations.ListTaskEvents.Input.Path
             /// - Remark: Generated from `#/paths/v1/tasks/{id}/events/GET/header`.
             internal struct Headers: Sendable, Hashable {
+                /// Resume the stream after this event.
+                ///
+                /// - Remark: Generated from `#/paths/v1/tasks/{id}/events/GET/header/Last-Event-ID`.
+                internal var lastEventID: Swift.String?
                 internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTaskEvents.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
+                ///   - lastEventID: Resume the stream after this event.
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTaskEvents.AcceptableContentType>] = .defaultValues()) {
+                internal init(
+                    lastEventID: Swift.String? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTaskEvents.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.lastEventID = lastEventID
                     self.accept = accept
                 }
             }
@@ -1060,6 +1075,30 @@ internal enum Operations {
                             switch self {
                             case let .json(body):
                                 return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "application/json",
+                                    body: self
+                                )
+                            }
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/v1/tasks/{id}/events/GET/responses/200/content/text\/event-stream`.
+                    case textEventStream(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.textEventStream`.
+                    ///
+                    /// - Throws: An error if `self` is not `.textEventStream`.
+                    /// - SeeAlso: `.textEventStream`.
+                    internal var textEventStream: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .textEventStream(body):
+                                return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "text/event-stream",
+                                    body: self
+                                )
                             }
                         }
                     }
@@ -1123,12 +1162,15 @@ internal enum Operations {
         }
         internal enum AcceptableContentType: AcceptableProtocol {
             case json
+            case textEventStream
             case applicationProblemJson
             case other(Swift.String)
             internal init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/event-stream":
+                    self = .textEventStream
                 case "application/problem+json":
                     self = .applicationProblemJson
                 default:
@@ -1141,6 +1183,8 @@ internal enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .textEventStream:
+                    return "text/event-stream"
                 case .applicationProblemJson:
                     return "application/problem+json"
                 }
@@ -1148,6 +1192,7 @@ internal enum Operations {
             internal static var allCases: [Self] {
                 [
                     .json,
+                    .textEventStream,
                     .applicationProblemJson
                 ]
             }

@@ -39,6 +39,12 @@ internal protocol APIProtocol: Sendable {
     func cancelTask(_ input: Operations.CancelTask.Input) async throws -> Operations.CancelTask.Output
     /// The task's transitions and its steps', in order (scope tasks:read).
     ///
+    /// With `Accept: text/event-stream`, a live Server-Sent Events stream: every transition so far,
+    /// then each new one as it happens (`event: transition`, `id:` its 1-based position, `data:` an
+    /// Event), ending with `event: end` once the task is finished or in error. Reconnect with
+    /// `Last-Event-ID` to resume after the last event seen.
+    ///
+    ///
     /// - Remark: HTTP `GET /v1/tasks/{id}/events`.
     /// - Remark: Generated from `#/paths//v1/tasks/{id}/events/get(listTaskEvents)`.
     func listTaskEvents(_ input: Operations.ListTaskEvents.Input) async throws -> Operations.ListTaskEvents.Output
@@ -143,6 +149,12 @@ extension APIProtocol {
         ))
     }
     /// The task's transitions and its steps', in order (scope tasks:read).
+    ///
+    /// With `Accept: text/event-stream`, a live Server-Sent Events stream: every transition so far,
+    /// then each new one as it happens (`event: transition`, `id:` its 1-based position, `data:` an
+    /// Event), ending with `event: end` once the task is finished or in error. Reconnect with
+    /// `Last-Event-ID` to resume after the last event seen.
+    ///
     ///
     /// - Remark: HTTP `GET /v1/tasks/{id}/events`.
     /// - Remark: Generated from `#/paths//v1/tasks/{id}/events/get(listTaskEvents)`.
