@@ -49,3 +49,17 @@ import Testing
         #expect(status == 200 && body["status"] as? String == "ready", "\(body)")
     }
 }
+
+/// The API stops with the orchestrator's service group.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct HTTPShutdownTests {
+    @Test("SIGTERM stops the orchestrator and its API gracefully", .timeLimit(.minutes(2)))
+    func gracefulShutdown() async throws {
+        let api = try await APIFixture()
+        defer { Task { await api.shutdown() } }
+        let orchestrator = try #require(api.orchestrator)
+        orchestrator.send(SIGTERM)
+        let status = await orchestrator.wait(timeout: .seconds(20))
+        #expect(status == 0, "\(api.cluster.logs)")
+        await #expect(throws: (any Error).self) { try await api.request("GET", "/healthz") }
+    }
+}
