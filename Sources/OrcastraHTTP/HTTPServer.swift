@@ -46,7 +46,8 @@ public struct HTTPAddressError: Error, Sendable, CustomStringConvertible {
 
 /// The HTTP API as a `Service`: a Hummingbird application serving the routes generated from
 /// docs/openapi.yaml, on its own connection pool. Graceful shutdown (SIGTERM to the group)
-/// stops accepting connections and lets requests in flight finish.
+/// stops accepting connections and lets requests in flight finish. It runs as a plain service of
+/// the orchestrator's group (`run()`, not `runService()`), so the group alone handles signals.
 public struct HTTPServer: Service {
     public let configuration: HTTPServerConfiguration
     public let conninfo: String
@@ -61,7 +62,7 @@ public struct HTTPServer: Service {
     public func run() async throws {
         let pool = PostgresPool(conninfo: conninfo, maximumConnections: configuration.maximumConnections)
         do {
-            try await application(pool: pool).runService()
+            try await application(pool: pool).run()
         } catch {
             await pool.shutdown()
             throw error
