@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "OrcastraHTTP",
             dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraClient", "OrcastraTemplates", "OrcastraMigrations",
-                           "OrcastraStateMachines",
+                           "OrcastraStateMachines", "OrcastraSchedules",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),

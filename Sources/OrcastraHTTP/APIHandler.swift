@@ -239,7 +239,8 @@ struct APIHandler: APIProtocol {
         do {
             version = try SemanticVersion(parsing: input.path.version)
         } catch {
-            throw Problem.badRequest("'\(input.path.version)' is not a version (MAJOR.MINOR.PATCH).")
+            throw Problem("unknown-template", .notFound, title: "Unknown template",
+                          detail: "No template \(input.path.namespace)/\(input.path.name)@\(input.path.version): '\(input.path.version)' is not a version (MAJOR.MINOR.PATCH).")
         }
         let stored = try await registry.find(TemplateReference(namespace: input.path.namespace, name: input.path.name, version: version))
         let template = stored.template

@@ -75,8 +75,15 @@ struct APIMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw tooLarge()
         }
-        guard route.takesJSON, body.readableBytes > 0 else {
+        guard route.takesJSON else {
             return try await next(request, context)
+        }
+        if body.readableBytes == 0, request.headers[.contentType] == nil {
+            // No body at all (`POST /v1/steps/ID/resolve` without one): the same as `{}`.
+            var head = request.head
+            head.headerFields[.contentType] = "application/json"
+            request = Request(head: head, body: .init(buffer: ByteBuffer(string: "{}")))
+            return try await RequestJSON.$current.withValue(.object([:])) { try await next(request, context) }
         }
         let contentType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
         guard contentType == "application/json" else {

@@ -1,5 +1,6 @@
 import Foundation
 import OpenAPIRuntime
+import OrcastraSchedules
 
 /// Times as the API writes and reads them: RFC 3339 with fractional seconds out (PostgreSQL keeps
 /// microseconds, and a listing's order depends on them), with or without fractions in.
@@ -8,12 +9,12 @@ struct RFC3339Dates: DateTranscoder {
         date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
+    /// The CLI's reader (OrcastraSchedules): any RFC 3339 time (any year, any offset, any number
+    /// of fractional digits); one without an offset is read as UTC.
     func decode(_ text: String) throws -> Date {
-        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
-        do {
-            return try Date.ISO8601FormatStyle().parse(text)
-        } catch {
+        guard let date = Timestamp.parse(text, timeZone: TimeZone(identifier: "UTC")!) else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "'\(text)' is not an RFC 3339 time such as 2026-01-31T12:00:00Z"))
         }
+        return date
     }
 }

@@ -162,17 +162,17 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/template`.
             internal var template: Swift.String
-            /// The workflow's input (an object), checked against its input schema.
+            /// The workflow's input, checked against the template's input schema (422 when it does not match).
             ///
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/context`.
-            internal var context: Components.Schemas.AnyJSON?
+            internal var context: OpenAPIRuntime.OpenAPIObjectContainer?
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/priority`.
             internal var priority: Swift.Int32?
             /// Start no earlier than this.
             ///
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/run_at`.
             internal var runAt: Foundation.Date?
-            /// Start after this long, e.g. `30s`, `5m` (not with run_at).
+            /// Start after this long, e.g. `30s`, `5m`, `1h30m` (not with run_at).
             ///
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/delay`.
             internal var delay: Swift.String?
@@ -182,14 +182,14 @@ extension Components {
             ///
             /// - Parameters:
             ///   - template: `namespace/name` or `namespace/name@version`.
-            ///   - context: The workflow's input (an object), checked against its input schema.
+            ///   - context: The workflow's input, checked against the template's input schema (422 when it does not match).
             ///   - priority:
             ///   - runAt: Start no earlier than this.
-            ///   - delay: Start after this long, e.g. `30s`, `5m` (not with run_at).
+            ///   - delay: Start after this long, e.g. `30s`, `5m`, `1h30m` (not with run_at).
             ///   - allowDeprecated:
             internal init(
                 template: Swift.String,
-                context: Components.Schemas.AnyJSON? = nil,
+                context: OpenAPIRuntime.OpenAPIObjectContainer? = nil,
                 priority: Swift.Int32? = nil,
                 runAt: Foundation.Date? = nil,
                 delay: Swift.String? = nil,
@@ -217,7 +217,7 @@ extension Components {
                     forKey: .template
                 )
                 self.context = try container.decodeIfPresent(
-                    Components.Schemas.AnyJSON.self,
+                    OpenAPIRuntime.OpenAPIObjectContainer.self,
                     forKey: .context
                 )
                 self.priority = try container.decodeIfPresent(

@@ -2018,6 +2018,8 @@ internal enum Operations {
                 internal var namespace: Components.Parameters.Namespace
                 /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/{version}/GET/path/name`.
                 internal var name: Components.Parameters.Name
+                /// A semantic version; one that is not registered, or not a version at all, is 404.
+                ///
                 /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/{version}/GET/path/version`.
                 internal var version: Swift.String
                 /// Creates a new `Path`.
@@ -2025,7 +2027,7 @@ internal enum Operations {
                 /// - Parameters:
                 ///   - namespace:
                 ///   - name:
-                ///   - version:
+                ///   - version: A semantic version; one that is not registered, or not a version at all, is 404.
                 internal init(
                     namespace: Components.Parameters.Namespace,
                     name: Components.Parameters.Name,
