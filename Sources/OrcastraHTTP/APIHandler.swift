@@ -16,6 +16,7 @@ import ServiceLifecycle
 struct APIHandler: APIProtocol {
     let client: OrcastraClient
     let hub: TaskEventHub
+    let templates: TemplateLookupCache
     let logger: Logger
 
     var registry: TemplateRegistry { TemplateRegistry(pool: client.pool) }
@@ -92,9 +93,9 @@ struct APIHandler: APIProtocol {
             }
         }
         let reference = try TemplateReference(parsing: body.template)
-        let creation = try await client.submit(TaskRequest(
-            template: reference, context: context, idempotencyKey: input.headers.idempotencyKey,
-            priority: Int(body.priority ?? 0), runAt: runAt, allowDeprecated: body.allowDeprecated ?? false))
+        let request = TaskRequest(template: reference, context: context, idempotencyKey: input.headers.idempotencyKey,
+                                  priority: Int(body.priority ?? 0), runAt: runAt, allowDeprecated: body.allowDeprecated ?? false)
+        let creation = try await TaskCreator(pool: client.pool).create(request, from: try await templates.find(reference))
         let created = Components.Schemas.TaskCreated(id: creation.taskID.uuidString.lowercased(), created: creation.created,
                                                      template: creation.templateReference, contextDiffers: creation.contextDiffers)
         if creation.created {

@@ -5,6 +5,7 @@ import OpenAPIHummingbird
 import OpenAPIRuntime
 import OrcastraClient
 import OrcastraPostgres
+import OrcastraStore
 import ServiceLifecycle
 
 /// Where and how the API listens (`orcastra-orchestrator --http-address`).
@@ -75,7 +76,8 @@ public struct HTTPServer: Service {
         router.add(middleware: APIMiddleware(authenticator: TokenAuthenticator(pool: pool, cacheTime: configuration.tokenCacheTime),
                                              bodyLimit: configuration.bodyLimit, logger: logger))
         let hub = TaskEventHub(conninfo: conninfo, logger: logger)
-        try APIHandler(client: OrcastraClient(pool: pool), hub: hub, logger: logger)
+        try APIHandler(client: OrcastraClient(pool: pool), hub: hub,
+                       templates: TemplateLookupCache(registry: TemplateRegistry(pool: pool)), logger: logger)
             .registerHandlers(on: router, configuration: .init(dateTranscoder: RFC3339Dates()))
         let logger = self.logger
         let configuration = self.configuration
