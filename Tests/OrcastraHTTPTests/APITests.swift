@@ -3,7 +3,7 @@ import OrcastraTesting
 import Testing
 
 /// The HTTP API against the built `orcastra-orchestrator` on a real port.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct APITests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct APITests {
     static let failing = """
         namespace: apifail
         name: flaky
@@ -15,7 +15,7 @@ import Testing
           - {name: after, depends_on: [fail], command: [sh, -c, "echo '{}'"]}
         """
 
-    @Test("every endpoint's happy path", .timeLimit(.minutes(3)))
+    @Test("every endpoint's happy path", .timeLimit(.minutes(5)))
     func happyPaths() async throws {
         let api = try await APIFixture()
         defer { Task { await api.shutdown() } }
@@ -91,7 +91,7 @@ import Testing
         #expect((body["events"] as? [[String: Any]])?.last?["to"] as? String == "cancelled", "\(body)")
     }
 
-    @Test("retry and resolve a failed step", .timeLimit(.minutes(3)))
+    @Test("retry and resolve a failed step", .timeLimit(.minutes(5)))
     func retryAndResolve() async throws {
         let api = try await APIFixture()
         defer { Task { await api.shutdown() } }
@@ -133,7 +133,7 @@ import Testing
         #expect(status == 409 && (body["type"] as? String)?.hasSuffix("conflict") == true, "\(body)")
     }
 
-    @Test("each error class is problem+json with the right status", .timeLimit(.minutes(3)))
+    @Test("each error class is problem+json with the right status", .timeLimit(.minutes(5)))
     func errors() async throws {
         let api = try await APIFixture(arguments: ["--http-body-limit", "2048"])
         defer { Task { await api.shutdown() } }
@@ -199,7 +199,7 @@ import Testing
         #expect(!api.cluster.logs.contains("internal error answering"), "\(api.cluster.logs)")
     }
 
-    @Test("auth: missing, wrong, revoked, expired and wrong-scope tokens", .timeLimit(.minutes(3)))
+    @Test("auth: missing, wrong, revoked, expired and wrong-scope tokens", .timeLimit(.minutes(5)))
     func auth() async throws {
         let api = try await APIFixture()
         defer { Task { await api.shutdown() } }

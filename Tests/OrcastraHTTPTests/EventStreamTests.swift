@@ -6,7 +6,7 @@ import OrcastraTesting
 import Testing
 
 /// `GET /v1/tasks/{id}/events` with `Accept: text/event-stream`: live, in order, resumable, and it ends.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct EventStreamTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct EventStreamTests {
     static let linear = """
         namespace: apisse
         name: four
@@ -32,7 +32,7 @@ import Testing
         }
     }
 
-    @Test("the stream of a running 4-step task delivers every transition in order, ends, and resumes", .timeLimit(.minutes(3)))
+    @Test("the stream of a running 4-step task delivers every transition in order, ends, and resumes", .timeLimit(.minutes(5)))
     func liveStream() async throws {
         let api = try await APIFixture()
         defer { Task { await api.shutdown() } }

@@ -7,8 +7,8 @@ import Testing
 
 /// `/readyz` follows the database: 503 with the reason while it is down or not migrated, 200 again
 /// once it is back; `/healthz` stays 200 throughout.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct ReadinessTests {
-    @Test("readyz is 503 while the database is stopped and 200 once it returns", .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ReadinessTests {
+    @Test("readyz is 503 while the database is stopped and 200 once it returns", .timeLimit(.minutes(5)))
     func databaseStopsAndReturns() async throws {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("orcastra-api-\(UUID().uuidString.prefix(8))")
         let server = try LocalPostgres(dataDirectory: directory, options: .init(durable: false))
@@ -51,8 +51,8 @@ import Testing
 }
 
 /// The API stops with the orchestrator's service group.
-@Suite(.serialized, .timeLimit(.minutes(2))) struct HTTPShutdownTests {
-    @Test("SIGTERM stops the orchestrator and its API gracefully", .timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(5))) struct HTTPShutdownTests {
+    @Test("SIGTERM stops the orchestrator and its API gracefully", .timeLimit(.minutes(5)))
     func gracefulShutdown() async throws {
         let api = try await APIFixture()
         defer { Task { await api.shutdown() } }
