@@ -32,7 +32,7 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 ORCASTRA_LOG_LEVEL=notice "$BIN/orcastra-orchestrator" --http-address "127.0.0.1:$PORT" >"$WORK/orchestrator.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+    python3 -c "import urllib.request, sys; urllib.request.urlopen('http://127.0.0.1:$PORT/healthz', timeout=1)" 2>/dev/null && break
     sleep 0.1
 done
 
