@@ -62,4 +62,22 @@ import Testing
         #expect(status == 0, "\(api.cluster.logs)")
         await #expect(throws: (any Error).self) { try await api.request("GET", "/healthz") }
     }
+
+    @Test("ORCASTRA_HTTP_ADDRESS serves the API like --http-address", .timeLimit(.minutes(5)))
+    func addressFromTheEnvironment() async throws {
+        let api = try await APIFixture(start: false)
+        defer { Task { await api.shutdown() } }
+        let log = NSTemporaryDirectory() + "orcastra-http-env-\(UUID().uuidString.prefix(8)).log"
+        let process = try BackgroundProcess(CommandLineTool("orcastra-orchestrator").path, ["--log-level", "debug"],
+                                            environment: ["ORCASTRA_DATABASE_URL": api.cluster.url,
+                                                          "ORCASTRA_HTTP_ADDRESS": "127.0.0.1:\(api.port)"], logPath: log)
+        defer { Task { await process.stop() } }
+        var status = 0
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let (code, _, _) = try? await api.request("GET", "/healthz") { status = code; break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(status == 200, "\(process.log)")
+    }
 }
