@@ -26,6 +26,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // libpq, from Debian's libpq-dev.
@@ -111,6 +115,20 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
+        // The HTTP API (docs/api.md): the server side of docs/openapi.yaml, generated once into
+        // Generated/ by scripts/generate-openapi.sh, implemented on OrcastraClient and served by Hummingbird.
+        .target(
+            name: "OrcastraHTTP",
+            dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraClient", "OrcastraTemplates", "OrcastraMigrations",
+                           "OrcastraStateMachines", "OrcastraSchedules",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                           .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict
+        ),
         // What the executables share: database options, durations, signals, logging.
         .target(
             name: "OrcastraCommandLine",
@@ -129,7 +147,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "orcastra-orchestrator",
-            dependencies: ["OrcastraOrchestrator", "OrcastraCommandLine",
+            dependencies: ["OrcastraOrchestrator", "OrcastraCommandLine", "OrcastraHTTP",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
@@ -240,6 +258,12 @@ let package = Package(
         .testTarget(
             name: "OrcastraCommandTests",
             dependencies: ["OrcastraCommand"],
+            swiftSettings: strict
+        ),
+        // The HTTP API against the built orcastra-orchestrator on a real port.
+        .testTarget(
+            name: "OrcastraHTTPTests",
+            dependencies: ["OrcastraHTTP", "OrcastraTesting", "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations"],
             swiftSettings: strict
         ),
         .testTarget(

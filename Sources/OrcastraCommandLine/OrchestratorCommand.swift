@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import OrcastraOrchestrator
+import ServiceLifecycle
 
 /// The orchestrator's options and its run, shared by `orcastra-orchestrator` and `orcastra orchestrator`.
 public struct OrchestratorOptions: ParsableArguments {
@@ -26,15 +27,17 @@ public struct OrchestratorOptions: ParsableArguments {
 
     @OptionGroup public var database: DatabaseOptions
 
-    /// Runs an orchestrator until SIGTERM or SIGINT.
-    public func runOrchestrator() async throws {
+    /// Runs an orchestrator until SIGTERM or SIGINT, with `additionalServices` (given the
+    /// database's conninfo) in the same service group: `orcastra-orchestrator` adds the HTTP API.
+    public func runOrchestrator(additionalServices: @Sendable (String) throws -> [any Service] = { _ in [] }) async throws {
         Lifecycle.bootstrapLogging(level: logLevel)
         var configuration = OrchestratorConfiguration(conninfo: try await database.conninfo())
         configuration.pollInterval = pollInterval.duration
         configuration.batchLimit = batchLimit
         configuration.scheduleBatchLimit = scheduleBatch
         let orchestrator = Orchestrator(configuration: configuration)
-        try await Lifecycle.runUntilSignalled([orchestrator], logger: Logger(label: "orcastra.orchestrator"))
+        let services: [any Service] = [orchestrator] + (try additionalServices(configuration.conninfo))
+        try await Lifecycle.runUntilSignalled(services, logger: Logger(label: "orcastra.orchestrator"))
     }
 
     static let discussion = """

@@ -81,6 +81,12 @@ enum ExitCodes {
             case .unknownRole: return ("\(error)", .notFound)
             }
         case let error as JSONValueParseError: return ("\(error)", .invalidInput)
+        case let error as APITokenError:
+            switch error {
+            case .notFound: return ("\(error)", .notFound)
+            case .nameTaken: return ("\(error)", .conflict)
+            case .invalidName: return ("\(error)", .invalidInput)
+            }
         case let error as MigrationError:
             switch error {
             case .folderMissing, .notAFolder, .folderEmpty, .unreadable, .bundleMissing: return ("\(error)", .notFound)

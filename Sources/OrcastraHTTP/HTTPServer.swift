@@ -1,0 +1,93 @@
+import Foundation
+import Hummingbird
+import Logging
+import OpenAPIHummingbird
+import OpenAPIRuntime
+import OrcastraClient
+import OrcastraPostgres
+import OrcastraStore
+import ServiceLifecycle
+
+/// Where and how the API listens (`orcastra-orchestrator --http-address`).
+public struct HTTPServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Larger request bodies are refused with 413.
+    public var bodyLimit: Int
+    /// Database connections the API's requests share (separate from the orchestrator's own).
+    public var maximumConnections: Int
+    /// How long a token check is remembered.
+    public var tokenCacheTime: Duration
+
+    public init(host: String, port: Int, bodyLimit: Int = 1 << 20, maximumConnections: Int = 8,
+                tokenCacheTime: Duration = .seconds(1)) {
+        self.host = host
+        self.port = port
+        self.bodyLimit = bodyLimit
+        self.maximumConnections = maximumConnections
+        self.tokenCacheTime = tokenCacheTime
+    }
+
+    /// `HOST:PORT`, `:PORT` (every interface) or `[IPv6]:PORT`.
+    public init(address: String, bodyLimit: Int = 1 << 20) throws(HTTPAddressError) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (0...65535).contains(port) else {
+            throw HTTPAddressError(address: address)
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.init(host: host.isEmpty ? "0.0.0.0" : host, port: port, bodyLimit: bodyLimit)
+    }
+}
+
+public struct HTTPAddressError: Error, Sendable, CustomStringConvertible {
+    public var address: String
+    public var description: String { "'\(address)' is not an address to listen on: write HOST:PORT, e.g. 127.0.0.1:8080 or :8080." }
+}
+
+/// The HTTP API as a `Service`: a Hummingbird application serving the routes generated from
+/// docs/openapi.yaml, on its own connection pool. Graceful shutdown (SIGTERM to the group)
+/// stops accepting connections and lets requests in flight finish. It runs as a plain service of
+/// the orchestrator's group (`run()`, not `runService()`), so the group alone handles signals.
+public struct HTTPServer: Service {
+    public let configuration: HTTPServerConfiguration
+    public let conninfo: String
+    public let logger: Logger
+
+    public init(configuration: HTTPServerConfiguration, conninfo: String, logger: Logger = Logger(label: "orcastra.http")) {
+        self.configuration = configuration
+        self.conninfo = conninfo
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let pool = PostgresPool(conninfo: conninfo, maximumConnections: configuration.maximumConnections)
+        do {
+            try await application(pool: pool).run()
+        } catch {
+            await pool.shutdown()
+            throw error
+        }
+        await pool.shutdown()
+    }
+
+    func application(pool: PostgresPool) throws -> some ApplicationProtocol {
+        let router = Router()
+        router.add(middleware: APIMiddleware(authenticator: TokenAuthenticator(pool: pool, cacheTime: configuration.tokenCacheTime),
+                                             bodyLimit: configuration.bodyLimit, logger: logger))
+        let hub = TaskEventHub(conninfo: conninfo, logger: logger)
+        try APIHandler(client: OrcastraClient(pool: pool), hub: hub,
+                       templates: TemplateLookupCache(registry: TemplateRegistry(pool: pool)), logger: logger)
+            .registerHandlers(on: router, configuration: .init(dateTranscoder: RFC3339Dates()))
+        let logger = self.logger
+        let configuration = self.configuration
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
+                                                    serverName: "orcastra"),
+            onServerRunning: { channel in
+                logger.notice("HTTP API listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+            },
+            logger: logger)
+    }
+}
