@@ -114,6 +114,31 @@ let insufficientPrivilege = "42501"
         await fixture.shutdown()
     }
 
+    /// A transactional step (issue 21) run by a worker login: its own write and the step's
+    /// completion commit together through complete_step_in_transaction, which the worker may call.
+    @Test func aWorkerCompletesATransactionalStep() async throws {
+        let fixture = try await RolesFixture()
+        let task = try await fixture.submit()
+        let login = try await fixture.worker(["billing"])
+        try await fixture.admin.query("CREATE TABLE public.effects (step_id bigint PRIMARY KEY)")
+        try await fixture.admin.withConnection { try await $0.executeSimple("GRANT INSERT, SELECT ON public.effects TO \(login)") }
+        let connection = try await fixture.connect(as: login)
+        let claimed = try await connection.queryRow("SELECT step_id, lease_token FROM orcastra.claim_steps('billing', 'w', 1, 30000)")
+        let step: Int64 = try claimed.decode("step_id")
+        let token: UUID = try claimed.decode("lease_token")
+        try await connection.withTransaction { transaction in
+            try await transaction.execute("INSERT INTO public.effects (step_id) VALUES (\(step))")
+            _ = try await transaction.query("SELECT orcastra.complete_step_in_transaction(\(step), \(token), '{\"charged\": true}'::jsonb)")
+        }
+        #expect(try await fixture.admin.query("SELECT state FROM orcastra.steps WHERE id = \(step)").first?.decode("state", as: String.self) == "complete")
+        #expect(try await fixture.admin.query("SELECT count(*) AS n FROM public.effects").first?.decode("n", as: Int.self) == 1)
+        #expect(try await fixture.admin.query("SELECT result->>'charged' AS charged FROM orcastra.step_results WHERE step_id = \(step)")
+            .first?.decode("charged", as: String.self) == "true")
+        #expect(try await fixture.admin.query("SELECT count(*) AS n FROM orcastra.steps WHERE task_id = \(task)").first?.decode("n", as: Int.self) == 2)
+        await connection.close()
+        await fixture.shutdown()
+    }
+
     @Test func aWorkerCannotCancelMigrateOrCallInternals() async throws {
         let fixture = try await RolesFixture()
         let task = try await fixture.submit()
