@@ -74,39 +74,20 @@ private struct Reader {
         issues.append(TemplateIssue(file: file, line: node?.mark?.line ?? 0, column: node?.mark?.column ?? 0, path: path, message: message))
     }
 
-    static func join(_ base: String, _ key: String) -> String { base.isEmpty ? key : "\(base).\(key)" }
-
-    static func describe(_ node: Node) -> String {
-        switch node {
-        case .mapping: return "a mapping"
-        case .sequence: return "a list"
-        case .alias: return "an alias"
-        case .scalar(let scalar):
-            switch node.tag.rawValue {
-            case Tag.Name.null.rawValue: return "nothing (null)"
-            case Tag.Name.int.rawValue, Tag.Name.float.rawValue: return "the number \(scalar.string)"
-            case Tag.Name.bool.rawValue: return "the boolean \(scalar.string)"
-            default: return "the text '\(scalar.string)'"
-            }
-        }
-    }
-
-    static func isNull(_ node: Node) -> Bool { node.scalar != nil && node.tag.rawValue == Tag.Name.null.rawValue }
-
     mutating func readFile(_ text: String) -> [ScheduleDefinition] {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch {
-            reportYAMLError(error)
+            issues.append(YAMLNodes.syntaxIssue(error, file: file, source: text))
             return []
         }
-        guard let root, !Self.isNull(root) else {
+        guard let root, !YAMLNodes.isNull(root) else {
             report(nil, "", "the file is empty; a schedule needs at least name, template and cron")
             return []
         }
         guard let mapping = root.mapping else {
-            report(root, "", "a schedule file must be a mapping (one schedule, or `schedules:` with a list of them), got \(Self.describe(root))")
+            report(root, "", "a schedule file must be a mapping (one schedule, or `schedules:` with a list of them), got \(YAMLNodes.describe(root))")
             return []
         }
         guard let list = mapping["schedules"] else { return readSchedule(root, path: "").map { [$0] } ?? [] }
@@ -115,7 +96,7 @@ private struct Reader {
             report(key, name, "unknown key '\(name)' next to 'schedules'; a file holds either one schedule or `schedules:` with a list")
         }
         guard let sequence = list.sequence else {
-            report(list, "schedules", "schedules must be a list of schedules (lines starting with '- '), got \(Self.describe(list))")
+            report(list, "schedules", "schedules must be a list of schedules (lines starting with '- '), got \(YAMLNodes.describe(list))")
             return []
         }
         var result: [ScheduleDefinition] = []
@@ -124,7 +105,7 @@ private struct Reader {
             let path = "schedules[\(index)]"
             let schedule = readSchedule(node, path: path)
             // Names are compared even when a schedule has other problems, so one run shows all.
-            if let nameNode = node.mapping?["name"], let name = nameNode.scalar?.string, !Self.isNull(nameNode) {
+            if let nameNode = node.mapping?["name"], let name = nameNode.scalar?.string, !YAMLNodes.isNull(nameNode) {
                 if let first = firstByName[name] {
                     report(nameNode, "\(path).name", "schedule name '\(name)' is already used by schedules[\(first.index)] (line \(first.line)); names must be unique")
                     continue
@@ -139,20 +120,20 @@ private struct Reader {
 
     mutating func readSchedule(_ node: Node, path: String) -> ScheduleDefinition? {
         guard let mapping = node.mapping else {
-            report(node, path, "a schedule must be a mapping of keys (name, template, cron, …), got \(Self.describe(node))")
+            report(node, path, "a schedule must be a mapping of keys (name, template, cron, …), got \(YAMLNodes.describe(node))")
             return nil
         }
         let before = issues.count
         var entries: [String: Node] = [:]
         for (key, value) in mapping {
             guard let name = key.scalar?.string else {
-                report(key, path, "a schedule has a key that is \(Self.describe(key)); keys must be plain names")
+                report(key, path, "a schedule has a key that is \(YAMLNodes.describe(key)); keys must be plain names")
                 continue
             }
             guard ScheduleFileReader.keys.contains(name) else {
                 let hint = Suggestions.closest(to: name, among: ScheduleFileReader.keys, limit: 1).first
                     .map { "did you mean '\($0)'?" } ?? "allowed keys are: \(ScheduleFileReader.keys.joined(separator: ", "))."
-                report(key, Self.join(path, name), "unknown key '\(name)' in a schedule; \(hint)")
+                report(key, YAMLNodes.path(path, name), "unknown key '\(name)' in a schedule; \(hint)")
                 continue
             }
             entries[name] = value
@@ -164,49 +145,49 @@ private struct Reader {
         }
 
         var name = ""
-        if let value = entries["name"], let text = text(value, Self.join(path, "name"), "name") {
-            if let problem = ScheduleDefinition.problem(withName: text) { report(value, Self.join(path, "name"), problem) } else { name = text }
+        if let value = entries["name"], let text = text(value, YAMLNodes.path(path, "name"), "name") {
+            if let problem = ScheduleDefinition.problem(withName: text) { report(value, YAMLNodes.path(path, "name"), problem) } else { name = text }
         }
         var template = ""
-        if let value = entries["template"], let text = text(value, Self.join(path, "template"), "template") {
-            if let problem = ScheduleDefinition.problem(withTemplate: text) { report(value, Self.join(path, "template"), problem) } else { template = text }
+        if let value = entries["template"], let text = text(value, YAMLNodes.path(path, "template"), "template") {
+            if let problem = ScheduleDefinition.problem(withTemplate: text) { report(value, YAMLNodes.path(path, "template"), problem) } else { template = text }
         }
         var cron: CronExpression?
-        if let value = entries["cron"], let text = text(value, Self.join(path, "cron"), "cron") {
+        if let value = entries["cron"], let text = text(value, YAMLNodes.path(path, "cron"), "cron") {
             do {
                 let parsed = try CronExpression(parsing: text)
-                if let problem = ScheduleDefinition.problem(withCron: parsed) { report(value, Self.join(path, "cron"), problem) } else { cron = parsed }
+                if let problem = ScheduleDefinition.problem(withCron: parsed) { report(value, YAMLNodes.path(path, "cron"), problem) } else { cron = parsed }
             } catch {
-                report(value, Self.join(path, "cron"), error.message)
+                report(value, YAMLNodes.path(path, "cron"), error.message)
             }
         }
         var timeZone = ScheduleDefinition.utc
         var zoneKnown = true
-        if let value = entries["timezone"], let text = text(value, Self.join(path, "timezone"), "timezone") {
+        if let value = entries["timezone"], let text = text(value, YAMLNodes.path(path, "timezone"), "timezone") {
             do { timeZone = try ScheduleTimeZone.named(text) } catch {
-                report(value, Self.join(path, "timezone"), error.description)
+                report(value, YAMLNodes.path(path, "timezone"), error.description)
                 zoneKnown = false
             }
         }
-        let startAt = entries["start"].flatMap { time($0, Self.join(path, "start"), "start", in: timeZone, zoneKnown: zoneKnown) }
-        let endAt = entries["end"].flatMap { time($0, Self.join(path, "end"), "end", in: timeZone, zoneKnown: zoneKnown) }
-        if let problem = ScheduleDefinition.problem(withStart: startAt, end: endAt) { report(entries["end"], Self.join(path, "end"), problem) }
+        let startAt = entries["start"].flatMap { time($0, YAMLNodes.path(path, "start"), "start", in: timeZone, zoneKnown: zoneKnown) }
+        let endAt = entries["end"].flatMap { time($0, YAMLNodes.path(path, "end"), "end", in: timeZone, zoneKnown: zoneKnown) }
+        if let problem = ScheduleDefinition.problem(withStart: startAt, end: endAt) { report(entries["end"], YAMLNodes.path(path, "end"), problem) }
         var context = JSONValue.object([:])
         if let value = entries["context"] {
             if value.mapping == nil {
-                report(value, Self.join(path, "context"), "context must be a mapping (key: value lines), got \(Self.describe(value)); write it like {region: eu}")
-            } else if let json = jsonValue(value, Self.join(path, "context")) {
+                report(value, YAMLNodes.path(path, "context"), "context must be a mapping (key: value lines), got \(YAMLNodes.describe(value)); write it like {region: eu}")
+            } else if let json = jsonValue(value, YAMLNodes.path(path, "context")) {
                 context = json
             }
         }
-        let catchUp = entries["catch_up"].flatMap { choice($0, Self.join(path, "catch_up"), "catch_up", CatchUpPolicy.self) } ?? .latest
-        let overlap = entries["overlap"].flatMap { choice($0, Self.join(path, "overlap"), "overlap", OverlapPolicy.self) } ?? .allow
+        let catchUp = entries["catch_up"].flatMap { choice($0, YAMLNodes.path(path, "catch_up"), "catch_up", CatchUpPolicy.self) } ?? .latest
+        let overlap = entries["overlap"].flatMap { choice($0, YAMLNodes.path(path, "overlap"), "overlap", OverlapPolicy.self) } ?? .allow
         var priority = 0
         if let value = entries["priority"] {
             if value.scalar != nil, value.tag.rawValue == Tag.Name.int.rawValue, let number = value.int {
-                if let problem = ScheduleDefinition.problem(withPriority: number) { report(value, Self.join(path, "priority"), problem) } else { priority = number }
+                if let problem = ScheduleDefinition.problem(withPriority: number) { report(value, YAMLNodes.path(path, "priority"), problem) } else { priority = number }
             } else {
-                report(value, Self.join(path, "priority"), "priority must be a whole number, got \(Self.describe(value))")
+                report(value, YAMLNodes.path(path, "priority"), "priority must be a whole number, got \(YAMLNodes.describe(value))")
             }
         }
         var paused = false
@@ -214,7 +195,7 @@ private struct Reader {
             if value.scalar != nil, value.tag.rawValue == Tag.Name.bool.rawValue, let flag = value.bool {
                 paused = flag
             } else {
-                report(value, Self.join(path, "paused"), "paused must be true or false, got \(Self.describe(value))")
+                report(value, YAMLNodes.path(path, "paused"), "paused must be true or false, got \(YAMLNodes.describe(value))")
             }
         }
         guard issues.count == before, let cron else { return nil }
@@ -225,12 +206,12 @@ private struct Reader {
     /// A non-null scalar as written (an unquoted `2027-01-01` is a YAML timestamp to Yams; its
     /// text is what counts).
     mutating func text(_ node: Node, _ path: String, _ label: String) -> String? {
-        if Self.isNull(node) {
+        if YAMLNodes.isNull(node) {
             report(node, path, "\(label) is empty; give it a value or remove the key")
             return nil
         }
         guard let scalar = node.scalar else {
-            report(node, path, "\(label) must be text, got \(Self.describe(node))")
+            report(node, path, "\(label) must be text, got \(YAMLNodes.describe(node))")
             return nil
         }
         return scalar.string
@@ -261,57 +242,6 @@ private struct Reader {
 
     /// YAML to JSON by the types Yams resolved (`3` a number, `'3'` text).
     mutating func jsonValue(_ node: Node, _ path: String) -> JSONValue? {
-        switch node {
-        case .scalar(let scalar):
-            switch node.tag.rawValue {
-            case Tag.Name.null.rawValue: return .null
-            case Tag.Name.bool.rawValue: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
-            case Tag.Name.int.rawValue:
-                if let value = Int64(scalar.string) ?? node.int.map(Int64.init) { return .integer(value) }
-                return .string(scalar.string)
-            case Tag.Name.float.rawValue:
-                if let number = JSONNumber(scalar.string) ?? node.float.flatMap(JSONNumber.init) { return .number(number) }
-                return .string(scalar.string)
-            default: return .string(scalar.string)
-            }
-        case .sequence(let sequence):
-            var values: [JSONValue] = []
-            for (index, element) in sequence.enumerated() {
-                guard let value = jsonValue(element, "\(path)[\(index)]") else { return nil }
-                values.append(value)
-            }
-            return .array(values)
-        case .mapping(let mapping):
-            var object: [String: JSONValue] = [:]
-            for (key, value) in mapping {
-                guard let name = key.scalar?.string else {
-                    report(key, path, "keys must be text, got \(Self.describe(key))")
-                    return nil
-                }
-                guard let converted = jsonValue(value, Self.join(path, name)) else { return nil }
-                object[name] = converted
-            }
-            return .object(object)
-        case .alias:
-            report(node, path, "YAML aliases are not supported here; write the value out")
-            return nil
-        }
-    }
-
-    mutating func reportYAMLError(_ error: any Error) {
-        guard let yamlError = error as? YamlError else {
-            report(nil, "", "could not read the YAML: \(error)")
-            return
-        }
-        switch yamlError {
-        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
-            issues.append(TemplateIssue(file: file, line: mark.line, column: mark.column, path: "",
-                                        message: "YAML syntax error: \(problem); check the indentation and quoting here"))
-        case let .duplicatedKeysInMapping(duplicates, context):
-            issues.append(TemplateIssue(file: file, line: context.mark.line, column: context.mark.column, path: "",
-                                        message: "the key '\(duplicates.first ?? "?")' appears twice in the same mapping; remove or rename one of them"))
-        default:
-            report(nil, "", "could not read the YAML: \(yamlError)")
-        }
+        YAMLNodes.json(node, path: path) { node, path, message in report(node, path, message) }
     }
 }

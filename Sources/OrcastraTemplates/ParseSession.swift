@@ -24,6 +24,10 @@ final class ParseSession {
         ))
     }
 
+    func append(_ issue: TemplateIssue) {
+        issues.append(issue)
+    }
+
     func report(_ node: Node?, path: String, _ message: String) {
         report(at: node?.mark.map(SourcePosition.init), path: path, message)
     }
@@ -37,33 +41,10 @@ final class ParseSession {
 
     // MARK: Describing nodes
 
-    /// "a list", "a mapping", "the number 3", "the text 'abc'" — for "got …" in messages.
-    static func describe(_ node: Node) -> String {
-        switch node {
-        case .mapping: return "a mapping"
-        case .sequence: return "a list"
-        case .alias: return "an alias"
-        case .scalar(let scalar):
-            switch node.tag.rawValue {
-            case Tag.Name.null.rawValue: return "nothing (null)"
-            case Tag.Name.int.rawValue, Tag.Name.float.rawValue: return "the number \(scalar.string)"
-            case Tag.Name.bool.rawValue: return "the boolean \(scalar.string)"
-            default: return "the text '\(scalar.string)'"
-            }
-        }
-    }
-
-    static func isNull(_ node: Node) -> Bool {
-        node.scalar != nil && node.tag.rawValue == Tag.Name.null.rawValue
-    }
-
-    static func path(_ base: String, _ key: String) -> String {
-        base.isEmpty ? key : "\(base).\(key)"
-    }
-
-    static func path(_ base: String, index: Int) -> String {
-        "\(base)[\(index)]"
-    }
+    static func describe(_ node: Node) -> String { YAMLNodes.describe(node) }
+    static func isNull(_ node: Node) -> Bool { YAMLNodes.isNull(node) }
+    static func path(_ base: String, _ key: String) -> String { YAMLNodes.path(base, key) }
+    static func path(_ base: String, index: Int) -> String { YAMLNodes.path(base, index: index) }
 
     // MARK: Readers
 
@@ -163,46 +144,9 @@ final class ParseSession {
         return nil
     }
 
-    /// Converts YAML to JSON using the YAML types Yams resolved (`3` is an
-    /// integer, `'3'` is text). Iterates over an explicit stack would be
-    /// overkill here: this is only used for small `enum` values.
+    /// Converts YAML to JSON using the YAML types Yams resolved (`3` is an integer, `'3'` is text).
     func jsonValue(_ node: Node, path: String) -> JSONValue? {
-        switch node {
-        case .scalar(let scalar):
-            switch node.tag.rawValue {
-            case Tag.Name.null.rawValue: return .null
-            case Tag.Name.bool.rawValue: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
-            case Tag.Name.int.rawValue:
-                if let value = Int64(scalar.string) ?? node.int.map(Int64.init) { return .integer(value) }
-                return .string(scalar.string)
-            case Tag.Name.float.rawValue:
-                // YAML's own spelling when it is JSON (`2.50` stays `2.50`), else the value; `.inf` stays text.
-                if let number = JSONNumber(scalar.string) ?? node.float.flatMap(JSONNumber.init) { return .number(number) }
-                return .string(scalar.string)
-            default: return .string(scalar.string)
-            }
-        case .sequence(let sequence):
-            var values: [JSONValue] = []
-            for (index, element) in sequence.enumerated() {
-                guard let value = jsonValue(element, path: Self.path(path, index: index)) else { return nil }
-                values.append(value)
-            }
-            return .array(values)
-        case .mapping(let mapping):
-            var object: [String: JSONValue] = [:]
-            for (key, value) in mapping {
-                guard let name = key.scalar?.string else {
-                    report(key, path: path, "keys must be text, got \(Self.describe(key))")
-                    return nil
-                }
-                guard let converted = jsonValue(value, path: Self.path(path, name)) else { return nil }
-                object[name] = converted
-            }
-            return .object(object)
-        case .alias:
-            report(node, path: path, "YAML aliases are not supported here; write the value out")
-            return nil
-        }
+        YAMLNodes.json(node, path: path) { node, path, message in report(node, path: path, message) }
     }
 }
 

@@ -121,8 +121,8 @@ import Testing
         ("name: a\ntemplate: a/b\ncron: '@daily'\nend: tomorrow",
          "s.yaml:4:6: end: end 'tomorrow' is not a time; write it like 2027-01-01T09:00:00Z, 2027-01-01T09:00:00+01:00, or 2027-01-01T09:00 (in the schedule's timezone)"),
         ("name: a\ntemplate: a/b\ncron:\n", "s.yaml:3:6: cron: cron is empty; give it a value or remove the key"),
-        ("name: a\nname: b\ntemplate: a/b\ncron: '@daily'", "s.yaml:1:1: the key 'name' appears twice in the same mapping; remove or rename one of them"),
-        ("name: [a\n", "s.yaml:2:1: YAML syntax error: did not find expected ',' or ']'; check the indentation and quoting here"),
+        ("name: a\nname: b\ntemplate: a/b\ncron: '@daily'", "s.yaml:2:1: the key 'name' appears twice in the same mapping (first on line 1); remove or rename one of them"),
+        ("name: [a\n", "s.yaml:2:1: YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence that starts at line 1, column 7); check the indentation and quoting here"),
     ])
     func fileLevelProblems(yaml: String, issue: String) {
         #expect(Self.issues(yaml) == [issue])
