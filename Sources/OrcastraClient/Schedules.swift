@@ -138,7 +138,11 @@ extension OrcastraClient {
     /// - Throws: `ScheduleError.alreadyExists`, `StoreError.templateNotFound`, `StoreError.contextInvalid`.
     @discardableResult
     public func createSchedule(_ definition: ScheduleDefinition) async throws -> ScheduleInfo {
-        let reference = try await checkTemplate(of: definition)
+        try await insertSchedule(definition, reference: try await checkTemplate(of: definition))
+    }
+
+    /// Stores a checked definition; its first occurrence is the first after now and its start.
+    private func insertSchedule(_ definition: ScheduleDefinition, reference: TemplateReference) async throws -> ScheduleInfo {
         let now = try await databaseNow()
         let next = ScheduleFiring.firstFireTime(definition.cron, in: definition.timeZone, start: definition.startAt,
                                                 end: definition.endAt, now: now)
@@ -164,7 +168,7 @@ extension OrcastraClient {
         let qualified = ScheduleName("\(reference.namespace)/\(definition.name)")
         let existing: ScheduleInfo
         do { existing = try await schedule(qualified) } catch ScheduleError.notFound {
-            do { return (try await createSchedule(definition), .created) } catch ScheduleError.alreadyExists {
+            do { return (try await insertSchedule(definition, reference: reference), .created) } catch ScheduleError.alreadyExists {
                 existing = try await schedule(qualified)   // created meanwhile by another apply
             }
         }
