@@ -25,13 +25,19 @@ public struct OrchestratorOptions: ParsableArguments {
     @Option(help: "trace, debug, info, notice, warning, error or critical (default: info, or ORCASTRA_LOG_LEVEL).")
     public var logLevel: Logger.Level?
 
+    @OptionGroup(title: "Retention") public var retention: RetentionOptions
+
     @OptionGroup public var database: DatabaseOptions
 
     /// Runs an orchestrator until SIGTERM or SIGINT, with `additionalServices` (given the
     /// database's conninfo) in the same service group: `orcastra-orchestrator` adds the HTTP API.
     public func runOrchestrator(additionalServices: @Sendable (String) throws -> [any Service] = { _ in [] }) async throws {
         Lifecycle.bootstrapLogging(level: logLevel)
+        let retention = try self.retention.resolved()
         var configuration = OrchestratorConfiguration(conninfo: try await database.conninfo())
+        configuration.retentionDefaults = retention.defaults
+        configuration.pruneInterval = retention.interval
+        configuration.pruneBatchRows = retention.batchRows
         configuration.pollInterval = pollInterval.duration
         configuration.batchLimit = batchLimit
         configuration.scheduleBatchLimit = scheduleBatch
@@ -43,14 +49,17 @@ public struct OrchestratorOptions: ParsableArguments {
     static let discussion = """
             Starts scheduled tasks when their time comes, puts failed steps back in line when \
             their backoff ends, recovers steps whose worker stopped heartbeating (their lost \
-            attempt is recorded), and removes workers not heard from for a day from the worker \
-            registry (`orcastra worker list`). Run as many as you like: they share the work through row locks \
+            attempt is recorded), removes workers not heard from for a day from the worker \
+            registry (`orcastra worker list`), and deletes finished tasks whose retention ran out \
+            (a template's `retention:`, else --retention-*: 7d complete and cancelled, 30d error and \
+            resolved_manually by default), a batch of at most --prune-batch-rows rows per transaction. Run as many as you like: they share the work through row locks \
             and need no leader. SIGTERM or SIGINT stops it at once: a chore in flight is rolled back and done by \
             another orchestrator, or by this one when it starts again.
 
             Examples:
               orcastra-orchestrator
               orcastra-orchestrator --poll-interval 500ms --database-url postgresql://orcastra@db/orcastra
+              orcastra-orchestrator --retention-complete 2d --retention-error forever
             """
 }
 

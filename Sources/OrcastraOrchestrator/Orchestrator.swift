@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OrcastraPostgres
 import OrcastraStateMachines
+import OrcastraTemplates
 import ServiceLifecycle
 
 /// How an orchestrator runs.
@@ -20,6 +21,16 @@ public struct OrchestratorConfiguration: Sendable {
     /// The most schedules fired per transaction: small enough that several orchestrators share a
     /// burst of due schedules (each locks its own batch) and each task is made soon after its time.
     public var scheduleBatchLimit: Int = 200
+    /// How long finished tasks are kept when their template does not say (`retention:` in the
+    /// template wins, state by state); a state left nil here is kept forever.
+    public var retentionDefaults: RetentionPolicy = .orchestratorDefaults
+    /// How often expired tasks are looked for (the first time at start); nil turns pruning off.
+    public var pruneInterval: Duration? = .seconds(60)
+    /// The most rows one pruning transaction deletes (a task with everything it owns counts whole;
+    /// a single task larger than this is still deleted, alone).
+    public var pruneBatchRows: Int = 10_000
+    /// The least rest between two pruning batches (each rests at least as long as it took).
+    public var prunePause: Duration = .milliseconds(10)
 
     public init(conninfo: String) {
         self.conninfo = conninfo
@@ -32,8 +43,9 @@ public struct OrchestratorConfiguration: Sendable {
 /// transaction as the result (children enqueued, tasks settled): one commit and one hop fewer per
 /// step than routing every outcome through an orchestrator. What remains is time-driven, and done
 /// here: starting scheduled tasks, enqueuing retries whose backoff ended, recovering steps whose
-/// worker stopped heartbeating, sweeping for stalled tasks, and pruning dead workers from the
-/// registry. Every chore picks its rows with
+/// worker stopped heartbeating, sweeping for stalled tasks, pruning dead workers from the
+/// registry, and deleting finished tasks whose retention ran out (``TaskPruner``, on a connection
+/// of its own). Every chore picks its rows with
 /// SKIP LOCKED, so any number of orchestrators run at once with no leader.
 ///
 /// It wakes on NOTIFY `orcastra_orchestrator` (sent when a retry is scheduled), at the next due
@@ -79,6 +91,11 @@ public actor Orchestrator: Service {
                 wake.yield()
             }
         }
+        let pruning = configuration.pruneInterval.map { interval in
+            let pruner = TaskPruner(conninfo: configuration.conninfo, defaults: configuration.retentionDefaults, interval: interval,
+                                    batchRows: configuration.pruneBatchRows, pause: configuration.prunePause, logger: logger)
+            return Task { await pruner.run() }
+        }
         var backoff = (current: Duration.milliseconds(100), maximum: Duration.seconds(5))
         for await _ in wakeups {
             if Task.isCancelled { break }
@@ -102,6 +119,8 @@ public actor Orchestrator: Service {
         listener.stop()
         listening.cancel()
         polling.cancel()
+        pruning?.cancel()
+        await pruning?.value
         dueTimer?.cancel()
         await connection?.close()
         logger.info("orchestrator stopped")

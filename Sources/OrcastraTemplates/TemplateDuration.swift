@@ -32,6 +32,22 @@ public struct TemplateDuration: Sendable, Hashable, Comparable, Codable, CustomS
     /// Parses `250ms`, `30s`, `5m`, `1h` and combinations such as `1h30m` or
     /// `1m30s` (largest unit first, each unit at most once).
     public init(parsing text: String) throws(TemplateDurationError) {
+        try self.init(parsing: text, units: Self.units)
+    }
+
+    /// Units with days, for spans measured in days (retention): `7d`, `36h`, `1d12h`.
+    static let unitsWithDays: [(suffix: String, milliseconds: Int64)] = [("d", 86_400_000)] + units
+
+    /// Parses like ``init(parsing:)``, and also takes days (`7d`, `1d12h`): for retention periods.
+    public init(parsingDays text: String) throws(TemplateDurationError) {
+        try self.init(parsing: text, units: Self.unitsWithDays)
+    }
+
+    /// The shortest text in days, hours, minutes, seconds and milliseconds (`7d`, `36h`).
+    public var dayDescription: String { Self.describe(milliseconds, units: Self.unitsWithDays) }
+
+    private init(parsing text: String, units: [(suffix: String, milliseconds: Int64)]) throws(TemplateDurationError) {
+        let unitNames = units.map(\.suffix).joined(separator: ", ")
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else {
             throw TemplateDurationError("is empty; write a duration like 250ms, 30s, 5m or 1h")
@@ -43,13 +59,15 @@ public struct TemplateDuration: Sendable, Hashable, Comparable, Codable, CustomS
         var lastUnitIndex = -1
         var rest = Substring(trimmed)
         while !rest.isEmpty {
-            let notADuration = "'\(text)' is not a duration; write numbers each followed by ms, s, m or h with no spaces, like 250ms, 30s, 5m, 1h or 1m30s"
+            let notADuration = units.count == Self.units.count
+                ? "'\(text)' is not a duration; write numbers each followed by ms, s, m or h with no spaces, like 250ms, 30s, 5m, 1h or 1m30s"
+                : "'\(text)' is not a duration; write numbers each followed by \(unitNames) with no spaces, like 7d, 12h or 1d12h"
             let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
             guard !digits.isEmpty else { throw TemplateDurationError(notADuration) }
             rest = rest.dropFirst(digits.count)
             let letters = rest.prefix(while: { $0.isLetter })
             rest = rest.dropFirst(letters.count)
-            guard let unitIndex = Self.units.firstIndex(where: { $0.suffix == String(letters) }) else {
+            guard let unitIndex = units.firstIndex(where: { $0.suffix == String(letters) }) else {
                 throw TemplateDurationError(notADuration)
             }
             guard unitIndex > lastUnitIndex else {
@@ -59,7 +77,7 @@ public struct TemplateDuration: Sendable, Hashable, Comparable, Codable, CustomS
             guard let value = Int64(digits) else {
                 throw TemplateDurationError("'\(text)' is too large")
             }
-            let (part, overflow1) = value.multipliedReportingOverflow(by: Self.units[unitIndex].milliseconds)
+            let (part, overflow1) = value.multipliedReportingOverflow(by: units[unitIndex].milliseconds)
             let (sum, overflow2) = total.addingReportingOverflow(part)
             guard !overflow1, !overflow2 else {
                 throw TemplateDurationError("'\(text)' is too large")
@@ -72,12 +90,14 @@ public struct TemplateDuration: Sendable, Hashable, Comparable, Codable, CustomS
     /// The shortest text that parses back to the same value: `90s` rather
     /// than `1m30s`, `1s500ms` never beats `1500ms`; ties prefer the
     /// combined form with the largest units.
-    public var description: String {
+    public var description: String { Self.describe(milliseconds, units: Self.units) }
+
+    private static func describe(_ milliseconds: Int64, units: [(suffix: String, milliseconds: Int64)]) -> String {
         if milliseconds == 0 { return "0s" }
-        if milliseconds < 0 { return "-" + TemplateDuration(milliseconds: -milliseconds).description }
+        if milliseconds < 0 { return "-" + describe(-milliseconds, units: units) }
         var combined = ""
         var remainder = milliseconds
-        for unit in Self.units {
+        for unit in units {
             let count = remainder / unit.milliseconds
             if count > 0 {
                 combined += "\(count)\(unit.suffix)"
@@ -85,7 +105,7 @@ public struct TemplateDuration: Sendable, Hashable, Comparable, Codable, CustomS
             }
         }
         var best = combined
-        for unit in Self.units where milliseconds % unit.milliseconds == 0 {
+        for unit in units where milliseconds % unit.milliseconds == 0 {
             let single = "\(milliseconds / unit.milliseconds)\(unit.suffix)"
             if single.count < best.count { best = single }
         }

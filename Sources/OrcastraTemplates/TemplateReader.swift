@@ -71,6 +71,8 @@ struct TemplateReader {
             readDefaults(defaults.value, retry: &defaultRetry, timeout: &defaultTimeout)
         }
 
+        let retention = entries["retention"].flatMap { readRetention($0.value) }
+
         var rawSteps: [RawStep] = []
         if let stepsEntry = entries["steps"],
            let sequence = session.sequence(stepsEntry.value, path: "steps", label: "steps",
@@ -106,7 +108,8 @@ struct TemplateReader {
         guard let namespace, let name, let version, !steps.isEmpty, steps.count == rawSteps.count else { return nil }
         return WorkflowTemplate(
             namespace: namespace, name: name, version: version,
-            description: description, inputSchema: schema, steps: steps
+            description: description, inputSchema: schema, steps: steps,
+            retention: retention
         )
     }
 
@@ -118,6 +121,25 @@ struct TemplateReader {
             session.report(node, path: "version", "version \(error.message)")
             return nil
         }
+    }
+
+    /// `retention: {complete: 7d, error: 30d, cancelled: 7d, resolved_manually: forever}`.
+    func readRetention(_ node: Node) -> RetentionPolicy? {
+        guard let mapping = session.mapping(node, path: "retention", label: "retention",
+                                           example: "retention: {complete: 7d, error: 30d}") else { return nil }
+        let entries = session.entries(of: mapping, allowed: RetentionPolicy.states, path: "retention", owner: "retention")
+        var policy = RetentionPolicy()
+        for state in RetentionPolicy.states {
+            guard let entry = entries[state] else { continue }
+            let path = ParseSession.path("retention", state)
+            guard let text = session.text(entry.value, path: path, label: state) else { continue }
+            do {
+                policy[state] = try RetentionPeriod(parsing: text)
+            } catch {
+                session.report(entry.value, path: path, "\(state) \(error.message)")
+            }
+        }
+        return policy
     }
 
     func readDefaults(_ node: Node, retry: inout RetryPolicy, timeout: inout TemplateDuration) {

@@ -12,6 +12,9 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
     public var inputSchema: JSONSchema?
     /// In declaration order (the order ties are broken in).
     public var steps: [StepDefinition]
+    /// How long finished tasks are kept, by final state; nil (or a state left out) follows the
+    /// orchestrators' defaults.
+    public var retention: RetentionPolicy?
 
     public init(
         namespace: String,
@@ -19,7 +22,8 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
         version: SemanticVersion,
         description: String? = nil,
         inputSchema: JSONSchema? = nil,
-        steps: [StepDefinition]
+        steps: [StepDefinition],
+        retention: RetentionPolicy? = nil
     ) {
         self.namespace = namespace
         self.name = name
@@ -27,6 +31,7 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
         self.description = description
         self.inputSchema = inputSchema
         self.steps = steps
+        self.retention = retention
     }
 
     /// `namespace/name@version`, the handle people type on the command line.
@@ -38,7 +43,7 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case namespace, name, version, description, steps
+        case namespace, name, version, description, steps, retention
         case inputSchema = "input_schema"
     }
 
@@ -50,6 +55,7 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
         description = try container.decodeIfPresent(String.self, forKey: .description)
         inputSchema = try container.decodeIfPresent(JSONSchema.self, forKey: .inputSchema)
         steps = try container.decode([StepDefinition].self, forKey: .steps)
+        retention = try container.decodeIfPresent(RetentionPolicy.self, forKey: .retention)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -60,6 +66,7 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
         try container.encodeIfPresent(description, forKey: .description)
         try container.encodeIfPresent(inputSchema, forKey: .inputSchema)
         try container.encode(steps, forKey: .steps)
+        if let retention, !retention.isEmpty { try container.encode(retention, forKey: .retention) }
     }
 
     /// The normalized definition stored as jsonb: snake_case keys, durations

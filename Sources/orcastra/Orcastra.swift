@@ -16,7 +16,7 @@ struct Orcastra: AsyncParsableCommand {
             """,
         version: OrcastraVersion.current,
         subcommands: [DemoCommand.self, MigrateCommand.self, OrchestratorSubcommand.self, WorkerCommandGroup.self, TemplateCommand.self, SubmitCommand.self, TaskCommand.self, StepCommand.self,
-                      ScheduleCommand.self, RolesCommand.self, TokenCommand.self, CheckCommand.self, DevDBCommand.self]
+                      ScheduleCommand.self, PruneCommand.self, RolesCommand.self, TokenCommand.self, CheckCommand.self, DevDBCommand.self]
     )
 
     /// Runs the command, printing errors as one clear sentence and exiting with a documented code.

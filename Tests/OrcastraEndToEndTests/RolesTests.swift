@@ -281,9 +281,12 @@ let insufficientPrivilege = "42501"
         let connection = try await fixture.connect(as: try await fixture.login("o", member: [.orchestrator]))
         for chore: SQL in ["SELECT orcastra.start_due_tasks(10)", "SELECT orcastra.enqueue_due_retries(10)",
                            "SELECT orcastra.recover_expired_leases(10)", "SELECT orcastra.settle_stalled_tasks(10)",
-                           "SELECT orcastra.next_due()", "SELECT orcastra.prune_workers()"] {
+                           "SELECT orcastra.next_due()", "SELECT orcastra.prune_workers()",
+                           #"SELECT * FROM orcastra.prune_expired_tasks('{"complete_ms": 604800000}', 10000)"#] {
             _ = try await connection.query(chore)
         }
+        // Retention through its chore only: not the deletion it is built on (`orcastra prune` is the owner's).
+        #expect(await sqlState { _ = try await connection.query("SELECT * FROM orcastra.delete_tasks('{}'::uuid[])") } == insufficientPrivilege)
         #expect(await sqlState { _ = try await connection.query("SELECT * FROM orcastra.claim_steps('billing', 'o', 1, 1000)") } == insufficientPrivilege)
         #expect(await sqlState { _ = try await connection.query("SELECT * FROM orcastra.tasks") } == insufficientPrivilege)
         await connection.close()

@@ -1,0 +1,204 @@
+-- Retention: deleting finished tasks with everything they own (steps, edges, results, task and
+-- step transitions), by the orchestrators' chore (prune_expired_tasks) and by `orcastra prune`
+-- (prunable_tasks → lock_tasks_for_pruning → archive_tasks → delete_tasks, in one transaction).
+--
+-- A task is deleted only when it is in a final state (complete, error, cancelled,
+-- resolved_manually), finished when its candidate was chosen (so a task retried or resolved since
+-- is left alone), and none of its steps is enqueued or running (a step of a cancelled task can run
+-- until its worker next reports). Locks follow the house order: the candidates' steps by ascending
+-- id, then the tasks by ascending id, both SKIP LOCKED, so a prune never waits for a worker, an
+-- operator or another orchestrator, and they never wait for it longer than one batch.
+
+-- How long tasks of a template in a final state are kept, in milliseconds (NULL: forever): the
+-- template's own `retention` when it names the state, else the default given (jsonb
+-- {"complete_ms": …, "error_ms": …, "cancelled_ms": …, "resolved_manually_ms": …}; a missing
+-- or null key keeps such tasks forever).
+CREATE OR REPLACE FUNCTION orcastra.retention_ms(p_definition jsonb, p_state text, p_defaults jsonb) RETURNS bigint
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, orcastra, pg_temp
+AS $$
+    SELECT CASE WHEN p_definition->'retention' ? (p_state || '_ms')
+                THEN (p_definition->'retention'->>(p_state || '_ms'))::bigint
+                ELSE (p_defaults->>(p_state || '_ms'))::bigint END;
+$$;
+
+-- Finished tasks to prune, oldest first, at most p_limit: finished longer ago than p_older_than,
+-- or, when it is NULL, longer ago than their retention (retention_ms with p_defaults); only those
+-- in p_states and of template p_namespace/p_name where these are given. One range scan of
+-- tasks_finished per template and final state, so the cost follows what is found, not the
+-- history kept.
+CREATE OR REPLACE FUNCTION orcastra.prunable_tasks(p_older_than interval, p_defaults jsonb, p_states text[],
+                                                   p_namespace text, p_name text, p_limit integer)
+RETURNS TABLE (task_id uuid, finished_at timestamptz)
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+-- Index range scans whatever share of the tasks has expired (a seq scan of history is what must never
+-- happen); no JIT, which the huge cost of a disabled seq scan would start (800 ms for a 1 ms query).
+SET jit = off SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
+    WITH policy AS MATERIALIZED (
+        SELECT p.template_id, p.state,
+               CASE WHEN p_older_than IS NOT NULL THEN now() - p_older_than
+                    ELSE now() - p.keep_ms * interval '1 millisecond' END AS cutoff
+        FROM (SELECT tp.id AS template_id, st.state, orcastra.retention_ms(tp.definition, st.state, p_defaults) AS keep_ms
+              FROM orcastra.templates tp
+              CROSS JOIN unnest(ARRAY['complete', 'error', 'cancelled', 'resolved_manually']) AS st(state)
+              WHERE (p_namespace IS NULL OR tp.namespace = p_namespace) AND (p_name IS NULL OR tp.name = p_name)
+                AND (p_states IS NULL OR st.state = ANY (p_states))) p
+        WHERE p_older_than IS NOT NULL OR p.keep_ms IS NOT NULL
+    )
+    SELECT x.id, x.finished_at
+    FROM policy p
+    CROSS JOIN LATERAL (
+        SELECT t.id, t.finished_at FROM orcastra.tasks t
+        WHERE t.template_id = p.template_id AND t.state = p.state AND t.finished_at < p.cutoff
+          AND t.state IN ('complete', 'error', 'cancelled', 'resolved_manually')
+        ORDER BY t.finished_at LIMIT p_limit
+    ) x
+    ORDER BY x.finished_at LIMIT p_limit;
+$$;
+
+-- Locks what it can of the candidates (each with the finished_at it was chosen with) and returns
+-- the tasks it may delete, oldest first, within p_max_rows rows owned in all (the task, its
+-- transitions, steps, edges, results and step transitions; at least one task, however large).
+-- A task whose row or any of whose steps another transaction holds is skipped (taken next time).
+CREATE OR REPLACE FUNCTION orcastra.lock_tasks_for_pruning(p_tasks uuid[], p_finished_at timestamptz[], p_max_rows integer)
+RETURNS TABLE (task_id uuid, owned_rows bigint)
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
+DECLARE
+    v_whole uuid[];
+    v_locked uuid[];
+BEGIN
+    IF cardinality(p_tasks) = 0 THEN RETURN; END IF;
+    -- Tasks all of whose steps are now ours, none of them live.
+    WITH locked AS (
+        SELECT s.id, s.task_id, s.state FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks)
+        ORDER BY s.id FOR UPDATE SKIP LOCKED
+    ), per_task AS (
+        SELECT l.task_id, count(*) AS n, bool_or(l.state IN ('enqueued', 'in_progress')) AS live
+        FROM locked l GROUP BY l.task_id
+    )
+    SELECT coalesce(array_agg(p.task_id), '{}') INTO v_whole FROM per_task p
+    WHERE NOT p.live AND p.n = (SELECT count(*) FROM orcastra.steps s WHERE s.task_id = p.task_id);
+    SELECT coalesce(array_agg(t.id), '{}') INTO v_locked FROM (
+        SELECT t.id FROM orcastra.tasks t
+        JOIN unnest(p_tasks, p_finished_at) AS c(id, finished_at) ON c.id = t.id
+        WHERE t.id = ANY (v_whole)
+          AND t.state IN ('complete', 'error', 'cancelled', 'resolved_manually')
+          AND t.finished_at IS NOT DISTINCT FROM c.finished_at
+        ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
+    ) t;
+    RETURN QUERY
+    WITH counts AS (
+        SELECT t.id AS task_id, 1::bigint AS n FROM unnest(v_locked) AS t(id)
+        UNION ALL
+        SELECT tt.task_id, count(*) FROM orcastra.task_transitions tt WHERE tt.task_id = ANY (v_locked) GROUP BY tt.task_id
+        UNION ALL
+        SELECT st.task_id, count(*) FROM orcastra.step_transitions st WHERE st.task_id = ANY (v_locked) GROUP BY st.task_id
+        UNION ALL
+        SELECT s.task_id, count(*) + count(r.step_id) FROM orcastra.steps s LEFT JOIN orcastra.step_results r ON r.step_id = s.id
+        WHERE s.task_id = ANY (v_locked) GROUP BY s.task_id
+        UNION ALL
+        SELECT s.task_id, count(*) FROM orcastra.steps s JOIN orcastra.step_edges e ON e.parent_id = s.id
+        WHERE s.task_id = ANY (v_locked) GROUP BY s.task_id
+    ), owned AS (
+        SELECT c.task_id AS id, sum(c.n)::bigint AS n FROM counts c GROUP BY c.task_id
+    ), running AS (
+        SELECT o.id, o.n, sum(o.n) OVER (ORDER BY t.finished_at, o.id) AS total,
+               row_number() OVER (ORDER BY t.finished_at, o.id) AS position
+        FROM owned o JOIN orcastra.tasks t ON t.id = o.id
+    )
+    SELECT r.id, r.n FROM running r WHERE r.total <= p_max_rows OR r.position = 1
+    ORDER BY r.total;
+END
+$$;
+
+-- What `orcastra prune --archive` writes before deleting: one JSON object per task, with its
+-- template, steps (with results), edges and every transition.
+CREATE OR REPLACE FUNCTION orcastra.archive_tasks(p_tasks uuid[]) RETURNS SETOF text
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
+    SELECT jsonb_build_object(
+        'task', to_jsonb(t) || jsonb_build_object('template', tp.namespace || '/' || tp.name || '@' || tp.version),
+        'steps', (SELECT coalesce(jsonb_agg(to_jsonb(s) || jsonb_build_object('result', r.result, 'result_written_at', r.written_at)
+                                            ORDER BY s.id), '[]')
+                  FROM orcastra.steps s LEFT JOIN orcastra.step_results r ON r.step_id = s.id WHERE s.task_id = t.id),
+        'edges', (SELECT coalesce(jsonb_agg(jsonb_build_object('parent_id', e.parent_id, 'child_id', e.child_id)
+                                            ORDER BY e.parent_id, e.child_id), '[]')
+                  FROM orcastra.steps s JOIN orcastra.step_edges e ON e.parent_id = s.id WHERE s.task_id = t.id),
+        'task_transitions', (SELECT coalesce(jsonb_agg(to_jsonb(tt) - 'task_id' ORDER BY tt.id), '[]')
+                             FROM orcastra.task_transitions tt WHERE tt.task_id = t.id),
+        'step_transitions', (SELECT coalesce(jsonb_agg(to_jsonb(st) - 'task_id' ORDER BY st.id), '[]')
+                             FROM orcastra.step_transitions st WHERE st.task_id = t.id)
+    )::text
+    FROM orcastra.tasks t JOIN orcastra.templates tp ON tp.id = t.template_id
+    WHERE t.id = ANY (p_tasks)
+    ORDER BY t.finished_at, t.id;
+$$;
+
+-- Deletes the tasks (locked by lock_tasks_for_pruning in this transaction) and everything they
+-- own, children first. Returns the rows deleted and the bytes of row data they held (what vacuum
+-- makes reusable; their index entries besides).
+CREATE OR REPLACE FUNCTION orcastra.delete_tasks(p_tasks uuid[], OUT deleted_rows bigint, OUT deleted_bytes bigint)
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
+DECLARE
+    v_steps bigint[];
+    v_n bigint;
+    v_b bigint;
+BEGIN
+    deleted_rows := 0;
+    deleted_bytes := 0;
+    IF cardinality(p_tasks) = 0 THEN RETURN; END IF;
+    SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}') INTO v_steps FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks);
+    WITH d AS (DELETE FROM orcastra.step_transitions x WHERE x.task_id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)
+    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+    WITH d AS (DELETE FROM orcastra.step_results x WHERE x.step_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
+    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+    WITH d AS (DELETE FROM orcastra.step_edges x WHERE x.parent_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
+    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+    WITH d AS (DELETE FROM orcastra.steps x WHERE x.task_id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)
+    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+    WITH d AS (DELETE FROM orcastra.task_transitions x WHERE x.task_id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)
+    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+    WITH d AS (DELETE FROM orcastra.tasks x WHERE x.id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)
+    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+END
+$$;
+
+-- The orchestrators' chore: one batch of expired tasks (at most p_max_rows rows owned in all)
+-- deleted in this transaction. Returns the tasks, rows and bytes deleted, and how many candidates
+-- there were (none deleted while some were found: others hold them; take them next time).
+CREATE OR REPLACE FUNCTION orcastra.prune_expired_tasks(p_defaults jsonb, p_max_rows integer,
+                                                        OUT tasks integer, OUT deleted_rows bigint, OUT deleted_bytes bigint,
+                                                        OUT candidates integer)
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+SET jit = off
+AS $$
+DECLARE
+    v_ids uuid[];
+    v_finished timestamptz[];
+    v_locked uuid[];
+BEGIN
+    -- Candidates sized for tasks of ten rows or more; lock_tasks_for_pruning cuts to the budget.
+    SELECT coalesce(array_agg(e.task_id), '{}'), coalesce(array_agg(e.finished_at), '{}') INTO v_ids, v_finished
+    FROM orcastra.prunable_tasks(NULL, p_defaults, NULL, NULL, NULL, greatest(1, p_max_rows / 10)) e;
+    candidates := cardinality(v_ids);
+    SELECT coalesce(array_agg(l.task_id), '{}') INTO v_locked FROM orcastra.lock_tasks_for_pruning(v_ids, v_finished, p_max_rows) l;
+    tasks := cardinality(v_locked);
+    SELECT d.deleted_rows, d.deleted_bytes INTO deleted_rows, deleted_bytes FROM orcastra.delete_tasks(v_locked) d;
+END
+$$;

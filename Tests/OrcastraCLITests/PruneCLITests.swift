@@ -1,0 +1,168 @@
+import Foundation
+import OrcastraDevDB
+import OrcastraPostgres
+import OrcastraTesting
+import Testing
+
+/// `orcastra prune` through the built binary: dry-run counts, archives readable with `gzip -dc`,
+/// deletion of exactly what matches, and located errors for bad flags.
+@Suite(.timeLimit(.minutes(5))) struct PruneCLITests {
+    let orcastra = CommandLineTool("orcastra")
+
+    static let template = """
+        namespace: shop
+        name: orders
+        version: 1.0.0
+        steps:
+          - {name: first, handler: shop.first}
+          - {name: second, handler: shop.second, depends_on: [first]}
+        """
+
+    /// A migrated database with shop/orders registered and a pool on it.
+    func database() async throws -> (url: String, pool: PostgresPool) {
+        let url = try await TestDatabases.shared.makeDatabase()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("orcastra-prune-\(UUID().uuidString).yaml")
+        try Self.template.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let register = try await orcastra.run(["template", "register", file.path, "--database-url", url])
+        #expect(register.status == 0, "\(register.standardError)")
+        return (url, PostgresPool(conninfo: url, maximumConnections: 2))
+    }
+
+    /// `count` finished tasks of shop/orders in `state`, finished `days` ago, each with two steps,
+    /// their results, edge and transitions.
+    func load(_ pool: PostgresPool, count: Int, state: String, days: Int) async throws {
+        _ = try await pool.query("""
+            WITH t AS (
+                INSERT INTO orcastra.tasks (template_id, state, state_reason, context, created_at, started_at, finished_at)
+                SELECT (SELECT id FROM orcastra.templates WHERE name = 'orders'), \(state), 'loaded', jsonb_build_object('n', g),
+                       now() - \(days) * interval '1 day', now() - \(days) * interval '1 day', now() - \(days) * interval '1 day'
+                FROM generate_series(1, \(count)) g
+                RETURNING id, finished_at
+            ), s AS (
+                INSERT INTO orcastra.steps (task_id, name, namespace, state, state_reason, max_attempts, attempts, pending_parents, finished_at)
+                SELECT t.id, n.name, 'shop', 'complete', 'loaded', 1, 1, 0, t.finished_at FROM t CROSS JOIN (VALUES ('first'), ('second')) AS n(name)
+                RETURNING id, task_id, name
+            ), r AS (
+                INSERT INTO orcastra.step_results (step_id, result) SELECT s.id, jsonb_build_object('step', s.name) FROM s
+            ), st AS (
+                INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
+                SELECT s.id, s.task_id, 'in_progress', 'complete', 1, 'loaded' FROM s
+            ), tt AS (
+                INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason)
+                SELECT t.id, 'in_progress', \(state), 'loaded' FROM t
+            )
+            INSERT INTO orcastra.step_edges (parent_id, child_id)
+            SELECT a.id, b.id FROM s a JOIN s b ON b.task_id = a.task_id AND b.name = 'second' WHERE a.name = 'first'
+            """)
+    }
+
+    func count(_ pool: PostgresPool, _ sql: SQL) async throws -> Int {
+        try await pool.query(sql).rows[0].decode("count", as: Int.self)
+    }
+
+    func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "\(text)")
+    }
+
+    @Test func dryRunCountsByStateAndDeletesNothing() async throws {
+        let (url, pool) = try await database()
+        try await load(pool, count: 30, state: "complete", days: 40)
+        try await load(pool, count: 5, state: "error", days: 40)
+        try await load(pool, count: 7, state: "complete", days: 10)
+        let run = try await orcastra.run(["prune", "--older-than", "30d", "--dry-run", "--json", "--database-url", url])
+        #expect(run.status == 0, "\(run.standardError)")
+        let output = try json(run.standardOutput)
+        #expect(output["tasks"] as? Int == 35)
+        #expect(output["by_state"] as? [String: Int] == ["complete": 30, "error": 5])
+        let text = try await orcastra.run(["prune", "--older-than", "30d", "--state", "error", "--dry-run", "--database-url", url])
+        #expect(text.standardOutput.contains("5 finished tasks match (5 error); nothing was deleted (--dry-run)."), "\(text.standardOutput)")
+        #expect(try await count(pool, "SELECT count(*) FROM orcastra.tasks") == 42)
+        await pool.shutdown()
+    }
+
+    @Test func archiveHoldsWhatWasDeletedReadableWithGzip() async throws {
+        let (url, pool) = try await database()
+        try await load(pool, count: 120, state: "complete", days: 40)
+        try await load(pool, count: 10, state: "complete", days: 10)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("orcastra-archive-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // Small batches: the archive is several gzip members, which gzip reads as one stream.
+        let run = try await orcastra.run(["prune", "--older-than", "30d", "--archive", folder.path, "--batch-rows", "200",
+                                          "--json", "--database-url", url])
+        #expect(run.status == 0, "\(run.standardError)")
+        let output = try json(run.standardOutput)
+        #expect(output["tasks"] as? Int == 120)
+        // Per task: the task, 1 transition, 2 steps, 2 results, 1 edge, 2 step transitions.
+        #expect(output["rows"] as? Int == 120 * 9)
+        #expect((output["batches"] as? Int ?? 0) > 1)
+        let path = try #require(output["archive"] as? String)
+        #expect(path.hasPrefix(folder.path) && path.hasSuffix(".jsonl.gz"))
+        #expect(output["archive_bytes"] as? Int == (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int))
+
+        let gunzip = try await onDedicatedThread { try ProcessRunner.run("/bin/gzip", ["-dc", path]) }
+        #expect(gunzip.status == 0, "\(gunzip.standardError)")
+        let lines = gunzip.standardOutput.split(separator: "\n")
+        #expect(lines.count == 120)
+        let first = try json(String(lines[0]))
+        let task = try #require(first["task"] as? [String: Any])
+        #expect(task["state"] as? String == "complete")
+        #expect(task["template"] as? String == "shop/orders@1.0.0")
+        let steps = try #require(first["steps"] as? [[String: Any]])
+        #expect(steps.map { $0["name"] as? String } == ["first", "second"])
+        #expect(steps.map { ($0["result"] as? [String: Any])?["step"] as? String } == ["first", "second"])
+        #expect((first["edges"] as? [Any])?.count == 1)
+        #expect((first["task_transitions"] as? [Any])?.count == 1)
+        #expect((first["step_transitions"] as? [Any])?.count == 2)
+        // Every archived task is gone with what it owned; the newer ones are all there.
+        let archived = try lines.map { try #require((try json(String($0))["task"] as? [String: Any])?["id"] as? String) }
+        #expect(Set(archived).count == 120)
+        #expect(try await count(pool, "SELECT count(*) FROM orcastra.tasks WHERE id = ANY (\(archived)::uuid[])") == 0)
+        #expect(try await count(pool, "SELECT count(*) FROM orcastra.tasks") == 10)
+        #expect(try await count(pool, "SELECT count(*) FROM orcastra.steps") == 20)
+        #expect(try await count(pool, "SELECT count(*) FROM orcastra.step_transitions") == 20)
+
+        let text = try await orcastra.run(["prune", "--older-than", "5d", "--archive", folder.path, "--database-url", url])
+        #expect(text.status == 0, "\(text.standardError)")
+        #expect(text.standardOutput.contains("Deleted 10 tasks with everything they owned: 90 rows"), "\(text.standardOutput)")
+        #expect(text.standardOutput.contains("gzipped; read with gzip -dc"), "\(text.standardOutput)")
+        #expect(try await count(pool, "SELECT count(*) FROM orcastra.tasks") == 0)
+        await pool.shutdown()
+    }
+
+    @Test func stateAndTemplateFiltersLimitWhatIsDeleted() async throws {
+        let (url, pool) = try await database()
+        try await load(pool, count: 4, state: "complete", days: 40)
+        try await load(pool, count: 3, state: "cancelled", days: 40)
+        let run = try await orcastra.run(["prune", "--older-than", "30d", "--state", "cancelled", "--template", "shop/orders",
+                                          "--json", "--database-url", url])
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(try json(run.standardOutput)["tasks"] as? Int == 3)
+        #expect(try await count(pool, "SELECT count(*) FROM orcastra.tasks WHERE state = 'complete'") == 4)
+        #expect(try await count(pool, "SELECT count(*) FROM orcastra.tasks WHERE state = 'cancelled'") == 0)
+        let unknown = try await orcastra.run(["prune", "--older-than", "30d", "--template", "shop/ordres", "--database-url", url])
+        #expect(unknown.status == 66, "\(unknown.standardError)")
+        #expect(unknown.standardError.contains("--template shop/ordres: no such template is registered"), "\(unknown.standardError)")
+        await pool.shutdown()
+    }
+
+    @Test(arguments: [
+        (["--older-than", "30x"], "--older-than '30x' is not a duration"),
+        (["--older-than", "30"], "--older-than '30' has no unit; add one, e.g. 30d"),
+        (["--older-than", "forever"], "--older-than forever matches no task"),
+        (["--state", "in_progress"], "--state in_progress: in_progress tasks are not finished and are never pruned. Use complete, error, cancelled, resolved_manually."),
+        (["--state", "done"], "--state done: 'done' is not a task state"),
+        (["--template", "shop"], "--template 'shop' is not NAMESPACE/NAME"),
+        (["--template", "shop/orders@1.0.0"], "--template 'shop/orders@1.0.0' is not NAMESPACE/NAME"),
+        (["--batch-rows", "0"], "--batch-rows must be between 1 and 10000"),
+        (["--batch-rows", "20000"], "--batch-rows must be between 1 and 10000"),
+        (["--dry-run", "--archive", "/tmp"], "--archive writes what is deleted; --dry-run deletes nothing"),
+        (["--archive", "/etc/hostname"], "--archive /etc/hostname is a file; give a folder"),
+    ])
+    func badFlagsAreNamedWithTheFix(arguments: [String], message: String) async throws {
+        // No database is reached: every one of these is refused before connecting.
+        let run = try await orcastra.run(["prune"] + arguments, environment: ["ORCASTRA_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"])
+        #expect(run.status == 64, "\(run.standardError)")
+        #expect(run.standardError.contains(message), "\(run.standardError)")
+    }
+}
