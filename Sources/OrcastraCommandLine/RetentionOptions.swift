@@ -56,22 +56,9 @@ public struct RetentionOptions: ParsableArguments {
     /// The effective settings, each from its flag, else its variable, else the default; a bad
     /// variable is named with how to fix it.
     public func resolved(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> (defaults: RetentionPolicy, interval: Duration?, batchRows: Int) {
-        var defaults = RetentionPolicy.orchestratorDefaults
-        let flags: [(state: String, flag: RetentionArgument?)] = [
-            ("complete", retentionComplete), ("error", retentionError),
-            ("cancelled", retentionCancelled), ("resolved_manually", retentionResolvedManually),
-        ]
-        for (state, flag) in flags {
-            if let flag {
-                defaults[state] = flag.period
-            } else if let text = Self.value("ORCASTRA_RETENTION_\(state.uppercased())", environment) {
-                do {
-                    defaults[state] = try RetentionPeriod(parsing: text)
-                } catch {
-                    throw ValidationError("ORCASTRA_RETENTION_\(state.uppercased())=\(text): \(error.message).")
-                }
-            }
-        }
+        let flags = RetentionPolicy(complete: retentionComplete?.period, error: retentionError?.period,
+                                    cancelled: retentionCancelled?.period, resolvedManually: retentionResolvedManually?.period)
+        let defaults = try Self.defaults(flags: flags, environment: environment)
         let intervalText = pruneInterval ?? Self.value("ORCASTRA_PRUNE_INTERVAL", environment)
         let intervalSource = pruneInterval != nil ? "--prune-interval" : "ORCASTRA_PRUNE_INTERVAL"
         var interval: Duration? = .seconds(60)
@@ -97,6 +84,25 @@ public struct RetentionOptions: ParsableArguments {
             throw ValidationError("\(pruneBatchRows != nil ? "--prune-batch-rows" : "ORCASTRA_PRUNE_BATCH_ROWS") must be between 1 and 10000 (rows per transaction), got \(batchRows).")
         }
         return (defaults, interval, batchRows)
+    }
+
+    /// The retention defaults: each state from `flags`, else `ORCASTRA_RETENTION_<STATE>`, else
+    /// ``RetentionPolicy/orchestratorDefaults`` (`orcastra prune` uses it without flags).
+    public static func defaults(flags: RetentionPolicy = RetentionPolicy(),
+                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RetentionPolicy {
+        var defaults = RetentionPolicy.orchestratorDefaults
+        for state in RetentionPolicy.states {
+            let variable = "ORCASTRA_RETENTION_\(state.uppercased())"
+            if let flag = flags[state] {
+                defaults[state] = flag
+            } else if let text = value(variable, environment) {
+                switch Result(catching: { () throws(TemplateDurationError) in try RetentionPeriod(parsing: text) }) {
+                case .success(let period): defaults[state] = period
+                case .failure(let error): throw ValidationError("\(variable)=\(text): \(error.message).")
+                }
+            }
+        }
+        return defaults
     }
 
     static func value(_ name: String, _ environment: [String: String]) -> String? {

@@ -98,7 +98,7 @@ struct PruneCommand: AsyncParsableCommand {
             }
             (namespace, name) = (parts[0], parts[1])
         }
-        let defaults = try RetentionOptions().resolved().defaults
+        let defaults = try RetentionOptions.defaults()
         return Selection(olderThanMilliseconds: olderThanMilliseconds, states: state.isEmpty ? nil : state,
                          namespace: namespace, name: name, defaultsJSON: try Self.json(defaults))
     }
