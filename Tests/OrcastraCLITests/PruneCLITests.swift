@@ -165,4 +165,22 @@ import Testing
         #expect(run.status == 64, "\(run.standardError)")
         #expect(run.standardError.contains(message), "\(run.standardError)")
     }
+
+    /// The orchestrators' retention defaults, from flags or ORCASTRA_* variables, are checked
+    /// before anything connects; a bad one names its flag or variable and how to fix it.
+    @Test(arguments: [
+        ([], ["ORCASTRA_RETENTION_ERROR": "30x"], "ORCASTRA_RETENTION_ERROR=30x: '30x' is not a duration; write numbers each followed by d, h, m, s, ms"),
+        ([], ["ORCASTRA_RETENTION_COMPLETE": "10s"], "ORCASTRA_RETENTION_COMPLETE=10s: '10s' is shorter than the shortest retention, 1m"),
+        (["--retention-complete", "7"], [:], "'7' has no unit; add one, e.g. 7d for days, or write forever"),
+        (["--prune-interval", "0s"], [:], "--prune-interval '0s': a duration must be longer than zero; or write off to turn pruning off."),
+        ([], ["ORCASTRA_PRUNE_INTERVAL": "soon"], "ORCASTRA_PRUNE_INTERVAL 'soon'"),
+        (["--prune-batch-rows", "20000"], [:], "--prune-batch-rows must be between 1 and 10000 (rows per transaction), got 20000."),
+        ([], ["ORCASTRA_PRUNE_BATCH_ROWS": "many"], "ORCASTRA_PRUNE_BATCH_ROWS=many is not a whole number"),
+    ])
+    func badRetentionSettingsOfTheOrchestratorAreNamed(arguments: [String], environment: [String: String], message: String) async throws {
+        let run = try await CommandLineTool("orcastra-orchestrator").run(
+            arguments, environment: environment.merging(["ORCASTRA_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"]) { a, _ in a })
+        #expect(run.status == 64, "\(run.standardError)")
+        #expect(run.standardError.contains(message), "\(run.standardError)")
+    }
 }

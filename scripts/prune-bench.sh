@@ -1,0 +1,48 @@
+#!/bin/sh
+# Prune throughput of the retention chore (docs/benchmarks.md, docs/retention.md): loads N finished
+# 4-step linear tasks shaped like a real run's (4 steps, 3 edges, 4 results, 12 step transitions,
+# 2 task transitions: 26 rows each), finished 10 days ago, then runs orcastra.prune_expired_tasks
+# batch after batch (one transaction each, 10,000 rows at most, as an orchestrator does but
+# without its rests) until none is left, and prints tasks/s and rows/s.
+#
+# Usage: scripts/prune-bench.sh DATABASE_URL [TASKS]   (a migrated database you can fill and empty:
+# it TRUNCATEs orcastra.tasks and everything that references it)
+set -eu
+url=${1:?give the URL of a migrated scratch database}
+tasks=${2:-100000}
+batches=$(( tasks * 26 / 9000 + 20 ))
+
+psql -q -v ON_ERROR_STOP=1 -v n="$tasks" "$url" <<'SQL'
+TRUNCATE orcastra.tasks CASCADE;
+DELETE FROM orcastra.templates WHERE namespace = 'bench_prune';
+INSERT INTO orcastra.templates (namespace, name, version, definition, source, content_hash, step_count)
+VALUES ('bench_prune', 'linear', '1.0.0', '{}', 'loaded by scripts/prune-bench.sh', 'prune-bench', 4);
+INSERT INTO orcastra.tasks (template_id, state, state_reason, context, created_at, started_at, finished_at)
+SELECT (SELECT id FROM orcastra.templates WHERE namespace = 'bench_prune'), 'complete', 'loaded', '{"n": 1}'::jsonb,
+       now() - interval '10 days', now() - interval '10 days', now() - interval '10 days' + g * interval '1 microsecond'
+FROM generate_series(1, :n) g;
+INSERT INTO orcastra.steps (task_id, name, namespace, state, state_reason, max_attempts, attempts, pending_parents, finished_at)
+SELECT t.id, 's' || k, 'bench_prune', 'complete', 'loaded', 3, 1, 0, t.finished_at FROM orcastra.tasks t CROSS JOIN generate_series(1, 4) k;
+INSERT INTO orcastra.step_edges (parent_id, child_id)
+SELECT a.id, b.id FROM orcastra.steps a JOIN orcastra.steps b ON b.task_id = a.task_id AND b.name = 's' || (substr(a.name, 2)::int + 1);
+INSERT INTO orcastra.step_results (step_id, result) SELECT id, '{"ok": true}'::jsonb FROM orcastra.steps;
+INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
+SELECT s.id, s.task_id, f.f, f.t, 1, 'loaded' FROM orcastra.steps s
+CROSS JOIN (VALUES ('pending', 'enqueued'), ('enqueued', 'in_progress'), ('in_progress', 'complete')) AS f(f, t);
+INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason)
+SELECT t.id, f.f, f.t, 'loaded' FROM orcastra.tasks t CROSS JOIN (VALUES ('pending', 'in_progress'), ('in_progress', 'complete')) AS f(f, t);
+VACUUM ANALYZE;
+SQL
+
+script=$(mktemp)
+trap 'rm -f "$script"' EXIT
+i=0
+while [ "$i" -lt "$batches" ]; do
+    echo "SELECT tasks, deleted_rows FROM orcastra.prune_expired_tasks('{\"complete_ms\": 604800000}', 10000);" >> "$script"
+    i=$((i + 1))
+done
+start=$(date +%s.%N)
+totals=$(psql -qAt -v ON_ERROR_STOP=1 "$url" -f "$script" | awk -F'|' '{t += $1; r += $2; if ($1 > 0) b++} END {print t, r, b}')
+end=$(date +%s.%N)
+left=$(psql -qAt "$url" -c "SELECT count(*) FROM orcastra.tasks")
+echo "$totals $start $end $left" | awk '{s = $5 - $4; printf "pruned %d tasks (%d rows) in %d batches in %.1f s: %.0f tasks/s, %.0f rows/s; %d tasks left\n", $1, $2, $3, s, $1 / s, $2 / s, $6}'
