@@ -15,9 +15,10 @@
 # language mode (strict concurrency checking). 6.1 or newer; 6.2 works the same way.
 FROM swift:6.1-bookworm AS build
 
-# libpq headers and pkg-config file for the CLibPQ system library target.
+# libpq headers and pkg-config file for the CLibPQ system library target; zlib headers for
+# compress-nio (`orcastra prune --archive`; the runtime's zlib1g is in every Debian image).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libpq-dev pkg-config \
+    && apt-get install -y --no-install-recommends libpq-dev pkg-config zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /build
