@@ -56,6 +56,11 @@ extension TemplateCommand {
                 print("\(template.reference)  (\(CLI.count(template.steps.count, "step", "steps")), registered \(stored.registeredAt.formatted(.iso8601)))")
                 if let description = template.description { print(description) }
                 for line in Self.lifecycle(of: stored) { print(line) }
+                if let retention = template.retention, !retention.isEmpty {
+                    let given = RetentionPolicy.states.compactMap { state in retention[state].map { "\(state) \($0)" } }
+                    let others = given.count < RetentionPolicy.states.count ? "; other states: the orchestrators' defaults" : ""
+                    print("Retention: \(given.joined(separator: ", "))\(others).")
+                }
                 print("")
                 print(template.renderDAG())
             }

@@ -183,4 +183,16 @@ import Testing
         #expect(run.status == 64, "\(run.standardError)")
         #expect(run.standardError.contains(message), "\(run.standardError)")
     }
+
+    @Test func templateShowSaysItsRetention() async throws {
+        let url = try await TestDatabases.shared.makeDatabase()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("orcastra-retention-\(UUID().uuidString).yaml")
+        try Self.template.replacingOccurrences(of: "version: 1.0.0\n", with: "version: 1.0.0\nretention: {complete: 2d, error: forever}\n")
+            .write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let register = try await orcastra.run(["template", "register", file.path, "--database-url", url])
+        #expect(register.status == 0, "\(register.standardError)")
+        let show = try await orcastra.run(["template", "show", "shop/orders", "--database-url", url])
+        #expect(show.standardOutput.contains("Retention: complete 2d, error forever; other states: the orchestrators' defaults."), "\(show.standardOutput)")
+    }
 }
