@@ -31,7 +31,7 @@ import Testing
 
     /// `count` finished tasks of shop/orders in `state`, finished `days` ago, each with two steps,
     /// their results, edge and transitions.
-    func load(_ pool: PostgresPool, count: Int, state: String, days: Int) async throws {
+    func load(_ pool: PostgresPool, count: Int, state: String, days: Int, stepState: String = "complete") async throws {
         _ = try await pool.query("""
             WITH t AS (
                 INSERT INTO orcastra.tasks (template_id, state, state_reason, context, created_at, started_at, finished_at)
@@ -41,7 +41,8 @@ import Testing
                 RETURNING id, finished_at
             ), s AS (
                 INSERT INTO orcastra.steps (task_id, name, namespace, state, state_reason, max_attempts, attempts, pending_parents, finished_at)
-                SELECT t.id, n.name, 'shop', 'complete', 'loaded', 1, 1, 0, t.finished_at FROM t CROSS JOIN (VALUES ('first'), ('second')) AS n(name)
+                SELECT t.id, n.name, 'shop', CASE n.name WHEN 'second' THEN \(stepState) ELSE 'complete' END, 'loaded', 1, 1, 0, t.finished_at
+                FROM t CROSS JOIN (VALUES ('first'), ('second')) AS n(name)
                 RETURNING id, task_id, name
             ), r AS (
                 INSERT INTO orcastra.step_results (step_id, result) SELECT s.id, jsonb_build_object('step', s.name) FROM s
@@ -194,5 +195,38 @@ import Testing
         #expect(register.status == 0, "\(register.standardError)")
         let show = try await orcastra.run(["template", "show", "shop/orders", "--database-url", url])
         #expect(show.standardOutput.contains("Retention: complete 2d, error forever; other states: the orchestrators' defaults."), "\(show.standardOutput)")
+    }
+
+    /// A task with a step still running (cancelled while its worker works) and a task another
+    /// transaction holds a step of are both left for later; the rest goes.
+    @Test func runningAndLockedTasksAreLeftForLater() async throws {
+        let (url, pool) = try await database()
+        try await load(pool, count: 5, state: "complete", days: 40)
+        try await load(pool, count: 1, state: "cancelled", days: 40, stepState: "in_progress")
+        let held = try await pool.query("""
+            SELECT t.id::text AS id, (SELECT min(s.id) FROM orcastra.steps s WHERE s.task_id = t.id) AS step
+            FROM orcastra.tasks t WHERE t.state = 'complete' ORDER BY t.id LIMIT 1
+            """).rows[0]
+        let heldTask = try held.decode("id", as: String.self)
+        let heldStep = try held.decode("step", as: Int64.self)
+        let holder = try await PostgresConnection.connect(url)
+        let orcastra = orcastra
+        let run = try await holder.withTransaction { holder in
+            _ = try await holder.query("SELECT id FROM orcastra.steps WHERE id = \(heldStep) FOR UPDATE")
+            return try await orcastra.run(["prune", "--older-than", "30d", "--json", "--database-url", url])
+        }
+        await holder.close()
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(try json(run.standardOutput)["tasks"] as? Int == 4)
+        let left = try await pool.query("SELECT id::text AS id, state FROM orcastra.tasks ORDER BY state").rows
+            .map { "\(try $0.decode("id", as: String.self)) \(try $0.decode("state", as: String.self))" }
+        #expect(left.count == 2, "\(left)")
+        #expect(left.contains("\(heldTask) complete"), "\(left)")
+        #expect(left.contains { $0.hasSuffix(" cancelled") }, "\(left)")
+        // Once the lock is gone, the held task goes too; the running step still keeps its task.
+        let again = try await orcastra.run(["prune", "--older-than", "30d", "--json", "--database-url", url])
+        #expect(try json(again.standardOutput)["tasks"] as? Int == 1, "\(again.output)")
+        #expect(try await count(pool, "SELECT count(*) FROM orcastra.tasks WHERE state = 'cancelled'") == 1)
+        await pool.shutdown()
     }
 }
