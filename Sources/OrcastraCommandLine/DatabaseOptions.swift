@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OrcastraConfiguration
 import OrcastraDevDB
 import OrcastraPostgres
 
@@ -21,7 +22,10 @@ public struct DatabaseOptions: ParsableArguments {
 
     /// Resolves the connection string, starting the local development database when nothing is configured.
     public func conninfo(quiet: Bool = false) async throws -> String {
-        if let databaseURL, !databaseURL.isEmpty { return try Self.checked(databaseURL, source: "--database-url") }
+        if let databaseURL, !databaseURL.isEmpty {
+            // The configuration layers pass a variable's or the file's value as the flag: name its origin.
+            return try Self.checked(databaseURL, source: ConfiguredLaunch.origin(ofOption: "database-url") ?? "--database-url")
+        }
         let environment = ProcessInfo.processInfo.environment
         for name in ["ORCASTRA_DATABASE_URL", "DATABASE_URL"] {
             if let value = environment[name], !value.isEmpty { return try Self.checked(value, source: name) }

@@ -57,6 +57,17 @@ public enum ConfiguredLaunch {
         }
     }
 
+    /// Where the running command's value of `--NAME` came from when not from its command line:
+    /// `ORCASTRA_DATABASE_URL`, `orcastra.yaml:3 (database.url)`; nil for a flag or a default.
+    public static func origin(ofOption name: String) -> String? {
+        guard let setting = current?.resolution?.settings.first(where: { $0.option.name == name }) else { return nil }
+        switch setting.source {
+        case .environment(let variable): return variable
+        case .file(let path, let line, let written): return "\(path):\(line) (\(written))"
+        default: return nil
+        }
+    }
+
     /// Finds and reads the file, resolves the command's options and records the context.
     public static func prepare(_ root: any ParsableCommand.Type, universe: ConfigurationUniverse, scopeOf: ([String]) -> String?,
                                arguments: [String], environment: [String: String]) throws(ConfigurationIssues) -> Resolution {
