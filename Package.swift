@@ -276,6 +276,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "OrcastraConfigurationTests",
+            dependencies: ["OrcastraConfiguration", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "OrcastraCLITests",
             dependencies: ["OrcastraTesting", "OrcastraPostgres", "OrcastraDevDB"],
             swiftSettings: strict

@@ -37,6 +37,30 @@ public struct CommandSchema: Sendable {
     /// Names the parser owns and no file or variable may set.
     static let reserved: Set<String> = ["help", "version", "config", "experimental-dump-help", "generate-completion-script"]
 
+    /// The parser lists a flag with an inversion (`--[no-]colour`, `--enable-x/--disable-x`) as two
+    /// flags: keep one key, `colour` (`true` or `false`), that knows its other spelling.
+    static func pairingInversions(_ options: [OptionSpec]) -> [OptionSpec] {
+        let flags = Set(options.filter(\.isFlag).map(\.name))
+        func negative(of name: String) -> String? {
+            if flags.contains("no-" + name) { return "no-" + name }
+            if name.hasPrefix("enable-"), flags.contains("disable-" + name.dropFirst("enable-".count)) {
+                return "disable-" + name.dropFirst("enable-".count)
+            }
+            return nil
+        }
+        let negatives = Set(options.filter(\.isFlag).compactMap { negative(of: $0.name) })
+        return options.compactMap { option in
+            guard option.isFlag else { return option }
+            if negatives.contains(option.name) { return nil }
+            var paired = option
+            if let other = negative(of: option.name) {
+                paired.inversion = other
+                paired.spellings.append("--" + other)
+            }
+            return paired
+        }
+    }
+
     /// The schema of `type` (a command with its subcommands, or a group of options).
     public static func of(_ type: any ParsableArguments.Type) -> CommandSchema {
         let json = type._dumpHelp()
@@ -48,7 +72,7 @@ public struct CommandSchema: Sendable {
 
     init(_ dumped: DumpedCommand) {
         name = dumped.commandName
-        options = (dumped.arguments ?? []).compactMap(OptionSpec.init)
+        options = Self.pairingInversions((dumped.arguments ?? []).compactMap(OptionSpec.init))
         subcommands = (dumped.subcommands ?? []).map(CommandSchema.init)
         defaultSubcommand = dumped.defaultSubcommand
     }

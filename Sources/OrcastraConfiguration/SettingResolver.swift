@@ -99,7 +99,7 @@ public enum SettingResolver {
         var found: String?
         for (index, word) in arguments.enumerated() {
             if let inversion = option.inversion, word == "--" + inversion { found = "false"; continue }
-            for spelling in option.spellings {
+            for spelling in option.spellings where spelling != option.inversion.map({ "--" + $0 }) {
                 if word == spelling {
                     found = option.isFlag ? "true" : (index + 1 < arguments.count ? arguments[index + 1] : "")
                 } else if !option.isFlag, word.hasPrefix(spelling + "=") {
