@@ -33,16 +33,17 @@ public enum ConfiguredLaunch {
                              scopeOf: ([String]) -> String?,
                              arguments: [String] = Array(CommandLine.arguments.dropFirst()),
                              environment: [String: String] = ProcessInfo.processInfo.environment) -> any ParsableCommand {
+        // `--help`, `-h`, `--version` and `help` show the same whatever the layers hold: parse as typed.
+        let typed = arguments.prefix { $0 != "--" }
+        if typed.first == "help" || typed.contains(where: { ["--help", "-h", "--version", "--experimental-dump-help"].contains($0) }) {
+            do { return try root.parseAsRoot(arguments) } catch { root.exit(withError: error) }
+        }
         let resolution: Resolution
         switch Result(catching: { () throws(ConfigurationIssues) -> Resolution in
             try prepare(root, universe: universe, scopeOf: scopeOf, arguments: arguments, environment: environment)
         }) {
         case .success(let prepared): resolution = prepared
         case .failure(let issues):
-            // `--help` and `--version` work whatever the file holds.
-            if arguments.contains(where: { ["--help", "-h", "--version", "help"].contains($0) }) {
-                do { return try root.parseAsRoot(arguments) } catch { root.exit(withError: error) }
-            }
             FileHandle.standardError.write(Data(issues.issues.map { "error: \($0)\n" }.joined().utf8))
             exit(configurationExitCode)
         }
@@ -80,7 +81,9 @@ public enum ConfiguredLaunch {
         let (path, leafType) = CommandSchema.leaf(of: root, for: arguments)
         let leaf = CommandSchema.of(leafType)
         let scope = scopeOf(path)
-        let taken = Set(universe.options(inScope: scope).map(\.name))
+        // A command of a scope takes every option it has (they are the scope's); any other command
+        // only the shared ones.
+        let taken = scope == nil ? Set(universe.shared.map(\.name)) : Set(leaf.options.map(\.name))
         let resolution: Resolution
         do {
             resolution = try SettingResolver.resolve(options: leaf.options.filter { taken.contains($0.name) }, arguments: arguments,
