@@ -4,8 +4,9 @@ checks what a deployment of Orcastra needs: resources on every container, the or
 probes on /readyz and /healthz at the port its http-address listens on, a PodDisruptionBudget that
 lets a node drain, one worker Deployment per Orcastra namespace whose terminationGracePeriodSeconds
 outlasts its drain (worker grace-period + 15s), a migration Job, and references to the ConfigMap
-and Secret that exist. With ORCASTRA_BIN (a built `orcastra`), each rendered orcastra.yaml is also
-read by `orcastra config show`, which refuses unknown keys and wrong types.
+and Secret that exist. With ORCASTRA_BIN (the folder of a built `orcastra`, as for
+clients/python/run-tests.sh), each rendered orcastra.yaml is also read by `orcastra config show`,
+which refuses unknown keys and wrong types.
 
 Usage: python3 deploy/kubernetes/check.py [OVERLAY_DIR ...]   (exit 1 on any problem)
 """
@@ -196,9 +197,10 @@ def main(arguments):
         return 0
     overlays = arguments or sorted(
         os.path.join(HERE, "overlays", name) for name in os.listdir(os.path.join(HERE, "overlays")))
-    orcastra_bin = os.environ.get("ORCASTRA_BIN")
+    orcastra_bin = os.path.join(os.environ["ORCASTRA_BIN"], "orcastra") if os.environ.get("ORCASTRA_BIN") else None
     if orcastra_bin and not os.access(orcastra_bin, os.X_OK):
-        orcastra_bin = None
+        print(f"deploy/kubernetes/check.py: {orcastra_bin} is not an executable; build first")
+        return 1
     problems = []
     for overlay in overlays:
         count = check_overlay(overlay, problems, orcastra_bin)
