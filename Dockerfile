@@ -6,7 +6,9 @@
 #   docker build -t orcastra .
 #   docker run --rm orcastra                      # orcastra --help
 #
-# See docker-compose.yml for PostgreSQL, migrations, an orchestrator and a worker together.
+# See docker-compose.yml for PostgreSQL, migrations, an orchestrator and a worker together, and
+# deploy/kubernetes/ (docs/operations.md) for Kubernetes. Settings: flags, ORCASTRA_* variables or an
+# orcastra.yaml named by ORCASTRA_CONFIG (docs/configuration.md).
 # Keep `.build/` out of the build context (a .dockerignore with `.build/` does it): the host's
 # build folder is large and must not reach the image.
 
@@ -73,8 +75,9 @@ COPY Templates/ /usr/local/share/orcastra/Templates/
 ENV ORCASTRA_MIGRATIONS_DIR=/usr/local/share/orcastra/Migrations \
     ORCASTRA_TEMPLATES_DIR=/usr/local/share/orcastra/Templates
 
-RUN useradd --system --create-home --home-dir /home/orcastra --shell /usr/sbin/nologin orcastra
-USER orcastra
+# A fixed numeric uid, so Kubernetes' runAsNonRoot can verify it (deploy/kubernetes sets runAsUser to it).
+RUN useradd --system --uid 10001 --create-home --home-dir /home/orcastra --shell /usr/sbin/nologin orcastra
+USER 10001
 WORKDIR /home/orcastra
 
 CMD ["orcastra", "--help"]

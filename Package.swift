@@ -132,10 +132,19 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
-        // What the executables share: database options, durations, signals, logging.
+        // orcastra.yaml and ORCASTRA_* under every executable's flags (docs/configuration.md): the keys
+        // are read from swift-argument-parser's own description of each command, so no flag needs code.
+        .target(
+            name: "OrcastraConfiguration",
+            dependencies: ["OrcastraTemplates",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // What the executables share: database options, durations, signals, logging, configuration scopes.
         .target(
             name: "OrcastraCommandLine",
-            dependencies: ["OrcastraDevDB", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator", "OrcastraCommand", "OrcastraStateMachines",
+            dependencies: ["OrcastraConfiguration", "OrcastraDevDB", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator", "OrcastraCommand", "OrcastraStateMachines",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log")],
@@ -143,14 +152,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "orcastra-worker",
-            dependencies: ["OrcastraWorker", "OrcastraCommandLine",
+            dependencies: ["OrcastraWorker", "OrcastraCommandLine", "OrcastraConfiguration",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "orcastra-orchestrator",
-            dependencies: ["OrcastraOrchestrator", "OrcastraCommandLine", "OrcastraHTTP",
+            dependencies: ["OrcastraOrchestrator", "OrcastraCommandLine", "OrcastraConfiguration", "OrcastraHTTP",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
@@ -194,7 +203,7 @@ let package = Package(
             name: "orcastra",
             dependencies: [
                 "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraTemplates", "OrcastraSchedules",
-                "OrcastraStore", "OrcastraStateMachines", "OrcastraCommandLine", "OrcastraClient", "OrcastraInvariants",
+                "OrcastraStore", "OrcastraStateMachines", "OrcastraCommandLine", "OrcastraConfiguration", "OrcastraClient", "OrcastraInvariants",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -269,6 +278,11 @@ let package = Package(
         .testTarget(
             name: "OrcastraHTTPTests",
             dependencies: ["OrcastraHTTP", "OrcastraTesting", "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "OrcastraConfigurationTests",
+            dependencies: ["OrcastraConfiguration", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         .testTarget(

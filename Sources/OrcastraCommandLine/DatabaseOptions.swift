@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OrcastraConfiguration
 import OrcastraDevDB
 import OrcastraPostgres
 
@@ -12,9 +13,19 @@ public struct DatabaseOptions: ParsableArguments {
                                discussion: "Default: ORCASTRA_DATABASE_URL, then DATABASE_URL, then libpq's PG* variables, then the local development database."))
     public var databaseURL: String?
 
+    // Read before parsing by OrcastraConfiguration (ConfiguredLaunch.locateFile); declared here so
+    // that every command with a database accepts it and lists it in --help.
+    @Option(help: ArgumentHelp("Read settings from this orcastra.yaml (docs/configuration.md).",
+                               discussion: "Default: ORCASTRA_CONFIG, then ./orcastra.yaml when it exists.",
+                               valueName: "file"))
+    public var config: String?
+
     /// Resolves the connection string, starting the local development database when nothing is configured.
     public func conninfo(quiet: Bool = false) async throws -> String {
-        if let databaseURL, !databaseURL.isEmpty { return try Self.checked(databaseURL, source: "--database-url") }
+        if let databaseURL, !databaseURL.isEmpty {
+            // The configuration layers pass a variable's or the file's value as the flag: name its origin.
+            return try Self.checked(databaseURL, source: ConfiguredLaunch.origin(ofOption: "database-url") ?? "--database-url")
+        }
         let environment = ProcessInfo.processInfo.environment
         for name in ["ORCASTRA_DATABASE_URL", "DATABASE_URL"] {
             if let value = environment[name], !value.isEmpty { return try Self.checked(value, source: name) }

@@ -33,7 +33,7 @@ public enum EditDistance {
     /// 1 edit for words up to 3 characters, else a third of the length,
     /// between 2 and 3. Ties go to the earlier candidate so suggestions are
     /// deterministic.
-    static func suggestion(for word: String, among candidates: [String]) -> String? {
+    public static func suggestion(for word: String, among candidates: [String]) -> String? {
         let limit = word.count <= 3 ? 1 : max(2, min(3, word.count / 3))
         var best: (candidate: String, distance: Int)?
         for candidate in candidates where candidate != word {
@@ -46,7 +46,7 @@ public enum EditDistance {
     }
 
     /// `"; did you mean 'x'?"` or an empty string, ready to splice into a message.
-    static func didYouMean(_ word: String, among candidates: [String]) -> String {
+    public static func didYouMean(_ word: String, among candidates: [String]) -> String {
         guard let match = suggestion(for: word, among: candidates) else { return "" }
         return "; did you mean '\(match)'?"
     }

@@ -4,50 +4,33 @@ import OrcastraCommandLine
 import OrcastraHTTP
 import OrcastraStateMachines
 
-/// The HTTP API's options: only `orcastra-orchestrator` serves it (`orcastra orchestrator` does not
-/// link the HTTP server).
-struct HTTPOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Serve the HTTP API (docs/api.md) on HOST:PORT, e.g. 127.0.0.1:8080 (or ORCASTRA_HTTP_ADDRESS). Without it no port is opened.",
-        valueName: "host:port"))
-    var httpAddress: String?
-
-    @Option(help: "The largest request body the API accepts, in bytes; larger ones get 413. (default: 1048576, 1 MiB)")
-    var httpBodyLimit = 1 << 20
-
-    func validate() throws {
-        guard httpBodyLimit > 0 else { throw ValidationError("--http-body-limit must be at least 1.") }
-        if let address = resolvedAddress {
-            do { _ = try HTTPServerConfiguration(address: address) } catch { throw ValidationError("\(error)") }
-        }
-    }
-
-    var resolvedAddress: String? {
-        httpAddress ?? ProcessInfo.processInfo.environment["ORCASTRA_HTTP_ADDRESS"].flatMap { $0.isEmpty ? nil : $0 }
-    }
-}
-
 /// `orcastra-orchestrator`: the orchestrator's chores (OrcastraCommandLine) plus, with
 /// `--http-address`, the HTTP API in the same service group.
 struct OrchestratorServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orcastra-orchestrator", abstract: "Run Orcastra's orchestrator (and, with --http-address, its HTTP API).",
         discussion: OrchestratorCommand.configuration.discussion, version: OrcastraVersion.current)
-    @OptionGroup var options: OrchestratorOptions
-    @OptionGroup var http: HTTPOptions
+    @OptionGroup var server: OrchestratorServerOptions
+
+    func validate() throws {
+        if let address = server.http.resolvedAddress {
+            do { _ = try HTTPServerConfiguration(address: address) } catch { throw ValidationError("\(error)") }
+        }
+    }
 
     func run() async throws {
-        let address = http.resolvedAddress
-        let bodyLimit = http.httpBodyLimit
-        try await options.runOrchestrator { conninfo in
+        let address = server.http.resolvedAddress
+        let bodyLimit = server.http.httpBodyLimit
+        try await server.orchestrator.runOrchestrator { conninfo in
             guard let address else { return [] }
             return [HTTPServer(configuration: try HTTPServerConfiguration(address: address, bodyLimit: bodyLimit), conninfo: conninfo)]
         }
     }
 }
 
+// flag > ORCASTRA_* > orcastra.yaml > default (docs/configuration.md).
+let command = OrcastraLaunch.parse(OrchestratorServer.self, scope: "orchestrator")
 do {
-    let command = try OrchestratorServer.parse()
     try await command.run()
 } catch {
     OrchestratorServer.exit(withError: error)

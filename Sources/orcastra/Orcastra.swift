@@ -16,7 +16,7 @@ struct Orcastra: AsyncParsableCommand {
             """,
         version: OrcastraVersion.current,
         subcommands: [DemoCommand.self, MigrateCommand.self, OrchestratorSubcommand.self, WorkerCommandGroup.self, TemplateCommand.self, SubmitCommand.self, TaskCommand.self, StepCommand.self,
-                      ScheduleCommand.self, PruneCommand.self, RolesCommand.self, TokenCommand.self, CheckCommand.self, DevDBCommand.self]
+                      ScheduleCommand.self, PruneCommand.self, RolesCommand.self, TokenCommand.self, CheckCommand.self, ConfigCommand.self, DevDBCommand.self]
     )
 
     /// Runs the command, printing errors as one clear sentence and exiting with a documented code.
@@ -24,7 +24,8 @@ struct Orcastra: AsyncParsableCommand {
         // Quiet by default: people read the command's own output; `orcastra worker` raises it.
         Lifecycle.bootstrapLogging(level: nil, fallback: .warning)
         do {
-            var command = try parseAsRoot()
+            // flag > ORCASTRA_* > orcastra.yaml > default (docs/configuration.md).
+            var command = OrcastraLaunch.parseAsRoot(Self.self)
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+
+/// The HTTP API's options. Only `orcastra-orchestrator` serves the API (`orcastra orchestrator` does
+/// not link the HTTP server, and checks the address itself); they live here so that every
+/// executable knows them as keys of orcastra.yaml.
+public struct HTTPOptions: ParsableArguments {
+    public init() {}
+
+    @Option(help: ArgumentHelp(
+        "Serve the HTTP API (docs/api.md) on HOST:PORT, e.g. 127.0.0.1:8080 (or ORCASTRA_HTTP_ADDRESS). Without it no port is opened.",
+        valueName: "host:port"))
+    public var httpAddress: String?
+
+    @Option(help: "The largest request body the API accepts, in bytes; larger ones get 413. (default: 1048576, 1 MiB)")
+    public var httpBodyLimit = 1 << 20
+
+    public func validate() throws {
+        guard httpBodyLimit > 0 else { throw ValidationError("--http-body-limit must be at least 1.") }
+    }
+
+    public var resolvedAddress: String? {
+        httpAddress ?? ProcessInfo.processInfo.environment["ORCASTRA_HTTP_ADDRESS"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// The orchestrator with its HTTP API: the options of `orcastra-orchestrator`.
+public struct OrchestratorServerOptions: ParsableArguments {
+    public init() {}
+    @OptionGroup public var orchestrator: OrchestratorOptions
+    @OptionGroup public var http: HTTPOptions
+}

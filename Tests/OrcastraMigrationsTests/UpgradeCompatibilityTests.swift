@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+/// Old workers and clients keep working after `orcastra migrate` (docs/operations.md, "Upgrades")
+/// only while no SQL file takes away what they call. Numbered migrations may not drop or rename
+/// anything; repeatable files may drop a function signature only once no supported release calls
+/// it. The drops below predate the first release; a new one fails here until it is listed, with
+/// the release that stopped calling it.
+@Suite(.timeLimit(.minutes(1))) struct UpgradeCompatibilityTests {
+    static let allowedDrops: Set<String> = [
+        "DROP FUNCTION IF EXISTS orcastra.create_task(bigint, jsonb, text, integer, timestamptz)",  // before 0.1.0
+        "DROP FUNCTION IF EXISTS orcastra.create_task_by_name(text, text, text, jsonb, text, integer, timestamptz)",  // before 0.1.0
+        "DROP FUNCTION IF EXISTS orcastra.fail_steps(bigint[], uuid[], text[], integer[])",  // before 0.1.0
+        "DROP FUNCTION IF EXISTS orcastra.cancel_orphaned(bigint[], uuid[])",  // before 0.1.0
+    ]
+
+    /// Numbered migrations allowed to drop or rename, each with why running older binaries are not
+    /// hurt (for example: a table rebuilt as a partitioned one under its old name, with the
+    /// functions that use it re-applied in the same `orcastra migrate`).
+    static let allowedNumbered: [String: String] = [:]
+
+    var migrations: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Migrations")
+    }
+
+    func statements(in folder: URL) throws -> [(file: String, statement: String)] {
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
+        return try files.flatMap { file in
+            // Comments out first (a comment may hold a ';'), then one statement per ';'.
+            let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+                .split(separator: "\n", omittingEmptySubsequences: false)
+                .map { line in line.range(of: "--").map { line[..<$0.lowerBound] } ?? line }
+                .joined(separator: " ")
+            return text.split(separator: ";").map { (file, $0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+    }
+
+    @Test func numberedMigrationsDropAndRenameNothing() throws {
+        let pattern = /(?i)\b(DROP\s+(TABLE|COLUMN|FUNCTION|VIEW|TYPE|SCHEMA|INDEX)|RENAME\s+(TO|COLUMN))\b/
+        let offending = try statements(in: migrations).filter { $0.statement.contains(pattern) && Self.allowedNumbered[$0.file] == nil }
+        #expect(offending.isEmpty, "a numbered migration drops or renames what a running older worker or client may use: \(offending); if older binaries are unaffected, list the file in allowedNumbered with why (docs/operations.md, Upgrades)")
+    }
+
+    @Test func repeatableFilesDropOnlyRetiredSignatures() throws {
+        let drops = try statements(in: migrations.appendingPathComponent("functions"))
+            .filter { $0.statement.uppercased().hasPrefix("DROP FUNCTION") }
+        #expect(drops.count >= Self.allowedDrops.count, "the check reads the files: \(drops)")
+        for drop in drops {
+            let normalized = drop.statement.replacing(/\s+/, with: " ")
+            #expect(Self.allowedDrops.contains(normalized),
+                    "\(drop.file): `\(normalized)` removes a signature older workers or clients may call; keep it until no supported release calls it, then list it in UpgradeCompatibilityTests (docs/operations.md, Upgrades)")
+        }
+    }
+}
