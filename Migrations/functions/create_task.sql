@@ -77,6 +77,9 @@ DECLARE
     -- A task that starts later says so: `task show` and `task events` read "scheduled".
     v_reason text := CASE WHEN coalesce(p_run_at, now()) <= now() THEN 'created' ELSE 'scheduled' END;
     v_namespaces text[];
+    v_concurrency_scope text;
+    v_concurrency_key text;
+    v_waiting boolean := false;
 BEGIN
     SELECT t.definition, t.namespace, t.name, t.version, t.deprecated_at, t.deprecation_reason INTO v_template
     FROM orcastra.templates t WHERE t.id = p_template_id;
@@ -100,11 +103,27 @@ BEGIN
                   HINT = 'Submit without a version to take the current one, or pass p_allow_deprecated => true to run this version anyway.';
     END IF;
 
+    -- A concurrency limit (functions/limits.sql): the key is evaluated now, once; a task that would
+    -- start now waits as pending when its key has no free slot or older tasks wait for one.
+    IF v_template.definition ? 'concurrency' THEN
+        v_concurrency_scope := v_template.namespace || '/' || v_template.name;
+        v_concurrency_key := orcastra.concurrency_key_of(v_template.definition->'concurrency'->>'key', coalesce(p_context, '{}'));
+        IF v_state = 'in_progress' AND NOT orcastra.concurrency_slot_free(v_concurrency_scope, v_concurrency_key,
+                                                                         (v_template.definition->'concurrency'->>'limit')::integer) THEN
+            v_state := 'pending';
+            v_reason := 'waiting for a concurrency slot (key ' || v_concurrency_key || ')';
+            v_waiting := true;
+        END IF;
+    END IF;
+
     LOOP
         INSERT INTO orcastra.tasks AS t (template_id, state, state_reason, priority, idempotency_key, idempotency_scope,
-                                         context, run_at, started_at)
+                                         context, run_at, started_at, timeout_ms, concurrency_scope, concurrency_key,
+                                         concurrency_limit, waiting_for_slot, waiting_since)
         VALUES (p_template_id, v_state, v_reason, coalesce(p_priority, 0), p_idempotency_key, v_scope, coalesce(p_context, '{}'),
-                coalesce(p_run_at, now()), CASE WHEN v_state = 'in_progress' THEN now() END)
+                coalesce(p_run_at, now()), CASE WHEN v_state = 'in_progress' THEN now() END,
+                (v_template.definition->>'timeout_ms')::bigint, v_concurrency_scope, v_concurrency_key,
+                (v_template.definition->'concurrency'->>'limit')::integer, v_waiting, CASE WHEN v_waiting THEN clock_timestamp() END)
         ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING t.id INTO v_task;
         EXIT WHEN v_task IS NOT NULL;
@@ -176,17 +195,27 @@ DECLARE
 BEGIN
     IF coalesce(cardinality(p_templates), 0) = 0 THEN RETURN; END IF;
 
+    -- Entries of a template with a concurrency limit take create_task's way, one by one (each
+    -- decides under its key's lock whether it may start); the rest are made below, set-based.
+    RETURN QUERY
+    SELECT i.n::integer, c.task_id, c.created
+    FROM unnest(p_templates, p_contexts, p_keys, p_priorities) WITH ORDINALITY AS i(template_id, context, key, priority, n)
+    JOIN orcastra.templates t ON t.id = i.template_id AND t.definition ? 'concurrency'
+    CROSS JOIN LATERAL orcastra.create_task(i.template_id, i.context, i.key, i.priority, NULL, true) AS c
+    ORDER BY i.n;
+
     -- One statement: every row of every new task (ids made here, so each is known by its entry).
     WITH input AS (
         SELECT i.n::integer AS n, gen_random_uuid() AS id, i.template_id, coalesce(i.context, '{}') AS context, i.key,
                coalesce(i.priority, 0) AS priority, t.definition,
                CASE WHEN i.key IS NOT NULL THEN t.namespace || '/' || t.name END AS scope
         FROM unnest(p_templates, p_contexts, p_keys, p_priorities) WITH ORDINALITY AS i(template_id, context, key, priority, n)
-        JOIN orcastra.templates t ON t.id = i.template_id
+        JOIN orcastra.templates t ON t.id = i.template_id AND NOT t.definition ? 'concurrency'
     ), inserted AS (
         INSERT INTO orcastra.tasks AS t (id, template_id, state, state_reason, priority, idempotency_key, idempotency_scope,
-                                         context, run_at, started_at)
-        SELECT i.id, i.template_id, 'in_progress', 'created', i.priority, i.key, i.scope, i.context, now(), now()
+                                         context, run_at, started_at, timeout_ms)
+        SELECT i.id, i.template_id, 'in_progress', 'created', i.priority, i.key, i.scope, i.context, now(), now(),
+               (i.definition->>'timeout_ms')::bigint
         FROM input i ORDER BY i.n
         ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING t.id
@@ -232,7 +261,8 @@ BEGIN
     FROM unnest(p_templates, p_keys) WITH ORDINALITY AS i(template_id, key, n)
     JOIN orcastra.templates tp ON tp.id = i.template_id
     JOIN orcastra.tasks t ON t.idempotency_scope = tp.namespace || '/' || tp.name AND t.idempotency_key = i.key
-    WHERE i.key IS NOT NULL AND NOT i.n = ANY (coalesce(v_created, '{}'));
+    WHERE i.key IS NOT NULL AND NOT i.n = ANY (coalesce(v_created, '{}'))
+      AND NOT tp.definition ? 'concurrency';
 END
 $$;
 

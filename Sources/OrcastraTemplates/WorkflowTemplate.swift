@@ -12,6 +12,11 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
     public var inputSchema: JSONSchema?
     /// In declaration order (the order ties are broken in).
     public var steps: [StepDefinition]
+    /// How long a whole task may run, from its start to its end; nil means no limit. Past it,
+    /// running steps are cancelled and the task fails (docs/templates.md, "Task timeout").
+    public var timeout: TemplateDuration?
+    /// How many tasks with the same key may run at once; nil means no limit.
+    public var concurrency: TaskConcurrency?
 
     public init(
         namespace: String,
@@ -19,7 +24,9 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
         version: SemanticVersion,
         description: String? = nil,
         inputSchema: JSONSchema? = nil,
-        steps: [StepDefinition]
+        steps: [StepDefinition],
+        timeout: TemplateDuration? = nil,
+        concurrency: TaskConcurrency? = nil
     ) {
         self.namespace = namespace
         self.name = name
@@ -27,6 +34,8 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
         self.description = description
         self.inputSchema = inputSchema
         self.steps = steps
+        self.timeout = timeout
+        self.concurrency = concurrency
     }
 
     /// `namespace/name@version`, the handle people type on the command line.
@@ -38,8 +47,9 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case namespace, name, version, description, steps
+        case namespace, name, version, description, steps, concurrency
         case inputSchema = "input_schema"
+        case timeout = "timeout_ms"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -50,6 +60,8 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
         description = try container.decodeIfPresent(String.self, forKey: .description)
         inputSchema = try container.decodeIfPresent(JSONSchema.self, forKey: .inputSchema)
         steps = try container.decode([StepDefinition].self, forKey: .steps)
+        timeout = try container.decodeIfPresent(TemplateDuration.self, forKey: .timeout)
+        concurrency = try container.decodeIfPresent(TaskConcurrency.self, forKey: .concurrency)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -60,6 +72,8 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
         try container.encodeIfPresent(description, forKey: .description)
         try container.encodeIfPresent(inputSchema, forKey: .inputSchema)
         try container.encode(steps, forKey: .steps)
+        try container.encodeIfPresent(timeout, forKey: .timeout)
+        try container.encodeIfPresent(concurrency, forKey: .concurrency)
     }
 
     /// The normalized definition stored as jsonb: snake_case keys, durations
