@@ -47,3 +47,30 @@ CREATE TRIGGER tasks_deadline_on_insert BEFORE INSERT ON orcastra.tasks
 CREATE TRIGGER tasks_deadline_on_start BEFORE UPDATE OF state ON orcastra.tasks
     FOR EACH ROW WHEN (NEW.timeout_ms IS NOT NULL AND NEW.state = 'in_progress' AND OLD.state IN ('pending', 'error'))
     EXECUTE FUNCTION orcastra.set_task_deadline();
+
+-- Step concurrency (a step's `concurrency: N`): at most N attempts of one step of one template
+-- version run at once, across all tasks; enforced by claim_steps (functions/claim.sql).
+-- A limited step carries its scope, '<template id>:<step name>'; NULL for every other step, so
+-- the column costs unlimited steps nothing (a NULL is a bit in the row's null bitmap).
+ALTER TABLE orcastra.steps ADD COLUMN limit_scope text;
+-- The limits, one row per scope, written when a task of the template is first created, and the
+-- namespace that claims them (a claim looks up only its own namespace's scopes).
+CREATE TABLE orcastra.step_limits (
+    scope       text PRIMARY KEY,
+    namespace   text NOT NULL,
+    max_running integer NOT NULL CHECK (max_running > 0)
+);
+CREATE INDEX step_limits_namespace ON orcastra.step_limits (namespace);
+-- The attempts running per scope: what a claim counts (at most max_running rows each).
+CREATE INDEX steps_limit_running ON orcastra.steps (limit_scope) WHERE state = 'in_progress' AND limit_scope IS NOT NULL;
+-- A limited step that stops running frees a slot: its namespace's workers are woken (at commit)
+-- to claim the next. No polling; the WHEN clause keeps every other step update free of any call.
+CREATE FUNCTION orcastra.step_slot_freed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM orcastra.notify_namespaces(ARRAY[NEW.namespace]);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER steps_slot_freed AFTER UPDATE OF state ON orcastra.steps
+    FOR EACH ROW WHEN (OLD.limit_scope IS NOT NULL AND OLD.state = 'in_progress' AND NEW.state <> 'in_progress')
+    EXECUTE FUNCTION orcastra.step_slot_freed();

@@ -141,13 +141,21 @@ BEGIN
     WITH definition AS (
         SELECT d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
                (d.step->'retry'->>'max_attempts')::integer AS max_attempts,
-               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on
+               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on,
+               (d.step->>'concurrency')::integer AS step_limit
         FROM jsonb_array_elements(v_template.definition->'steps') WITH ORDINALITY AS d(step, n)
+    ), limits AS (
+        -- A step's `concurrency` (functions/claim.sql): its scope's limit, written once.
+        INSERT INTO orcastra.step_limits (scope, namespace, max_running)
+        SELECT p_template_id || ':' || d.name, d.namespace, d.step_limit FROM definition d WHERE d.step_limit IS NOT NULL
+        ON CONFLICT (scope) DO NOTHING
     ), new_steps AS (
         -- Ids in the template's order.
-        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at)
+        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at,
+                                         limit_scope)
         SELECT v_task, d.name, d.namespace, ready.state, v_reason, coalesce(p_priority, 0), d.max_attempts, d.parents,
-               CASE WHEN ready.state = 'enqueued' THEN now() END
+               CASE WHEN ready.state = 'enqueued' THEN now() END,
+               CASE WHEN d.step_limit IS NOT NULL THEN p_template_id || ':' || d.name END
         FROM definition d
         CROSS JOIN LATERAL (SELECT CASE WHEN v_state = 'in_progress' AND d.parents = 0
                                         THEN 'enqueued' ELSE 'pending' END AS state) AS ready
@@ -227,12 +235,20 @@ BEGIN
     ), definition AS (
         SELECT m.id AS task_id, m.priority, d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
                (d.step->'retry'->>'max_attempts')::integer AS max_attempts,
-               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on
+               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on,
+               (d.step->>'concurrency')::integer AS step_limit, m.template_id
         FROM made m CROSS JOIN LATERAL jsonb_array_elements(m.definition->'steps') WITH ORDINALITY AS d(step, n)
+    ), limits AS (
+        INSERT INTO orcastra.step_limits (scope, namespace, max_running)
+        SELECT DISTINCT ON (d.template_id, d.name) d.template_id || ':' || d.name, d.namespace, d.step_limit
+        FROM definition d WHERE d.step_limit IS NOT NULL
+        ON CONFLICT (scope) DO NOTHING
     ), new_steps AS (
-        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at)
+        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at,
+                                         limit_scope)
         SELECT d.task_id, d.name, d.namespace, CASE WHEN d.parents = 0 THEN 'enqueued' ELSE 'pending' END, 'created',
-               d.priority, d.max_attempts, d.parents, CASE WHEN d.parents = 0 THEN now() END
+               d.priority, d.max_attempts, d.parents, CASE WHEN d.parents = 0 THEN now() END,
+               CASE WHEN d.step_limit IS NOT NULL THEN d.template_id || ':' || d.name END
         FROM definition d
         ORDER BY d.task_id, d.n
         RETURNING s.id, s.task_id, s.name, s.namespace, s.state

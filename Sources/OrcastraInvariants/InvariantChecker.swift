@@ -359,6 +359,26 @@ public struct InvariantChecker: Sendable {
                 ORDER BY h.id LIMIT :limit
                 """),
         Invariant(
+            name: "step-concurrency-limit",
+            rule: "A step with a concurrency limit never ran more attempts at once than its limit: replaying the step transitions of its scope (template version and step name) in order, the attempts in_progress never exceed the scope's max_running.",
+            sql: """
+                WITH edges AS (
+                    SELECT st.id, s.id AS step_id, s.task_id, s.name, s.limit_scope,
+                           CASE WHEN st.to_state = 'in_progress' THEN 1 ELSE -1 END AS delta
+                    FROM orcastra.step_transitions st JOIN orcastra.steps s ON s.id = st.step_id
+                    WHERE s.limit_scope IS NOT NULL
+                      AND (st.to_state = 'in_progress') <> coalesce(st.from_state = 'in_progress', false)
+                ), held AS (
+                    SELECT e.*, sum(e.delta) OVER (PARTITION BY e.limit_scope ORDER BY e.id) AS running FROM edges e
+                )
+                SELECT h.task_id, h.step_id, h.name AS step_name,
+                       format('Its claim (transition %s) made %s attempts of scope %s run at once; its concurrency is %s.',
+                              h.id, h.running, h.limit_scope, l.max_running) AS message
+                FROM held h JOIN orcastra.step_limits l ON l.scope = h.limit_scope
+                WHERE h.delta = 1 AND h.running > l.max_running
+                ORDER BY h.id LIMIT :limit
+                """),
+        Invariant(
             name: "concurrency-waiting-has-reason",
             rule: "A task waiting for a concurrency slot waits only while its key's slots are all held: the first task in line of a key has fewer free slots than it needs (none).",
             sql: """

@@ -17,6 +17,7 @@ struct TemplateReader {
         var namespace: String?
         var retry = RetryOverrides()
         var timeout: TemplateDuration?
+        var concurrency: Int?
     }
 
     /// Retry fields given at one level (`defaults.retry` or a step's `retry`).
@@ -102,7 +103,8 @@ struct TemplateReader {
                 action: action,
                 namespace: raw.namespace ?? namespace ?? "",
                 retry: retry,
-                timeout: raw.timeout ?? defaultTimeout
+                timeout: raw.timeout ?? defaultTimeout,
+                concurrency: raw.concurrency
             ))
         }
 
@@ -272,6 +274,19 @@ struct TemplateReader {
         }
         if let entry = entries["timeout"] {
             step.timeout = readTimeout(entry.value, path: ParseSession.path(path, "timeout"))
+        }
+        if let entry = entries["concurrency"] {
+            let keyPath = ParseSession.path(path, "concurrency")
+            if entry.value.mapping != nil {
+                session.report(entry.value, path: keyPath,
+                               "a step's concurrency is a number (how many of it run at once across all tasks), like concurrency: 3; a key and limit belong to the template's top-level concurrency")
+            } else if let value = session.integer(entry.value, path: keyPath, label: "concurrency") {
+                if value < 1 {
+                    session.report(entry.value, path: keyPath, "concurrency must be at least 1 (attempts of this step running at once), got \(value)")
+                } else {
+                    step.concurrency = value
+                }
+            }
         }
         return step
     }

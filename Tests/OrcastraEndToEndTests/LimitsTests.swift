@@ -167,6 +167,52 @@ extension EndToEndTests {
         await cluster.shutdown()
     }
 
+    /// A step concurrency of 3, two workers with 10 slots each: never more than 3 attempts of the
+    /// step in_progress at once (replayed from the step transitions), the limit reached, and a
+    /// step without a limit in the same namespace is not held back.
+    @Test func aStepConcurrencyOfThree() async throws {
+        let cluster = try await ProcessCluster()
+        do {
+            try await cluster.register("""
+                namespace: e2e
+                name: rate_limited
+                version: 1.0.0
+                steps:
+                  - {name: call, handler: orcastra.sleep, concurrency: 3}
+                  - {name: local, handler: orcastra.noop}
+                """)
+            try cluster.worker()
+            try cluster.worker()
+            var tasks: [UUID] = []
+            for _ in 0..<24 { tasks.append(try await cluster.submit("e2e/rate_limited", context: ["sleep_ms": 150])) }
+            for task in tasks {
+                #expect(try await cluster.settled(task, within: .seconds(60)) == "complete", "\(cluster.logs)")
+            }
+            let moves = try await cluster.pool.query("""
+                SELECT st.from_state, st.to_state FROM orcastra.step_transitions st JOIN orcastra.steps s ON s.id = st.step_id
+                WHERE s.name = 'call' ORDER BY st.id
+                """)
+            var running = 0, most = 0
+            for row in moves {
+                let from = try row.decode("from_state", as: String?.self), to: String = try row.decode("to_state")
+                if to == "in_progress" { running += 1 } else if from == "in_progress" { running -= 1 }
+                most = max(most, running)
+            }
+            #expect(most == 3, "at most 3 attempts of call at once, and the limit was reached")
+            // The unlimited step of every task ran while calls waited: each local finished before the last call started.
+            #expect(try await cluster.count("""
+                SELECT count(*) FROM orcastra.step_transitions st JOIN orcastra.steps s ON s.id = st.step_id
+                WHERE s.name = 'local' AND st.to_state = 'complete'
+                  AND st.id < (SELECT max(x.id) FROM orcastra.step_transitions x JOIN orcastra.steps y ON y.id = x.step_id
+                               WHERE y.name = 'call' AND x.to_state = 'in_progress')
+                """) == 24)
+            try await Self.expectInvariantsHold(cluster)
+        } catch {
+            Issue.record(error, "\(cluster.logs)")
+        }
+        await cluster.shutdown()
+    }
+
     static func expectInvariantsHold(_ cluster: ProcessCluster, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let connection = try await PostgresConnection.connect(cluster.url)
         let found: [InvariantViolation]

@@ -22,7 +22,7 @@ import Testing
         timeout: 1h
         concurrency: {key: "$.context.k", limit: 1}
         steps:
-          - {name: only, handler: orcastra.noop}
+          - {name: only, handler: orcastra.noop, concurrency: 1}
         """
 
     @Test func everyInvariantCatchesItsDamage() async throws {
@@ -68,6 +68,15 @@ import Testing
             _ = try await connection.execute("""
                 INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason) VALUES (\(waiter), 'pending', 'in_progress', 'forged')
                 """)
+            // Two attempts of a step limited to one, running at once (in the log).
+            let limitedSteps = try await connection.query("""
+                SELECT id, task_id FROM orcastra.steps WHERE task_id IN (\(holder), \(overdue)) ORDER BY id
+                """).rows.map { (try $0.decode("id", as: Int64.self), try $0.decode("task_id", as: UUID.self)) }
+            for (id, task) in limitedSteps {
+                _ = try await connection.execute("""
+                    INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason) VALUES (\(id), \(task), 'enqueued', 'in_progress', 1, 'forged')
+                    """)
+            }
 
             let violations = try await checker.check(on: connection)
             let found = Set(violations.map(\.invariant))
@@ -78,6 +87,7 @@ import Testing
             #expect(violations.contains { $0.invariant == "concurrency-key-limit" && $0.taskID == waiter && $0.message.contains("2 tasks") })
             #expect(violations.contains { $0.invariant == "concurrency-waiting-has-reason" && $0.taskID == waiter })
             #expect(violations.contains { $0.invariant == "task-deadline" && $0.taskID == overdue && $0.stepName == "only" })
+            #expect(violations.contains { $0.invariant == "step-concurrency-limit" && $0.taskID == overdue && $0.message.contains("2 attempts") })
             // A grace period keeps a task changed within it out of the report. (Not the default 5 s:
             // on a loaded machine this test takes longer than that since the task was created.)
             #expect(!(try await InvariantChecker(settleGrace: .seconds(600)).check(on: connection)).contains { $0.invariant == "task-state-matches-steps" })

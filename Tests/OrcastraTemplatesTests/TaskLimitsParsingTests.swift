@@ -24,6 +24,28 @@ import Testing
         #expect(plainJSON.components(separatedBy: "timeout_ms").count == 2, "only the step's timeout_ms")
     }
 
+    @Test func stepConcurrency() throws {
+        let yaml = "namespace: shop\nname: limits\nversion: 1.0.0\nsteps:\n  - {name: a, handler: h.a, concurrency: 3}\n  - {name: b, handler: h.b}\n"
+        let template = try TemplateParser.parse(yaml: yaml, file: "inline.yaml")
+        #expect(template.steps.map(\.concurrency) == [3, nil])
+        let json = try template.normalizedJSON()
+        #expect(json.contains(#""concurrency":3"#))
+        #expect(try WorkflowTemplate(normalizedJSON: json) == template)
+        for (value, message) in [("0", "concurrency must be at least 1 (attempts of this step running at once), got 0"),
+                                 ("two", "concurrency must be a whole number"),
+                                 ("{key: x, limit: 1}", "a step's concurrency is a number")] {
+            let bad = "namespace: shop\nname: limits\nversion: 1.0.0\nsteps:\n  - name: a\n    handler: h.a\n    concurrency: \(value)\n"
+            let issues: [TemplateIssue]
+            do {
+                _ = try TemplateParser.parse(yaml: bad, file: "inline.yaml")
+                issues = []
+            } catch {
+                issues = error.issues
+            }
+            #expect(issues.contains { $0.path == "steps[0].concurrency" && $0.line == 7 && $0.column == 18 && $0.message.contains(message) }, "\(issues)")
+        }
+    }
+
     @Test(arguments: [
         "$.context.customer_id", "$.context.\"customer id\"", "$.context.orders[0].region", "$.context.a_b.C9",
     ])
