@@ -1,6 +1,7 @@
 import Foundation
 import OrcastraInvariants
 import OrcastraPostgres
+import OrcastraStore
 import OrcastraTemplates
 import OrcastraTesting
 import Testing
@@ -97,8 +98,11 @@ extension EndToEndTests {
             _ = try await cluster.pool.query("SELECT orcastra.cancel_task(\(first), 'stuck')")
             #expect(try await cluster.taskState(third) == "in_progress")
             #expect(try await cluster.steps(third) == ["charge": "enqueued", "receipt": "pending"])
-            await #expect(throws: PostgresError.self) {
+            await #expect {
                 _ = try await cluster.submit("e2e/per_customer", context: ["client": "x"])
+            } throws: { error in
+                guard case .concurrencyKeyMissing(let template, let key)? = error as? StoreError else { return false }
+                return template == "e2e/per_customer@1.0.0" && key == "$.context.customer"
             }
             var refusal = ""
             do {
@@ -106,7 +110,17 @@ extension EndToEndTests {
             } catch {
                 refusal = "\(error)"
             }
-            #expect(refusal.contains("OR010") && refusal.contains("selects nothing"), "\(refusal)")
+            #expect(refusal.contains("The concurrency key $.context.customer of e2e/per_customer@1.0.0 selects nothing"), "\(refusal)")
+            // The SQL function itself says so with SQLSTATE OR010, for callers of create_task.
+            var sqlRefusal = ""
+            do {
+                _ = try await cluster.pool.query("""
+                    SELECT * FROM orcastra.create_task_by_name('e2e', 'per_customer', p_context => '{"client": 1}')
+                    """)
+            } catch {
+                sqlRefusal = "\(error)"
+            }
+            #expect(sqlRefusal.contains("OR010"), "\(sqlRefusal)")
             try await Self.expectInvariantsHold(cluster)
         } catch {
             Issue.record(error, "\(cluster.logs)")
