@@ -129,7 +129,8 @@ extension EndToEndTests {
     }
 
     /// A task timeout hit mid-step: the running step is cancelled and its lease voided, the task
-    /// fails with the reason in its transition, and the worker's late report is refused.
+    /// fails with the reason in its transition, and the worker's late report is refused; with two
+    /// orchestrators, every task fails once.
     @Test func aTaskTimeoutCancelsTheRunningStep() async throws {
         let cluster = try await ProcessCluster()
         do {
@@ -142,9 +143,13 @@ extension EndToEndTests {
                   - {name: crawl, handler: orcastra.sleep, timeout: 1m}
                   - {name: after, handler: orcastra.noop, depends_on: [crawl]}
                 """)
+            // Two orchestrators run the deadline chore at once: each task fails exactly once.
+            try cluster.orchestrator()
             try cluster.orchestrator()
             try cluster.worker()
             let task = try await cluster.submit("e2e/slow", context: ["sleep_ms": 20_000])
+            let others = [try await cluster.submit("e2e/slow", context: ["sleep_ms": 20_000]),
+                          try await cluster.submit("e2e/slow", context: ["sleep_ms": 20_000])]
             #expect(await waitUntil(within: .seconds(10)) {
                 (try? await cluster.steps(task))?["crawl"] == "in_progress"
             })
@@ -174,6 +179,12 @@ extension EndToEndTests {
             #expect(try outcome.decode("outcome", as: String.self) == "lease_lost")
             #expect(try await cluster.steps(task)["crawl"] == "cancelled")
             #expect(try await cluster.count("SELECT count(*) FROM orcastra.step_results r JOIN orcastra.steps s ON s.id = r.step_id WHERE s.task_id = \(task)") == 0)
+            for other in others {
+                #expect(try await cluster.settled(other, within: .seconds(15)) == "error", "\(cluster.logs)")
+            }
+            #expect(try await cluster.count("""
+                SELECT count(*) FROM orcastra.task_transitions WHERE to_state = 'error' AND reason LIKE 'timed out%'
+                """) == 3)
             try await Self.expectInvariantsHold(cluster)
         } catch {
             Issue.record(error, "\(cluster.logs)")
