@@ -6,7 +6,9 @@
 -- (ascending id), like every other function: no chore can deadlock with a worker, an operator or
 -- another orchestrator.
 
--- Scheduled tasks whose time has come: start them and enqueue their root steps.
+-- Scheduled tasks whose time has come: start them and enqueue their root steps. A task with a
+-- concurrency key joins its key's line instead, and starts now only if a slot is free
+-- (functions/limits.sql).
 CREATE OR REPLACE FUNCTION orcastra.start_due_tasks(p_limit integer) RETURNS integer
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
@@ -15,11 +17,11 @@ AS $$
 DECLARE
     v_candidates uuid[];
     v_tasks uuid[];
-    v_namespaces text[];
+    v_limited uuid[];
 BEGIN
     SELECT coalesce(array_agg(t.id), '{}') INTO v_candidates FROM (
         SELECT t.id FROM orcastra.tasks t
-        WHERE t.state = 'pending' AND t.run_at <= now()
+        WHERE t.state = 'pending' AND NOT t.waiting_for_slot AND t.run_at <= now()
         ORDER BY t.run_at LIMIT p_limit
     ) t;
     IF cardinality(v_candidates) = 0 THEN RETURN 0; END IF;
@@ -27,23 +29,22 @@ BEGIN
     -- Steps first (a cancel_task of one of these tasks locks the same rows in the same order),
     -- then the tasks still due once those locks are ours.
     PERFORM 1 FROM orcastra.steps s WHERE s.task_id = ANY (v_candidates) ORDER BY s.id FOR UPDATE;
-    SELECT coalesce(array_agg(t.id), '{}') INTO v_tasks FROM (
-        SELECT t.id FROM orcastra.tasks t
-        WHERE t.id = ANY (v_candidates) AND t.state = 'pending' AND t.run_at <= now()
+    SELECT coalesce(array_agg(t.id) FILTER (WHERE t.concurrency_key IS NULL), '{}'),
+           coalesce(array_agg(t.id) FILTER (WHERE t.concurrency_key IS NOT NULL), '{}') INTO v_tasks, v_limited FROM (
+        SELECT t.id, t.concurrency_key FROM orcastra.tasks t
+        WHERE t.id = ANY (v_candidates) AND t.state = 'pending' AND NOT t.waiting_for_slot AND t.run_at <= now()
         ORDER BY t.id FOR UPDATE SKIP LOCKED
     ) t;
-    IF cardinality(v_tasks) = 0 THEN RETURN 0; END IF;
+    IF cardinality(v_tasks) + cardinality(v_limited) = 0 THEN RETURN 0; END IF;
 
-    WITH roots AS (
-        UPDATE orcastra.steps s SET state = 'enqueued', state_reason = 'task started', enqueued_at = now()
-        WHERE s.task_id = ANY (v_tasks) AND s.state = 'pending' AND s.pending_parents = 0
-        RETURNING s.namespace
-    )
-    SELECT array_agg(namespace) INTO v_namespaces FROM roots;
-    UPDATE orcastra.tasks t SET state = 'in_progress', state_reason = 'start time reached', started_at = now()
-    WHERE t.id = ANY (v_tasks);
-    PERFORM orcastra.notify_namespaces(v_namespaces);
-    RETURN cardinality(v_tasks);
+    PERFORM orcastra.start_pending_tasks(v_tasks, 'start time reached');
+    IF cardinality(v_limited) > 0 THEN
+        UPDATE orcastra.tasks t SET waiting_for_slot = true, waiting_since = clock_timestamp(),
+                                    state_reason = 'start time reached; waiting for a concurrency slot'
+        WHERE t.id = ANY (v_limited);
+        PERFORM orcastra.admit_waiting_tasks(v_limited);
+    END IF;
+    RETURN cardinality(v_tasks) + cardinality(v_limited);
 END
 $$;
 
@@ -136,8 +137,8 @@ BEGIN
 END
 $$;
 
--- When the next chore falls due: the earliest retry, lease expiry, scheduled start or schedule
--- occurrence.
+-- When the next chore falls due: the earliest retry, lease expiry, scheduled start, task deadline
+-- or schedule occurrence.
 CREATE OR REPLACE FUNCTION orcastra.next_due() RETURNS timestamptz
 LANGUAGE sql STABLE
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
@@ -145,6 +146,7 @@ AS $$
     SELECT least(
         (SELECT min(visible_at) FROM orcastra.steps WHERE state = 'waiting_for_retry'),
         (SELECT min(lease_expires_at) FROM orcastra.steps WHERE state = 'in_progress'),
-        (SELECT min(run_at) FROM orcastra.tasks WHERE state = 'pending'),
+        (SELECT min(run_at) FROM orcastra.tasks WHERE state = 'pending' AND NOT waiting_for_slot),
+        (SELECT min(deadline_at) FROM orcastra.tasks WHERE deadline_at IS NOT NULL AND state IN ('in_progress', 'waiting_for_retry')),
         (SELECT min(next_fire_at) FROM orcastra.schedules WHERE NOT paused AND next_fire_at IS NOT NULL));
 $$;

@@ -28,17 +28,27 @@ SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_has
 AS $$
 DECLARE
     v_ids bigint[];
+    v_limited boolean;
 BEGIN
     -- Only a namespace granted to the calling login role (access.sql); an inlined catalog lookup.
     IF NOT orcastra.may_work(p_namespace) THEN PERFORM orcastra.require_namespace(p_namespace); END IF;
-    SELECT array_agg(picked.id) INTO v_ids FROM (
-        SELECT s.id FROM orcastra.steps s
+    -- Step concurrency (a step's `concurrency: N`): a limited step whose scope has no free slot
+    -- now is passed over, not picked, so it never holds back other work. For a step without a
+    -- limit the OR stops at its first operand: nothing is called, and the pick costs what it cost
+    -- before limits existed. (A function, not inline subqueries: those would open step_limits
+    -- and an index of steps at every claim, measurably slower — docs/benchmarks.md.)
+    SELECT array_agg(picked.id), bool_or(picked.limit_scope IS NOT NULL) INTO v_ids, v_limited FROM (
+        SELECT s.id, s.limit_scope FROM orcastra.steps s
         WHERE s.namespace = p_namespace AND s.state = 'enqueued'
+          AND (s.limit_scope IS NULL OR orcastra.step_scope_has_room(s.limit_scope))
         ORDER BY s.priority DESC, s.enqueued_at, s.id
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     ) AS picked;
     IF v_ids IS NULL THEN RETURN; END IF;
+    -- The pick counted without a lock: the claim takes only as many as are free (claim.sql).
+    IF v_limited THEN v_ids := orcastra.limit_claimed_steps(v_ids, p_namespace); END IF;
+    IF cardinality(v_ids) = 0 THEN RETURN; END IF;
 
     RETURN QUERY
     WITH claimed AS (
@@ -59,6 +69,49 @@ BEGIN
                      WHERE e.child_id = c.id), '{}'::jsonb)
     FROM claimed c JOIN orcastra.tasks t ON t.id = c.task_id
     ORDER BY c.id;
+END
+$$;
+
+-- Whether a limited step's scope has a free slot now (counted without a lock: a hint for the pick,
+-- which limit_claimed_steps then makes exact).
+CREATE OR REPLACE FUNCTION orcastra.step_scope_has_room(p_scope text) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM orcastra.steps r WHERE r.limit_scope = p_scope AND r.state = 'in_progress')
+           < (SELECT l.max_running FROM orcastra.step_limits l WHERE l.scope = p_scope);
+END
+$$;
+
+-- Of the steps a claim picked (in its order), those it may take: for each scope of a limited step
+-- (ascending), as many as the scope has free slots, counted under a transaction-scoped advisory
+-- lock on the scope so that two claims cannot both take the last slot. The lock is only tried:
+-- a claim never waits for another, so it cannot deadlock; a scope whose lock is busy is passed
+-- over this time, and the namespace is notified at commit so that its workers look again once
+-- the other claim has committed (no polling). Steps passed over stay enqueued.
+CREATE OR REPLACE FUNCTION orcastra.limit_claimed_steps(p_ids bigint[], p_namespace text) RETURNS bigint[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_scope record;
+    v_free integer;
+    v_drop bigint[] := '{}';
+    v_contended boolean := false;
+BEGIN
+    FOR v_scope IN
+        SELECT s.limit_scope AS scope, array_agg(s.id ORDER BY p.n) AS ids
+        FROM unnest(p_ids) WITH ORDINALITY AS p(id, n) JOIN orcastra.steps s ON s.id = p.id
+        WHERE s.limit_scope IS NOT NULL GROUP BY s.limit_scope ORDER BY s.limit_scope
+    LOOP
+        IF pg_try_advisory_xact_lock(hashtextextended('step ' || v_scope.scope, 19)) THEN
+            SELECT l.max_running - (SELECT count(*) FROM orcastra.steps r WHERE r.limit_scope = l.scope AND r.state = 'in_progress')
+            INTO v_free FROM orcastra.step_limits l WHERE l.scope = v_scope.scope;
+            v_drop := v_drop || v_scope.ids[greatest(coalesce(v_free, 0), 0) + 1:];
+        ELSE
+            v_drop := v_drop || v_scope.ids;
+            v_contended := true;
+        END IF;
+    END LOOP;
+    IF v_contended THEN PERFORM orcastra.notify_namespaces(ARRAY[p_namespace]); END IF;
+    RETURN ARRAY(SELECT p.id FROM unnest(p_ids) WITH ORDINALITY AS p(id, n) WHERE p.id <> ALL (v_drop) ORDER BY p.n);
 END
 $$;
 

@@ -77,6 +77,9 @@ DECLARE
     -- A task that starts later says so: `task show` and `task events` read "scheduled".
     v_reason text := CASE WHEN coalesce(p_run_at, now()) <= now() THEN 'created' ELSE 'scheduled' END;
     v_namespaces text[];
+    v_concurrency_scope text;
+    v_concurrency_key text;
+    v_waiting boolean := false;
 BEGIN
     SELECT t.definition, t.namespace, t.name, t.version, t.deprecated_at, t.deprecation_reason INTO v_template
     FROM orcastra.templates t WHERE t.id = p_template_id;
@@ -100,11 +103,27 @@ BEGIN
                   HINT = 'Submit without a version to take the current one, or pass p_allow_deprecated => true to run this version anyway.';
     END IF;
 
+    -- A concurrency limit (functions/limits.sql): the key is evaluated now, once; a task that would
+    -- start now waits as pending when its key has no free slot or older tasks wait for one.
+    IF v_template.definition ? 'concurrency' THEN
+        v_concurrency_scope := v_template.namespace || '/' || v_template.name;
+        v_concurrency_key := orcastra.concurrency_key_of(v_template.definition->'concurrency'->>'key', coalesce(p_context, '{}'));
+        IF v_state = 'in_progress' AND NOT orcastra.concurrency_slot_free(v_concurrency_scope, v_concurrency_key,
+                                                                         (v_template.definition->'concurrency'->>'limit')::integer) THEN
+            v_state := 'pending';
+            v_reason := 'waiting for a concurrency slot (key ' || v_concurrency_key || ')';
+            v_waiting := true;
+        END IF;
+    END IF;
+
     LOOP
         INSERT INTO orcastra.tasks AS t (template_id, state, state_reason, priority, idempotency_key, idempotency_scope,
-                                         context, run_at, started_at)
+                                         context, run_at, started_at, timeout_ms, concurrency_scope, concurrency_key,
+                                         concurrency_limit, waiting_for_slot, waiting_since)
         VALUES (p_template_id, v_state, v_reason, coalesce(p_priority, 0), p_idempotency_key, v_scope, coalesce(p_context, '{}'),
-                coalesce(p_run_at, now()), CASE WHEN v_state = 'in_progress' THEN now() END)
+                coalesce(p_run_at, now()), CASE WHEN v_state = 'in_progress' THEN now() END,
+                (v_template.definition->>'timeout_ms')::bigint, v_concurrency_scope, v_concurrency_key,
+                (v_template.definition->'concurrency'->>'limit')::integer, v_waiting, CASE WHEN v_waiting THEN clock_timestamp() END)
         ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING t.id INTO v_task;
         EXIT WHEN v_task IS NOT NULL;
@@ -122,13 +141,21 @@ BEGIN
     WITH definition AS (
         SELECT d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
                (d.step->'retry'->>'max_attempts')::integer AS max_attempts,
-               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on
+               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on,
+               (d.step->>'concurrency')::integer AS step_limit
         FROM jsonb_array_elements(v_template.definition->'steps') WITH ORDINALITY AS d(step, n)
+    ), limits AS (
+        -- A step's `concurrency` (functions/claim.sql): its scope's limit, written once.
+        INSERT INTO orcastra.step_limits (scope, namespace, max_running)
+        SELECT p_template_id || ':' || d.name, d.namespace, d.step_limit FROM definition d WHERE d.step_limit IS NOT NULL
+        ON CONFLICT (scope) DO NOTHING
     ), new_steps AS (
         -- Ids in the template's order.
-        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at)
+        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at,
+                                         limit_scope)
         SELECT v_task, d.name, d.namespace, ready.state, v_reason, coalesce(p_priority, 0), d.max_attempts, d.parents,
-               CASE WHEN ready.state = 'enqueued' THEN now() END
+               CASE WHEN ready.state = 'enqueued' THEN now() END,
+               CASE WHEN d.step_limit IS NOT NULL THEN p_template_id || ':' || d.name END
         FROM definition d
         CROSS JOIN LATERAL (SELECT CASE WHEN v_state = 'in_progress' AND d.parents = 0
                                         THEN 'enqueued' ELSE 'pending' END AS state) AS ready
@@ -176,17 +203,27 @@ DECLARE
 BEGIN
     IF coalesce(cardinality(p_templates), 0) = 0 THEN RETURN; END IF;
 
+    -- Entries of a template with a concurrency limit take create_task's way, one by one (each
+    -- decides under its key's lock whether it may start); the rest are made below, set-based.
+    RETURN QUERY
+    SELECT i.n::integer, c.task_id, c.created
+    FROM unnest(p_templates, p_contexts, p_keys, p_priorities) WITH ORDINALITY AS i(template_id, context, key, priority, n)
+    JOIN orcastra.templates t ON t.id = i.template_id AND t.definition ? 'concurrency'
+    CROSS JOIN LATERAL orcastra.create_task(i.template_id, i.context, i.key, i.priority, NULL, true) AS c
+    ORDER BY i.n;
+
     -- One statement: every row of every new task (ids made here, so each is known by its entry).
     WITH input AS (
         SELECT i.n::integer AS n, gen_random_uuid() AS id, i.template_id, coalesce(i.context, '{}') AS context, i.key,
                coalesce(i.priority, 0) AS priority, t.definition,
                CASE WHEN i.key IS NOT NULL THEN t.namespace || '/' || t.name END AS scope
         FROM unnest(p_templates, p_contexts, p_keys, p_priorities) WITH ORDINALITY AS i(template_id, context, key, priority, n)
-        JOIN orcastra.templates t ON t.id = i.template_id
+        JOIN orcastra.templates t ON t.id = i.template_id AND NOT t.definition ? 'concurrency'
     ), inserted AS (
         INSERT INTO orcastra.tasks AS t (id, template_id, state, state_reason, priority, idempotency_key, idempotency_scope,
-                                         context, run_at, started_at)
-        SELECT i.id, i.template_id, 'in_progress', 'created', i.priority, i.key, i.scope, i.context, now(), now()
+                                         context, run_at, started_at, timeout_ms)
+        SELECT i.id, i.template_id, 'in_progress', 'created', i.priority, i.key, i.scope, i.context, now(), now(),
+               (i.definition->>'timeout_ms')::bigint
         FROM input i ORDER BY i.n
         ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING t.id
@@ -198,12 +235,20 @@ BEGIN
     ), definition AS (
         SELECT m.id AS task_id, m.priority, d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
                (d.step->'retry'->>'max_attempts')::integer AS max_attempts,
-               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on
+               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on,
+               (d.step->>'concurrency')::integer AS step_limit, m.template_id
         FROM made m CROSS JOIN LATERAL jsonb_array_elements(m.definition->'steps') WITH ORDINALITY AS d(step, n)
+    ), limits AS (
+        INSERT INTO orcastra.step_limits (scope, namespace, max_running)
+        SELECT DISTINCT ON (d.template_id, d.name) d.template_id || ':' || d.name, d.namespace, d.step_limit
+        FROM definition d WHERE d.step_limit IS NOT NULL
+        ON CONFLICT (scope) DO NOTHING
     ), new_steps AS (
-        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at)
+        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at,
+                                         limit_scope)
         SELECT d.task_id, d.name, d.namespace, CASE WHEN d.parents = 0 THEN 'enqueued' ELSE 'pending' END, 'created',
-               d.priority, d.max_attempts, d.parents, CASE WHEN d.parents = 0 THEN now() END
+               d.priority, d.max_attempts, d.parents, CASE WHEN d.parents = 0 THEN now() END,
+               CASE WHEN d.step_limit IS NOT NULL THEN d.template_id || ':' || d.name END
         FROM definition d
         ORDER BY d.task_id, d.n
         RETURNING s.id, s.task_id, s.name, s.namespace, s.state
@@ -232,7 +277,8 @@ BEGIN
     FROM unnest(p_templates, p_keys) WITH ORDINALITY AS i(template_id, key, n)
     JOIN orcastra.templates tp ON tp.id = i.template_id
     JOIN orcastra.tasks t ON t.idempotency_scope = tp.namespace || '/' || tp.name AND t.idempotency_key = i.key
-    WHERE i.key IS NOT NULL AND NOT i.n = ANY (coalesce(v_created, '{}'));
+    WHERE i.key IS NOT NULL AND NOT i.n = ANY (coalesce(v_created, '{}'))
+      AND NOT tp.definition ? 'concurrency';
 END
 $$;
 

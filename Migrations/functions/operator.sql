@@ -30,6 +30,8 @@ BEGIN
     UPDATE orcastra.steps s SET state = 'cancelled', state_reason = p_reason, finished_at = now()
     WHERE s.task_id = p_task AND s.state IN ('pending', 'enqueued', 'waiting_for_retry');
     UPDATE orcastra.tasks t SET state = 'cancelled', state_reason = p_reason, finished_at = now() WHERE t.id = p_task;
+    -- A running task frees its concurrency slot for the next in line (functions/limits.sql).
+    IF v_state IN ('in_progress', 'waiting_for_retry') THEN PERFORM orcastra.admit_waiting_tasks(ARRAY[p_task]); END IF;
     RETURN 'cancelled';
 END
 $$;
@@ -52,7 +54,8 @@ BEGIN
     IF NOT FOUND THEN RETURN NULL; END IF;
     IF v_state IN ('complete', 'cancelled', 'resolved_manually') THEN RETURN v_state; END IF;
     IF v_state = 'pending' THEN
-        RAISE EXCEPTION 'task % is scheduled and has not started: cancel it instead', p_task USING ERRCODE = 'OR002';
+        RAISE EXCEPTION 'task % has not started (it is scheduled, or waits for a concurrency slot): cancel it instead', p_task
+            USING ERRCODE = 'OR002';
     END IF;
     SELECT string_agg(s.name || ' (step ' || s.id || ')', ', ' ORDER BY s.id) INTO v_running
     FROM orcastra.steps s WHERE s.task_id = p_task AND s.state = 'in_progress';
@@ -79,6 +82,7 @@ BEGIN
     WHERE c.task_id = p_task;
     UPDATE orcastra.tasks t SET state = 'resolved_manually', state_reason = p_reason, finished_at = now(), error = NULL
     WHERE t.id = p_task;
+    IF v_state IN ('in_progress', 'waiting_for_retry') THEN PERFORM orcastra.admit_waiting_tasks(ARRAY[p_task]); END IF;
     RETURN 'resolved_manually';
 END
 $$;

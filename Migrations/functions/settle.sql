@@ -35,14 +35,19 @@ $$;
 -- step completed (or was resolved by hand), error when a step is in error. A task with a step
 -- waiting for its retry and nothing running goes to waiting_for_retry. Returns the tasks changed.
 -- Locks the tasks in ascending id order; call it after every step lock of the transaction.
+-- A task that finishes frees its concurrency slot: the next task of its key in line starts in this
+-- same transaction (functions/limits.sql).
 CREATE OR REPLACE FUNCTION orcastra.settle_tasks(p_tasks uuid[])
 RETURNS TABLE (task_id uuid, state text)
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_ids uuid[];
+    v_states text[];
+    v_freed uuid[];
 BEGIN
     IF cardinality(p_tasks) = 0 THEN RETURN; END IF;
     -- Serialize with every other settler of these tasks; the counts below then see their commits.
     PERFORM 1 FROM orcastra.tasks t WHERE t.id = ANY (p_tasks) ORDER BY t.id FOR UPDATE;
-    RETURN QUERY
     WITH counts AS (
         SELECT s.task_id,
                count(*) FILTER (WHERE s.state IN ('enqueued', 'in_progress')) AS running,
@@ -60,6 +65,7 @@ BEGIN
                c.failed
         FROM counts c
     )
+    , settled AS (
     UPDATE orcastra.tasks t
     SET state = d.next_state,
         state_reason = CASE d.next_state
@@ -76,6 +82,12 @@ BEGIN
     WHERE t.id = d.task_id
       AND t.state IN ('in_progress', 'waiting_for_retry', 'error')
       AND t.state <> d.next_state
-    RETURNING t.id, t.state;
+    RETURNING t.id, t.state, t.concurrency_key
+    )
+    SELECT array_agg(u.id), array_agg(u.state),
+           array_agg(u.id) FILTER (WHERE u.concurrency_key IS NOT NULL AND u.state IN ('complete', 'error'))
+    INTO v_ids, v_states, v_freed FROM settled u;
+    IF v_freed IS NOT NULL THEN PERFORM orcastra.admit_waiting_tasks(v_freed); END IF;
+    RETURN QUERY SELECT * FROM unnest(coalesce(v_ids, '{}'), coalesce(v_states, '{}'));
 END
 $$;

@@ -94,6 +94,9 @@ public struct Problem: Error, Sendable, Encodable, Equatable {
                                errors: violations.map { FieldError(path: $0.path, message: $0.message) })
             case .contextTooLarge, .contextUnstorable:
                 return Problem("invalid-context", .unprocessableContent, title: "The context cannot be stored", detail: "\(error)")
+            case .concurrencyKeyMissing(_, let key):
+                return Problem("invalid-context", .unprocessableContent, title: "The context has no concurrency key", detail: "\(error)",
+                               errors: [FieldError(path: "context", message: "the concurrency key \(key) selects nothing")])
             case .templateDeprecated, .deprecatedCannotBeDefault, .defaultCannotBeDeprecated, .versionConflict:
                 return Problem("conflict", .conflict, title: "Conflict", detail: "\(error)")
             case .notMigrated:

@@ -258,7 +258,7 @@ public struct InvariantChecker: Sendable {
                 """),
         Invariant(
             name: "task-state-matches-steps",
-            rule: "A started task's state is the one its steps imply (some step enqueued or in_progress → in_progress; else one waiting_for_retry → waiting_for_retry; else one in error → error; else complete), a pending task has only pending steps, and a task whose steps are all complete or resolved is complete; a live task is only reported when nothing in it changed for the grace period (5 s), so a settlement in flight is not mistaken for a stall.",
+            rule: "A started task's state is the one its steps imply (some step enqueued or in_progress → in_progress; else one waiting_for_retry → waiting_for_retry; else one in error → error; else complete), a pending task has only pending steps, and a task whose steps are all complete or resolved is complete (a task failed by its timeout is checked by task-deadline instead); a live task is only reported when nothing in it changed for the grace period (5 s), so a settlement in flight is not mistaken for a stall.",
             sql: """
                 WITH counts AS (
                     SELECT s.task_id,
@@ -277,6 +277,8 @@ public struct InvariantChecker: Sendable {
                                 WHEN c.unfinished = 0 THEN 'complete'
                                 ELSE 'stalled' END AS implied
                     FROM orcastra.tasks t LEFT JOIN counts c ON c.task_id = t.id
+                    -- A task failed by its timeout has cancelled steps, not failed ones: "task-deadline" checks it.
+                    WHERE NOT (t.state = 'error' AND t.deadline_at IS NOT NULL AND t.finished_at >= t.deadline_at)
                 ), mismatched AS (
                     -- The time of the last change is only looked up for the few tasks that disagree.
                     SELECT e.*,
@@ -318,6 +320,82 @@ public struct InvariantChecker: Sendable {
                 WHERE s.pending_parents <> coalesce(o.open, 0)
                    OR (s.state = 'pending' AND s.pending_parents = 0 AND t.state IN ('in_progress', 'waiting_for_retry', 'error'))
                 ORDER BY s.id LIMIT :limit
+                """),
+        Invariant(
+            name: "task-deadline",
+            rule: "A task failed by its timeout has no step left pending, enqueued, in_progress or waiting_for_retry (the deadline chore cancels them in the transaction that fails the task), and it failed no earlier than its deadline.",
+            sql: """
+                SELECT t.id AS task_id, s.id AS step_id, s.name AS step_name,
+                       CASE WHEN t.finished_at < t.deadline_at
+                            THEN format('The task failed by its timeout at %s, before its deadline %s.', t.finished_at, t.deadline_at)
+                            ELSE format('The task failed by its timeout but its step %s is still %s.', s.name, s.state) END AS message
+                FROM orcastra.tasks t
+                LEFT JOIN orcastra.steps s ON s.task_id = t.id AND s.state IN ('pending', 'enqueued', 'in_progress', 'waiting_for_retry')
+                WHERE t.state = 'error' AND t.state_reason LIKE 'timed out%'
+                  AND (s.id IS NOT NULL OR t.deadline_at IS NULL OR t.finished_at < t.deadline_at)
+                ORDER BY t.id, s.id LIMIT :limit
+                """),
+        Invariant(
+            name: "concurrency-key-limit",
+            rule: "Tasks with a concurrency key never held more slots than its limit: replaying the task transitions in order, a task holds a slot from a move into in_progress or waiting_for_retry until it leaves both, and no move into a slot made more than the limit hold one at once.",
+            sql: """
+                WITH moves AS (
+                    SELECT tt.task_id, tt.id, t.concurrency_scope, t.concurrency_key, t.concurrency_limit,
+                           tt.to_state IN ('in_progress', 'waiting_for_retry') AS live,
+                           coalesce(tt.from_state IN ('in_progress', 'waiting_for_retry'), false) AS was_live
+                    FROM orcastra.task_transitions tt JOIN orcastra.tasks t ON t.id = tt.task_id
+                    WHERE t.concurrency_key IS NOT NULL
+                ), edges AS (
+                    SELECT m.*, CASE WHEN m.live AND NOT m.was_live THEN 1 ELSE -1 END AS delta
+                    FROM moves m WHERE m.live <> m.was_live
+                ), holding AS (
+                    SELECT e.*, sum(e.delta) OVER (PARTITION BY e.concurrency_scope, e.concurrency_key ORDER BY e.id) AS held
+                    FROM edges e
+                )
+                SELECT h.task_id, NULL::bigint AS step_id, NULL::text AS step_name,
+                       format('Its start (transition %s) made %s tasks of %s with concurrency key %s hold a slot at once; the limit is %s.',
+                              h.id, h.held, h.concurrency_scope, h.concurrency_key, h.concurrency_limit) AS message
+                FROM holding h WHERE h.delta = 1 AND h.held > h.concurrency_limit
+                ORDER BY h.id LIMIT :limit
+                """),
+        Invariant(
+            name: "step-concurrency-limit",
+            rule: "A step with a concurrency limit never ran more attempts at once than its limit: replaying the step transitions of its scope (template version and step name) in order, the attempts in_progress never exceed the scope's max_running.",
+            sql: """
+                WITH edges AS (
+                    SELECT st.id, s.id AS step_id, s.task_id, s.name, s.limit_scope,
+                           CASE WHEN st.to_state = 'in_progress' THEN 1 ELSE -1 END AS delta
+                    FROM orcastra.step_transitions st JOIN orcastra.steps s ON s.id = st.step_id
+                    WHERE s.limit_scope IS NOT NULL
+                      AND (st.to_state = 'in_progress') <> coalesce(st.from_state = 'in_progress', false)
+                ), held AS (
+                    SELECT e.*, sum(e.delta) OVER (PARTITION BY e.limit_scope ORDER BY e.id) AS running FROM edges e
+                )
+                SELECT h.task_id, h.step_id, h.name AS step_name,
+                       format('Its claim (transition %s) made %s attempts of scope %s run at once; its concurrency is %s.',
+                              h.id, h.running, h.limit_scope, l.max_running) AS message
+                FROM held h JOIN orcastra.step_limits l ON l.scope = h.limit_scope
+                WHERE h.delta = 1 AND h.running > l.max_running
+                ORDER BY h.id LIMIT :limit
+                """),
+        Invariant(
+            name: "concurrency-waiting-has-reason",
+            rule: "A task waiting for a concurrency slot waits only while its key's slots are all held: the first task in line of a key has fewer free slots than it needs (none).",
+            sql: """
+                WITH heads AS (
+                    SELECT DISTINCT ON (t.concurrency_scope, t.concurrency_key) t.id, t.concurrency_scope, t.concurrency_key, t.concurrency_limit
+                    FROM orcastra.tasks t WHERE t.state = 'pending' AND t.waiting_for_slot
+                    ORDER BY t.concurrency_scope, t.concurrency_key, t.waiting_since, t.id
+                )
+                SELECT h.id AS task_id, NULL::bigint AS step_id, NULL::text AS step_name,
+                       format('It waits for a slot of key %s, but only %s of %s slots are held: nothing will start it.',
+                              h.concurrency_key, c.held, h.concurrency_limit) AS message
+                FROM heads h CROSS JOIN LATERAL (
+                    SELECT count(*) AS held FROM orcastra.tasks r
+                    WHERE r.concurrency_scope = h.concurrency_scope AND r.concurrency_key = h.concurrency_key
+                      AND r.state IN ('in_progress', 'waiting_for_retry')) c
+                WHERE c.held < h.concurrency_limit
+                ORDER BY h.id LIMIT :limit
                 """),
     ]
 }

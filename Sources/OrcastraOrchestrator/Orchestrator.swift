@@ -144,10 +144,12 @@ public actor Orchestrator: Service {
             let started = try await connection.queryRow("SELECT orcastra.start_due_tasks(\(limit)::int) AS n").decode("n", as: Int.self)
             let retried = try await connection.queryRow("SELECT orcastra.enqueue_due_retries(\(limit)::int) AS n").decode("n", as: Int.self)
             let recovered = try await connection.queryRow("SELECT orcastra.recover_expired_leases(\(limit)::int) AS n").decode("n", as: Int.self)
+            let timedOut = try await connection.queryRow("SELECT orcastra.fail_overdue_tasks(\(limit)::int) AS n").decode("n", as: Int.self)
+            if timedOut > 0 { logger.warning("failed tasks past their timeout", metadata: ["count": "\(timedOut)"]) }
             if started > 0 { logger.info("started scheduled tasks", metadata: ["count": "\(started)"]) }
             if retried > 0 { logger.debug("enqueued retries", metadata: ["count": "\(retried)"]) }
             if recovered > 0 { logger.warning("recovered steps whose worker stopped heartbeating", metadata: ["count": "\(recovered)"]) }
-            if max(started, retried, recovered) < limit { break }
+            if max(started, retried, recovered, timedOut) < limit { break }
         }
         if ContinuousClock.now - lastSweep >= configuration.stalledSweepInterval {
             lastSweep = .now

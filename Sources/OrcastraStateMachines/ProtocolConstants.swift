@@ -48,4 +48,7 @@ public enum OrcastraSQLState: String, CaseIterable, Sendable {
     /// A worker-protocol function (`claim_steps`, `register_worker`, `template_definition`) was
     /// called for a namespace the calling login role was not granted (`orcastra roles grant-worker`).
     case namespaceNotGranted = "OR007"
+    /// `create_task` was given a context in which the template's concurrency key selects nothing
+    /// (or null), so the task could not be counted under any key.
+    case concurrencyKeyMissing = "OR010"
 }

@@ -26,6 +26,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case contextTooLarge(bytes: Int, limit: Int)
     /// The task's context holds what PostgreSQL's jsonb cannot store (`JSONValue.unstorableReason()`).
     case contextUnstorable(reason: String)
+    /// The template's concurrency key selects nothing (or null) in the task's context (SQLSTATE OR010).
+    case concurrencyKeyMissing(template: String, key: String)
     /// The database has no Orcastra schema yet.
     case notMigrated
     /// A transactional submission on a connection that is not inside an open transaction block
@@ -63,6 +65,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             return "The context does not match the input schema of \(template): \(list)."
         case .contextTooLarge(let bytes, let limit):
             return "The context is \(bytes) bytes of JSON, more than the limit of \(limit) bytes (1 MiB); nothing was written. Keep large data outside Orcastra (a file, a bucket, a table) and put a reference to it in the context."
+        case .concurrencyKeyMissing(let template, let key):
+            return "The concurrency key \(key) of \(template) selects nothing in this context, so the task could not be counted under any key; nothing was written. Give the context that field (make it required in the template's input_schema to be told earlier)."
         case .contextUnstorable(let reason):
             return "The context cannot be stored: \(reason). Nothing was written; remove it, or encode binary data (e.g. as base64)."
         case .notMigrated:

@@ -115,6 +115,8 @@ public struct TaskCreator: Sendable {
             row = try await run(statement).first
         } catch let error as PostgresError where error.sqlState == OrcastraSQLState.templateDeprecated.rawValue {
             throw await deprecated(template.reference, stored)
+        } catch let error as PostgresError where error.sqlState == OrcastraSQLState.concurrencyKeyMissing.rawValue {
+            throw StoreError.concurrencyKeyMissing(template: template.reference, key: template.concurrency?.key ?? "?")
         }
         // No row only if the task holding the idempotency key vanished twice over; never in practice.
         guard let row else { throw PostgresError.noRows(statement: statement.text) }

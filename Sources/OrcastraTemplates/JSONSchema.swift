@@ -1,10 +1,16 @@
-/// The JSON Schema subset a template's `input_schema` may use: `type`,
-/// `required`, `properties`, `enum`, `items` and `description`.
+/// The JSON Schema subset a template's `input_schema` may use: `type`, `required`,
+/// `properties`, `additionalProperties`, `items`, `enum`, `const`, `description`, and the
+/// validation keywords of numbers (`minimum`, `maximum`, `exclusiveMinimum`,
+/// `exclusiveMaximum`), strings (`minLength`, `maxLength`, `pattern`, `format`) and arrays
+/// (`minItems`, `maxItems`, `uniqueItems`).
 ///
-/// A deliberately small subset: enough to reject a malformed context at
-/// submission (before any step runs) with a message naming the exact field,
-/// without pulling in a full JSON Schema implementation. Extra properties
-/// are allowed, as in JSON Schema.
+/// Enough to reject a malformed context at submission (before any step runs) with a message
+/// naming the exact field, without pulling in a full JSON Schema implementation (there is none
+/// among the packages we may use; see docs/templates.md for what is left out). Every caller that
+/// checks a context — the store's task creation (CLI, Swift client, HTTP API), schedules and the
+/// orchestrator's schedule firing — calls ``validate(_:at:)``, so the rules live here only.
+/// As in JSON Schema, a keyword constrains only values of its kind (`minimum` says nothing about
+/// a string) and extra properties are allowed unless `additionalProperties` says otherwise.
 public struct JSONSchema: Sendable, Hashable, Codable {
     /// Allowed types; empty means any type. Usually one.
     public var types: [SchemaType]
@@ -16,6 +22,26 @@ public struct JSONSchema: Sendable, Hashable, Codable {
     /// The value must equal one of these; nil when not given. Numbers compare by exact value
     /// (`1` and `1.0` are the same number, as in JSON Schema).
     public var enumValues: [JSONValue]?
+    /// The value must equal this one; nil when not given (`.some(.null)` is `const: null`).
+    public var constValue: JSONValue?
+    /// Bounds on numbers, compared exactly (decimal digits, no rounding).
+    public var minimum: JSONNumber?
+    public var maximum: JSONNumber?
+    public var exclusiveMinimum: JSONNumber?
+    public var exclusiveMaximum: JSONNumber?
+    /// Bounds on a string's length in Unicode code points, as JSON Schema counts.
+    public var minLength: Int?
+    public var maxLength: Int?
+    /// A regular expression a string must contain a match of (anchor it with `^…$` to match
+    /// the whole string). Checked to compile when the template is read.
+    public var pattern: String?
+    public var format: SchemaFormat?
+    /// Bounds on an array's element count, and whether its elements must differ.
+    public var minItems: Int?
+    public var maxItems: Int?
+    public var uniqueItems: Bool
+    /// What an object's properties not under `properties` must be; nil allows anything.
+    public var additionalProperties: AdditionalProperties?
     // An array rather than an optional because a struct cannot contain an
     // optional of itself; at most one element.
     private var itemsStorage: [JSONSchema]
@@ -33,6 +59,7 @@ public struct JSONSchema: Sendable, Hashable, Codable {
         self.required = required
         self.properties = properties
         self.enumValues = enumValues
+        self.uniqueItems = false
         self.itemsStorage = items.map { [$0] } ?? []
     }
 
@@ -59,39 +86,11 @@ public struct JSONSchema: Sendable, Hashable, Codable {
         }
     }
 
-    /// Every way `value` breaks this schema, with paths like
-    /// `context.customer.email` or `context.items[2]`; empty when it conforms.
-    public func validate(_ value: JSONValue, at path: String = "context") -> [SchemaViolation] {
-        var violations: [SchemaViolation] = []
-        if !types.isEmpty, !types.contains(where: { $0.accepts(value) }) {
-            let expected = types.map { Self.article(for: $0.rawValue) }.joined(separator: " or ")
-            violations.append(.init(path: path, message: "must be \(expected), got \(value.typeName)"))
-            return violations
-        }
-        if let enumValues, !enumValues.contains(value) {
-            let options = enumValues.map(Self.display).joined(separator: ", ")
-            violations.append(.init(path: path, message: "must be one of: \(options); got \(Self.display(value))"))
-        }
-        switch value {
-        case .object(let object):
-            for name in required where object[name] == nil {
-                violations.append(.init(path: "\(path).\(name)", message: "is required"))
-            }
-            for (name, schema) in (properties ?? [:]).sorted(by: { $0.key < $1.key }) {
-                if let child = object[name] {
-                    violations += schema.validate(child, at: "\(path).\(name)")
-                }
-            }
-        case .array(let elements):
-            if let items {
-                for (index, element) in elements.enumerated() {
-                    violations += items.validate(element, at: "\(path)[\(index)]")
-                }
-            }
-        default:
-            break
-        }
-        return violations
+    /// `additionalProperties: false` (no other property), `true` (the default), or a schema each
+    /// other property must match.
+    public indirect enum AdditionalProperties: Sendable, Hashable {
+        case allowed(Bool)
+        case schema(JSONSchema)
     }
 
     static func article(for type: String) -> String {
@@ -109,8 +108,10 @@ public struct JSONSchema: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case type, description, required, properties, items
+        case type, description, required, properties, items, minimum, maximum, exclusiveMinimum, exclusiveMaximum
+        case minLength, maxLength, pattern, format, minItems, maxItems, uniqueItems, additionalProperties
         case enumValues = "enum"
+        case constValue = "const"
     }
 
     /// Encoded as real JSON Schema (`type` is a string when there is one
@@ -127,6 +128,29 @@ public struct JSONSchema: Sendable, Hashable, Codable {
         required = try container.decodeIfPresent([String].self, forKey: .required) ?? []
         properties = try container.decodeIfPresent([String: JSONSchema].self, forKey: .properties)
         enumValues = try container.decodeIfPresent([JSONValue].self, forKey: .enumValues)
+        // decodeIfPresent would read `const: null` as "no const". (Not a ternary: its `nil` would
+        // be JSONValue's nil literal, `.null`.)
+        if container.contains(.constValue) {
+            constValue = .some(try container.decode(JSONValue.self, forKey: .constValue))
+        } else {
+            constValue = Optional<JSONValue>.none
+        }
+        minimum = try container.decodeIfPresent(JSONNumber.self, forKey: .minimum)
+        maximum = try container.decodeIfPresent(JSONNumber.self, forKey: .maximum)
+        exclusiveMinimum = try container.decodeIfPresent(JSONNumber.self, forKey: .exclusiveMinimum)
+        exclusiveMaximum = try container.decodeIfPresent(JSONNumber.self, forKey: .exclusiveMaximum)
+        minLength = try container.decodeIfPresent(Int.self, forKey: .minLength)
+        maxLength = try container.decodeIfPresent(Int.self, forKey: .maxLength)
+        pattern = try container.decodeIfPresent(String.self, forKey: .pattern)
+        format = try container.decodeIfPresent(SchemaFormat.self, forKey: .format)
+        minItems = try container.decodeIfPresent(Int.self, forKey: .minItems)
+        maxItems = try container.decodeIfPresent(Int.self, forKey: .maxItems)
+        uniqueItems = try container.decodeIfPresent(Bool.self, forKey: .uniqueItems) ?? false
+        if let allowed = try? container.decode(Bool.self, forKey: .additionalProperties) {
+            additionalProperties = .allowed(allowed)
+        } else {
+            additionalProperties = try container.decodeIfPresent(JSONSchema.self, forKey: .additionalProperties).map { .schema($0) }
+        }
         itemsStorage = try container.decodeIfPresent(JSONSchema.self, forKey: .items).map { [$0] } ?? []
     }
 
@@ -141,6 +165,23 @@ public struct JSONSchema: Sendable, Hashable, Codable {
         if !required.isEmpty { try container.encode(required, forKey: .required) }
         try container.encodeIfPresent(properties, forKey: .properties)
         try container.encodeIfPresent(enumValues, forKey: .enumValues)
+        if let constValue { try container.encode(constValue, forKey: .constValue) }
+        try container.encodeIfPresent(minimum, forKey: .minimum)
+        try container.encodeIfPresent(maximum, forKey: .maximum)
+        try container.encodeIfPresent(exclusiveMinimum, forKey: .exclusiveMinimum)
+        try container.encodeIfPresent(exclusiveMaximum, forKey: .exclusiveMaximum)
+        try container.encodeIfPresent(minLength, forKey: .minLength)
+        try container.encodeIfPresent(maxLength, forKey: .maxLength)
+        try container.encodeIfPresent(pattern, forKey: .pattern)
+        try container.encodeIfPresent(format, forKey: .format)
+        try container.encodeIfPresent(minItems, forKey: .minItems)
+        try container.encodeIfPresent(maxItems, forKey: .maxItems)
+        if uniqueItems { try container.encode(true, forKey: .uniqueItems) }
+        switch additionalProperties {
+        case .allowed(let allowed): try container.encode(allowed, forKey: .additionalProperties)
+        case .schema(let schema): try container.encode(schema, forKey: .additionalProperties)
+        case nil: break
+        }
         try container.encodeIfPresent(items, forKey: .items)
     }
 }

@@ -4,7 +4,9 @@ import Yams
 struct SchemaReader {
     let session: ParseSession
 
-    static let keys = ["type", "description", "required", "properties", "enum", "items"]
+    static let keys = ["type", "description", "required", "properties", "additionalProperties", "enum", "const", "items",
+                       "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern",
+                       "format", "minItems", "maxItems", "uniqueItems"]
     /// Deeper schemas are almost certainly a mistake, and the reader recurses.
     static let maximumDepth = 32
     /// Names people reach for from other languages, mapped to the JSON Schema spelling.
@@ -111,7 +113,147 @@ struct SchemaReader {
                 schema.items = items
             } else { ok = false }
         }
+        if let entry = entries["const"] {
+            if let value = session.jsonValue(entry.value, path: ParseSession.path(path, "const")) {
+                schema.constValue = value
+            } else { ok = false }
+        }
+        if let entry = entries["additionalProperties"] {
+            let keyPath = ParseSession.path(path, "additionalProperties")
+            if entry.value.scalar != nil, entry.value.tag.rawValue == Tag.Name.bool.rawValue, let allowed = entry.value.bool {
+                schema.additionalProperties = .allowed(allowed)
+            } else if entry.value.mapping != nil, let child = read(entry.value, path: keyPath, depth: depth + 1) {
+                schema.additionalProperties = .schema(child)
+            } else {
+                if entry.value.mapping == nil {
+                    session.report(entry.value, path: keyPath,
+                                   "additionalProperties must be true, false or a schema, got \(ParseSession.describe(entry.value)); write it like additionalProperties: false")
+                }
+                ok = false
+            }
+        }
+        ok = readKeywords(entries, into: &schema, path: path) && ok
         return ok ? schema : nil
+    }
+
+    /// The validation keywords of numbers, strings and arrays: each value checked on its own,
+    /// then the pairs that contradict each other (`minimum` above `maximum`) and keywords that
+    /// cannot apply to the schema's `type` (`minLength` on an integer checks nothing).
+    private func readKeywords(_ entries: [String: (key: Node, value: Node)], into schema: inout JSONSchema, path: String) -> Bool {
+        var ok = true
+        func number(_ key: String) -> JSONNumber? {
+            guard let entry = entries[key] else { return nil }
+            let keyPath = ParseSession.path(path, key)
+            if case .number(let value)? = YAMLNodes.json(entry.value, path: keyPath, report: { _, _, _ in }),
+               entry.value.scalar != nil {
+                return value
+            }
+            session.report(entry.value, path: keyPath, "\(key) must be a number, got \(ParseSession.describe(entry.value)); write it like \(key): 10")
+            ok = false
+            return nil
+        }
+        func count(_ key: String) -> Int? {
+            guard let entry = entries[key] else { return nil }
+            let keyPath = ParseSession.path(path, key)
+            guard let value = session.integer(entry.value, path: keyPath, label: key) else {
+                ok = false
+                return nil
+            }
+            guard value >= 0 else {
+                session.report(entry.value, path: keyPath, "\(key) must be 0 or more, got \(value)")
+                ok = false
+                return nil
+            }
+            return value
+        }
+        schema.minimum = number("minimum")
+        schema.maximum = number("maximum")
+        schema.exclusiveMinimum = number("exclusiveMinimum")
+        schema.exclusiveMaximum = number("exclusiveMaximum")
+        schema.minLength = count("minLength")
+        schema.maxLength = count("maxLength")
+        schema.minItems = count("minItems")
+        schema.maxItems = count("maxItems")
+        if let entry = entries["uniqueItems"] {
+            if let value = session.boolean(entry.value, path: ParseSession.path(path, "uniqueItems"), label: "uniqueItems") {
+                schema.uniqueItems = value
+            } else { ok = false }
+        }
+        if let entry = entries["pattern"] {
+            let keyPath = ParseSession.path(path, "pattern")
+            if let text = session.text(entry.value, path: keyPath, label: "pattern") {
+                switch Result(catching: { try SchemaPattern.compile(text) }) {
+                case .success:
+                    schema.pattern = text
+                case .failure(let error):
+                    session.report(entry.value, path: keyPath,
+                                   "pattern '\(text)' is not a valid regular expression: \(error); fix it, or quote it in single quotes so YAML keeps every backslash")
+                    ok = false
+                }
+            } else { ok = false }
+        }
+        if let entry = entries["format"] {
+            let keyPath = ParseSession.path(path, "format")
+            if let text = session.text(entry.value, path: keyPath, label: "format") {
+                if let format = SchemaFormat(rawValue: text) {
+                    schema.format = format
+                } else {
+                    let names = SchemaFormat.allCases.map(\.rawValue)
+                    session.report(entry.value, path: keyPath,
+                                   "unknown format '\(text)'\(EditDistance.didYouMean(text, among: names)); Orcastra checks these formats: \(names.joined(separator: ", "))")
+                    ok = false
+                }
+            } else { ok = false }
+        }
+        ok = checkRanges(entries, schema, path: path) && ok
+        ok = checkTypes(entries, schema, path: path) && ok
+        return ok
+    }
+
+    /// A lower bound above its upper bound would refuse every value.
+    private func checkRanges(_ entries: [String: (key: Node, value: Node)], _ schema: JSONSchema, path: String) -> Bool {
+        var ok = true
+        func contradiction(_ low: String, _ high: String, _ lowText: String?, _ highText: String?, _ isEmpty: Bool) {
+            guard isEmpty, let lowText, let highText, let entry = entries[low] else { return }
+            session.report(entry.value, path: ParseSession.path(path, low),
+                           "\(low) (\(lowText)) is above \(high) (\(highText)), so no value could ever match; lower \(low) or raise \(high)")
+            ok = false
+        }
+        if let low = schema.minimum, let high = schema.maximum {
+            contradiction("minimum", "maximum", low.text, high.text, low.compare(to: high) > 0)
+        }
+        if let low = schema.exclusiveMinimum, let high = schema.exclusiveMaximum {
+            contradiction("exclusiveMinimum", "exclusiveMaximum", low.text, high.text, low.compare(to: high) >= 0)
+        }
+        if let low = schema.minLength, let high = schema.maxLength {
+            contradiction("minLength", "maxLength", String(low), String(high), low > high)
+        }
+        if let low = schema.minItems, let high = schema.maxItems {
+            contradiction("minItems", "maxItems", String(low), String(high), low > high)
+        }
+        return ok
+    }
+
+    /// Keywords that only constrain one kind of value, under a `type` that excludes that kind.
+    private func checkTypes(_ entries: [String: (key: Node, value: Node)], _ schema: JSONSchema, path: String) -> Bool {
+        guard !schema.types.isEmpty else { return true }
+        let kinds: [(keys: [String], types: Set<JSONSchema.SchemaType>, kind: String)] = [
+            (["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"], [.number, .integer], "numbers"),
+            (["minLength", "maxLength", "pattern", "format"], [.string], "strings"),
+            (["minItems", "maxItems", "uniqueItems", "items"], [.array], "arrays"),
+            (["properties", "required", "additionalProperties"], [.object], "objects"),
+        ]
+        var ok = true
+        let declared = schema.types.map(\.rawValue).joined(separator: ", ")
+        for kind in kinds where kind.types.isDisjoint(with: schema.types) {
+            for key in kind.keys {
+                guard let entry = entries[key] else { continue }
+                session.report(entry.key, path: ParseSession.path(path, key),
+                               "\(key) only applies to \(kind.kind), but this schema's type is \(declared); remove \(key) or fix the type")
+                ok = false
+            }
+        }
+        return ok
     }
 }
 

@@ -11,6 +11,9 @@ public struct StepDefinition: Sendable, Hashable, Codable {
     public var retry: RetryPolicy
     /// How long one attempt may run before it is failed (and maybe retried).
     public var timeout: TemplateDuration
+    /// At most this many attempts of this step, across all tasks of the template version, run at
+    /// once (a rate-limited downstream service); nil means no limit. Enforced at claim time.
+    public var concurrency: Int?
 
     public init(
         name: String,
@@ -19,7 +22,8 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         action: StepAction,
         namespace: String,
         retry: RetryPolicy = .standard,
-        timeout: TemplateDuration = StepDefinition.defaultTimeout
+        timeout: TemplateDuration = StepDefinition.defaultTimeout,
+        concurrency: Int? = nil
     ) {
         self.name = name
         self.description = description
@@ -28,13 +32,14 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         self.namespace = namespace
         self.retry = retry
         self.timeout = timeout
+        self.concurrency = concurrency
     }
 
     /// The built-in timeout for one attempt: 5 minutes.
     public static let defaultTimeout = TemplateDuration.minutes(5)
 
     enum CodingKeys: String, CodingKey {
-        case name, description, namespace, retry
+        case name, description, namespace, retry, concurrency
         case dependsOn = "depends_on"
         case handler, command
         case timeout = "timeout_ms"
@@ -51,6 +56,7 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         namespace = try container.decode(String.self, forKey: .namespace)
         retry = try container.decode(RetryPolicy.self, forKey: .retry)
         timeout = try container.decode(TemplateDuration.self, forKey: .timeout)
+        concurrency = try container.decodeIfPresent(Int.self, forKey: .concurrency)
         let handler = try container.decodeIfPresent(String.self, forKey: .handler)
         let command = try container.decodeIfPresent(CommandSpec.self, forKey: .command)
         switch (handler, command) {
@@ -72,6 +78,7 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         try container.encode(namespace, forKey: .namespace)
         try container.encode(retry, forKey: .retry)
         try container.encode(timeout, forKey: .timeout)
+        try container.encodeIfPresent(concurrency, forKey: .concurrency)
         switch action {
         case .handler(let handler): try container.encode(handler, forKey: .handler)
         case .command(let command): try container.encode(command, forKey: .command)

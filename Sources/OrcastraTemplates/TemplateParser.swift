@@ -5,8 +5,10 @@ import Yams
 /// checked without a database: keys, types, names, durations, versions,
 /// retry policies, the input schema and the shape of the DAG.
 public enum TemplateParser {
-    static let topLevelKeys = ["namespace", "name", "version", "description", "input_schema", "defaults", "retention", "steps"]
-    static let stepKeys = ["name", "description", "depends_on", "handler", "command", "namespace", "retry", "timeout"]
+    static let topLevelKeys = ["namespace", "name", "version", "description", "input_schema", "defaults", "retention", "steps",
+                                "timeout", "concurrency"]
+    static let concurrencyKeys = ["key", "limit"]
+    static let stepKeys = ["name", "description", "depends_on", "handler", "command", "namespace", "retry", "timeout", "concurrency"]
     static let defaultsKeys = ["retry", "timeout"]
     static let retryKeys = ["max_attempts", "backoff", "initial_delay", "max_delay", "jitter"]
     static let commandKeys = ["argv", "env", "working_directory"]

@@ -17,6 +17,7 @@ struct TemplateReader {
         var namespace: String?
         var retry = RetryOverrides()
         var timeout: TemplateDuration?
+        var concurrency: Int?
     }
 
     /// Retry fields given at one level (`defaults.retry` or a step's `retry`).
@@ -65,6 +66,9 @@ struct TemplateReader {
             SchemaReader(session: session).read($0.value, path: "input_schema", depth: 0)
         }
 
+        let timeout = entries["timeout"].flatMap { readTimeout($0.value, path: "timeout") }
+        let concurrency = entries["concurrency"].flatMap { readConcurrency($0.value) }
+
         var defaultRetry = RetryPolicy.standard
         var defaultTimeout = StepDefinition.defaultTimeout
         if let defaults = entries["defaults"] {
@@ -101,7 +105,8 @@ struct TemplateReader {
                 action: action,
                 namespace: raw.namespace ?? namespace ?? "",
                 retry: retry,
-                timeout: raw.timeout ?? defaultTimeout
+                timeout: raw.timeout ?? defaultTimeout,
+                concurrency: raw.concurrency
             ))
         }
 
@@ -109,8 +114,40 @@ struct TemplateReader {
         return WorkflowTemplate(
             namespace: namespace, name: name, version: version,
             description: description, inputSchema: schema, steps: steps,
-            retention: retention
+            retention: retention,
+            timeout: timeout, concurrency: concurrency
         )
+    }
+
+    /// `concurrency: {key: "$.context.customer_id", limit: 1}`.
+    func readConcurrency(_ node: Node) -> TaskConcurrency? {
+        guard let mapping = session.mapping(node, path: "concurrency", label: "concurrency",
+                                           example: "concurrency: {key: \"$.context.customer_id\", limit: 1}") else { return nil }
+        let entries = session.entries(of: mapping, allowed: TemplateParser.concurrencyKeys, path: "concurrency", owner: "concurrency")
+        session.requireKeys(["key", "limit"], in: entries, mappingNode: node, path: "concurrency", owner: "concurrency",
+                            hints: ["key": "add key: \"$.context.customer_id\" (a jsonpath into the task's context)",
+                                    "limit": "add limit: 1 (how many tasks with the same key may run at once)"])
+        var key: String?
+        if let entry = entries["key"], let text = session.text(entry.value, path: "concurrency.key", label: "key") {
+            if let problem = JSONPathSyntax.problem(inKey: text) {
+                let quoted = entry.value.scalar.map { $0.style == .singleQuoted || $0.style == .doubleQuoted } ?? false
+                let position = entry.value.mark.map { SourcePosition(line: $0.line, column: $0.column + problem.offset + (quoted ? 1 : 0)) }
+                session.report(at: position, path: "concurrency.key",
+                               "key '\(text)' is not a jsonpath Orcastra accepts: \(problem.message)")
+            } else {
+                key = text
+            }
+        }
+        var limit: Int?
+        if let entry = entries["limit"], let value = session.integer(entry.value, path: "concurrency.limit", label: "limit") {
+            if value < 1 {
+                session.report(entry.value, path: "concurrency.limit", "limit must be at least 1 (tasks with the same key running at once), got \(value)")
+            } else {
+                limit = value
+            }
+        }
+        guard let key, let limit else { return nil }
+        return TaskConcurrency(key: key, limit: limit)
     }
 
     func readVersion(_ node: Node) -> SemanticVersion? {
@@ -259,6 +296,19 @@ struct TemplateReader {
         }
         if let entry = entries["timeout"] {
             step.timeout = readTimeout(entry.value, path: ParseSession.path(path, "timeout"))
+        }
+        if let entry = entries["concurrency"] {
+            let keyPath = ParseSession.path(path, "concurrency")
+            if entry.value.mapping != nil {
+                session.report(entry.value, path: keyPath,
+                               "a step's concurrency is a number (how many of it run at once across all tasks), like concurrency: 3; a key and limit belong to the template's top-level concurrency")
+            } else if let value = session.integer(entry.value, path: keyPath, label: "concurrency") {
+                if value < 1 {
+                    session.report(entry.value, path: keyPath, "concurrency must be at least 1 (attempts of this step running at once), got \(value)")
+                } else {
+                    step.concurrency = value
+                }
+            }
         }
         return step
     }

@@ -15,6 +15,11 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
     /// How long finished tasks are kept, by final state; nil (or a state left out) follows the
     /// orchestrators' defaults.
     public var retention: RetentionPolicy?
+    /// How long a whole task may run, from its start to its end; nil means no limit. Past it,
+    /// running steps are cancelled and the task fails (docs/templates.md, "Task timeout").
+    public var timeout: TemplateDuration?
+    /// How many tasks with the same key may run at once; nil means no limit.
+    public var concurrency: TaskConcurrency?
 
     public init(
         namespace: String,
@@ -23,7 +28,9 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
         description: String? = nil,
         inputSchema: JSONSchema? = nil,
         steps: [StepDefinition],
-        retention: RetentionPolicy? = nil
+        retention: RetentionPolicy? = nil,
+        timeout: TemplateDuration? = nil,
+        concurrency: TaskConcurrency? = nil
     ) {
         self.namespace = namespace
         self.name = name
@@ -32,6 +39,8 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
         self.inputSchema = inputSchema
         self.steps = steps
         self.retention = retention
+        self.timeout = timeout
+        self.concurrency = concurrency
     }
 
     /// `namespace/name@version`, the handle people type on the command line.
@@ -43,8 +52,9 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case namespace, name, version, description, steps, retention
+        case namespace, name, version, description, steps, retention, concurrency
         case inputSchema = "input_schema"
+        case timeout = "timeout_ms"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -56,6 +66,8 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
         inputSchema = try container.decodeIfPresent(JSONSchema.self, forKey: .inputSchema)
         steps = try container.decode([StepDefinition].self, forKey: .steps)
         retention = try container.decodeIfPresent(RetentionPolicy.self, forKey: .retention)
+        timeout = try container.decodeIfPresent(TemplateDuration.self, forKey: .timeout)
+        concurrency = try container.decodeIfPresent(TaskConcurrency.self, forKey: .concurrency)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -67,6 +79,8 @@ public struct WorkflowTemplate: Sendable, Hashable, Codable {
         try container.encodeIfPresent(inputSchema, forKey: .inputSchema)
         try container.encode(steps, forKey: .steps)
         if let retention, !retention.isEmpty { try container.encode(retention, forKey: .retention) }
+        try container.encodeIfPresent(timeout, forKey: .timeout)
+        try container.encodeIfPresent(concurrency, forKey: .concurrency)
     }
 
     /// The normalized definition stored as jsonb: snake_case keys, durations

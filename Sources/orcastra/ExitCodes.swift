@@ -55,7 +55,7 @@ enum ExitCodes {
             case .contextInvalid(let template, _):
                 return ("\(error) `orcastra template show \(template) --source` shows the schema.", .invalidInput)
             case .versionConflict: return ("\(error)", .conflict)
-            case .contextTooLarge, .contextUnstorable: return ("\(error)", .invalidInput)
+            case .contextTooLarge, .contextUnstorable, .concurrencyKeyMissing: return ("\(error)", .invalidInput)
             case .notMigrated: return ("\(error)", .unavailable)
             case .notInTransaction: return ("\(error)", .invalidInput)
             }

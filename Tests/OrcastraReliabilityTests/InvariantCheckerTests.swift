@@ -15,11 +15,25 @@ import Testing
           - {name: second, handler: orcastra.noop, depends_on: [first]}
         """
 
+    static let limited = """
+        namespace: rel
+        name: limited
+        version: 1.0.0
+        timeout: 1h
+        concurrency: {key: "$.context.k", limit: 1}
+        steps:
+          - {name: only, handler: orcastra.noop, concurrency: 1}
+        """
+
     @Test func everyInvariantCatchesItsDamage() async throws {
         try await Reliability.withCluster { cluster in
             try await cluster.register(Self.dag)
+            try await cluster.register(Self.limited)
             let damaged = try await cluster.submit("rel/pair")
             let stalled = try await cluster.submit("rel/pair")
+            let holder = try await cluster.submit("rel/limited", context: ["k": "a"])
+            let waiter = try await cluster.submit("rel/limited", context: ["k": "a"])
+            let overdue = try await cluster.submit("rel/limited", context: ["k": "b"])
             let checker = InvariantChecker(settleGrace: .zero)
             let connection = try await PostgresConnection.connect(cluster.url)
             defer { Task { await connection.close() } }
@@ -44,7 +58,25 @@ import Testing
             // A live task whose state disagrees with its steps, changed behind the triggers' back.
             try await connection.executeSimple("SET session_replication_role = replica")
             _ = try await connection.execute("UPDATE orcastra.tasks SET state = 'error' WHERE id = \(stalled)")
+            // A slot freed without starting the next in line; a timed-out task whose step still waits.
+            _ = try await connection.execute("UPDATE orcastra.tasks SET state = 'cancelled' WHERE id = \(holder)")
+            _ = try await connection.execute("""
+                UPDATE orcastra.tasks SET state = 'error', state_reason = 'timed out: forged', finished_at = deadline_at WHERE id = \(overdue)
+                """)
             try await connection.executeSimple("SET session_replication_role = origin")
+            // A second task of key a started (in the log) while the first held the only slot.
+            _ = try await connection.execute("""
+                INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason) VALUES (\(waiter), 'pending', 'in_progress', 'forged')
+                """)
+            // Two attempts of a step limited to one, running at once (in the log).
+            let limitedSteps = try await connection.query("""
+                SELECT id, task_id FROM orcastra.steps WHERE task_id IN (\(holder), \(overdue)) ORDER BY id
+                """).rows.map { (try $0.decode("id", as: Int64.self), try $0.decode("task_id", as: UUID.self)) }
+            for (id, task) in limitedSteps {
+                _ = try await connection.execute("""
+                    INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason) VALUES (\(id), \(task), 'enqueued', 'in_progress', 1, 'forged')
+                    """)
+            }
 
             let violations = try await checker.check(on: connection)
             let found = Set(violations.map(\.invariant))
@@ -52,6 +84,10 @@ import Testing
             #expect(violations.allSatisfy { !$0.message.isEmpty && $0.message.hasSuffix(".") })
             #expect(violations.contains { $0.invariant == "parents-before-children" && $0.stepName == "second" && $0.message.contains("first") })
             #expect(violations.contains { $0.invariant == "task-state-matches-steps" && $0.taskID == stalled })
+            #expect(violations.contains { $0.invariant == "concurrency-key-limit" && $0.taskID == waiter && $0.message.contains("2 tasks") })
+            #expect(violations.contains { $0.invariant == "concurrency-waiting-has-reason" && $0.taskID == waiter })
+            #expect(violations.contains { $0.invariant == "task-deadline" && $0.taskID == overdue && $0.stepName == "only" })
+            #expect(violations.contains { $0.invariant == "step-concurrency-limit" && $0.taskID == overdue && $0.message.contains("2 attempts") })
             // A grace period keeps a task changed within it out of the report. (Not the default 5 s:
             // on a loaded machine this test takes longer than that since the task was created.)
             #expect(!(try await InvariantChecker(settleGrace: .seconds(600)).check(on: connection)).contains { $0.invariant == "task-state-matches-steps" })
@@ -64,8 +100,8 @@ import Testing
             let json = try await orcastra.run(["check", "--json"], environment: ["ORCASTRA_DATABASE_URL": cluster.url])
             #expect(json.status == 1)
             let object = try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any]
-            #expect(object?["tasks"] as? Int == 2)
-            #expect(object?["steps"] as? Int == 4)
+            #expect(object?["tasks"] as? Int == 5)
+            #expect(object?["steps"] as? Int == 7)
             #expect((object?["violations"] as? [[String: Any]])?.contains { $0["invariant"] as? String == "pending-parents-count" && $0["step_id"] as? Int == Int(second) } == true)
         }
     }

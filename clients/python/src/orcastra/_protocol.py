@@ -38,6 +38,8 @@ SQLSTATE_STEP_NOT_COMPLETED: Final = "OR005"
 # claim_steps, register_worker, template_definition: the login role was not granted the namespace
 # (`orcastra roles grant-worker`; docs/security.md).
 SQLSTATE_NAMESPACE_NOT_GRANTED: Final = "OR007"
+# create_task: the template's concurrency key selects nothing (or null) in the task's context.
+SQLSTATE_CONCURRENCY_KEY_MISSING: Final = "OR010"
 
 TASK_STATES: Final = ("pending", "in_progress", "waiting_for_retry", "error", "complete", "cancelled", "resolved_manually")
 STEP_STATES: Final = (
