@@ -96,6 +96,8 @@ public struct Problem: Error, Sendable, Encodable, Equatable {
                 return Problem("invalid-context", .unprocessableContent, title: "The context cannot be stored", detail: "\(error)")
             case .templateDeprecated, .deprecatedCannotBeDefault, .defaultCannotBeDeprecated, .versionConflict:
                 return Problem("conflict", .conflict, title: "Conflict", detail: "\(error)")
+            case .traceparentInvalid:
+                return Problem("invalid-request", .badRequest, title: "Invalid traceparent", detail: "\(error)")
             case .notMigrated:
                 return Problem("unavailable", .serviceUnavailable, title: "Database not migrated", detail: "\(error)")
             case .notInTransaction:

@@ -48,4 +48,7 @@ public enum OrcastraSQLState: String, CaseIterable, Sendable {
     /// A worker-protocol function (`claim_steps`, `register_worker`, `template_definition`) was
     /// called for a namespace the calling login role was not granted (`orcastra roles grant-worker`).
     case namespaceNotGranted = "OR007"
+    /// `create_task`, `create_task_by_name` or `create_tasks` was given a traceparent that is not a
+    /// W3C trace context (docs/tracing.md).
+    case traceparentInvalid = "OR025"
 }

@@ -38,6 +38,8 @@ SQLSTATE_STEP_NOT_COMPLETED: Final = "OR005"
 # claim_steps, register_worker, template_definition: the login role was not granted the namespace
 # (`orcastra roles grant-worker`; docs/security.md).
 SQLSTATE_NAMESPACE_NOT_GRANTED: Final = "OR007"
+# create_task, create_task_by_name, create_tasks: p_traceparent is not a W3C trace context (docs/tracing.md).
+SQLSTATE_TRACEPARENT_INVALID: Final = "OR025"
 
 TASK_STATES: Final = ("pending", "in_progress", "waiting_for_retry", "error", "complete", "cancelled", "resolved_manually")
 STEP_STATES: Final = (
