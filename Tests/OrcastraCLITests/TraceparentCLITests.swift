@@ -22,6 +22,12 @@ import Testing
                                                  environment: ["TRACEPARENT": Self.inherited])
         #expect(flagged.status == 0, "\(flagged.output)")
         #expect(try await stored(flagged.standardOutput, pool) == Self.given)
+        let id = try #require((try JSONSerialization.jsonObject(with: Data(flagged.standardOutput.utf8)) as? [String: Any])?["task_id"] as? String)
+        let show = try await cli.orcastra.run(["task", "show", id, "--database-url", url])
+        #expect(show.standardOutput.contains("Trace     4bf92f3577b34da6a3ce929d0e0e4736"), "\(show.output)")
+        let json = try await cli.orcastra.run(["task", "show", id, "--json", "--database-url", url])
+        #expect(json.standardOutput.contains(#""traceparent" : "\#(Self.given)""#) || json.standardOutput.contains(#""traceparent":"\#(Self.given)""#),
+                "\(json.output)")
 
         let fromEnvironment = try await cli.orcastra.run(["submit", "shop/single", "--json", "--database-url", url],
                                                          environment: ["TRACEPARENT": Self.inherited])
