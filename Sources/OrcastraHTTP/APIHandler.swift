@@ -95,7 +95,7 @@ struct APIHandler: APIProtocol {
         let reference = try TemplateReference(parsing: body.template)
         // The server's own request span when it traces (a child of the caller's), else the caller's
         // traceparent header; one that is not a W3C trace context is ignored, as W3C asks (a new trace).
-        let traceparent = Traceparent.ofCurrentContext() ?? RequestTraceparent.current.flatMap(Traceparent.normalized)
+        let traceparent = Traceparent.ofCurrentContext() ?? input.headers.traceparent.flatMap(Traceparent.normalized)
         let request = TaskRequest(template: reference, context: context, idempotencyKey: input.headers.idempotencyKey,
                                   priority: Int(body.priority ?? 0), runAt: runAt, allowDeprecated: body.allowDeprecated ?? false,
                                   traceparent: traceparent)

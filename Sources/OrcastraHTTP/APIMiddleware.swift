@@ -13,13 +13,6 @@ enum RequestJSON {
     @TaskLocal static var current: JSONValue?
 }
 
-/// The request's W3C `traceparent` header, as sent (`POST /v1/tasks` stores it with the task
-/// when the server does not trace itself; docs/tracing.md).
-enum RequestTraceparent {
-    @TaskLocal static var current: String?
-    static let field = HTTPField.Name("traceparent")!
-}
-
 /// What every request goes through before and after the generated routes: the route table (404
 /// and 405), the bearer token and its scope (401, 403), the body limit (413), malformed JSON
 /// (400), and every error rendered as RFC 9457 problem+json (a 500 says nothing internal).
@@ -31,9 +24,7 @@ struct APIMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context,
                 next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
-            return try await RequestTraceparent.$current.withValue(request.headers[RequestTraceparent.field]) {
-                try await process(request, context: context, next: next)
-            }
+            return try await process(request, context: context, next: next)
         } catch {
             return render(error, request: request)
         }
