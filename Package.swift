@@ -33,6 +33,10 @@ let package = Package(
         // gzip for `orcastra prune --archive` (zlib through the package's own small system module).
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        // OTLP/HTTP only: the default traits would also build gRPC (docs/tracing.md).
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", from: "1.0.0"),
     ],
     targets: [
         // libpq, from Debian's libpq-dev.
@@ -83,7 +87,9 @@ let package = Package(
         // Everything Orcastra stores in PostgreSQL: the template registry, task creation, queries.
         .target(
             name: "OrcastraStore",
-            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraSchedules", "OrcastraStateMachines"],
+            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraSchedules", "OrcastraStateMachines",
+                           .product(name: "Tracing", package: "swift-distributed-tracing"),
+                           .product(name: "W3CTraceContext", package: "swift-w3c-trace-context")],
             swiftSettings: strict
         ),
         // The client library: submit, watch, inspect and repair tasks (the CLI is built on it).
@@ -108,6 +114,7 @@ let package = Package(
             name: "OrcastraWorker",
             dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraCommand", "OrcastraStateMachines",
                            .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Tracing", package: "swift-distributed-tracing"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
@@ -128,6 +135,7 @@ let package = Package(
                            .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "Tracing", package: "swift-distributed-tracing"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
@@ -146,6 +154,7 @@ let package = Package(
             name: "OrcastraCommandLine",
             dependencies: ["OrcastraConfiguration", "OrcastraDevDB", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator", "OrcastraCommand", "OrcastraStateMachines",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "OTel", package: "swift-otel"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
@@ -277,7 +286,8 @@ let package = Package(
         // The HTTP API against the built orcastra-orchestrator on a real port.
         .testTarget(
             name: "OrcastraHTTPTests",
-            dependencies: ["OrcastraHTTP", "OrcastraTesting", "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations"],
+            dependencies: ["OrcastraHTTP", "OrcastraTesting", "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations",
+                           .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -19,9 +19,13 @@
 -- otherwise scanned every step once the tables grew — 30–100 ms per statement at 400,000 steps
 -- (PlanStabilityTests; docs/benchmarks.md, "Plans"). The settings hold for the functions these
 -- call too (release_children, settle_tasks, the audit triggers).
+-- The result gained `traceparent` (the task's W3C trace context, docs/tracing.md): a new row type,
+-- so the old function goes first. Callers that name their columns are unaffected.
+DROP FUNCTION IF EXISTS orcastra.claim_steps(text, text, integer, integer);
 CREATE OR REPLACE FUNCTION orcastra.claim_steps(p_namespace text, p_worker text, p_limit integer, p_lease_ms integer)
 RETURNS TABLE (step_id bigint, task_id uuid, step_name text, attempt integer, max_attempts integer,
-               lease_token uuid, lease_expires_at timestamptz, template_id bigint, context jsonb, parents jsonb)
+               lease_token uuid, lease_expires_at timestamptz, template_id bigint, context jsonb, parents jsonb,
+               traceparent text)
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
@@ -66,7 +70,8 @@ BEGIN
                      FROM orcastra.step_edges e
                      JOIN orcastra.steps p ON p.id = e.parent_id
                      LEFT JOIN orcastra.step_results r ON r.step_id = p.id
-                     WHERE e.child_id = c.id), '{}'::jsonb)
+                     WHERE e.child_id = c.id), '{}'::jsonb),
+           t.traceparent
     FROM claimed c JOIN orcastra.tasks t ON t.id = c.task_id
     ORDER BY c.id;
 END

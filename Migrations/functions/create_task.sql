@@ -40,6 +40,9 @@ $$;
 -- ones keep working: the new parameters come last and have defaults.
 DROP FUNCTION IF EXISTS orcastra.create_task(bigint, jsonb, text, integer, timestamptz);
 DROP FUNCTION IF EXISTS orcastra.create_task_by_name(text, text, text, jsonb, text, integer, timestamptz);
+DROP FUNCTION IF EXISTS orcastra.create_task(bigint, jsonb, text, integer, timestamptz, boolean);
+DROP FUNCTION IF EXISTS orcastra.create_task_by_name(text, text, text, jsonb, text, integer, timestamptz, boolean);
+DROP FUNCTION IF EXISTS orcastra.create_tasks(bigint[], jsonb[], text[], integer[]);
 
 -- Creates a task from a registered template (orcastra.templates.id) in one transaction: the task,
 -- every step of the stored definition, the edges between them and the "created" audit rows.
@@ -50,6 +53,8 @@ DROP FUNCTION IF EXISTS orcastra.create_task_by_name(text, text, text, jsonb, te
 --   p_priority         higher runs first when workers are busy (copied to every step)
 --   p_run_at           start no earlier than this; NULL or a time not in the future starts now
 --   p_allow_deprecated a deprecated version is refused (OR004) unless this is true
+--   p_traceparent      the W3C trace context the task's step attempts become spans of
+--                      (docs/tracing.md); NULL starts a new trace; a malformed one raises OR025
 -- Returns the task, whether it was made now, its state, and its real template (id and version:
 -- for a key that matched, the version the earlier task runs). context_differs is true when a key
 -- matched a task whose context is not equal (as jsonb) to p_context: that context was not used.
@@ -62,7 +67,8 @@ DROP FUNCTION IF EXISTS orcastra.create_task_by_name(text, text, text, jsonb, te
 -- same idempotency key (then it returns that task once it commits).
 CREATE OR REPLACE FUNCTION orcastra.create_task(p_template_id bigint, p_context jsonb DEFAULT '{}',
                                                p_idempotency_key text DEFAULT NULL, p_priority integer DEFAULT 0,
-                                               p_run_at timestamptz DEFAULT NULL, p_allow_deprecated boolean DEFAULT false)
+                                               p_run_at timestamptz DEFAULT NULL, p_allow_deprecated boolean DEFAULT false,
+                                               p_traceparent text DEFAULT NULL)
 RETURNS TABLE (task_id uuid, created boolean, state text, template_id bigint, template_version text, context_differs boolean)
 LANGUAGE plpgsql -- generic plans on indexes; hash joins of the template's own steps stay allowed: see the top of claim.sql
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
@@ -80,6 +86,7 @@ DECLARE
     v_concurrency_scope text;
     v_concurrency_key text;
     v_waiting boolean := false;
+    v_traceparent text := orcastra.task_traceparent(p_traceparent);
 BEGIN
     SELECT t.definition, t.namespace, t.name, t.version, t.deprecated_at, t.deprecation_reason INTO v_template
     FROM orcastra.templates t WHERE t.id = p_template_id;
@@ -119,11 +126,11 @@ BEGIN
     LOOP
         INSERT INTO orcastra.tasks AS t (template_id, state, state_reason, priority, idempotency_key, idempotency_scope,
                                          context, run_at, started_at, timeout_ms, concurrency_scope, concurrency_key,
-                                         concurrency_limit, waiting_for_slot, waiting_since)
+                                         concurrency_limit, waiting_for_slot, waiting_since, traceparent)
         VALUES (p_template_id, v_state, v_reason, coalesce(p_priority, 0), p_idempotency_key, v_scope, coalesce(p_context, '{}'),
                 coalesce(p_run_at, now()), CASE WHEN v_state = 'in_progress' THEN now() END,
                 (v_template.definition->>'timeout_ms')::bigint, v_concurrency_scope, v_concurrency_key,
-                (v_template.definition->'concurrency'->>'limit')::integer, v_waiting, CASE WHEN v_waiting THEN clock_timestamp() END)
+                (v_template.definition->'concurrency'->>'limit')::integer, v_waiting, CASE WHEN v_waiting THEN clock_timestamp() END, v_traceparent)
         ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING t.id INTO v_task;
         EXIT WHEN v_task IS NOT NULL;
@@ -186,10 +193,13 @@ $$;
 -- checked: no deprecation check (a deprecated template is the caller's to refuse), no run_at.
 --   p_templates, p_contexts, p_keys, p_priorities   one entry per task (a NULL context is {},
 --                                                    a NULL key never matches, a NULL priority 0)
+--   p_traceparents                                  one W3C traceparent per task, as create_task's
+--                                                    p_traceparent (NULL, or a NULL entry: a new trace)
 -- Returns one row per entry, n = its 1-based position: the task, and whether it was made now
 -- (false: its key matched an existing task of that template, which is returned). Locks nothing
 -- but the rows it inserts; notifies each namespace that got a root step once, at commit.
-CREATE OR REPLACE FUNCTION orcastra.create_tasks(p_templates bigint[], p_contexts jsonb[], p_keys text[], p_priorities integer[])
+CREATE OR REPLACE FUNCTION orcastra.create_tasks(p_templates bigint[], p_contexts jsonb[], p_keys text[], p_priorities integer[],
+                                                p_traceparents text[] DEFAULT NULL)
 RETURNS TABLE (n integer, task_id uuid, created boolean)
 LANGUAGE plpgsql -- generic plans on indexes; hash joins of the templates' own steps stay allowed: see the top of claim.sql
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
@@ -207,23 +217,26 @@ BEGIN
     -- decides under its key's lock whether it may start); the rest are made below, set-based.
     RETURN QUERY
     SELECT i.n::integer, c.task_id, c.created
-    FROM unnest(p_templates, p_contexts, p_keys, p_priorities) WITH ORDINALITY AS i(template_id, context, key, priority, n)
+    FROM unnest(p_templates, p_contexts, p_keys, p_priorities, coalesce(p_traceparents, '{}'))
+         WITH ORDINALITY AS i(template_id, context, key, priority, traceparent, n)
     JOIN orcastra.templates t ON t.id = i.template_id AND t.definition ? 'concurrency'
-    CROSS JOIN LATERAL orcastra.create_task(i.template_id, i.context, i.key, i.priority, NULL, true) AS c
+    CROSS JOIN LATERAL orcastra.create_task(i.template_id, i.context, i.key, i.priority, NULL, true, i.traceparent) AS c
     ORDER BY i.n;
 
     -- One statement: every row of every new task (ids made here, so each is known by its entry).
     WITH input AS (
         SELECT i.n::integer AS n, gen_random_uuid() AS id, i.template_id, coalesce(i.context, '{}') AS context, i.key,
                coalesce(i.priority, 0) AS priority, t.definition,
-               CASE WHEN i.key IS NOT NULL THEN t.namespace || '/' || t.name END AS scope
-        FROM unnest(p_templates, p_contexts, p_keys, p_priorities) WITH ORDINALITY AS i(template_id, context, key, priority, n)
+               CASE WHEN i.key IS NOT NULL THEN t.namespace || '/' || t.name END AS scope,
+               orcastra.task_traceparent(i.traceparent) AS traceparent
+        FROM unnest(p_templates, p_contexts, p_keys, p_priorities, coalesce(p_traceparents, '{}'))
+             WITH ORDINALITY AS i(template_id, context, key, priority, traceparent, n)
         JOIN orcastra.templates t ON t.id = i.template_id AND NOT t.definition ? 'concurrency'
     ), inserted AS (
         INSERT INTO orcastra.tasks AS t (id, template_id, state, state_reason, priority, idempotency_key, idempotency_scope,
-                                         context, run_at, started_at, timeout_ms)
+                                         context, run_at, started_at, timeout_ms, traceparent)
         SELECT i.id, i.template_id, 'in_progress', 'created', i.priority, i.key, i.scope, i.context, now(), now(),
-               (i.definition->>'timeout_ms')::bigint
+               (i.definition->>'timeout_ms')::bigint, i.traceparent
         FROM input i ORDER BY i.n
         ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING t.id
@@ -327,7 +340,7 @@ $$;
 CREATE OR REPLACE FUNCTION orcastra.create_task_by_name(p_namespace text, p_name text, p_version text DEFAULT NULL,
                                                        p_context jsonb DEFAULT '{}', p_idempotency_key text DEFAULT NULL,
                                                        p_priority integer DEFAULT 0, p_run_at timestamptz DEFAULT NULL,
-                                                       p_allow_deprecated boolean DEFAULT false)
+                                                       p_allow_deprecated boolean DEFAULT false, p_traceparent text DEFAULT NULL)
 RETURNS TABLE (task_id uuid, created boolean, state text, template_id bigint, template_version text, context_differs boolean)
 LANGUAGE plpgsql -- generic plans on indexes; hash joins of the template's own steps stay allowed: see the top of claim.sql
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
@@ -351,6 +364,7 @@ BEGIN
             USING ERRCODE = 'OR003', HINT = 'Register it first with `orcastra template register FILE`.';
     END IF;
     RETURN QUERY SELECT * FROM orcastra.create_task(v_template, p_context, p_idempotency_key, p_priority, p_run_at,
-                                                    p_version IS NOT NULL AND coalesce(p_allow_deprecated, false));
+                                                    p_version IS NOT NULL AND coalesce(p_allow_deprecated, false),
+                                                    p_traceparent);
 END
 $$;

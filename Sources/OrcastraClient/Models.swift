@@ -19,6 +19,9 @@ public struct TaskDetail: Sendable, Hashable, Codable {
     public var stateReason: String
     public var priority: Int
     @NullEncoded public var idempotencyKey: String?
+    /// The W3C trace context the task was submitted under: its step attempts are spans of this
+    /// trace (docs/tracing.md). Nil only for tasks made before migration 0008.
+    @NullEncoded public var traceparent: String?
     public var context: JSONValue
     public var runAt: Date
     public var createdAt: Date
@@ -50,6 +53,12 @@ public struct TaskDetail: Sendable, Hashable, Codable {
     /// Steps in `error`: what `orcastra step retry` or `step resolve` act on.
     public var failedSteps: [StepDetail] { steps.filter { $0.state == .error } }
 
+    /// The trace id of `traceparent`: what to search a tracing backend for.
+    public var traceID: String? {
+        guard let parts = traceparent?.split(separator: "-"), parts.count == 4 else { return nil }
+        return String(parts[1])
+    }
+
     /// Wall time from start to finish (or to now, for a task that still runs).
     public func duration(now: Date = Date()) -> TimeInterval? {
         guard let startedAt else { return nil }
@@ -59,7 +68,7 @@ public struct TaskDetail: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case id, template, state, priority, context, error, steps
         case templateNamespace = "template_namespace", templateName = "template_name", templateVersion = "template_version"
-        case stateReason = "state_reason", idempotencyKey = "idempotency_key", runAt = "run_at"
+        case stateReason = "state_reason", idempotencyKey = "idempotency_key", runAt = "run_at", traceparent
         case createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at"
     }
 }

@@ -90,7 +90,7 @@ public struct OrcastraClient: Sendable {
     /// - Throws: `StoreError.taskNotFound` for an unknown id.
     public func task(_ id: UUID) async throws -> TaskDetail {
         let rows = try await pool.query("""
-            SELECT t.id, t.state, t.state_reason, t.priority, t.idempotency_key, t.context::text AS context,
+            SELECT t.id, t.state, t.state_reason, t.priority, t.idempotency_key, t.traceparent, t.context::text AS context,
                    t.run_at, t.created_at, t.started_at, t.finished_at, t.error,
                    tp.namespace AS template_namespace, tp.name AS template_name, tp.version AS template_version,
                    coalesce((
@@ -123,6 +123,7 @@ public struct OrcastraClient: Sendable {
             stateReason: try row.decode("state_reason"),
             priority: try row.decode("priority", as: Int.self),
             idempotencyKey: try row.decode("idempotency_key"),
+            traceparent: try row.decode("traceparent"),
             context: try JSONValue(parsing: try row.decode("context", as: String.self)),
             runAt: try row.decode("run_at"),
             createdAt: try row.decode("created_at"),

@@ -22,11 +22,12 @@ public enum Lifecycle {
             return !state.bootstrapped
         }
         guard first else { return }
-        LoggingSystem.bootstrap { label in
-            var handler = OneLineLogHandler(inner: StreamLogHandler.standardError(label: label))
+        // With tracing on, each record carries the trace_id and span_id of the span it was logged in.
+        LoggingSystem.bootstrap({ label, provider in
+            var handler = OneLineLogHandler(inner: StreamLogHandler.standardError(label: label, metadataProvider: provider))
             handler.logLevel = Lifecycle.logging.withLock { $0.level }
             return handler
-        }
+        }, metadataProvider: TracingSetup.loggingMetadataProvider())
     }
 
     /// Runs `services` in a `ServiceGroup` until they end. The first SIGTERM or SIGINT starts the

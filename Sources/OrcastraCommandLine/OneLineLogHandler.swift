@@ -11,6 +11,11 @@ struct OneLineLogHandler: LogHandler {
         set { inner.metadata = newValue }
     }
 
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+
     var logLevel: Logger.Level {
         get { inner.logLevel }
         set { inner.logLevel = newValue }

@@ -41,8 +41,10 @@ public struct OrchestratorOptions: ParsableArguments {
         configuration.pollInterval = pollInterval.duration
         configuration.batchLimit = batchLimit
         configuration.scheduleBatchLimit = scheduleBatch
+        // First in the group, so it is shut down last and sends the spans still batched.
+        let tracing = try TracingSetup.bootstrap(serviceName: "orcastra-orchestrator")
         let orchestrator = Orchestrator(configuration: configuration)
-        let services: [any Service] = [orchestrator] + (try additionalServices(configuration.conninfo))
+        let services: [any Service] = (tracing.map { [$0] } ?? []) + [orchestrator] + (try additionalServices(configuration.conninfo))
         try await Lifecycle.runUntilSignalled(services, logger: Logger(label: "orcastra.orchestrator"))
     }
 

@@ -56,8 +56,10 @@ public struct WorkerOptions: ParsableArguments {
         configuration.lease = lease.duration
         configuration.pollInterval = pollInterval.duration
         configuration.gracePeriod = gracePeriod.duration
+        // Before the worker exists: it reads the tracer once (docs/tracing.md).
+        let tracing = try TracingSetup.bootstrap(serviceName: "orcastra-worker")
         let worker = Worker(configuration: configuration)
-        try await Lifecycle.runUntilSignalled([worker], logger: Logger(label: "orcastra.worker"))
+        try await Lifecycle.runUntilSignalled((tracing.map { [$0] } ?? []) + [worker], logger: Logger(label: "orcastra.worker"))
     }
 
     static let discussion = """

@@ -93,8 +93,12 @@ struct APIHandler: APIProtocol {
             }
         }
         let reference = try TemplateReference(parsing: body.template)
+        // The server's own request span when it traces (a child of the caller's), else the caller's
+        // traceparent header; one that is not a W3C trace context is ignored, as W3C asks (a new trace).
+        let traceparent = Traceparent.ofCurrentContext() ?? input.headers.traceparent.flatMap(Traceparent.normalized)
         let request = TaskRequest(template: reference, context: context, idempotencyKey: input.headers.idempotencyKey,
-                                  priority: Int(body.priority ?? 0), runAt: runAt, allowDeprecated: body.allowDeprecated ?? false)
+                                  priority: Int(body.priority ?? 0), runAt: runAt, allowDeprecated: body.allowDeprecated ?? false,
+                                  traceparent: traceparent)
         let creation = try await TaskCreator(pool: client.pool).create(request, from: try await templates.find(reference))
         let created = Components.Schemas.TaskCreated(id: creation.taskID.uuidString.lowercased(), created: creation.created,
                                                      template: creation.templateReference, contextDiffers: creation.contextDiffers)

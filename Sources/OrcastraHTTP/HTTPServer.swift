@@ -7,6 +7,7 @@ import OrcastraClient
 import OrcastraPostgres
 import OrcastraStore
 import ServiceLifecycle
+import Tracing
 
 /// Where and how the API listens (`orcastra-orchestrator --http-address`).
 public struct HTTPServerConfiguration: Sendable {
@@ -73,6 +74,11 @@ public struct HTTPServer: Service {
 
     func application(pool: PostgresPool) throws -> some ApplicationProtocol {
         let router = Router()
+        // With a tracer bootstrapped (OTEL_* variables, docs/tracing.md) each request is a server
+        // span, a child of the caller's traceparent; a task submitted in it is stored under it.
+        if !(InstrumentationSystem.tracer is NoOpTracer) {
+            router.add(middleware: TracingMiddleware())
+        }
         router.add(middleware: APIMiddleware(authenticator: TokenAuthenticator(pool: pool, cacheTime: configuration.tokenCacheTime),
                                              bodyLimit: configuration.bodyLimit, logger: logger))
         let hub = TaskEventHub(conninfo: conninfo, logger: logger)

@@ -99,6 +99,8 @@ public struct Problem: Error, Sendable, Encodable, Equatable {
                                errors: [FieldError(path: "context", message: "the concurrency key \(key) selects nothing")])
             case .templateDeprecated, .deprecatedCannotBeDefault, .defaultCannotBeDeprecated, .versionConflict:
                 return Problem("conflict", .conflict, title: "Conflict", detail: "\(error)")
+            case .traceparentInvalid:
+                return Problem("invalid-request", .badRequest, title: "Invalid traceparent", detail: "\(error)")
             case .notMigrated:
                 return Problem("unavailable", .serviceUnavailable, title: "Database not migrated", detail: "\(error)")
             case .notInTransaction:

@@ -51,4 +51,7 @@ public enum OrcastraSQLState: String, CaseIterable, Sendable {
     /// `create_task` was given a context in which the template's concurrency key selects nothing
     /// (or null), so the task could not be counted under any key.
     case concurrencyKeyMissing = "OR010"
+    /// `create_task`, `create_task_by_name` or `create_tasks` was given a traceparent that is not a
+    /// W3C trace context (docs/tracing.md).
+    case traceparentInvalid = "OR025"
 }

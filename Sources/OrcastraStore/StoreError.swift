@@ -34,6 +34,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     /// (`status` says what it is instead).
     case notInTransaction(status: String)
     case taskNotFound(String)
+    /// A traceparent given with a submission is not a W3C trace context.
+    case traceparentInvalid(String)
 
     public var description: String {
         switch self {
@@ -71,6 +73,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             return "The context cannot be stored: \(reason). Nothing was written; remove it, or encode binary data (e.g. as base64)."
         case .notMigrated:
             return "This database has no Orcastra schema. Run `orcastra migrate` first."
+        case .traceparentInvalid(let value):
+            return "traceparent '\(value)' is not a W3C trace context: give 00-<32 hex digits trace id>-<16 hex digits parent span id>-<2 hex digits flags>, ids not all zero (https://www.w3.org/TR/trace-context/#traceparent-header), or none for a new trace."
         case .taskNotFound(let id):
             return "No task with id \(id)."
         }

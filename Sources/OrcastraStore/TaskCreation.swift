@@ -16,9 +16,13 @@ public struct TaskRequest: Sendable {
     /// Run a deprecated version. Only a pinned reference (`ns/name@1.0.0`) can: one without a
     /// version never takes a deprecated version, whatever this says.
     public var allowDeprecated: Bool
+    /// The W3C `traceparent` the task's step attempts become spans under (docs/tracing.md). Nil
+    /// takes the caller's current span when a tracer is bootstrapped, else a new trace.
+    public var traceparent: String?
 
     public init(template: TemplateReference, context: JSONValue = .object([:]), idempotencyKey: String? = nil,
-                priority: Int = 0, runAt: Date? = nil, allowDeprecated: Bool = false) {
+                priority: Int = 0, runAt: Date? = nil, allowDeprecated: Bool = false, traceparent: String? = nil) {
+        self.traceparent = traceparent
         self.template = template
         self.context = context
         self.idempotencyKey = idempotencyKey
@@ -109,6 +113,13 @@ public struct TaskCreator: Sendable {
                 throw StoreError.contextInvalid(template: template.reference, violations: violations)
             }
         }
+        var request = request
+        if let given = request.traceparent {
+            guard let traceparent = Traceparent.normalized(given) else { throw StoreError.traceparentInvalid(given) }
+            request.traceparent = traceparent
+        } else {
+            request.traceparent = Traceparent.ofCurrentContext()
+        }
         let statement = Self.createStatement(request, context: JSONText(contextJSON), templateID: stored.id)
         let row: PostgresRow?
         do {
@@ -140,7 +151,8 @@ public struct TaskCreator: Sendable {
         return """
             SELECT task_id, created, template_version, context_differs
             FROM orcastra.create_task(\(templateID)::bigint, \(context)::jsonb, \(request.idempotencyKey)::text,
-                                      \(request.priority)::integer, \(request.runAt)::timestamptz, \(allowDeprecated)::boolean)
+                                      \(request.priority)::integer, \(request.runAt)::timestamptz, \(allowDeprecated)::boolean,
+                                      \(request.traceparent)::text)
             """
     }
 }

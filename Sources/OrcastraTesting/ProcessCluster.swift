@@ -32,14 +32,17 @@ public final class ProcessCluster: @unchecked Sendable {
 
     /// Starts an orchestrator process; with `role`, connected as that login role.
     @discardableResult
-    public func orchestrator(_ arguments: [String] = ["--poll-interval", "200ms"], as role: String? = nil) throws -> BackgroundProcess {
-        try spawn("orcastra-orchestrator", arguments + ["--log-level", "debug"], as: role)
+    public func orchestrator(_ arguments: [String] = ["--poll-interval", "200ms"], as role: String? = nil,
+                             environment: [String: String] = [:]) throws -> BackgroundProcess {
+        try spawn("orcastra-orchestrator", arguments + ["--log-level", "debug"], as: role, environment: environment)
     }
 
     /// Starts a worker process for `namespace`; with `role`, connected as that login role.
     @discardableResult
-    public func worker(namespace: String = "e2e", _ arguments: [String] = [], as role: String? = nil) throws -> BackgroundProcess {
-        try spawn("orcastra-worker", ["--namespace", namespace, "--poll-interval", "200ms", "--log-level", "debug"] + arguments, as: role)
+    public func worker(namespace: String = "e2e", _ arguments: [String] = [], as role: String? = nil,
+                       environment: [String: String] = [:]) throws -> BackgroundProcess {
+        try spawn("orcastra-worker", ["--namespace", namespace, "--poll-interval", "200ms", "--log-level", "debug"] + arguments,
+                  as: role, environment: environment)
     }
 
     /// Starts any of the package's executables against the cluster's database.
@@ -54,10 +57,12 @@ public final class ProcessCluster: @unchecked Sendable {
         return TestDatabases.conninfo(url, as: role)
     }
 
-    private func spawn(_ name: String, _ arguments: [String], as role: String? = nil) throws -> BackgroundProcess {
+    private func spawn(_ name: String, _ arguments: [String], as role: String? = nil,
+                       environment: [String: String] = [:]) throws -> BackgroundProcess {
         let tool = CommandLineTool(name)
         let log = "\(logFolder)/\(name)-\(processes.count).log"
-        let process = try BackgroundProcess(tool.path, arguments, environment: ["ORCASTRA_DATABASE_URL": url(as: role)], logPath: log)
+        let process = try BackgroundProcess(tool.path, arguments, environment: environment.merging(["ORCASTRA_DATABASE_URL": url(as: role)]) { $1 },
+                                            logPath: log)
         processes.append(process)
         return process
     }

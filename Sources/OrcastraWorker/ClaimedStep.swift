@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import OrcastraPostgres
 import OrcastraTemplates
 
@@ -17,6 +18,10 @@ struct ClaimedStep: Sendable {
     var templateID: Int64
     var contextText: String
     var parentsText: String
+    /// The W3C trace context the task was submitted under (nil for tasks made before migration 0008).
+    var taskTraceparent: String?
+    /// This attempt's span and what it hands on; set when the step starts (AttemptTrace.start).
+    var trace = AttemptTrace.none
 
     /// A claimed row, or the lease it holds when the rest of the row could not be read (the worker
     /// then hands the step back at once instead of leaving it owned by nobody).
@@ -34,13 +39,22 @@ struct ClaimedStep: Sendable {
                 taskID: try row.decode("task_id"), name: try row.decode("step_name"),
                 attempt: try row.decode("attempt"), maxAttempts: try row.decode("max_attempts"),
                 templateID: try row.decode("template_id"),
-                contextText: try row.decode("context"), parentsText: try row.decode("parents")))
+                contextText: try row.decode("context"), parentsText: try row.decode("parents"),
+                taskTraceparent: (try? row.decode("traceparent", as: String?.self)) ?? nil))
         } catch {
             return .failure(UndecodableClaim(lease: Lease(stepID: id, token: token), error: error))
         }
     }
 
     var lease: Lease { Lease(stepID: id, token: leaseToken) }
+
+    /// What every log line about this attempt carries: task, step, attempt, and the attempt's
+    /// `trace_id` and `span_id` when it is traced.
+    var logMetadata: Logger.Metadata {
+        var metadata: Logger.Metadata = ["task": "\(taskID.uuidString.lowercased())", "step": "\(name)", "attempt": "\(attempt)"]
+        metadata.merge(trace.logMetadata) { $1 }
+        return metadata
+    }
 
     /// Parses the input; throws a permanent failure that says what is wrong with it.
     func input() throws -> (context: JSONValue, parents: [String: JSONValue]) {

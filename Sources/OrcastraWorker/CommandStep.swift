@@ -24,6 +24,10 @@ enum CommandStep {
         environment["ORCASTRA_MAX_ATTEMPTS"] = String(step.maxAttempts)
         environment["ORCASTRA_IDEMPOTENCY_KEY"] = step.idempotencyKey
         environment["ORCASTRA_INPUT"] = inputFile
+        // The attempt's W3C trace context, so the command can continue the trace (docs/tracing.md);
+        // never one the worker itself was started with.
+        environment["TRACEPARENT"] = step.traceparent
+        environment["TRACESTATE"] = nil
 
         let outcome = await CommandRunner.run(CommandInvocation(
             argv: spec.argv, environment: environment, workingDirectory: spec.workingDirectory,

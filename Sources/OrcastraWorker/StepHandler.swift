@@ -33,6 +33,10 @@ public struct StepContext: Sendable {
     public let logger: Logger
     /// Set once the worker shuts down.
     let shutdown: ShutdownFlag
+    /// The W3C `traceparent` of this attempt (docs/tracing.md): its span's when the worker traces,
+    /// else the one the task was submitted under; nil for tasks made before tracing existed. Pass
+    /// it on to continue the trace (command steps get it as `TRACEPARENT`).
+    public var traceparent: String? = nil
 
     /// A key that names this step of this task, the same in every attempt (and on every worker):
     /// `<task id>/<step name>`. Pass it to an external API that deduplicates requests (an

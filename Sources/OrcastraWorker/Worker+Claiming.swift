@@ -44,7 +44,9 @@ extension Worker {
         var unreadable: [Lease] = []
         for row in rows {
             switch ClaimedStep.decode(row) {
-            case .success(let step): steps.append(step)
+            case .success(var step):
+                step.trace = AttemptTrace.start(step, tracer: tracer, namespace: configuration.namespace, workerID: configuration.workerID)
+                steps.append(step)
             case .failure(let failure):
                 logger.error("a claimed row could not be read; handing it back", metadata: ["error": "\(failure.error)"])
                 if let lease = failure.lease { unreadable.append(lease) }
@@ -58,6 +60,6 @@ extension Worker {
 
     func start(_ step: ClaimedStep) {
         handlers[step.lease] = Task { await self.execute(step) }
-        logger.debug("step claimed", metadata: ["task": "\(step.taskID.uuidString.lowercased())", "step": "\(step.name)", "attempt": "\(step.attempt)"])
+        logger.debug("step claimed", metadata: step.logMetadata)
     }
 }

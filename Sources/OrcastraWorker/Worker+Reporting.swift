@@ -64,7 +64,8 @@ extension Worker {
                 logger.warning("reporting outcomes failed; retrying", metadata: ["error": "\(error)", "steps": "\(batch.count)"])
                 for outcome in dropped {
                     logger.error("giving up reporting a step; its lease will expire and it will be retried",
-                                 metadata: ["task": "\(outcome.step.taskID.uuidString.lowercased())", "step": "\(outcome.step.name)"])
+                                 metadata: outcome.step.logMetadata)
+                    outcome.step.trace.end(outcome: "unreported", error: "the outcome could not be reported: \(error)")
                 }
                 if !dropped.isEmpty { wake.yield() }
                 return false
@@ -109,8 +110,10 @@ extension Worker {
             }
         }
         state.drop(outcome.step.lease)
+        let reason = refusal.map { "\($0)" } ?? ""
         logger.error("the database refused this step's outcome; its lease will expire and it will be retried",
-                     metadata: ["task": "\(outcome.step.taskID.uuidString.lowercased())", "step": "\(outcome.step.name)", "error": "\(refusal.map { "\($0)" } ?? "")"])
+                     metadata: outcome.step.logMetadata.merging(["error": "\(reason)"]) { $1 })
+        outcome.step.trace.end(outcome: "unreported", error: "the database refused the outcome: \(reason)")
         wake.yield()
     }
 
@@ -150,7 +153,8 @@ extension Worker {
             guard let id = try? row.decode("step_id", as: Int64.self), let outcome = try? row.decode("outcome", as: String.self),
                   let reported = byID[id] else { continue }
             let step = reported.step
-            let metadata: Logger.Metadata = ["task": "\(step.taskID.uuidString.lowercased())", "step": "\(step.name)", "attempt": "\(step.attempt)"]
+            let metadata = step.logMetadata
+            Self.endTrace(step, outcome: outcome, reported: reported.result)
             switch ReportOutcome(rawValue: outcome) {
             case .completed: logger.debug("step complete", metadata: metadata)
             case .waitingForRetry, .error:
@@ -162,8 +166,26 @@ extension Worker {
             case .leaseLost, nil: logger.warning("step outcome refused: the lease was lost (the step may run elsewhere)", metadata: metadata)
             }
             if let taskState = try? row.decode("task_state", as: String?.self) {
-                logger.log(level: taskState == TaskState.error.rawValue ? .error : .info, "task \(taskState)", metadata: ["task": "\(step.taskID.uuidString.lowercased())"])
+                var taskMetadata: Logger.Metadata = ["task": "\(step.taskID.uuidString.lowercased())"]
+                if let traceID = step.trace.logMetadata["trace_id"] { taskMetadata["trace_id"] = traceID }
+                logger.log(level: taskState == TaskState.error.rawValue ? .error : .info, "task \(taskState)", metadata: taskMetadata)
             }
+        }
+    }
+
+    /// Ends an attempt's span with what `report_steps` said; a failure carries its message.
+    static func endTrace(_ step: ClaimedStep, outcome: String, reported: StepOutcome.Result) {
+        switch ReportOutcome(rawValue: outcome) {
+        case .completed, .ignored:
+            step.trace.end(outcome: outcome)
+        case .waitingForRetry, .error:
+            if case .failure(let message, _) = reported {
+                step.trace.end(outcome: outcome, error: message)
+            } else {
+                step.trace.end(outcome: outcome, error: outcome)
+            }
+        case .leaseLost, nil:
+            step.trace.end(outcome: outcome, error: "the lease was lost: the step may run elsewhere")
         }
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import OrcastraPostgres
 import OrcastraStateMachines
 import OrcastraTemplates
+import Tracing
 
 // Running handlers: one task per attempt, off the actor; only the bookkeeping comes back to it.
 extension Worker {
@@ -12,6 +13,16 @@ extension Worker {
         var stepLogger = logger
         stepLogger[metadataKey: "task"] = "\(step.taskID.uuidString.lowercased())"
         stepLogger[metadataKey: "step"] = "\(step.name)"
+        for (key, value) in step.trace.logMetadata { stepLogger[metadataKey: key] = value }
+        // Spans a handler makes are children of the attempt's, and a metadata provider such as
+        // swift-otel's sees the attempt's trace (docs/tracing.md).
+        guard let span = step.trace.span else { return await runAttempt(step, logger: stepLogger) }
+        await ServiceContext.$current.withValue(span.context) {
+            await runAttempt(step, logger: stepLogger)
+        }
+    }
+
+    private nonisolated func runAttempt(_ step: ClaimedStep, logger stepLogger: Logger) async {
         var policy: RetryPolicy?
         let result: StepOutcome.Result
         do {
@@ -22,7 +33,9 @@ extension Worker {
             policy = definition.retry
             let input = try step.input()
             let context = StepContext(taskID: step.taskID, stepID: step.id, stepName: step.name, attempt: step.attempt, maxAttempts: step.maxAttempts,
-                                      taskContext: input.context, parents: input.parents, logger: stepLogger, shutdown: shutdownFlag)
+                                      taskContext: input.context, parents: input.parents, logger: stepLogger, shutdown: shutdownFlag,
+                                      traceparent: step.trace.traceparent)
+            step.trace.event("handler started")
             let timeout = Duration.milliseconds(definition.timeout.milliseconds)
             switch try await perform(definition, step: step, input: input, context: context, timeout: timeout) {
             case .value(let value):
@@ -36,6 +49,7 @@ extension Worker {
         } catch is CancellationError {
             switch await cancellationReason(step.lease) {
             case .abandoned:
+                step.trace.end(outcome: "abandoned", error: "the attempt was abandoned: its lease was lost, its task cancelled, or the worker stopped")
                 await handlerGone(step.lease)
                 return
             case .timedOut(let limit):
@@ -45,6 +59,7 @@ extension Worker {
         } catch {
             result = Self.failure(.retryable("\(error)"), step: step, policy: policy)
         }
+        step.trace.event("handler finished")
         await finish(StepOutcome(step: step, result: result))
     }
 
@@ -210,7 +225,9 @@ extension Worker {
     func settledInTransaction(_ step: ClaimedStep, _ end: TransactionEnd) async {
         handlers[step.lease] = nil
         state.drop(step.lease)
-        let metadata: Logger.Metadata = ["task": "\(step.taskID.uuidString.lowercased())", "step": "\(step.name)", "attempt": "\(step.attempt)"]
+        let metadata = step.logMetadata
+        step.trace.end(outcome: end.outcome,
+                       error: end.outcome == ReportOutcome.leaseLost.rawValue ? "the lease was lost: the step may run elsewhere" : nil)
         switch ReportOutcome(rawValue: end.outcome) {
         case .completed: logger.debug("step complete (in its handler's transaction)", metadata: metadata)
         case .ignored: logger.info("step rolled back: its task was cancelled", metadata: metadata)

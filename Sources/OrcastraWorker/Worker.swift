@@ -4,6 +4,7 @@ import OrcastraPostgres
 import OrcastraStateMachines
 import OrcastraTemplates
 import ServiceLifecycle
+import Tracing
 
 /// A namespace worker: claims enqueued steps with `FOR UPDATE SKIP LOCKED`, runs their handlers
 /// (Swift `StepHandler`s or `command`s), keeps their leases alive, and reports outcomes — all through
@@ -31,6 +32,9 @@ public actor Worker: Service {
     /// Opened on first use, so a worker without such handlers never connects with it.
     let transactionPool: PostgresPool
     let templates: TemplateCache
+    /// The tracer of `InstrumentationSystem` when one was bootstrapped (docs/tracing.md), read once
+    /// here: nil means tracing is off and no step attempt makes a span.
+    let tracer: (any Tracer)?
 
     var state: WorkerState
     /// The task running each held step's handler, by lease.
@@ -60,6 +64,8 @@ public actor Worker: Service {
         heartbeatSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
         transactionPool = PostgresPool(conninfo: configuration.conninfo, maximumConnections: configuration.concurrency, logger: logger)
         templates = TemplateCache(slot: heartbeatSlot, namespace: configuration.namespace)
+        let tracer = InstrumentationSystem.tracer
+        self.tracer = tracer is NoOpTracer ? nil : tracer
         state = WorkerState(concurrency: configuration.concurrency, claimBatch: configuration.claimBatch, lease: configuration.lease)
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (reportWakeups, reportWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

@@ -56,6 +56,7 @@ enum ExitCodes {
                 return ("\(error) `orcastra template show \(template) --source` shows the schema.", .invalidInput)
             case .versionConflict: return ("\(error)", .conflict)
             case .contextTooLarge, .contextUnstorable, .concurrencyKeyMissing: return ("\(error)", .invalidInput)
+            case .traceparentInvalid: return ("--traceparent: \(error)", .invalidInput)
             case .notMigrated: return ("\(error)", .unavailable)
             case .notInTransaction: return ("\(error)", .invalidInput)
             }

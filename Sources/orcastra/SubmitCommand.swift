@@ -41,6 +41,10 @@ struct SubmitCommand: AsyncParsableCommand {
                                valueName: "key"))
     var idempotencyKey: String?
 
+    @Option(help: ArgumentHelp("Run the task's steps as spans of this W3C trace context (00-<trace id>-<parent span id>-<flags>); default: $TRACEPARENT, else a new trace. See docs/tracing.md.",
+                               valueName: "traceparent"))
+    var traceparent: String?
+
     @Flag(help: "Run a deprecated version; only with a pinned one (NAMESPACE/NAME@VERSION).")
     var allowDeprecated = false
 
@@ -86,6 +90,9 @@ struct SubmitCommand: AsyncParsableCommand {
         if timeout != nil && !wait {
             throw ValidationError("--timeout only applies with --wait.")
         }
+        if let traceparent, Traceparent.normalized(traceparent) == nil {
+            throw ValidationError("--traceparent '\(traceparent)' is not a W3C trace context: give 00-<32 hex digits trace id>-<16 hex digits parent span id>-<2 hex digits flags>, ids not all zero, or leave the option out for a new trace.")
+        }
         if allowDeprecated && !template.contains("@") {
             throw ValidationError("--allow-deprecated applies to a pinned version (NAMESPACE/NAME@VERSION): a reference without a version never takes a deprecated one.")
         }
@@ -102,8 +109,15 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         try await CLI.withClient(database) { client in
             try await submit(TaskRequest(template: reference, context: contextValue, idempotencyKey: idempotencyKey,
-                                         priority: priority, runAt: runAt, allowDeprecated: allowDeprecated), with: client)
+                                         priority: priority, runAt: runAt, allowDeprecated: allowDeprecated,
+                                         traceparent: traceparent ?? Self.inheritedTraceparent()), with: client)
         }
+    }
+
+    /// `TRACEPARENT` from the environment (a traced script, a command step) when it is a valid
+    /// W3C trace context; an unusable one starts a new trace, as W3C asks of a receiver.
+    static func inheritedTraceparent() -> String? {
+        ProcessInfo.processInfo.environment["TRACEPARENT"].flatMap(Traceparent.normalized)
     }
 
     private func submit(_ request: TaskRequest, with client: OrcastraClient) async throws {

@@ -89,6 +89,7 @@ struct TaskCommand: AsyncParsableCommand {
             if let finished = detail.finishedAt { lines.append("Finished  \(CLI.time(finished))") }
             if let duration = detail.duration() { lines.append("Duration  \(CLI.duration(duration))") }
             if let key = detail.idempotencyKey { lines.append("Key       \(key)") }
+            if let trace = detail.traceID { lines.append("Trace     \(trace)") }
             if let error = detail.error {
                 // One line: each failed step's error summed up; `step show` has them whole.
                 let failed = detail.failedSteps.map { "\($0.name): \(CLI.errorSummary($0.lastError) ?? $0.stateReason)" }

@@ -31,13 +31,13 @@ final class APIFixture: @unchecked Sendable {
         """
 
     /// Starts everything; `arguments` are extra orchestrator options. Call `shutdown()` in a defer.
-    init(url: String? = nil, arguments: [String] = [], start: Bool = true) async throws {
+    init(url: String? = nil, arguments: [String] = [], start: Bool = true, environment: [String: String] = [:]) async throws {
         cluster = try await ProcessCluster(url: url)
         port = try Self.freePort()
         base = "http://127.0.0.1:\(port)"
         if start {
             do {
-                try await startOrchestrator(arguments)
+                try await startOrchestrator(arguments, environment: environment)
             } catch {
                 await cluster.shutdown()
                 throw error
@@ -45,8 +45,9 @@ final class APIFixture: @unchecked Sendable {
         }
     }
 
-    func startOrchestrator(_ arguments: [String] = []) async throws {
-        orchestrator = try cluster.orchestrator(["--poll-interval", "200ms", "--http-address", "127.0.0.1:\(port)"] + arguments)
+    func startOrchestrator(_ arguments: [String] = [], environment: [String: String] = [:]) async throws {
+        orchestrator = try cluster.orchestrator(["--poll-interval", "200ms", "--http-address", "127.0.0.1:\(port)"] + arguments,
+                                                environment: environment)
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let (status, _, _) = try? await request("GET", "/healthz"), status == 200 { return }

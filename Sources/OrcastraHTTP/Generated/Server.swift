@@ -426,6 +426,11 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                         name: "Idempotency-Key",
                         as: Swift.String.self
                     ),
+                    traceparent: try converter.getOptionalHeaderFieldAsURI(
+                        in: request.headerFields,
+                        name: "traceparent",
+                        as: Swift.String.self
+                    ),
                     accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields)
                 )
                 let contentType = converter.extractContentTypeIfPresent(in: request.headerFields)

@@ -482,17 +482,24 @@ internal enum Operations {
                 ///
                 /// - Remark: Generated from `#/paths/v1/tasks/POST/header/Idempotency-Key`.
                 internal var idempotencyKey: Swift.String?
+                /// W3C trace context (https://www.w3.org/TR/trace-context/) the task's step attempts become spans of (docs/tracing.md). A server that traces (OTEL_* variables) stores its own request span, a child of this one; otherwise this value is stored as given. A value that is not a valid traceparent is ignored, as W3C asks, and the task starts a new trace.
+                ///
+                /// - Remark: Generated from `#/paths/v1/tasks/POST/header/traceparent`.
+                internal var traceparent: Swift.String?
                 internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SubmitTask.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - idempotencyKey: A second submission with the same key (per template family) returns the first task with 200.
+                ///   - traceparent: W3C trace context (https://www.w3.org/TR/trace-context/) the task's step attempts become spans of (docs/tracing.md). A server that traces (OTEL_* variables) stores its own request span, a child of this one; otherwise this value is stored as given. A value that is not a valid traceparent is ignored, as W3C asks, and the task starts a new trace.
                 ///   - accept:
                 internal init(
                     idempotencyKey: Swift.String? = nil,
+                    traceparent: Swift.String? = nil,
                     accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SubmitTask.AcceptableContentType>] = .defaultValues()
                 ) {
                     self.idempotencyKey = idempotencyKey
+                    self.traceparent = traceparent
                     self.accept = accept
                 }
             }

@@ -74,3 +74,17 @@ def test_wait_returns_when_another_client_cancels(cluster: Cluster, database_url
         assert waiter.wait(task, timeout=20, recheck=3600).state == "cancelled"
         assert time.monotonic() - started < 5
         timer.join()
+
+
+def test_submit_stores_the_traceparent_given_or_a_new_one(cluster: Cluster, client: Client,
+                                                         db: psycopg.Connection[Any]) -> None:
+    reference = cluster.register("traced", ONE)
+    given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    traced = client.submit(reference, traceparent=given)
+    assert db.execute("SELECT traceparent FROM orcastra.tasks WHERE id = %s", (traced.task_id,)).fetchone() == (given,)
+    fresh = client.submit(reference)
+    (value,) = db.execute("SELECT traceparent FROM orcastra.tasks WHERE id = %s", (fresh.task_id,)).fetchone()  # type: ignore[misc]
+    assert value.startswith("00-") and value.endswith("-01") and value.split("-")[1] != given.split("-")[1]
+    with pytest.raises(SubmitRefused) as refused:
+        client.submit(reference, traceparent="00-not-a-trace-01")
+    assert refused.value.sqlstate == "OR025"

@@ -49,7 +49,8 @@ def test_error_codes_match_the_sql(db: psycopg.Connection[Any]) -> None:
     assert raised == {protocol.SQLSTATE_ILLEGAL_TRANSITION, protocol.SQLSTATE_REFUSED_OPERATOR_ACTION,
                       protocol.SQLSTATE_TEMPLATE_NOT_FOUND, protocol.SQLSTATE_TEMPLATE_DEPRECATED,
                       protocol.SQLSTATE_STEP_NOT_COMPLETED,
-                      protocol.SQLSTATE_NAMESPACE_NOT_GRANTED, protocol.SQLSTATE_CONCURRENCY_KEY_MISSING}
+                      protocol.SQLSTATE_NAMESPACE_NOT_GRANTED, protocol.SQLSTATE_CONCURRENCY_KEY_MISSING,
+                      protocol.SQLSTATE_TRACEPARENT_INVALID}
 
 
 def test_states_match_the_check_constraints(db: psycopg.Connection[Any]) -> None:

@@ -48,6 +48,8 @@ def test_every_handler_outcome(cluster: Cluster, client: Client, db: psycopg.Con
     assert info["step_id"] == steps["info"]["id"] and info["task_id"] == str(submitted.task_id)
     assert (info["name"], info["handler"], info["attempt"], info["max_attempts"]) == ("info", "t.info", 1, 1)
     assert info["timeout"] == 7.0 and info["time_left_ok"] is True
+    (traceparent,) = db.execute("SELECT traceparent FROM orcastra.tasks WHERE id = %s", (submitted.task_id,)).fetchone()  # type: ignore[misc]
+    assert info["traceparent"] == traceparent and traceparent.startswith("00-")
     assert steps["none"]["state"] == "complete" and steps["none"]["result"] is None
 
     # A retryable failure on its last attempt, and permanent failures that keep their attempts.

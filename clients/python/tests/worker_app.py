@@ -42,7 +42,8 @@ def sync_echo(step: Step) -> Any:
 async def info(step: Step) -> Any:
     return {"step_id": step.step_id, "task_id": str(step.task_id), "name": step.name, "handler": step.handler,
             "attempt": step.attempt, "max_attempts": step.max_attempts, "timeout": step.timeout,
-            "time_left_ok": 0 < step.time_left() <= step.timeout, "deadline": step.deadline.isoformat()}
+            "time_left_ok": 0 < step.time_left() <= step.timeout, "deadline": step.deadline.isoformat(),
+            "traceparent": step.traceparent}
 
 
 @worker.handler("t.none")

@@ -40,6 +40,8 @@ SQLSTATE_STEP_NOT_COMPLETED: Final = "OR005"
 SQLSTATE_NAMESPACE_NOT_GRANTED: Final = "OR007"
 # create_task: the template's concurrency key selects nothing (or null) in the task's context.
 SQLSTATE_CONCURRENCY_KEY_MISSING: Final = "OR010"
+# create_task, create_task_by_name, create_tasks: p_traceparent is not a W3C trace context (docs/tracing.md).
+SQLSTATE_TRACEPARENT_INVALID: Final = "OR025"
 
 TASK_STATES: Final = ("pending", "in_progress", "waiting_for_retry", "error", "complete", "cancelled", "resolved_manually")
 STEP_STATES: Final = (

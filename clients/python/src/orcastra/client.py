@@ -160,12 +160,17 @@ class Client:
 
     def submit(self, reference: str, context: Any = None, *, idempotency_key: str | None = None, priority: int = 0,
                run_at: dt.datetime | None = None, allow_deprecated: bool = False,
+               traceparent: str | None = None,
                conn: psycopg.Connection[Any] | None = None) -> Submission:
         """Creates a task of template ``namespace/name`` (its default, else highest release) or ``namespace/name@version``.
 
         ``run_at`` in the future schedules the task; ``priority`` is copied to its steps (higher first).
         An ``idempotency_key`` already used for this template returns that task (``created`` False).
         Like the SQL function, this does not check the context against the template's input_schema.
+
+        ``traceparent``: the W3C trace context (``00-<trace id>-<parent span id>-<flags>``) the
+        task's step attempts become spans of (docs/tracing.md); None starts a new trace. A
+        malformed one is refused with SubmitRefused (SQLSTATE OR025).
 
         ``conn``: submit inside the caller's open transaction on that psycopg connection, so the
         task exists if and only if that transaction commits (and workers are woken only at the
@@ -186,8 +191,9 @@ class Client:
             _check_in_transaction(conn)
         query = ("SELECT task_id, created, state, template_id, template_version, context_differs "
                  "FROM orcastra.create_task_by_name(%s, %s, p_version => %s, p_context => %s::jsonb, "
-                 "p_idempotency_key => %s, p_priority => %s::int, p_run_at => %s, p_allow_deprecated => %s)")
-        params = (namespace, name, version, text, idempotency_key, priority, run_at, allow_deprecated)
+                 "p_idempotency_key => %s, p_priority => %s::int, p_run_at => %s, p_allow_deprecated => %s, "
+                 "p_traceparent => %s)")
+        params = (namespace, name, version, text, idempotency_key, priority, run_at, allow_deprecated, traceparent)
         try:
             if conn is None:
                 rows = self._execute(query, params)

@@ -52,7 +52,8 @@ class Step:
 
     def __init__(self, *, step_id: int, task_id: uuid.UUID, name: str, handler: str, attempt: int,
                  max_attempts: int, context: Any, parents: dict[str, Any], timeout: float,
-                 worker: Worker, connection: psycopg.AsyncConnection[Any] | None = None) -> None:
+                 worker: Worker, connection: psycopg.AsyncConnection[Any] | None = None,
+                 traceparent: str | None = None) -> None:
         self.step_id = step_id
         self.task_id = task_id
         self.name = name
@@ -68,6 +69,10 @@ class Step:
         self._started = time.monotonic()
         #: When the attempt times out (UTC).
         self.deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=timeout)
+        #: The W3C trace context the task was submitted under (docs/tracing.md), to continue its
+        #: trace: ``opentelemetry.propagate.extract({"traceparent": step.traceparent})``. None only
+        #: for tasks made before migration 0008.
+        self.traceparent = traceparent
         self._worker = worker
         self._connection = connection
 
@@ -124,6 +129,7 @@ class _Held:
     template_id: int
     context: Any
     parents: dict[str, Any]
+    traceparent: str | None
     #: Until when the lease surely holds (monotonic): the last claim or heartbeat *sent* plus the lease.
     renewed_until: float
     task: asyncio.Task[None] | None = None
@@ -473,7 +479,8 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout=timeout)
 
-    _CLAIM_COLUMNS = ("SELECT step_id, task_id, step_name, attempt, max_attempts, lease_token, template_id, context, parents "
+    _CLAIM_COLUMNS = ("SELECT step_id, task_id, step_name, attempt, max_attempts, lease_token, template_id, context, parents, "
+                      "traceparent "
                       "FROM orcastra.claim_steps(%s, %s, %s::int, %s::int)")
 
     async def _claim_until_short(self) -> bool:
@@ -502,10 +509,10 @@ class Worker:
         return (self.namespace, self.worker_id, limit, int(self.lease * 1000))
 
     def _accept(self, rows: list[tuple[Any, ...]], sent: float) -> None:
-        for step_id, task_id, name, attempt, max_attempts, token, template_id, context, parents in rows:
+        for step_id, task_id, name, attempt, max_attempts, token, template_id, context, parents, traceparent in rows:
             held = _Held(step_id=step_id, token=token, task_id=task_id, name=name, attempt=attempt,
                          max_attempts=max_attempts, template_id=template_id, context=context,
-                         parents=dict(parents or {}), renewed_until=sent + self.lease)
+                         parents=dict(parents or {}), traceparent=traceparent, renewed_until=sent + self.lease)
             self._held[step_id] = held
             self._counters.claimed += 1
             held.task = asyncio.create_task(self._execute(held), name=f"orcastra-step-{step_id}")
@@ -684,7 +691,7 @@ class Worker:
                 return  # settled in its transaction; a failure raised after the rollback is reported below
             step = Step(step_id=held.step_id, task_id=held.task_id, name=held.name, handler=handler_name,
                         attempt=held.attempt, max_attempts=held.max_attempts, context=held.context,
-                        parents=held.parents, timeout=timeout_ms / 1000, worker=self)
+                        parents=held.parents, timeout=timeout_ms / 1000, worker=self, traceparent=held.traceparent)
             try:
                 async with asyncio.timeout(timeout_ms / 1000) as scope:
                     value = await self._call(function, step)
@@ -732,7 +739,7 @@ class Worker:
             await connection.execute("BEGIN")
             step = Step(step_id=held.step_id, task_id=held.task_id, name=held.name, handler=handler_name,
                         attempt=held.attempt, max_attempts=held.max_attempts, context=held.context,
-                        parents=held.parents, timeout=timeout_ms / 1000, worker=self, connection=connection)
+                        parents=held.parents, timeout=timeout_ms / 1000, worker=self, traceparent=held.traceparent, connection=connection)
             try:
                 # On a timeout (or a lost lease, a cancelled task, the grace period: _forget cancels this
                 # task) the statement in flight is cancelled on the server: psycopg sends a cancel
