@@ -47,10 +47,22 @@ public struct RetentionOptions: ParsableArguments {
             transform: RetentionArgument.parse)
     public var retentionResolvedManually: RetentionArgument?
 
-    @Option(help: ArgumentHelp("How often to look for expired tasks, or 'off' to never delete any. (default: 1m, or ORCASTRA_PRUNE_INTERVAL)", valueName: "duration"))
+    // Both are checked by the parser (transform), so a bad value from ORCASTRA_* or orcastra.yaml
+    // is refused naming where it came from (docs/configuration.md).
+    @Option(help: ArgumentHelp("How often to look for expired tasks, or 'off' to never delete any. (default: 1m, or ORCASTRA_PRUNE_INTERVAL)", valueName: "duration"),
+            transform: { text in
+                if text == "off" { return "off" }
+                do { _ = try DurationArgument.parse(text) } catch { throw DurationArgumentError(reason: "\(error); or write off to turn pruning off") }
+                return text
+            })
     public var pruneInterval: String?
 
-    @Option(help: ArgumentHelp("The most rows one pruning transaction deletes, 1 to 10000. (default: 10000, or ORCASTRA_PRUNE_BATCH_ROWS)", valueName: "rows"))
+    @Option(help: ArgumentHelp("The most rows one pruning transaction deletes, 1 to 10000. (default: 10000, or ORCASTRA_PRUNE_BATCH_ROWS)", valueName: "rows"),
+            transform: { text in
+                guard let rows = Int(text) else { throw DurationArgumentError(reason: "'\(text)' is not a whole number; write e.g. 10000") }
+                guard (1...10_000).contains(rows) else { throw DurationArgumentError(reason: "must be between 1 and 10000 (rows per transaction), got \(rows)") }
+                return rows
+            })
     public var pruneBatchRows: Int?
 
     /// The effective settings, each from its flag, else its variable, else the default; a bad

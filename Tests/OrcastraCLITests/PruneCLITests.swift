@@ -170,13 +170,13 @@ import Testing
     /// The orchestrators' retention defaults, from flags or ORCASTRA_* variables, are checked
     /// before anything connects; a bad one names its flag or variable and how to fix it.
     @Test(arguments: [
-        ([], ["ORCASTRA_RETENTION_ERROR": "30x"], "ORCASTRA_RETENTION_ERROR=30x: '30x' is not a duration; write numbers each followed by d, h, m, s, ms"),
-        ([], ["ORCASTRA_RETENTION_COMPLETE": "10s"], "ORCASTRA_RETENTION_COMPLETE=10s: '10s' is shorter than the shortest retention, 1m"),
+        ([], ["ORCASTRA_RETENTION_ERROR": "30x"], "ORCASTRA_RETENTION_ERROR: The value '30x' is invalid for '--retention-error <period>': '30x' is not a duration; write numbers each followed by d, h, m, s, ms"),
+        ([], ["ORCASTRA_RETENTION_COMPLETE": "10s"], "ORCASTRA_RETENTION_COMPLETE: The value '10s' is invalid for '--retention-complete <period>': '10s' is shorter than the shortest retention, 1m"),
         (["--retention-complete", "7"], [:], "'7' has no unit; add one, e.g. 7d for days, or write forever"),
-        (["--prune-interval", "0s"], [:], "--prune-interval '0s': a duration must be longer than zero; or write off to turn pruning off."),
-        ([], ["ORCASTRA_PRUNE_INTERVAL": "soon"], "ORCASTRA_PRUNE_INTERVAL 'soon'"),
-        (["--prune-batch-rows", "20000"], [:], "--prune-batch-rows must be between 1 and 10000 (rows per transaction), got 20000."),
-        ([], ["ORCASTRA_PRUNE_BATCH_ROWS": "many"], "ORCASTRA_PRUNE_BATCH_ROWS=many is not a whole number"),
+        (["--prune-interval", "0s"], [:], "The value '0s' is invalid for '--prune-interval <duration>': a duration must be longer than zero; or write off to turn pruning off"),
+        ([], ["ORCASTRA_PRUNE_INTERVAL": "soon"], "ORCASTRA_PRUNE_INTERVAL: The value 'soon' is invalid for '--prune-interval <duration>'"),
+        (["--prune-batch-rows", "20000"], [:], "The value '20000' is invalid for '--prune-batch-rows <rows>': must be between 1 and 10000 (rows per transaction), got 20000"),
+        ([], ["ORCASTRA_PRUNE_BATCH_ROWS": "many"], "ORCASTRA_PRUNE_BATCH_ROWS: The value 'many' is invalid for '--prune-batch-rows <rows>': 'many' is not a whole number"),
     ])
     func badRetentionSettingsOfTheOrchestratorAreNamed(arguments: [String], environment: [String: String], message: String) async throws {
         let run = try await CommandLineTool("orcastra-orchestrator").run(
