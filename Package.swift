@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-openapi-urlsession", from: "1.4.0"),
     ],
     targets: [
         // libpq, from Debian's libpq-dev.
@@ -129,6 +130,17 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
+        // The CLI's way to the HTTP API (`orcastra --api-url`): the client side of docs/openapi.yaml,
+        // generated once into Generated/ by scripts/generate-openapi.sh, over Foundation's URLSession,
+        // answering in OrcastraClient's own values so the CLI prints the same either way.
+        .target(
+            name: "OrcastraAPIClient",
+            dependencies: ["OrcastraClient", "OrcastraStore", "OrcastraTemplates", "OrcastraStateMachines", "OrcastraSchedules",
+                           .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                           .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
+                           .product(name: "HTTPTypes", package: "swift-http-types")],
+            swiftSettings: strict
+        ),
         // What the executables share: database options, durations, signals, logging.
         .target(
             name: "OrcastraCommandLine",
@@ -191,7 +203,7 @@ let package = Package(
             name: "orcastra",
             dependencies: [
                 "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraTemplates", "OrcastraSchedules",
-                "OrcastraStore", "OrcastraStateMachines", "OrcastraCommandLine", "OrcastraClient", "OrcastraInvariants",
+                "OrcastraStore", "OrcastraStateMachines", "OrcastraCommandLine", "OrcastraClient", "OrcastraInvariants", "OrcastraAPIClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
