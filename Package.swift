@@ -123,6 +123,7 @@ let package = Package(
             dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraClient", "OrcastraTemplates", "OrcastraMigrations",
                            "OrcastraStateMachines", "OrcastraSchedules",
                            .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HummingbirdTLS", package: "hummingbird"),
                            .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -15,11 +15,30 @@ struct HTTPOptions: ParsableArguments {
     @Option(help: "The largest request body the API accepts, in bytes; larger ones get 413. (default: 1048576, 1 MiB)")
     var httpBodyLimit = 1 << 20
 
+    @Option(help: ArgumentHelp("Serve HTTPS with this PEM certificate (the server's, then any intermediates); with --tls-key.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The certificate's PEM private key (unencrypted); with --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
     func validate() throws {
         guard httpBodyLimit > 0 else { throw ValidationError("--http-body-limit must be at least 1.") }
         if let address = resolvedAddress {
             do { _ = try HTTPServerConfiguration(address: address) } catch { throw ValidationError("\(error)") }
         }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: give the certificate and its private key.")
+        }
+        if let tls {
+            guard resolvedAddress != nil else { throw ValidationError("--tls-cert and --tls-key need --http-address (they secure the HTTP API).") }
+            // Read and checked now: a wrong file stops the start with its name, not a handshake later.
+            do { _ = try tls.configuration() } catch { throw ValidationError("\(error)") }
+        }
+    }
+
+    var tls: TLSFiles? {
+        guard let tlsCert, let tlsKey else { return nil }
+        return TLSFiles(certificatePath: tlsCert, keyPath: tlsKey)
     }
 
     var resolvedAddress: String? {
@@ -39,9 +58,12 @@ struct OrchestratorServer: AsyncParsableCommand {
     func run() async throws {
         let address = http.resolvedAddress
         let bodyLimit = http.httpBodyLimit
+        let tls = http.tls
         try await options.runOrchestrator { conninfo in
             guard let address else { return [] }
-            return [HTTPServer(configuration: try HTTPServerConfiguration(address: address, bodyLimit: bodyLimit), conninfo: conninfo)]
+            var configuration = try HTTPServerConfiguration(address: address, bodyLimit: bodyLimit)
+            configuration.tls = tls
+            return [HTTPServer(configuration: configuration, conninfo: conninfo)]
         }
     }
 }

@@ -110,14 +110,15 @@ import Testing
         #expect(attempts.first?["outcome"] as? String == "error" && (attempts.first?["error"] as? String)?.contains("boom") == true, "\(body)")
         #expect(attempts.first?["worker"] as? String == workers.first?["id"] as? String, "\(body)")
 
-        // Errors: an unknown step (404), a step id that is not a number (400), no token (401).
+        // Errors: an unknown step (404), a step id that is not a number (422, as for every parameter
+        // that does not match the spec), no token (401).
         (status, _, body) = try await api.object("GET", "/v1/steps/987654321/attempts", token: admin)
         #expect(status == 404 && body["type"] as? String == "urn:orcastra:problem:unknown-step", "\(body)")
         (status, _, body) = try await api.object("GET", "/v1/steps/abc/attempts", token: admin)
-        #expect(status == 400, "\(body)")
+        #expect(status == 422, "\(body)")
         (status, _, _) = try await api.object("GET", "/v1/workers")
         #expect(status == 401)
         (status, _, body) = try await api.object("GET", "/v1/workers?include_stale=maybe", token: admin)
-        #expect(status == 400, "\(body)")
+        #expect(status == 422, "\(body)")
     }
 }
