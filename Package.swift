@@ -37,6 +37,7 @@ let package = Package(
         // OTLP/HTTP only: the default traits would also build gRPC (docs/tracing.md).
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-openapi-urlsession", from: "1.4.0"),
     ],
     targets: [
         // libpq, from Debian's libpq-dev.
@@ -132,6 +133,7 @@ let package = Package(
             dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraClient", "OrcastraTemplates", "OrcastraMigrations",
                            "OrcastraStateMachines", "OrcastraSchedules",
                            .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HummingbirdTLS", package: "hummingbird"),
                            .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -150,6 +152,17 @@ let package = Package(
             swiftSettings: strict
         ),
         // What the executables share: database options, durations, signals, logging, configuration scopes.
+        // The CLI's way to the HTTP API (`orcastra --api-url`): the client side of docs/openapi.yaml,
+        // generated once into Generated/ by scripts/generate-openapi.sh, over Foundation's URLSession,
+        // answering in OrcastraClient's own values so the CLI prints the same either way.
+        .target(
+            name: "OrcastraAPIClient",
+            dependencies: ["OrcastraClient", "OrcastraStore", "OrcastraTemplates", "OrcastraStateMachines", "OrcastraSchedules",
+                           .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                           .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
+                           .product(name: "HTTPTypes", package: "swift-http-types")],
+            swiftSettings: strict
+        ),
         .target(
             name: "OrcastraCommandLine",
             dependencies: ["OrcastraConfiguration", "OrcastraDevDB", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator", "OrcastraCommand", "OrcastraStateMachines",
@@ -212,7 +225,7 @@ let package = Package(
             name: "orcastra",
             dependencies: [
                 "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraTemplates", "OrcastraSchedules",
-                "OrcastraStore", "OrcastraStateMachines", "OrcastraCommandLine", "OrcastraConfiguration", "OrcastraClient", "OrcastraInvariants",
+                "OrcastraStore", "OrcastraStateMachines", "OrcastraCommandLine", "OrcastraConfiguration", "OrcastraClient", "OrcastraInvariants", "OrcastraAPIClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CompressNIO", package: "compress-nio"),

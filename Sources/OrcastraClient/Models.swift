@@ -7,6 +7,29 @@ import OrcastraTemplates
 /// `TaskDetail` is a snapshot read in one statement, so the task's state and its steps' states are
 /// consistent with each other. It is `Equatable` so watchers can tell whether anything changed.
 public struct TaskDetail: Sendable, Hashable, Codable {
+    public init(id: UUID, template: String, templateNamespace: String, templateName: String, templateVersion: String,
+                state: TaskState, stateReason: String, priority: Int, idempotencyKey: String?, traceparent: String? = nil,
+                context: JSONValue, runAt: Date, createdAt: Date, startedAt: Date?, finishedAt: Date?, error: String?,
+                steps: [StepDetail]) {
+        self.id = id
+        self.template = template
+        self.templateNamespace = templateNamespace
+        self.templateName = templateName
+        self.templateVersion = templateVersion
+        self.state = state
+        self.stateReason = stateReason
+        self.priority = priority
+        self.idempotencyKey = idempotencyKey
+        self.traceparent = traceparent
+        self.context = context
+        self.runAt = runAt
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.error = error
+        self.steps = steps
+    }
+
     @LowercaseUUID public var id: UUID
     /// `namespace/name@version` of the template the task runs.
     public var template: String
@@ -75,6 +98,24 @@ public struct TaskDetail: Sendable, Hashable, Codable {
 
 /// One step of a task: where it is, how often it ran, what it produced or why it failed.
 public struct StepDetail: Sendable, Hashable, Codable {
+    public init(id: Int64, name: String, namespace: String, state: StepState, stateReason: String, attempts: Int,
+                maxAttempts: Int, startedAt: Date?, finishedAt: Date?, durationSeconds: Double?, lastError: String?,
+                result: JSONValue?, dependsOn: [String]) {
+        self.id = id
+        self.name = name
+        self.namespace = namespace
+        self.state = state
+        self.stateReason = stateReason
+        self.attempts = attempts
+        self.maxAttempts = maxAttempts
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.durationSeconds = durationSeconds
+        self.lastError = lastError
+        self.result = result
+        self.dependsOn = dependsOn
+    }
+
     /// The id `orcastra step retry|resolve` take.
     public var id: Int64
     public var name: String
@@ -104,6 +145,24 @@ public struct StepDetail: Sendable, Hashable, Codable {
 
 /// One row of a task listing: enough to pick a task, without its context or steps.
 public struct TaskSummary: Sendable, Hashable, Codable {
+    public init(id: UUID, template: String, templateNamespace: String, templateName: String, state: TaskState, priority: Int,
+                createdAt: Date, startedAt: Date?, finishedAt: Date?, stepCount: Int, finishedStepCount: Int, error: String?,
+                cursor: TaskCursor) {
+        self.id = id
+        self.template = template
+        self.templateNamespace = templateNamespace
+        self.templateName = templateName
+        self.state = state
+        self.priority = priority
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.stepCount = stepCount
+        self.finishedStepCount = finishedStepCount
+        self.error = error
+        self.cursor = cursor
+    }
+
     @LowercaseUUID public var id: UUID
     public var template: String
     public var templateNamespace: String
@@ -195,6 +254,19 @@ public struct TaskFilter: Sendable, Hashable {
 
 /// One state change of a task or of one of its steps, from the audit tables.
 public struct TransitionEvent: Sendable, Hashable, Codable {
+    public init(time: Date, kind: Kind, stepID: Int64?, stepName: String?, from: String?, to: String, reason: String,
+                attempt: Int?, metadata: JSONValue?) {
+        self.time = time
+        self.kind = kind
+        self.stepID = stepID
+        self.stepName = stepName
+        self.from = from
+        self.to = to
+        self.reason = reason
+        self.attempt = attempt
+        self.metadata = metadata
+    }
+
     public enum Kind: String, Sendable, Hashable, Codable { case task, step }
 
     public var time: Date

@@ -29,8 +29,9 @@ public enum OrcastraLaunch {
 
     /// `orcastra`: `orcastra orchestrator` and `orcastra worker [run]` are of their scopes; every
     /// other command takes only the shared settings (the database).
-    public static func parseAsRoot(_ root: any ParsableCommand.Type) -> any ParsableCommand {
-        ConfiguredLaunch.parse(root, universe: .orcastra, scopeOf: scope(ofPath:))
+    public static func parseAsRoot(_ root: any ParsableCommand.Type,
+                                   arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> any ParsableCommand {
+        ConfiguredLaunch.parse(root, universe: .orcastra, scopeOf: scope(ofPath:), arguments: arguments)
     }
 
     public static func scope(ofPath path: [String]) -> String? {

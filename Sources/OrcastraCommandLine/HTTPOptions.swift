@@ -15,8 +15,20 @@ public struct HTTPOptions: ParsableArguments {
     @Option(help: "The largest request body the API accepts, in bytes; larger ones get 413. (default: 1048576, 1 MiB)")
     public var httpBodyLimit = 1 << 20
 
+    @Option(help: ArgumentHelp("Serve HTTPS with this PEM certificate (the server's, then any intermediates); with --tls-key.", valueName: "file"))
+    public var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The certificate's PEM private key (unencrypted); with --tls-cert.", valueName: "file"))
+    public var tlsKey: String?
+
     public func validate() throws {
         guard httpBodyLimit > 0 else { throw ValidationError("--http-body-limit must be at least 1.") }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: give the certificate and its private key.")
+        }
+        if tlsCert != nil, resolvedAddress == nil {
+            throw ValidationError("--tls-cert and --tls-key need --http-address (they secure the HTTP API).")
+        }
     }
 
     public var resolvedAddress: String? {

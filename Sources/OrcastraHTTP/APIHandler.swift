@@ -261,7 +261,10 @@ struct APIHandler: APIProtocol {
                 .init(name: step.name, description: step.description, namespace: step.namespace, dependsOn: step.dependsOn,
                       maxAttempts: step.retry.maxAttempts, timeout: step.timeout.description)
             },
-            registeredAt: stored.registeredAt, isDefault: stored.isDefault, isDeprecated: stored.deprecatedAt != nil)
+            registeredAt: stored.registeredAt, isDefault: stored.isDefault, isDeprecated: stored.deprecatedAt != nil,
+            isUnpinnedChoice: stored.isUnpinnedChoice, unpinnedVersion: stored.unpinnedVersion?.description,
+            deprecatedAt: stored.deprecatedAt, deprecationReason: stored.deprecationReason, id: stored.id,
+            contentHash: stored.contentHash)
         return .ok(.init(body: .json(detail)))
     }
 
@@ -274,10 +277,12 @@ struct APIHandler: APIProtocol {
         }
         let template = try TemplateParser.parse(yaml: source, file: "request body")
         let outcome = try await registry.register(LoadedTemplate(file: "request body", source: source, template: template))
-        if case .registered = outcome {
-            return .created(.init(body: .json(.init(reference: template.reference, created: true))))
+        switch outcome {
+        case .registered(let id):
+            return .created(.init(body: .json(.init(reference: template.reference, created: true, id: id))))
+        case .unchanged(let id):
+            return .ok(.init(body: .json(.init(reference: template.reference, created: false, id: id))))
         }
-        return .ok(.init(body: .json(.init(reference: template.reference, created: false))))
     }
 
     // MARK: - Conversions
@@ -314,7 +319,7 @@ struct APIHandler: APIProtocol {
         .init(id: task.id.uuidString.lowercased(), template: task.template, templateNamespace: task.templateNamespace,
               templateName: task.templateName, state: try state(task.state), priority: task.priority, createdAt: task.createdAt,
               startedAt: task.startedAt, finishedAt: task.finishedAt, stepCount: task.stepCount,
-              finishedStepCount: task.finishedStepCount, error: task.error)
+              finishedStepCount: task.finishedStepCount, error: task.error, cursor: task.cursor.description)
     }
 
     static func event(_ event: TransitionEvent) -> Components.Schemas.Event {
@@ -325,6 +330,7 @@ struct APIHandler: APIProtocol {
     static func templateSummary(_ summary: TemplateSummary) -> Components.Schemas.TemplateSummary {
         .init(namespace: summary.namespace, name: summary.name, version: summary.version, reference: summary.reference,
               description: summary.description, stepCount: summary.stepCount, registeredAt: summary.registeredAt,
-              isDefault: summary.isDefault, isDeprecated: summary.isDeprecated)
+              isDefault: summary.isDefault, isDeprecated: summary.isDeprecated, isUnpinnedChoice: summary.isUnpinnedChoice,
+              deprecatedAt: summary.deprecatedAt, deprecationReason: summary.deprecationReason)
     }
 }

@@ -165,5 +165,15 @@ struct APIRoute: Sendable {
         APIRoute(method: .post, pattern: ["v1", "templates"], scope: .templatesWrite),
         APIRoute(method: .get, pattern: ["v1", "templates", "*", "*"], scope: .tasksRead),
         APIRoute(method: .get, pattern: ["v1", "templates", "*", "*", "*"], scope: .tasksRead),
+        // Schedules are set up like templates (templates:write); triggering one starts a task (tasks:write).
+        APIRoute(method: .get, pattern: ["v1", "schedules"], scope: .tasksRead),
+        APIRoute(method: .post, pattern: ["v1", "schedules"], scope: .templatesWrite, takesJSON: true),
+        APIRoute(method: .get, pattern: ["v1", "schedules", "*", "*"], scope: .tasksRead),
+        APIRoute(method: .delete, pattern: ["v1", "schedules", "*", "*"], scope: .templatesWrite),
+        APIRoute(method: .post, pattern: ["v1", "schedules", "*", "*", "pause"], scope: .templatesWrite),
+        APIRoute(method: .post, pattern: ["v1", "schedules", "*", "*", "resume"], scope: .templatesWrite),
+        APIRoute(method: .post, pattern: ["v1", "schedules", "*", "*", "trigger"], scope: .tasksWrite),
+        APIRoute(method: .get, pattern: ["v1", "workers"], scope: .tasksRead),
+        APIRoute(method: .get, pattern: ["v1", "steps", "*", "attempts"], scope: .tasksRead),
     ]
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import OpenAPIHummingbird
 import OpenAPIRuntime
@@ -19,6 +20,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var maximumConnections: Int
     /// How long a token check is remembered.
     public var tokenCacheTime: Duration
+    /// HTTPS with this certificate and key (`--tls-cert`, `--tls-key`); plain HTTP when nil.
+    public var tls: TLSFiles?
 
     public init(host: String, port: Int, bodyLimit: Int = 1 << 20, maximumConnections: Int = 8,
                 tokenCacheTime: Duration = .seconds(1)) {
@@ -64,7 +67,7 @@ public struct HTTPServer: Service {
     public func run() async throws {
         let pool = PostgresPool(conninfo: conninfo, maximumConnections: configuration.maximumConnections)
         do {
-            try await application(pool: pool).run()
+            try await application(pool: pool, tls: try configuration.tls?.configuration()).run()
         } catch {
             await pool.shutdown()
             throw error
@@ -72,7 +75,7 @@ public struct HTTPServer: Service {
         await pool.shutdown()
     }
 
-    func application(pool: PostgresPool) throws -> some ApplicationProtocol {
+    func application(pool: PostgresPool, tls: TLSConfiguration? = nil) throws -> some ApplicationProtocol {
         let router = Router()
         // With a tracer bootstrapped (OTEL_* variables, docs/tracing.md) each request is a server
         // span, a child of the caller's traceparent; a task submitted in it is stored under it.
@@ -89,10 +92,12 @@ public struct HTTPServer: Service {
         let configuration = self.configuration
         return Application(
             router: router,
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                     serverName: "orcastra"),
             onServerRunning: { channel in
-                logger.notice("HTTP API listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+                logger.notice("HTTP API listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+                                                               "tls": "\(configuration.tls != nil)"])
             },
             logger: logger)
     }

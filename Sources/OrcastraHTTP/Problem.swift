@@ -117,8 +117,23 @@ public struct Problem: Error, Sendable, Encodable, Equatable {
                 return Problem("malformed-json", .badRequest, title: "Malformed JSON", detail: problem, line: line, column: column)
             case .unstorableJSON:
                 return Problem("invalid-request", .unprocessableContent, title: "Cannot be stored", detail: "\(error)")
-            case .waitTimedOut, .registryMissing:
+            case .registryMissing:
+                return Problem("unavailable", .serviceUnavailable, title: "Database not migrated", detail: "\(error)")
+            case .waitTimedOut:
                 return nil
+            }
+        case let error as ScheduleError:
+            switch error {
+            case .notFound(_, let suggestions):
+                var problem = Problem("unknown-schedule", .notFound, title: "Unknown schedule", detail: "\(error)")
+                problem.suggestions = suggestions
+                return problem
+            case .ambiguous:
+                return Problem("invalid-request", .unprocessableContent, title: "Ambiguous schedule name", detail: "\(error)")
+            case .alreadyExists:
+                return Problem("conflict", .conflict, title: "Conflict", detail: "\(error)")
+            case .schedulesMissing:
+                return Problem("unavailable", .serviceUnavailable, title: "Database not migrated", detail: "\(error)")
             }
         case let error as TemplateValidationError:
             return Problem("invalid-template", .unprocessableContent, title: "Invalid template",
@@ -134,6 +149,10 @@ public struct Problem: Error, Sendable, Encodable, Equatable {
                                detail: "The database cannot be reached right now; try again.")
             case .server(let server) where server.sqlState == "42P01" || server.sqlState == "3F000":
                 return Problem("unavailable", .serviceUnavailable, title: "Database not migrated", detail: "\(StoreError.notMigrated)")
+            case .server(let server) where server.sqlState == "22P05":
+                return invalidRequest("The JSON holds \\u0000 (a NUL character), which PostgreSQL cannot store in jsonb; remove it.")
+            case .server(let server) where server.sqlState == "22008":
+                return invalidRequest("A time is out of the range PostgreSQL stores (4713 BC to 294276 AD).")
             default:
                 return nil
             }

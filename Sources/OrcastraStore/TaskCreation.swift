@@ -33,6 +33,14 @@ public struct TaskRequest: Sendable {
 }
 
 public struct TaskCreation: Sendable, Equatable {
+    /// For values read elsewhere (the HTTP API's client, OrcastraAPIClient).
+    public init(taskID: UUID, created: Bool, templateReference: String, contextDiffers: Bool) {
+        self.taskID = taskID
+        self.created = created
+        self.templateReference = templateReference
+        self.contextDiffers = contextDiffers
+    }
+
     public var taskID: UUID
     /// False when an idempotency key matched an existing task (of the same template: keys are
     /// unique per `namespace/name`).

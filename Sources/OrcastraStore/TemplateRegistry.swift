@@ -5,6 +5,20 @@ import OrcastraTemplates
 /// A template as it is stored: immutable once registered; only its lifecycle (default,
 /// deprecation) changes beside it.
 public struct StoredTemplate: Sendable {
+    /// For values read elsewhere (the HTTP API's client, OrcastraAPIClient).
+    public init(id: Int64, template: WorkflowTemplate, source: String, contentHash: String, registeredAt: Date,
+                deprecatedAt: Date?, deprecationReason: String?, isDefault: Bool, unpinnedVersion: SemanticVersion?) {
+        self.id = id
+        self.template = template
+        self.source = source
+        self.contentHash = contentHash
+        self.registeredAt = registeredAt
+        self.deprecatedAt = deprecatedAt
+        self.deprecationReason = deprecationReason
+        self.isDefault = isDefault
+        self.unpinnedVersion = unpinnedVersion
+    }
+
     public var id: Int64
     public var template: WorkflowTemplate
     public var source: String
@@ -23,7 +37,24 @@ public struct StoredTemplate: Sendable {
     public var isUnpinnedChoice: Bool { unpinnedVersion == template.version }
 }
 
+
 public struct TemplateSummary: Sendable, Codable {
+    /// For values read elsewhere (the HTTP API's client, OrcastraAPIClient).
+    public init(namespace: String, name: String, version: String, description: String?, stepCount: Int, registeredAt: Date,
+                isDefault: Bool, isUnpinnedChoice: Bool, isDeprecated: Bool, deprecatedAt: Date?, deprecationReason: String?) {
+        self.namespace = namespace
+        self.name = name
+        self.version = version
+        self.description = description
+        self.stepCount = stepCount
+        self.registeredAt = registeredAt
+        self.isDefault = isDefault
+        self.isUnpinnedChoice = isUnpinnedChoice
+        self.isDeprecated = isDeprecated
+        self.deprecatedAt = deprecatedAt
+        self.deprecationReason = deprecationReason
+    }
+
     public var namespace: String
     public var name: String
     public var version: String

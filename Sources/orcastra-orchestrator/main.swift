@@ -16,14 +16,21 @@ struct OrchestratorServer: AsyncParsableCommand {
         if let address = server.http.resolvedAddress {
             do { _ = try HTTPServerConfiguration(address: address) } catch { throw ValidationError("\(error)") }
         }
+        // Read and checked now: a wrong file stops the start with its name, not a handshake later.
+        if let cert = server.http.tlsCert, let key = server.http.tlsKey {
+            do { _ = try TLSFiles(certificatePath: cert, keyPath: key).configuration() } catch { throw ValidationError("\(error)") }
+        }
     }
 
     func run() async throws {
         let address = server.http.resolvedAddress
         let bodyLimit = server.http.httpBodyLimit
+        let tls = server.http.tlsCert.flatMap { cert in server.http.tlsKey.map { TLSFiles(certificatePath: cert, keyPath: $0) } }
         try await server.orchestrator.runOrchestrator { conninfo in
             guard let address else { return [] }
-            return [HTTPServer(configuration: try HTTPServerConfiguration(address: address, bodyLimit: bodyLimit), conninfo: conninfo)]
+            var configuration = try HTTPServerConfiguration(address: address, bodyLimit: bodyLimit)
+            configuration.tls = tls
+            return [HTTPServer(configuration: configuration, conninfo: conninfo)]
         }
     }
 }

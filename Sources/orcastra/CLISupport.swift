@@ -152,11 +152,11 @@ enum CLI {
     /// While a task is watched: if after a few seconds some of its steps still wait in a namespace
     /// no live worker serves, say so once on standard error (a watch would otherwise sit at
     /// "queued" with no clue). Cancel the returned task when the watch ends.
-    static func hintUnservedNamespaces(_ client: OrcastraClient, task id: UUID, after delay: Duration = .seconds(3)) -> Task<Void, Never> {
+    static func hintUnservedNamespaces(_ client: any TaskService, task id: UUID, after delay: Duration = .seconds(3)) -> Task<Void, Never> {
         Task {
             try? await Task.sleep(for: delay)
             guard !Task.isCancelled, let detail = try? await client.task(id),
-                  let unserved = try? await client.stepsWithoutLiveWorker(in: detail), !unserved.isEmpty, !Task.isCancelled else { return }
+                  let unserved = try? await client.unservedNamespaces(in: detail), !unserved.isEmpty, !Task.isCancelled else { return }
             for (namespace, steps) in unserved {
                 let names = steps.prefix(3).map(\.name).joined(separator: ", ") + (steps.count > 3 ? " and \(steps.count - 3) more" : "")
                 writeError("\nnote: no live worker serves namespace \(namespace), where \(names) \(steps.count == 1 ? "waits" : "wait"): start one with `orcastra-worker --namespace \(namespace)`.\n")

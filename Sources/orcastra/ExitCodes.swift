@@ -1,4 +1,5 @@
 import Foundation
+import OrcastraAPIClient
 import OrcastraClient
 import OrcastraCommandLine
 import OrcastraDevDB
@@ -95,6 +96,8 @@ enum ExitCodes {
             case .unknownApplied, .failed: return ("\(error)", .failure)
             }
         case let error as LocalPostgresError: return ("\(error)", .unavailable)
+        case let error as APIProblem: return APIExitCodes.userFacing(error)
+        case let error as APIUnreachable: return ("\(error)", .unavailable)
         case let error as MalformedConnectionString: return ("\(error)", .usage)
         case let error as PostgresError:
             switch error {

@@ -13,6 +13,11 @@ struct Orcastra: AsyncParsableCommand {
             With no database configured (--database-url, ORCASTRA_DATABASE_URL, DATABASE_URL or \
             libpq's PG* variables), commands use a local development PostgreSQL that Orcastra \
             starts itself in ./.orcastra/postgres (see `orcastra dev-db`).
+
+            Where only the HTTP API is reachable: `orcastra --api-url URL --api-token TOKEN COMMAND …` \
+            (or ORCASTRA_API_URL and ORCASTRA_API_TOKEN) runs submit, task show|list|wait|events|cancel, \
+            step retry|resolve and template list|show|register through the API, with the same \
+            output and exit codes; other commands say they need the database (docs/cli.md).
             """,
         version: OrcastraVersion.current,
         subcommands: [DemoCommand.self, MigrateCommand.self, OrchestratorSubcommand.self, WorkerCommandGroup.self, TemplateCommand.self, SubmitCommand.self, TaskCommand.self, StepCommand.self,
@@ -24,8 +29,11 @@ struct Orcastra: AsyncParsableCommand {
         // Quiet by default: people read the command's own output; `orcastra worker` raises it.
         Lifecycle.bootstrapLogging(level: nil, fallback: .warning)
         do {
-            // flag > ORCASTRA_* > orcastra.yaml > default (docs/configuration.md).
-            var command = OrcastraLaunch.parseAsRoot(Self.self)
+            // --api-url/--api-token come off first; then flag > ORCASTRA_* > orcastra.yaml > default
+            // (docs/configuration.md).
+            let arguments = try APIAccess.split(Array(CommandLine.arguments.dropFirst())).get().arguments
+            var command = OrcastraLaunch.parseAsRoot(Self.self, arguments: arguments)
+            try APIAccess.check(command, words: Array(arguments.prefix { !$0.hasPrefix("-") }))
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

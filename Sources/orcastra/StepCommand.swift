@@ -13,7 +13,7 @@ struct StepCommand: AsyncParsableCommand {
         subcommands: [Show.self, Retry.self, Resolve.self]
     )
 
-    struct Retry: AsyncParsableCommand {
+    struct Retry: AsyncParsableCommand, WorksOverHTTP {
         static let configuration = CommandConfiguration(
             abstract: "Run a failed step again, with a fresh retry budget.",
             discussion: """
@@ -39,7 +39,7 @@ struct StepCommand: AsyncParsableCommand {
         func run() async throws {
             let id = try CLI.stepID(id)
             let reason = reason
-            let state = try await CLI.withClient(database) { try await $0.retryStep(id, reason: reason) }
+            let state = try await CLI.withService(database) { try await $0.retryStep(id, reason: reason) }
             if json {
                 try CLI.printJSON(StepActionOutput(stepID: id, state: state.rawValue))
             } else {
@@ -48,7 +48,7 @@ struct StepCommand: AsyncParsableCommand {
         }
     }
 
-    struct Resolve: AsyncParsableCommand {
+    struct Resolve: AsyncParsableCommand, WorksOverHTTP {
         static let configuration = CommandConfiguration(
             abstract: "Supply a step's result by hand; its children then run as if it had completed.",
             discussion: """
@@ -88,7 +88,7 @@ struct StepCommand: AsyncParsableCommand {
             let id = try CLI.stepID(id)
             let value = try readResult()
             let reason = reason
-            let state = try await CLI.withClient(database) { try await $0.resolveStep(id, result: value, reason: reason) }
+            let state = try await CLI.withService(database) { try await $0.resolveStep(id, result: value, reason: reason) }
             if json {
                 try CLI.printJSON(StepActionOutput(stepID: id, state: state.rawValue))
             } else {

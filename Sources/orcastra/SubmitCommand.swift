@@ -7,7 +7,7 @@ import OrcastraStore
 import OrcastraTemplates
 
 /// `orcastra submit`: start a task, optionally watching it to the end.
-struct SubmitCommand: AsyncParsableCommand {
+struct SubmitCommand: AsyncParsableCommand, WorksOverHTTP {
     static let configuration = CommandConfiguration(
         commandName: "submit",
         abstract: "Submit a task: a template plus a JSON context.",
@@ -107,7 +107,7 @@ struct SubmitCommand: AsyncParsableCommand {
             let components = delay.duration.components
             runAt = Date().addingTimeInterval(Double(components.seconds) + Double(components.attoseconds) / 1e18)
         }
-        try await CLI.withClient(database) { client in
+        try await CLI.withService(database) { client in
             try await submit(TaskRequest(template: reference, context: contextValue, idempotencyKey: idempotencyKey,
                                          priority: priority, runAt: runAt, allowDeprecated: allowDeprecated,
                                          traceparent: traceparent ?? Self.inheritedTraceparent()), with: client)
@@ -120,7 +120,7 @@ struct SubmitCommand: AsyncParsableCommand {
         ProcessInfo.processInfo.environment["TRACEPARENT"].flatMap(Traceparent.normalized)
     }
 
-    private func submit(_ request: TaskRequest, with client: OrcastraClient) async throws {
+    private func submit(_ request: TaskRequest, with client: any TaskService) async throws {
         let creation = try await client.submit(request)
         let id = creation.taskID.uuidString.lowercased()
         if !creation.created, let idempotencyKey {
@@ -147,7 +147,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let renderer = ProgressRenderer(interactive: CLI.standardErrorIsTerminal)
         let detail: TaskDetail
         do {
-            detail = try await client.waitForCompletion(creation.taskID, timeout: timeout?.duration) { renderer.show($0) }
+            detail = try await client.watch(creation.taskID, timeout: timeout?.duration) { renderer.show($0) }
             renderer.finish()
         } catch {
             renderer.finish()

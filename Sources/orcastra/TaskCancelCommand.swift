@@ -7,7 +7,7 @@ import OrcastraStore
 
 extension TaskCommand {
     /// `orcastra task cancel ID`, or every task that matches filters.
-    struct Cancel: AsyncParsableCommand {
+    struct Cancel: AsyncParsableCommand, WorksOverHTTP {
         static let configuration = CommandConfiguration(
             abstract: "Cancel a task, or every unfinished task that matches filters.",
             discussion: """
@@ -55,6 +55,10 @@ extension TaskCommand {
 
         var hasFilters: Bool { !state.isEmpty || template != nil || olderThan != nil }
 
+        func refusalOverHTTP() -> String? {
+            id == nil ? "`orcastra task cancel` with filters cannot go over the HTTP API (it has no bulk cancel); over HTTP, cancel one task by its id." : nil
+        }
+
         func validate() throws {
             if id != nil && (hasFilters || dryRun || yes) {
                 throw ValidationError("Give a task id or filters (--state, --template, --older-than), not both.")
@@ -71,7 +75,7 @@ extension TaskCommand {
 
         private func cancelOne(_ id: UUID) async throws {
             let reason = reason
-            let state = try await CLI.withClient(database) { try await $0.cancel(id, reason: reason) }
+            let state = try await CLI.withService(database) { try await $0.cancel(id, reason: reason) }
             let text = id.uuidString.lowercased()
             if json {
                 try CLI.printJSON(TaskStateOutput(taskID: text, state: state.rawValue))

@@ -12,7 +12,7 @@ struct TaskCommand: AsyncParsableCommand {
         subcommands: [Show.self, List.self, Wait.self, Retry.self, Rerun.self, Resolve.self, Cancel.self, Events.self]
     )
 
-    struct Show: AsyncParsableCommand {
+    struct Show: AsyncParsableCommand, WorksOverHTTP {
         static let configuration = CommandConfiguration(
             abstract: "Show a task and its steps.",
             discussion: """
@@ -43,11 +43,11 @@ struct TaskCommand: AsyncParsableCommand {
         func run() async throws {
             let id = try CLI.taskID(id)
             let (json, withAttempts) = (json, attempts)
-            let (detail, unserved, events) = try await CLI.withClient(database) { client in
+            let (detail, unserved, events) = try await CLI.withService(database) { client in
                 let detail = try await client.task(id)
                 // A hint, never a reason for `task show` to fail (an older schema has no registry).
-                let unserved = json ? [] : ((try? await client.stepsWithoutLiveWorker(in: detail)) ?? [])
-                let events = withAttempts ? try await client.events(id) : []
+                let unserved = json ? [] : ((try? await client.unservedNamespaces(in: detail)) ?? [])
+                let events = withAttempts ? try await client.transitions(id) : []
                 return (detail, unserved, events)
             }
             if json {
@@ -126,7 +126,7 @@ struct TaskCommand: AsyncParsableCommand {
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: AsyncParsableCommand, WorksOverHTTP {
         static let configuration = CommandConfiguration(
             abstract: "List tasks, newest first.",
             discussion: """
@@ -199,7 +199,7 @@ struct TaskCommand: AsyncParsableCommand {
                 filter.after = cursor
             }
             let finalFilter = filter
-            let tasks = try await CLI.withClient(database) { try await $0.tasks(filter: finalFilter) }
+            let tasks = try await CLI.withService(database) { try await $0.tasks(filter: finalFilter) }
             let next = tasks.count == limit ? tasks.last?.cursor.description : nil
             if json {
                 try CLI.printJSON(Page(tasks: tasks, nextCursor: next))
@@ -231,7 +231,7 @@ struct TaskCommand: AsyncParsableCommand {
         }
     }
 
-    struct Wait: AsyncParsableCommand {
+    struct Wait: AsyncParsableCommand, WorksOverHTTP {
         static let configuration = CommandConfiguration(
             abstract: "Watch a task until it completes, fails or is cancelled.",
             discussion: """
@@ -264,17 +264,17 @@ struct TaskCommand: AsyncParsableCommand {
             let timeout = timeout?.duration
             let detail: TaskDetail
             do {
-                detail = try await CLI.withClient(database) { client in
+                detail = try await CLI.withService(database) { client in
                     let hint = CLI.hintUnservedNamespaces(client, task: id)
                     defer { hint.cancel() }
-                    return try await client.waitForCompletion(id, timeout: timeout) { renderer.show($0) }
+                    return try await client.watch(id, timeout: timeout) { renderer.show($0) }
                 }
                 renderer.finish()
             } catch {
                 renderer.finish()
                 // The task as it stands, so a script can keep watching it or cancel it.
                 if json, let timedOut = error as? ClientError, case .waitTimedOut = timedOut {
-                    let current = try await CLI.withClient(database) { try await $0.task(id) }
+                    let current = try await CLI.withService(database) { try await $0.task(id) }
                     try CLI.printJSON(current)
                 }
                 throw error
@@ -284,7 +284,7 @@ struct TaskCommand: AsyncParsableCommand {
         }
     }
 
-    struct Events: AsyncParsableCommand {
+    struct Events: AsyncParsableCommand, WorksOverHTTP {
         static let configuration = CommandConfiguration(
             abstract: "Show a task's log: every state change of the task and its steps, in order.",
             discussion: """
@@ -304,7 +304,7 @@ struct TaskCommand: AsyncParsableCommand {
 
         func run() async throws {
             let id = try CLI.taskID(id)
-            let events = try await CLI.withClient(database) { try await $0.events(id) }
+            let events = try await CLI.withService(database) { try await $0.transitions(id) }
             if json {
                 try CLI.printJSON(events)
                 return

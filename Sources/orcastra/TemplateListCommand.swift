@@ -6,7 +6,7 @@ import OrcastraStore
 
 extension TemplateCommand {
     /// `orcastra template list`: every registered version, with which one is the default and which are deprecated.
-    struct List: AsyncParsableCommand {
+    struct List: AsyncParsableCommand, WorksOverHTTP {
         static let configuration = CommandConfiguration(
             abstract: "List registered templates and their versions.",
             discussion: """
@@ -22,15 +22,7 @@ extension TemplateCommand {
         var json = false
 
         func run() async throws {
-            let pool = PostgresPool(conninfo: try await database.conninfo(), maximumConnections: 1)
-            let templates: [TemplateSummary]
-            do {
-                templates = try await TemplateRegistry(pool: pool).list()
-            } catch {
-                await pool.shutdown()
-                throw error
-            }
-            await pool.shutdown()
+            let templates = try await read()
             if json {
                 try CLI.printJSON(templates)
                 return
@@ -43,6 +35,19 @@ extension TemplateCommand {
                 [template.reference, String(template.stepCount), template.registeredAt.formatted(.iso8601),
                  Self.status(of: template), template.description ?? ""]
             }))
+        }
+
+        private func read() async throws -> [TemplateSummary] {
+            if let access = APIAccess.current { return try await access.connect().templates() }
+            let pool = PostgresPool(conninfo: try await database.conninfo(), maximumConnections: 1)
+            do {
+                let templates = try await TemplateRegistry(pool: pool).list()
+                await pool.shutdown()
+                return templates
+            } catch {
+                await pool.shutdown()
+                throw error
+            }
         }
 
         static func status(of template: TemplateSummary) -> String {

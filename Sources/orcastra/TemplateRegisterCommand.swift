@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OrcastraAPIClient
 import OrcastraCommandLine
 import OrcastraPostgres
 import OrcastraStore
@@ -7,7 +8,7 @@ import OrcastraTemplates
 
 extension TemplateCommand {
     /// `orcastra template register PATH...`: all files are checked first; any issue registers nothing.
-    struct Register: AsyncParsableCommand {
+    struct Register: AsyncParsableCommand, WorksOverHTTP {
         static let configuration = CommandConfiguration(
             abstract: "Register template versions in the database.",
             discussion: """
@@ -43,15 +44,21 @@ extension TemplateCommand {
                 }
                 throw failure
             }
-            let pool = PostgresPool(conninfo: try await database.conninfo(), maximumConnections: 1)
             let results: [TemplateFileJSON]
-            do {
-                results = try await register(check.files, in: TemplateRegistry(pool: pool))
-            } catch {
+            if let access = APIAccess.current {
+                let api = try access.connect()
+                results = try await register(check.files) { try await api.register(yaml: $0.source) }
+            } else {
+                let pool = PostgresPool(conninfo: try await database.conninfo(), maximumConnections: 1)
+                do {
+                    let registry = TemplateRegistry(pool: pool)
+                    results = try await register(check.files) { try await registry.register($0) }
+                } catch {
+                    await pool.shutdown()
+                    throw error
+                }
                 await pool.shutdown()
-                throw error
             }
-            await pool.shutdown()
             if json { try CLI.printJSON(results) }
             let refused = results.filter { $0.registration?.outcome == .refused }.count
             if refused > 0 {
@@ -61,13 +68,15 @@ extension TemplateCommand {
 
         /// Registers each file, printing a line for each unless `--json`; a version conflict is
         /// reported on standard error and the rest go on.
-        private func register(_ files: [TemplateFileCheck], in registry: TemplateRegistry) async throws -> [TemplateFileJSON] {
+        /// Registers each valid file through `registry` (the database, or the HTTP API).
+        private func register(_ files: [TemplateFileCheck],
+                              with registry: (LoadedTemplate) async throws -> TemplateRegistry.Registration) async throws -> [TemplateFileJSON] {
             var results: [TemplateFileJSON] = []
             for file in files {
                 guard let template = file.template, let source = file.source else { continue }
                 let registration: TemplateFileJSON.Registration
                 do {
-                    switch try await registry.register(LoadedTemplate(file: file.file, source: source, template: template)) {
+                    switch try await registry(LoadedTemplate(file: file.file, source: source, template: template)) {
                     case .registered(let id): registration = .init(outcome: .registered, id: id)
                     case .unchanged(let id): registration = .init(outcome: .unchanged, id: id)
                     }
@@ -75,6 +84,10 @@ extension TemplateCommand {
                     guard case .versionConflict = error else { throw error }
                     CLI.writeError("error: \(file.file): \(error)\n")
                     registration = .init(outcome: .refused, error: "\(error)")
+                } catch let problem as APIProblem where problem.status == 409 {
+                    // The same refusal over HTTP: the detail is the store's own sentence.
+                    CLI.writeError("error: \(file.file): \(problem)\n")
+                    registration = .init(outcome: .refused, error: "\(problem)")
                 }
                 if !json && registration.outcome != .refused {
                     print("\(registration.outcome.rawValue.padded(to: 10))  \(template.reference)  (\(file.file))")

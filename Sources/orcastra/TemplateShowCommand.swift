@@ -7,7 +7,7 @@ import OrcastraTemplates
 
 extension TemplateCommand {
     /// `orcastra template show`: one version, its lifecycle and its DAG.
-    struct Show: AsyncParsableCommand {
+    struct Show: AsyncParsableCommand, WorksOverHTTP {
         static let configuration = CommandConfiguration(
             abstract: "Show a registered template and its DAG.",
             discussion: """
@@ -37,15 +37,7 @@ extension TemplateCommand {
 
         func run() async throws {
             let reference = try TemplateReference(parsing: reference)
-            let pool = PostgresPool(conninfo: try await database.conninfo(), maximumConnections: 1)
-            let stored: StoredTemplate
-            do {
-                stored = try await TemplateRegistry(pool: pool).find(reference)
-            } catch {
-                await pool.shutdown()
-                throw error
-            }
-            await pool.shutdown()
+            let stored = try await find(reference)
             if json {
                 // Pretty-printed like every other command's JSON.
                 try CLI.printJSON(try JSONValue(parsing: try ShownTemplate.text(stored)))
@@ -67,6 +59,19 @@ extension TemplateCommand {
         }
 
         /// Whether unpinned references take it, and its deprecation.
+        private func find(_ reference: TemplateReference) async throws -> StoredTemplate {
+            if let access = APIAccess.current { return try await access.connect().template(reference) }
+            let pool = PostgresPool(conninfo: try await database.conninfo(), maximumConnections: 1)
+            do {
+                let stored = try await TemplateRegistry(pool: pool).find(reference)
+                await pool.shutdown()
+                return stored
+            } catch {
+                await pool.shutdown()
+                throw error
+            }
+        }
+
         static func lifecycle(of stored: StoredTemplate) -> [String] {
             let family = "\(stored.template.namespace)/\(stored.template.name)"
             var lines: [String] = []

@@ -12,6 +12,10 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/AnyJSON`.
         internal typealias AnyJSON = JSONValue
+        /// The workflow's input, checked against the template's input schema (422 when it does not match). Numbers keep every digit.
+        ///
+        /// - Remark: Generated from `#/components/schemas/TaskContext`.
+        internal typealias TaskContext = JSONValue
         /// - Remark: Generated from `#/components/schemas/Health`.
         internal struct Health: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Health/status`.
@@ -151,6 +155,7 @@ extension Components {
         internal enum TaskState: String, Codable, Hashable, Sendable, CaseIterable {
             case pending = "pending"
             case inProgress = "in_progress"
+            case waitingForRetry = "waiting_for_retry"
             case complete = "complete"
             case error = "error"
             case cancelled = "cancelled"
@@ -162,10 +167,8 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/template`.
             internal var template: Swift.String
-            /// The workflow's input, checked against the template's input schema (422 when it does not match).
-            ///
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/context`.
-            internal var context: OpenAPIRuntime.OpenAPIObjectContainer?
+            internal var context: Components.Schemas.TaskContext?
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/priority`.
             internal var priority: Swift.Int32?
             /// Start no earlier than this.
@@ -182,14 +185,14 @@ extension Components {
             ///
             /// - Parameters:
             ///   - template: `namespace/name` or `namespace/name@version`.
-            ///   - context: The workflow's input, checked against the template's input schema (422 when it does not match).
+            ///   - context:
             ///   - priority:
             ///   - runAt: Start no earlier than this.
             ///   - delay: Start after this long, e.g. `30s`, `5m`, `1h30m` (not with run_at).
             ///   - allowDeprecated:
             internal init(
                 template: Swift.String,
-                context: OpenAPIRuntime.OpenAPIObjectContainer? = nil,
+                context: Components.Schemas.TaskContext? = nil,
                 priority: Swift.Int32? = nil,
                 runAt: Foundation.Date? = nil,
                 delay: Swift.String? = nil,
@@ -217,7 +220,7 @@ extension Components {
                     forKey: .template
                 )
                 self.context = try container.decodeIfPresent(
-                    OpenAPIRuntime.OpenAPIObjectContainer.self,
+                    Components.Schemas.TaskContext.self,
                     forKey: .context
                 )
                 self.priority = try container.decodeIfPresent(
@@ -526,6 +529,10 @@ extension Components {
             internal var finishedStepCount: Swift.Int
             /// - Remark: Generated from `#/components/schemas/TaskSummary/error`.
             internal var error: Swift.String?
+            /// This row's position in the listing: pass it as `cursor` for the rows after it.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TaskSummary/cursor`.
+            internal var cursor: Swift.String?
             /// Creates a new `TaskSummary`.
             ///
             /// - Parameters:
@@ -541,6 +548,7 @@ extension Components {
             ///   - stepCount:
             ///   - finishedStepCount:
             ///   - error:
+            ///   - cursor: This row's position in the listing: pass it as `cursor` for the rows after it.
             internal init(
                 id: Swift.String,
                 template: Swift.String,
@@ -553,7 +561,8 @@ extension Components {
                 finishedAt: Foundation.Date? = nil,
                 stepCount: Swift.Int,
                 finishedStepCount: Swift.Int,
-                error: Swift.String? = nil
+                error: Swift.String? = nil,
+                cursor: Swift.String? = nil
             ) {
                 self.id = id
                 self.template = template
@@ -567,6 +576,7 @@ extension Components {
                 self.stepCount = stepCount
                 self.finishedStepCount = finishedStepCount
                 self.error = error
+                self.cursor = cursor
             }
             internal enum CodingKeys: String, CodingKey {
                 case id
@@ -581,6 +591,7 @@ extension Components {
                 case stepCount = "step_count"
                 case finishedStepCount = "finished_step_count"
                 case error
+                case cursor
             }
         }
         /// - Remark: Generated from `#/components/schemas/TaskPage`.
@@ -753,6 +764,14 @@ extension Components {
             internal var isDefault: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/is_deprecated`.
             internal var isDeprecated: Swift.Bool
+            /// A reference without a version (`namespace/name`) takes this one: the default, else the highest release that is not deprecated.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TemplateSummary/is_unpinned_choice`.
+            internal var isUnpinnedChoice: Swift.Bool?
+            /// - Remark: Generated from `#/components/schemas/TemplateSummary/deprecated_at`.
+            internal var deprecatedAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/TemplateSummary/deprecation_reason`.
+            internal var deprecationReason: Swift.String?
             /// Creates a new `TemplateSummary`.
             ///
             /// - Parameters:
@@ -765,6 +784,9 @@ extension Components {
             ///   - registeredAt:
             ///   - isDefault:
             ///   - isDeprecated:
+            ///   - isUnpinnedChoice: A reference without a version (`namespace/name`) takes this one: the default, else the highest release that is not deprecated.
+            ///   - deprecatedAt:
+            ///   - deprecationReason:
             internal init(
                 namespace: Swift.String,
                 name: Swift.String,
@@ -774,7 +796,10 @@ extension Components {
                 stepCount: Swift.Int,
                 registeredAt: Foundation.Date,
                 isDefault: Swift.Bool,
-                isDeprecated: Swift.Bool
+                isDeprecated: Swift.Bool,
+                isUnpinnedChoice: Swift.Bool? = nil,
+                deprecatedAt: Foundation.Date? = nil,
+                deprecationReason: Swift.String? = nil
             ) {
                 self.namespace = namespace
                 self.name = name
@@ -785,6 +810,9 @@ extension Components {
                 self.registeredAt = registeredAt
                 self.isDefault = isDefault
                 self.isDeprecated = isDeprecated
+                self.isUnpinnedChoice = isUnpinnedChoice
+                self.deprecatedAt = deprecatedAt
+                self.deprecationReason = deprecationReason
             }
             internal enum CodingKeys: String, CodingKey {
                 case namespace
@@ -796,6 +824,9 @@ extension Components {
                 case registeredAt = "registered_at"
                 case isDefault = "is_default"
                 case isDeprecated = "is_deprecated"
+                case isUnpinnedChoice = "is_unpinned_choice"
+                case deprecatedAt = "deprecated_at"
+                case deprecationReason = "deprecation_reason"
             }
         }
         /// - Remark: Generated from `#/components/schemas/TemplateList`.
@@ -888,6 +919,26 @@ extension Components {
             internal var isDefault: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/is_deprecated`.
             internal var isDeprecated: Swift.Bool
+            /// A reference without a version (`namespace/name`) takes this one.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TemplateDetail/is_unpinned_choice`.
+            internal var isUnpinnedChoice: Swift.Bool?
+            /// The version a reference without one takes (null when none can be taken).
+            ///
+            /// - Remark: Generated from `#/components/schemas/TemplateDetail/unpinned_version`.
+            internal var unpinnedVersion: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/TemplateDetail/deprecated_at`.
+            internal var deprecatedAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/TemplateDetail/deprecation_reason`.
+            internal var deprecationReason: Swift.String?
+            /// The registry's id of this version.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TemplateDetail/id`.
+            internal var id: Swift.Int64?
+            /// SHA-256 of the normalized definition.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TemplateDetail/content_hash`.
+            internal var contentHash: Swift.String?
             /// Creates a new `TemplateDetail`.
             ///
             /// - Parameters:
@@ -902,6 +953,12 @@ extension Components {
             ///   - registeredAt:
             ///   - isDefault:
             ///   - isDeprecated:
+            ///   - isUnpinnedChoice: A reference without a version (`namespace/name`) takes this one.
+            ///   - unpinnedVersion: The version a reference without one takes (null when none can be taken).
+            ///   - deprecatedAt:
+            ///   - deprecationReason:
+            ///   - id: The registry's id of this version.
+            ///   - contentHash: SHA-256 of the normalized definition.
             internal init(
                 namespace: Swift.String,
                 name: Swift.String,
@@ -913,7 +970,13 @@ extension Components {
                 steps: [Components.Schemas.TemplateStep],
                 registeredAt: Foundation.Date,
                 isDefault: Swift.Bool,
-                isDeprecated: Swift.Bool
+                isDeprecated: Swift.Bool,
+                isUnpinnedChoice: Swift.Bool? = nil,
+                unpinnedVersion: Swift.String? = nil,
+                deprecatedAt: Foundation.Date? = nil,
+                deprecationReason: Swift.String? = nil,
+                id: Swift.Int64? = nil,
+                contentHash: Swift.String? = nil
             ) {
                 self.namespace = namespace
                 self.name = name
@@ -926,6 +989,12 @@ extension Components {
                 self.registeredAt = registeredAt
                 self.isDefault = isDefault
                 self.isDeprecated = isDeprecated
+                self.isUnpinnedChoice = isUnpinnedChoice
+                self.unpinnedVersion = unpinnedVersion
+                self.deprecatedAt = deprecatedAt
+                self.deprecationReason = deprecationReason
+                self.id = id
+                self.contentHash = contentHash
             }
             internal enum CodingKeys: String, CodingKey {
                 case namespace
@@ -939,6 +1008,12 @@ extension Components {
                 case registeredAt = "registered_at"
                 case isDefault = "is_default"
                 case isDeprecated = "is_deprecated"
+                case isUnpinnedChoice = "is_unpinned_choice"
+                case unpinnedVersion = "unpinned_version"
+                case deprecatedAt = "deprecated_at"
+                case deprecationReason = "deprecation_reason"
+                case id
+                case contentHash = "content_hash"
             }
         }
         /// - Remark: Generated from `#/components/schemas/Registration`.
@@ -947,21 +1022,612 @@ extension Components {
             internal var reference: Swift.String
             /// - Remark: Generated from `#/components/schemas/Registration/created`.
             internal var created: Swift.Bool
+            /// The registry's id of this version.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Registration/id`.
+            internal var id: Swift.Int64?
             /// Creates a new `Registration`.
             ///
             /// - Parameters:
             ///   - reference:
             ///   - created:
+            ///   - id: The registry's id of this version.
             internal init(
                 reference: Swift.String,
-                created: Swift.Bool
+                created: Swift.Bool,
+                id: Swift.Int64? = nil
             ) {
                 self.reference = reference
                 self.created = created
+                self.id = id
             }
             internal enum CodingKeys: String, CodingKey {
                 case reference
                 case created
+                case id
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Schedule`.
+        internal struct Schedule: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Schedule/id`.
+            internal var id: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Schedule/namespace`.
+            internal var namespace: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Schedule/name`.
+            internal var name: Swift.String
+            /// `namespace/name` or `namespace/name@version`, as given.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Schedule/template`.
+            internal var template: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Schedule/cron`.
+            internal var cron: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Schedule/timezone`.
+            internal var timezone: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Schedule/start_at`.
+            internal var startAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/Schedule/end_at`.
+            internal var endAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/Schedule/context`.
+            internal var context: Components.Schemas.AnyJSON
+            /// - Remark: Generated from `#/components/schemas/Schedule/priority`.
+            internal var priority: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Schedule/catch_up`.
+            internal enum CatchUpPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case latest = "latest"
+                case all = "all"
+                case none = "none"
+            }
+            /// - Remark: Generated from `#/components/schemas/Schedule/catch_up`.
+            internal var catchUp: Components.Schemas.Schedule.CatchUpPayload
+            /// - Remark: Generated from `#/components/schemas/Schedule/overlap`.
+            internal enum OverlapPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case allow = "allow"
+                case skip = "skip"
+                case cancelPrevious = "cancel_previous"
+            }
+            /// - Remark: Generated from `#/components/schemas/Schedule/overlap`.
+            internal var overlap: Components.Schemas.Schedule.OverlapPayload
+            /// - Remark: Generated from `#/components/schemas/Schedule/paused`.
+            internal var paused: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/Schedule/next_fire_at`.
+            internal var nextFireAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/Schedule/last_fire_at`.
+            internal var lastFireAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/Schedule/last_task_id`.
+            internal var lastTaskId: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Schedule/last_task_state`.
+            internal var lastTaskState: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Schedule/last_outcome`.
+            internal var lastOutcome: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Schedule/last_error`.
+            internal var lastError: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Schedule/fired_count`.
+            internal var firedCount: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Schedule/skipped_count`.
+            internal var skippedCount: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Schedule/created_at`.
+            internal var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Schedule/updated_at`.
+            internal var updatedAt: Foundation.Date
+            /// Creates a new `Schedule`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - namespace:
+            ///   - name:
+            ///   - template: `namespace/name` or `namespace/name@version`, as given.
+            ///   - cron:
+            ///   - timezone:
+            ///   - startAt:
+            ///   - endAt:
+            ///   - context:
+            ///   - priority:
+            ///   - catchUp:
+            ///   - overlap:
+            ///   - paused:
+            ///   - nextFireAt:
+            ///   - lastFireAt:
+            ///   - lastTaskId:
+            ///   - lastTaskState:
+            ///   - lastOutcome:
+            ///   - lastError:
+            ///   - firedCount:
+            ///   - skippedCount:
+            ///   - createdAt:
+            ///   - updatedAt:
+            internal init(
+                id: Swift.Int64,
+                namespace: Swift.String,
+                name: Swift.String,
+                template: Swift.String,
+                cron: Swift.String,
+                timezone: Swift.String,
+                startAt: Foundation.Date? = nil,
+                endAt: Foundation.Date? = nil,
+                context: Components.Schemas.AnyJSON,
+                priority: Swift.Int,
+                catchUp: Components.Schemas.Schedule.CatchUpPayload,
+                overlap: Components.Schemas.Schedule.OverlapPayload,
+                paused: Swift.Bool,
+                nextFireAt: Foundation.Date? = nil,
+                lastFireAt: Foundation.Date? = nil,
+                lastTaskId: Swift.String? = nil,
+                lastTaskState: Swift.String? = nil,
+                lastOutcome: Swift.String? = nil,
+                lastError: Swift.String? = nil,
+                firedCount: Swift.Int,
+                skippedCount: Swift.Int,
+                createdAt: Foundation.Date,
+                updatedAt: Foundation.Date
+            ) {
+                self.id = id
+                self.namespace = namespace
+                self.name = name
+                self.template = template
+                self.cron = cron
+                self.timezone = timezone
+                self.startAt = startAt
+                self.endAt = endAt
+                self.context = context
+                self.priority = priority
+                self.catchUp = catchUp
+                self.overlap = overlap
+                self.paused = paused
+                self.nextFireAt = nextFireAt
+                self.lastFireAt = lastFireAt
+                self.lastTaskId = lastTaskId
+                self.lastTaskState = lastTaskState
+                self.lastOutcome = lastOutcome
+                self.lastError = lastError
+                self.firedCount = firedCount
+                self.skippedCount = skippedCount
+                self.createdAt = createdAt
+                self.updatedAt = updatedAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case namespace
+                case name
+                case template
+                case cron
+                case timezone
+                case startAt = "start_at"
+                case endAt = "end_at"
+                case context
+                case priority
+                case catchUp = "catch_up"
+                case overlap
+                case paused
+                case nextFireAt = "next_fire_at"
+                case lastFireAt = "last_fire_at"
+                case lastTaskId = "last_task_id"
+                case lastTaskState = "last_task_state"
+                case lastOutcome = "last_outcome"
+                case lastError = "last_error"
+                case firedCount = "fired_count"
+                case skippedCount = "skipped_count"
+                case createdAt = "created_at"
+                case updatedAt = "updated_at"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ScheduleList`.
+        internal struct ScheduleList: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ScheduleList/schedules`.
+            internal var schedules: [Components.Schemas.Schedule]
+            /// Creates a new `ScheduleList`.
+            ///
+            /// - Parameters:
+            ///   - schedules:
+            internal init(schedules: [Components.Schemas.Schedule]) {
+                self.schedules = schedules
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case schedules
+            }
+        }
+        /// What `orcastra schedule create` takes (docs/schedules.md).
+        ///
+        /// - Remark: Generated from `#/components/schemas/ScheduleRequest`.
+        internal struct ScheduleRequest: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/name`.
+            internal var name: Swift.String
+            /// `namespace/name` (the version a reference without one takes, at each firing) or `namespace/name@version`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/template`.
+            internal var template: Swift.String
+            /// Five fields, or a macro such as @daily.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/cron`.
+            internal var cron: Swift.String
+            /// An IANA time zone name; UTC when absent.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/timezone`.
+            internal var timezone: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/start_at`.
+            internal var startAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/end_at`.
+            internal var endAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/context`.
+            internal var context: Components.Schemas.TaskContext?
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/priority`.
+            internal var priority: Swift.Int32?
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/catch_up`.
+            internal enum CatchUpPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case latest = "latest"
+                case all = "all"
+                case none = "none"
+            }
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/catch_up`.
+            internal var catchUp: Components.Schemas.ScheduleRequest.CatchUpPayload?
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/overlap`.
+            internal enum OverlapPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case allow = "allow"
+                case skip = "skip"
+                case cancelPrevious = "cancel_previous"
+            }
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/overlap`.
+            internal var overlap: Components.Schemas.ScheduleRequest.OverlapPayload?
+            /// - Remark: Generated from `#/components/schemas/ScheduleRequest/paused`.
+            internal var paused: Swift.Bool?
+            /// Creates a new `ScheduleRequest`.
+            ///
+            /// - Parameters:
+            ///   - name:
+            ///   - template: `namespace/name` (the version a reference without one takes, at each firing) or `namespace/name@version`.
+            ///   - cron: Five fields, or a macro such as @daily.
+            ///   - timezone: An IANA time zone name; UTC when absent.
+            ///   - startAt:
+            ///   - endAt:
+            ///   - context:
+            ///   - priority:
+            ///   - catchUp:
+            ///   - overlap:
+            ///   - paused:
+            internal init(
+                name: Swift.String,
+                template: Swift.String,
+                cron: Swift.String,
+                timezone: Swift.String? = nil,
+                startAt: Foundation.Date? = nil,
+                endAt: Foundation.Date? = nil,
+                context: Components.Schemas.TaskContext? = nil,
+                priority: Swift.Int32? = nil,
+                catchUp: Components.Schemas.ScheduleRequest.CatchUpPayload? = nil,
+                overlap: Components.Schemas.ScheduleRequest.OverlapPayload? = nil,
+                paused: Swift.Bool? = nil
+            ) {
+                self.name = name
+                self.template = template
+                self.cron = cron
+                self.timezone = timezone
+                self.startAt = startAt
+                self.endAt = endAt
+                self.context = context
+                self.priority = priority
+                self.catchUp = catchUp
+                self.overlap = overlap
+                self.paused = paused
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case name
+                case template
+                case cron
+                case timezone
+                case startAt = "start_at"
+                case endAt = "end_at"
+                case context
+                case priority
+                case catchUp = "catch_up"
+                case overlap
+                case paused
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.name = try container.decode(
+                    Swift.String.self,
+                    forKey: .name
+                )
+                self.template = try container.decode(
+                    Swift.String.self,
+                    forKey: .template
+                )
+                self.cron = try container.decode(
+                    Swift.String.self,
+                    forKey: .cron
+                )
+                self.timezone = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .timezone
+                )
+                self.startAt = try container.decodeIfPresent(
+                    Foundation.Date.self,
+                    forKey: .startAt
+                )
+                self.endAt = try container.decodeIfPresent(
+                    Foundation.Date.self,
+                    forKey: .endAt
+                )
+                self.context = try container.decodeIfPresent(
+                    Components.Schemas.TaskContext.self,
+                    forKey: .context
+                )
+                self.priority = try container.decodeIfPresent(
+                    Swift.Int32.self,
+                    forKey: .priority
+                )
+                self.catchUp = try container.decodeIfPresent(
+                    Components.Schemas.ScheduleRequest.CatchUpPayload.self,
+                    forKey: .catchUp
+                )
+                self.overlap = try container.decodeIfPresent(
+                    Components.Schemas.ScheduleRequest.OverlapPayload.self,
+                    forKey: .overlap
+                )
+                self.paused = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .paused
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "name",
+                    "template",
+                    "cron",
+                    "timezone",
+                    "start_at",
+                    "end_at",
+                    "context",
+                    "priority",
+                    "catch_up",
+                    "overlap",
+                    "paused"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ScheduleTrigger`.
+        internal struct ScheduleTrigger: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ScheduleTrigger/task_id`.
+            internal var taskId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ScheduleTrigger/scheduled_for`.
+            internal var scheduledFor: Foundation.Date
+            /// Creates a new `ScheduleTrigger`.
+            ///
+            /// - Parameters:
+            ///   - taskId:
+            ///   - scheduledFor:
+            internal init(
+                taskId: Swift.String,
+                scheduledFor: Foundation.Date
+            ) {
+                self.taskId = taskId
+                self.scheduledFor = scheduledFor
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case taskId = "task_id"
+                case scheduledFor = "scheduled_for"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Worker`.
+        internal struct Worker: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Worker/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Worker/namespace`.
+            internal var namespace: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Worker/host`.
+            internal var host: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Worker/pid`.
+            internal var pid: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Worker/version`.
+            internal var version: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Worker/concurrency`.
+            internal var concurrency: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Worker/running_steps`.
+            internal var runningSteps: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Worker/heartbeat_interval_seconds`.
+            internal var heartbeatIntervalSeconds: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/Worker/started_at`.
+            internal var startedAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Worker/last_seen_at`.
+            internal var lastSeenAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Worker/seconds_since_last_seen`.
+            internal var secondsSinceLastSeen: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/Worker/stale`.
+            internal var stale: Swift.Bool
+            /// Creates a new `Worker`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - namespace:
+            ///   - host:
+            ///   - pid:
+            ///   - version:
+            ///   - concurrency:
+            ///   - runningSteps:
+            ///   - heartbeatIntervalSeconds:
+            ///   - startedAt:
+            ///   - lastSeenAt:
+            ///   - secondsSinceLastSeen:
+            ///   - stale:
+            internal init(
+                id: Swift.String,
+                namespace: Swift.String,
+                host: Swift.String,
+                pid: Swift.Int,
+                version: Swift.String,
+                concurrency: Swift.Int,
+                runningSteps: Swift.Int,
+                heartbeatIntervalSeconds: Swift.Double,
+                startedAt: Foundation.Date,
+                lastSeenAt: Foundation.Date,
+                secondsSinceLastSeen: Swift.Double,
+                stale: Swift.Bool
+            ) {
+                self.id = id
+                self.namespace = namespace
+                self.host = host
+                self.pid = pid
+                self.version = version
+                self.concurrency = concurrency
+                self.runningSteps = runningSteps
+                self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+                self.startedAt = startedAt
+                self.lastSeenAt = lastSeenAt
+                self.secondsSinceLastSeen = secondsSinceLastSeen
+                self.stale = stale
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case namespace
+                case host
+                case pid
+                case version
+                case concurrency
+                case runningSteps = "running_steps"
+                case heartbeatIntervalSeconds = "heartbeat_interval_seconds"
+                case startedAt = "started_at"
+                case lastSeenAt = "last_seen_at"
+                case secondsSinceLastSeen = "seconds_since_last_seen"
+                case stale
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/UnservedNamespace`.
+        internal struct UnservedNamespace: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/UnservedNamespace/namespace`.
+            internal var namespace: Swift.String
+            /// - Remark: Generated from `#/components/schemas/UnservedNamespace/enqueued_steps`.
+            internal var enqueuedSteps: Swift.Int
+            /// Creates a new `UnservedNamespace`.
+            ///
+            /// - Parameters:
+            ///   - namespace:
+            ///   - enqueuedSteps:
+            internal init(
+                namespace: Swift.String,
+                enqueuedSteps: Swift.Int
+            ) {
+                self.namespace = namespace
+                self.enqueuedSteps = enqueuedSteps
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case namespace
+                case enqueuedSteps = "enqueued_steps"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/WorkerList`.
+        internal struct WorkerList: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WorkerList/workers`.
+            internal var workers: [Components.Schemas.Worker]
+            /// Namespaces where steps are queued and no live worker is registered.
+            ///
+            /// - Remark: Generated from `#/components/schemas/WorkerList/unserved`.
+            internal var unserved: [Components.Schemas.UnservedNamespace]
+            /// Creates a new `WorkerList`.
+            ///
+            /// - Parameters:
+            ///   - workers:
+            ///   - unserved: Namespaces where steps are queued and no live worker is registered.
+            internal init(
+                workers: [Components.Schemas.Worker],
+                unserved: [Components.Schemas.UnservedNamespace]
+            ) {
+                self.workers = workers
+                self.unserved = unserved
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case workers
+                case unserved
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/StepAttempt`.
+        internal struct StepAttempt: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/StepAttempt/number`.
+            internal var number: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/StepAttempt/worker`.
+            internal var worker: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/StepAttempt/started_at`.
+            internal var startedAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/StepAttempt/ended_at`.
+            internal var endedAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/StepAttempt/duration_seconds`.
+            internal var durationSeconds: Swift.Double?
+            /// - Remark: Generated from `#/components/schemas/StepAttempt/outcome`.
+            internal var outcome: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/StepAttempt/reason`.
+            internal var reason: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/StepAttempt/error`.
+            internal var error: Swift.String?
+            /// Creates a new `StepAttempt`.
+            ///
+            /// - Parameters:
+            ///   - number:
+            ///   - worker:
+            ///   - startedAt:
+            ///   - endedAt:
+            ///   - durationSeconds:
+            ///   - outcome:
+            ///   - reason:
+            ///   - error:
+            internal init(
+                number: Swift.Int,
+                worker: Swift.String? = nil,
+                startedAt: Foundation.Date,
+                endedAt: Foundation.Date? = nil,
+                durationSeconds: Swift.Double? = nil,
+                outcome: Swift.String? = nil,
+                reason: Swift.String? = nil,
+                error: Swift.String? = nil
+            ) {
+                self.number = number
+                self.worker = worker
+                self.startedAt = startedAt
+                self.endedAt = endedAt
+                self.durationSeconds = durationSeconds
+                self.outcome = outcome
+                self.reason = reason
+                self.error = error
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case number
+                case worker
+                case startedAt = "started_at"
+                case endedAt = "ended_at"
+                case durationSeconds = "duration_seconds"
+                case outcome
+                case reason
+                case error
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/StepAttempts`.
+        internal struct StepAttempts: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/StepAttempts/task_id`.
+            internal var taskId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/StepAttempts/template`.
+            internal var template: Swift.String
+            /// - Remark: Generated from `#/components/schemas/StepAttempts/step`.
+            internal var step: Components.Schemas.Step
+            /// - Remark: Generated from `#/components/schemas/StepAttempts/attempts`.
+            internal var attempts: [Components.Schemas.StepAttempt]
+            /// Creates a new `StepAttempts`.
+            ///
+            /// - Parameters:
+            ///   - taskId:
+            ///   - template:
+            ///   - step:
+            ///   - attempts:
+            internal init(
+                taskId: Swift.String,
+                template: Swift.String,
+                step: Components.Schemas.Step,
+                attempts: [Components.Schemas.StepAttempt]
+            ) {
+                self.taskId = taskId
+                self.template = template
+                self.step = step
+                self.attempts = attempts
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case taskId = "task_id"
+                case template
+                case step
+                case attempts
             }
         }
     }

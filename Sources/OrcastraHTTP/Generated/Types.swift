@@ -78,6 +78,51 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/templates/{namespace}/{name}/{version}`.
     /// - Remark: Generated from `#/paths//v1/templates/{namespace}/{name}/{version}/get(getTemplate)`.
     func getTemplate(_ input: Operations.GetTemplate.Input) async throws -> Operations.GetTemplate.Output
+    /// Every schedule, by namespace and name (scope tasks:read).
+    ///
+    /// - Remark: HTTP `GET /v1/schedules`.
+    /// - Remark: Generated from `#/paths//v1/schedules/get(listSchedules)`.
+    func listSchedules(_ input: Operations.ListSchedules.Input) async throws -> Operations.ListSchedules.Output
+    /// Create a schedule; its namespace is its template's (scope templates:write).
+    ///
+    /// - Remark: HTTP `POST /v1/schedules`.
+    /// - Remark: Generated from `#/paths//v1/schedules/post(createSchedule)`.
+    func createSchedule(_ input: Operations.CreateSchedule.Input) async throws -> Operations.CreateSchedule.Output
+    /// One schedule, with its next and last occurrences (scope tasks:read).
+    ///
+    /// - Remark: HTTP `GET /v1/schedules/{namespace}/{name}`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/get(getSchedule)`.
+    func getSchedule(_ input: Operations.GetSchedule.Input) async throws -> Operations.GetSchedule.Output
+    /// Delete a schedule; the tasks it started stay (scope templates:write).
+    ///
+    /// - Remark: HTTP `DELETE /v1/schedules/{namespace}/{name}`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/delete(deleteSchedule)`.
+    func deleteSchedule(_ input: Operations.DeleteSchedule.Input) async throws -> Operations.DeleteSchedule.Output
+    /// Stop firing until resumed (scope templates:write).
+    ///
+    /// - Remark: HTTP `POST /v1/schedules/{namespace}/{name}/pause`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/pause/post(pauseSchedule)`.
+    func pauseSchedule(_ input: Operations.PauseSchedule.Input) async throws -> Operations.PauseSchedule.Output
+    /// Fire again, from the first occurrence after now (scope templates:write).
+    ///
+    /// - Remark: HTTP `POST /v1/schedules/{namespace}/{name}/resume`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/resume/post(resumeSchedule)`.
+    func resumeSchedule(_ input: Operations.ResumeSchedule.Input) async throws -> Operations.ResumeSchedule.Output
+    /// Start the schedule's task once now, whatever its cron, pause or overlap say (scope tasks:write).
+    ///
+    /// - Remark: HTTP `POST /v1/schedules/{namespace}/{name}/trigger`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/trigger/post(triggerSchedule)`.
+    func triggerSchedule(_ input: Operations.TriggerSchedule.Input) async throws -> Operations.TriggerSchedule.Output
+    /// The registered worker processes, and the namespaces where steps wait with no live worker (scope tasks:read).
+    ///
+    /// - Remark: HTTP `GET /v1/workers`.
+    /// - Remark: Generated from `#/paths//v1/workers/get(listWorkers)`.
+    func listWorkers(_ input: Operations.ListWorkers.Input) async throws -> Operations.ListWorkers.Output
+    /// One step with every attempt it made (worker, start, end, outcome, error) (scope tasks:read).
+    ///
+    /// - Remark: HTTP `GET /v1/steps/{id}/attempts`.
+    /// - Remark: Generated from `#/paths//v1/steps/{id}/attempts/get(listStepAttempts)`.
+    func listStepAttempts(_ input: Operations.ListStepAttempts.Input) async throws -> Operations.ListStepAttempts.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -237,6 +282,123 @@ extension APIProtocol {
         headers: Operations.GetTemplate.Input.Headers = .init()
     ) async throws -> Operations.GetTemplate.Output {
         try await getTemplate(Operations.GetTemplate.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Every schedule, by namespace and name (scope tasks:read).
+    ///
+    /// - Remark: HTTP `GET /v1/schedules`.
+    /// - Remark: Generated from `#/paths//v1/schedules/get(listSchedules)`.
+    internal func listSchedules(
+        query: Operations.ListSchedules.Input.Query = .init(),
+        headers: Operations.ListSchedules.Input.Headers = .init()
+    ) async throws -> Operations.ListSchedules.Output {
+        try await listSchedules(Operations.ListSchedules.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Create a schedule; its namespace is its template's (scope templates:write).
+    ///
+    /// - Remark: HTTP `POST /v1/schedules`.
+    /// - Remark: Generated from `#/paths//v1/schedules/post(createSchedule)`.
+    internal func createSchedule(
+        headers: Operations.CreateSchedule.Input.Headers = .init(),
+        body: Operations.CreateSchedule.Input.Body
+    ) async throws -> Operations.CreateSchedule.Output {
+        try await createSchedule(Operations.CreateSchedule.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// One schedule, with its next and last occurrences (scope tasks:read).
+    ///
+    /// - Remark: HTTP `GET /v1/schedules/{namespace}/{name}`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/get(getSchedule)`.
+    internal func getSchedule(
+        path: Operations.GetSchedule.Input.Path,
+        headers: Operations.GetSchedule.Input.Headers = .init()
+    ) async throws -> Operations.GetSchedule.Output {
+        try await getSchedule(Operations.GetSchedule.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Delete a schedule; the tasks it started stay (scope templates:write).
+    ///
+    /// - Remark: HTTP `DELETE /v1/schedules/{namespace}/{name}`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/delete(deleteSchedule)`.
+    internal func deleteSchedule(
+        path: Operations.DeleteSchedule.Input.Path,
+        headers: Operations.DeleteSchedule.Input.Headers = .init()
+    ) async throws -> Operations.DeleteSchedule.Output {
+        try await deleteSchedule(Operations.DeleteSchedule.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Stop firing until resumed (scope templates:write).
+    ///
+    /// - Remark: HTTP `POST /v1/schedules/{namespace}/{name}/pause`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/pause/post(pauseSchedule)`.
+    internal func pauseSchedule(
+        path: Operations.PauseSchedule.Input.Path,
+        headers: Operations.PauseSchedule.Input.Headers = .init()
+    ) async throws -> Operations.PauseSchedule.Output {
+        try await pauseSchedule(Operations.PauseSchedule.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Fire again, from the first occurrence after now (scope templates:write).
+    ///
+    /// - Remark: HTTP `POST /v1/schedules/{namespace}/{name}/resume`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/resume/post(resumeSchedule)`.
+    internal func resumeSchedule(
+        path: Operations.ResumeSchedule.Input.Path,
+        headers: Operations.ResumeSchedule.Input.Headers = .init()
+    ) async throws -> Operations.ResumeSchedule.Output {
+        try await resumeSchedule(Operations.ResumeSchedule.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Start the schedule's task once now, whatever its cron, pause or overlap say (scope tasks:write).
+    ///
+    /// - Remark: HTTP `POST /v1/schedules/{namespace}/{name}/trigger`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/trigger/post(triggerSchedule)`.
+    internal func triggerSchedule(
+        path: Operations.TriggerSchedule.Input.Path,
+        headers: Operations.TriggerSchedule.Input.Headers = .init()
+    ) async throws -> Operations.TriggerSchedule.Output {
+        try await triggerSchedule(Operations.TriggerSchedule.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// The registered worker processes, and the namespaces where steps wait with no live worker (scope tasks:read).
+    ///
+    /// - Remark: HTTP `GET /v1/workers`.
+    /// - Remark: Generated from `#/paths//v1/workers/get(listWorkers)`.
+    internal func listWorkers(
+        query: Operations.ListWorkers.Input.Query = .init(),
+        headers: Operations.ListWorkers.Input.Headers = .init()
+    ) async throws -> Operations.ListWorkers.Output {
+        try await listWorkers(Operations.ListWorkers.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// One step with every attempt it made (worker, start, end, outcome, error) (scope tasks:read).
+    ///
+    /// - Remark: HTTP `GET /v1/steps/{id}/attempts`.
+    /// - Remark: Generated from `#/paths//v1/steps/{id}/attempts/get(listStepAttempts)`.
+    internal func listStepAttempts(
+        path: Operations.ListStepAttempts.Input.Path,
+        headers: Operations.ListStepAttempts.Input.Headers = .init()
+    ) async throws -> Operations.ListStepAttempts.Output {
+        try await listStepAttempts(Operations.ListStepAttempts.Input(
             path: path,
             headers: headers
         ))

@@ -1,0 +1,232 @@
+import Foundation
+import HTTPTypes
+import OpenAPIRuntime
+import OpenAPIURLSession
+import OrcastraClient
+import OrcastraStateMachines
+import OrcastraStore
+import OrcastraTemplates
+
+/// Orcastra's HTTP API (docs/api.md) through the client generated from docs/openapi.yaml,
+/// answering in OrcastraClient's and OrcastraStore's own values, so a caller (the CLI with
+/// `--api-url`) prints the same whichever way it reached the engine.
+///
+/// A refusal is thrown as an ``APIProblem`` (the server's problem+json); a server that cannot be
+/// reached as ``APIUnreachable``.
+public struct OrcastraAPI: Sendable {
+    public let url: URL
+    let client: Client
+
+    /// `url` is the API's base (`http://host:8080`); `token` the bearer token (`orcastra token create`).
+    public init(url text: String, token: String?) throws(APIAddressError) {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+              url.host?.isEmpty == false else {
+            throw APIAddressError(url: text)
+        }
+        self.url = url
+        client = Client(serverURL: url, configuration: .init(dateTranscoder: APIDates()),
+                        transport: URLSessionTransport(),
+                        middlewares: token.map { [BearerToken(token: $0)] } ?? [])
+    }
+
+    // MARK: - Tasks
+
+    public func submit(_ request: TaskRequest) async throws -> TaskCreation {
+        let body = Components.Schemas.SubmitRequest(
+            template: request.template.description, context: request.context,
+            priority: request.priority == 0 ? nil : Int32(request.priority), runAt: request.runAt,
+            allowDeprecated: request.allowDeprecated ? true : nil)
+        let created: Components.Schemas.TaskCreated
+        switch try await call({ try await client.submitTask(headers: .init(idempotencyKey: request.idempotencyKey, traceparent: request.traceparent), body: .json(body)) }) {
+        case .created(let response): created = try response.body.json
+        case .ok(let response): created = try response.body.json
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+        return TaskCreation(taskID: try Self.uuid(created.id), created: created.created, templateReference: created.template,
+                            contextDiffers: created.contextDiffers)
+    }
+
+    public func task(_ id: UUID) async throws -> TaskDetail {
+        switch try await call({ try await client.getTask(path: .init(id: id.uuidString.lowercased())) }) {
+        case .ok(let response): return try Self.task(try response.body.json)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    /// One page of the listing, newest first; `filter.after` continues after a row.
+    public func tasks(filter: TaskFilter) async throws -> [TaskSummary] {
+        let states = filter.states.isEmpty ? nil
+            : filter.states.map(\.rawValue).sorted().compactMap(Components.Schemas.TaskState.init(rawValue:))
+        let query = Operations.ListTasks.Input.Query(
+            state: states, namespace: filter.namespace, template: filter.templateName, createdAfter: filter.createdAfter,
+            createdBefore: filter.createdBefore, limit: filter.limit, cursor: filter.after?.description)
+        switch try await call({ try await client.listTasks(query: query) }) {
+        case .ok(let response): return try response.body.json.tasks.map(Self.summary)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    /// The task's state afterwards (the API records its own reason in the task's log).
+    public func cancel(_ id: UUID) async throws -> TaskState {
+        switch try await call({ try await client.cancelTask(path: .init(id: id.uuidString.lowercased())) }) {
+        case .ok(let response): return try Self.taskState(try response.body.json.state.rawValue)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    public func events(_ id: UUID) async throws -> [TransitionEvent] {
+        switch try await call({ try await client.listTaskEvents(path: .init(id: id.uuidString.lowercased()), headers: .init(accept: [.init(contentType: .json)])) }) {
+        case .ok(let response): return try response.body.json.events.map(Self.event)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    public func retryStep(_ id: Int64) async throws -> StepState {
+        switch try await call({ try await client.retryStep(path: .init(id: id)) }) {
+        case .ok(let response): return try Self.stepState(try response.body.json.state)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    public func resolveStep(_ id: Int64, result: JSONValue, reason: String) async throws -> StepState {
+        let body = Components.Schemas.ResolveRequest(result: result, reason: reason)
+        switch try await call({ try await client.resolveStep(path: .init(id: id), body: .json(body)) }) {
+        case .ok(let response): return try Self.stepState(try response.body.json.state)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    /// Namespaces where steps are queued and no live worker is registered (`GET /v1/workers`).
+    public func unservedNamespaces() async throws -> Set<String> {
+        switch try await call({ try await client.listWorkers() }) {
+        case .ok(let response): return Set(try response.body.json.unserved.map(\.namespace))
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    // MARK: - Templates
+
+    public func templates() async throws -> [TemplateSummary] {
+        switch try await call({ try await client.listTemplates() }) {
+        case .ok(let response): return try response.body.json.templates.map(Self.templateSummary)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    /// The version `reference` names, or the one a reference without a version takes.
+    public func template(_ reference: TemplateReference) async throws -> StoredTemplate {
+        var version = reference.version?.description
+        if version == nil {
+            let versions: [Components.Schemas.TemplateSummary]
+            switch try await call({ try await client.listTemplateVersions(path: .init(namespace: reference.namespace, name: reference.name)) }) {
+            case .ok(let response): versions = try response.body.json.templates
+            case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+            }
+            // A family with versions but none to take: GET the family's highest to let the server
+            // say why (prereleases only, everything deprecated) is not possible, so say it here.
+            guard let chosen = versions.first(where: { $0.isUnpinnedChoice == true }) else {
+                throw APIProblem(status: 404, type: "unknown-template", title: "No version to take",
+                                 detail: "\(reference) has no version a reference without one takes (only prereleases, or every release deprecated without a default). Pin one: \(versions.map(\.reference).joined(separator: ", ")).")
+            }
+            version = chosen.version
+        }
+        let path = Operations.GetTemplate.Input.Path(namespace: reference.namespace, name: reference.name, version: version ?? "")
+        let detail: Components.Schemas.TemplateDetail
+        switch try await call({ try await client.getTemplate(path: path) }) {
+        case .ok(let response): detail = try response.body.json
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+        // The server parsed this very source when it was registered.
+        let template = try TemplateParser.parse(yaml: detail.source, file: "\(detail.reference) (from \(url.absoluteString))")
+        return StoredTemplate(id: detail.id ?? 0, template: template, source: detail.source, contentHash: detail.contentHash ?? "",
+                              registeredAt: detail.registeredAt, deprecatedAt: detail.deprecatedAt,
+                              deprecationReason: detail.deprecationReason, isDefault: detail.isDefault,
+                              unpinnedVersion: try detail.unpinnedVersion.map { try SemanticVersion(parsing: $0) })
+    }
+
+    /// Registers one template file's YAML; the server checks it again.
+    public func register(yaml source: String) async throws -> TemplateRegistry.Registration {
+        let registration: Components.Schemas.Registration
+        switch try await call({ try await client.registerTemplate(body: .yaml(HTTPBody(source))) }) {
+        case .created(let response): registration = try response.body.json
+        case .ok(let response): registration = try response.body.json
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+        return registration.created ? .registered(id: registration.id ?? 0) : .unchanged(id: registration.id ?? 0)
+    }
+
+    // MARK: - Transport
+
+    /// Runs one call, turning a failure to reach the server into ``APIUnreachable``.
+    private func call<Output>(_ body: () async throws -> Output) async throws -> Output {
+        do {
+            return try await body()
+        } catch let error as OpenAPIRuntime.ClientError {
+            if error.response == nil {
+                throw APIUnreachable(url: url.absoluteString, reason: Self.reason(error.underlyingError))
+            }
+            throw APIUnreachable(url: url.absoluteString,
+                                 reason: "its answer (HTTP \(error.response?.status.code ?? 0)) is not what docs/openapi.yaml describes: \(error.underlyingError)")
+        }
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        let described = (error as NSError).localizedDescription
+        return described.isEmpty ? "\(error)" : described
+    }
+}
+
+/// The API answered with an RFC 9457 problem.
+public struct APIProblem: Error, Sendable, CustomStringConvertible {
+    public var status: Int
+    /// The slug of `urn:orcastra:problem:<slug>` (docs/api.md), or the whole type if it is not ours.
+    public var type: String
+    public var title: String
+    public var detail: String?
+    public var fieldErrors: [(path: String?, message: String, line: Int?, column: Int?)]
+
+    init(status: Int, type: String, title: String, detail: String?) {
+        self.status = status
+        self.type = type
+        self.title = title
+        self.detail = detail
+        fieldErrors = []
+    }
+
+    init(status: Int, problem: Components.Schemas.Problem) {
+        let prefix = "urn:orcastra:problem:"
+        self.init(status: status, type: problem._type.hasPrefix(prefix) ? String(problem._type.dropFirst(prefix.count)) : problem._type,
+                  title: problem.title, detail: problem.detail)
+        fieldErrors = (problem.errors ?? []).map { ($0.path, $0.message, $0.line, $0.column) }
+    }
+
+    public var description: String { detail ?? title }
+}
+
+/// The server could not be reached, or did not answer as an Orcastra API does.
+public struct APIUnreachable: Error, Sendable, CustomStringConvertible {
+    public var url: String
+    public var reason: String
+    public var description: String {
+        "Cannot reach the Orcastra API at \(url): \(reason). Check --api-url (or ORCASTRA_API_URL) and that an orchestrator serves it (`orcastra-orchestrator --http-address`)."
+    }
+}
+
+public struct APIAddressError: Error, Sendable, CustomStringConvertible {
+    public var url: String
+    public var description: String {
+        "'\(url)' is not an API address: write the orchestrator's base URL, e.g. http://127.0.0.1:8080 or https://orcastra.example.com."
+    }
+}
+
+/// Sends `Authorization: Bearer TOKEN` with every request.
+struct BearerToken: ClientMiddleware {
+    let token: String
+
+    func intercept(_ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+                   next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        request.headerFields[.authorization] = "Bearer \(token)"
+        return try await next(request, body, baseURL)
+    }
+}
