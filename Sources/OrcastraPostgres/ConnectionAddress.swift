@@ -25,12 +25,24 @@ public enum ConnectionAddress {
         let port = values["port"] ?? environment["PGPORT"] ?? "5432"
         let user = values["user"] ?? environment["PGUSER"]
         let database = values["dbname"] ?? environment["PGDATABASE"] ?? user ?? ""
-        let place = host.hasPrefix("/") ? "\(host) (socket) port \(port)" : "\(host):\(port)"
-        return "\(user.map { "\($0)@" } ?? "")\(place)/\(database)"
+        return "\(user.map { "\($0)@" } ?? "")\(places(hosts: host, ports: port))/\(database)"
     }
 }
 
 extension ConnectionAddress {
+    /// "db1:5433,db2:5434" from libpq's comma-separated `host` and `port` lists (a multi-host
+    /// string): one port applies to every host, as libpq reads it.
+    static func places(hosts: String, ports: String) -> String {
+        let hostList = hosts.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let portList = ports.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        return hostList.enumerated().map { index, host in
+            let port = portList.count == hostList.count ? portList[index] : (portList.first ?? "5432")
+            let shownPort = port.isEmpty ? "5432" : port
+            let shownHost = host.isEmpty ? "localhost" : host
+            return shownHost.hasPrefix("/") ? "\(shownHost) (socket) port \(shownPort)" : "\(shownHost):\(shownPort)"
+        }.joined(separator: ",")
+    }
+
     /// Why libpq cannot read `conninfo` (a URL or `key=value` string), or nil when it can.
     public static func parseProblem(_ conninfo: String) -> String? {
         var error: UnsafeMutablePointer<CChar>?
