@@ -27,11 +27,14 @@ public struct OrchestratorOptions: ParsableArguments {
 
     @OptionGroup public var database: DatabaseOptions
 
+    @OptionGroup public var listen: ListenOptions
+
     /// Runs an orchestrator until SIGTERM or SIGINT, with `additionalServices` (given the
     /// database's conninfo) in the same service group: `orcastra-orchestrator` adds the HTTP API.
     public func runOrchestrator(additionalServices: @Sendable (String) throws -> [any Service] = { _ in [] }) async throws {
         Lifecycle.bootstrapLogging(level: logLevel)
         var configuration = OrchestratorConfiguration(conninfo: try await database.conninfo())
+        configuration.listenConninfo = try listen.listenConninfo()
         configuration.pollInterval = pollInterval.duration
         configuration.batchLimit = batchLimit
         configuration.scheduleBatchLimit = scheduleBatch

@@ -165,7 +165,7 @@ public struct LocalPostgres: Sendable {
 
     var runAsPostgresUser: Bool { geteuid() == 0 }
 
-    private func handToPostgresUser(_ directory: URL) throws {
+    func handToPostgresUser(_ directory: URL) throws {
         guard let user = getpwnam("postgres") else {
             throw LocalPostgresError.noPostgresUser
         }
@@ -193,7 +193,7 @@ public struct LocalPostgres: Sendable {
         }
     }
 
-    private func run(binary: String, _ arguments: [String], what: String) throws {
+    func run(binary: String, _ arguments: [String], what: String) throws {
         let executable = binaries.appendingPathComponent(binary).path
         let outcome = runAsPostgresUser
             ? try ProcessRunner.run("/usr/sbin/runuser", ["-u", "postgres", "--", executable] + arguments)
@@ -227,7 +227,7 @@ public struct LocalPostgres: Sendable {
     }
 
     /// Asks the kernel for a free TCP port on loopback.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw LocalPostgresError.failed(step: "find a free port", output: String(cString: strerror(errno))) }
         defer { close(descriptor) }
