@@ -194,7 +194,7 @@ public struct LocalPostgres: Sendable {
     }
 
     func run(binary: String, _ arguments: [String], what: String) throws {
-        let executable = binaries.appendingPathComponent(binary).path
+        let executable = path(of: binary)
         let outcome = runAsPostgresUser
             ? try ProcessRunner.run("/usr/sbin/runuser", ["-u", "postgres", "--", executable] + arguments)
             : try ProcessRunner.run(executable, arguments)
@@ -204,6 +204,15 @@ public struct LocalPostgres: Sendable {
     }
 
     // MARK: - Discovery
+
+    /// A server program's path: beside `initdb`, or beside what `initdb` links to (a PATH folder
+    /// may link only initdb, pg_ctl and postgres, not pg_basebackup).
+    func path(of binary: String) -> String {
+        let direct = binaries.appendingPathComponent(binary)
+        if FileManager.default.isExecutableFile(atPath: direct.path) { return direct.path }
+        let linked = binaries.appendingPathComponent("initdb").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(binary)
+        return FileManager.default.isExecutableFile(atPath: linked.path) ? linked.path : direct.path
+    }
 
     /// `initdb` on PATH, else the newest `/usr/lib/postgresql/*/bin`.
     public static func findBinaries() throws -> URL {

@@ -409,6 +409,14 @@ public actor PostgresConnection {
                 broken.store(true, ordering: .releasing)
                 throw PostgresError.connectionLost(message: Self.lastError(handle))
             }
+            // An error libpq made itself carries no SQLSTATE: the server went away ("server closed
+            // the connection unexpectedly") though the status may not say so yet, as when a server
+            // is killed for a failover. The session is gone or unknown: retire it, and say so as a
+            // lost connection, which callers retry, not as a server's refusal, which they would not.
+            if PQresultErrorField(result, Int32(Character("C").asciiValue!)) == nil {
+                broken.store(true, ordering: .releasing)
+                throw PostgresError.connectionLost(message: ServerError.abbreviate(String(cString: PQresultErrorMessage(result))))
+            }
             let error = Self.serverError(result, statement: statement)
             if error.sqlState == Self.readOnlySQLTransaction {
                 // The server will not take writes: a standby, or a primary demoted by a failover,

@@ -77,7 +77,10 @@ import Testing
                 return reached.count == checks.count
             }
             print("failover (\(replication.rawValue)): working against the new primary after promotion: \(reached.map { "\($0.key) \($0.value)" }.sorted().joined(separator: "; "))")
-            #expect(allWorking, "only \(reached.keys.sorted()) within 10 s\n\(cluster.logs)")
+            if !allWorking {
+                let probeSteps = try await cluster.pool.query("SELECT id FROM orcastra.steps WHERE task_id = \(probe)").count
+                Issue.record("only \(reached.keys.sorted()) within 10 s (the probe task has \(probeSteps) steps)\n\(try await Self.unfinished(cluster))\n\(cluster.logs)")
+            }
 
             await stream.value
             let acknowledged = await submitter.acknowledged
@@ -100,9 +103,10 @@ import Testing
             #expect(createdAgain == lostSubmissions.count)
 
             // Every task finishes.
-            #expect(await waitUntil(within: .seconds(90), every: .milliseconds(100)) {
+            let finished = await waitUntil(within: .seconds(60), every: .milliseconds(100)) {
                 try await cluster.count("SELECT count(*) FROM orcastra.tasks WHERE template_id = (SELECT id FROM orcastra.templates WHERE name = 'stream') AND state = 'complete'") == Self.tasks
-            }, "\(cluster.logs)")
+            }
+            if !finished { Issue.record("not every task finished:\n\(try await Self.unfinished(cluster))\n\(cluster.logs)") }
             // No step outcome applied twice: one completion and one result per step.
             #expect(try await cluster.count("SELECT count(*) FROM orcastra.steps s JOIN orcastra.tasks t ON t.id = s.task_id WHERE t.idempotency_key LIKE 'failover-%' AND s.state = 'complete'") == 2 * Self.tasks)
             #expect(try await cluster.count("""
@@ -164,6 +168,19 @@ import Testing
           - name: flaky
             command: [sh, -c, '[ "$ORCASTRA_ATTEMPT" -ge 2 ] && echo "{}" || exit 1']
         """
+
+    /// Every step not complete, with its history, for failure messages.
+    static func unfinished(_ cluster: ProcessCluster) async throws -> String {
+        try await cluster.pool.query("""
+            SELECT s.id, t.idempotency_key, s.name, s.state, s.attempts, s.lease_owner, s.lease_expires_at::text, s.visible_at::text, s.last_error,
+                   (SELECT string_agg(coalesce(x.from_state, '-') || '>' || x.to_state || ' #' || x.attempt || ' ' || x.reason || ' @' || x.created_at::text, ' | ' ORDER BY x.id)
+                    FROM orcastra.step_transitions x WHERE x.step_id = s.id) AS history
+            FROM orcastra.steps s JOIN orcastra.tasks t ON t.id = s.task_id WHERE s.state <> 'complete' ORDER BY s.id
+            """).rows.map { row in
+                ["id", "idempotency_key", "name", "state", "attempts", "lease_owner", "lease_expires_at", "visible_at", "last_error", "history"]
+                    .map { row[$0] ?? "NULL" }.joined(separator: " ")
+            }.joined(separator: "\n")
+    }
 
     static func lines(_ file: String) -> [String] {
         ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(whereSeparator: \.isNewline).map(String.init)
