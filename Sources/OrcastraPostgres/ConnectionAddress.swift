@@ -3,23 +3,29 @@ import Foundation
 
 /// Describes a connection target for people, without its password.
 public enum ConnectionAddress {
+    /// The keywords a URL or `key=value` string sets, as libpq reads them (`host` may list several
+    /// hosts, comma-separated); empty when libpq cannot read it.
+    public static func values(_ conninfo: String) -> [String: String] {
+        var values: [String: String] = [:]
+        guard !conninfo.isEmpty else { return values }
+        var error: UnsafeMutablePointer<CChar>?
+        if let options = PQconninfoParse(conninfo, &error) {
+            var option = options
+            while let keyword = option.pointee.keyword {
+                if let value = option.pointee.val { values[String(cString: keyword)] = String(cString: value) }
+                option += 1
+            }
+            PQconninfoFree(options)
+        } else if let error {
+            PQfreemem(error)
+        }
+        return values
+    }
+
     /// "user@host:port/dbname" from a URL, a `key=value` string or the `PG*` environment.
     public static func describe(_ conninfo: String) -> String {
-        var values: [String: String] = [:]
-        if !conninfo.isEmpty {
-            var error: UnsafeMutablePointer<CChar>?
-            if let options = PQconninfoParse(conninfo, &error) {
-                var option = options
-                while let keyword = option.pointee.keyword {
-                    if let value = option.pointee.val { values[String(cString: keyword)] = String(cString: value) }
-                    option += 1
-                }
-                PQconninfoFree(options)
-            } else {
-                if let error { PQfreemem(error) }
-                return "(unparseable connection string)"
-            }
-        }
+        if !conninfo.isEmpty, parseProblem(conninfo) != nil { return "(unparseable connection string)" }
+        let values = values(conninfo)
         let environment = ProcessInfo.processInfo.environment
         let host = values["host"] ?? values["hostaddr"] ?? environment["PGHOST"] ?? "local socket"
         let port = values["port"] ?? environment["PGPORT"] ?? "5432"
