@@ -74,3 +74,21 @@ def test_wait_returns_when_another_client_cancels(cluster: Cluster, database_url
         assert waiter.wait(task, timeout=20, recheck=3600).state == "cancelled"
         assert time.monotonic() - started < 5
         timer.join()
+
+
+def test_prepared_statements_off_for_pgbouncer(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ORCASTRA_PREPARED_STATEMENTS=off nothing is prepared on the server, however often a
+    statement runs (psycopg prepares after the fifth run): PgBouncer in transaction mode before 1.21
+    could not carry a prepared statement to the next transaction."""
+    def prepared_after_runs() -> int:
+        client = Client(database_url)
+        try:
+            for _ in range(8):
+                client._execute("SELECT 1 WHERE %s::int = 1", (1,))
+            return int(client._execute("SELECT count(*) FROM pg_prepared_statements", ())[0][0])
+        finally:
+            client.close()
+
+    assert prepared_after_runs() > 0  # the default: psycopg prepares what runs often
+    monkeypatch.setenv("ORCASTRA_PREPARED_STATEMENTS", "off")
+    assert prepared_after_runs() == 0
