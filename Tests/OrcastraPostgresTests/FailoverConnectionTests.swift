@@ -37,6 +37,28 @@ import Testing
         await connection.close()
     }
 
+    /// A server process killed under the connection (as when a primary crashes) is a lost
+    /// connection, retired — not a server error "XX000" on a connection that looks usable. On a
+    /// server of the test's own: killing a backend makes PostgreSQL restart every session.
+    @Test func killedServerProcessIsALostConnection() async throws {
+        let folder = URL(fileURLWithPath: "/tmp/orcastra-kill-\(UUID().uuidString.prefix(8).lowercased())")
+        let server = try LocalPostgres(dataDirectory: folder, options: .init(durable: false, maxConnections: 20))
+        defer { try? server.destroyBlocking() }
+        let connection = try await PostgresConnection.connect(try await server.start())
+        let backend = try await connection.queryRow("SELECT pg_backend_pid() AS pid").decode("pid", as: Int32.self)
+        #expect(kill(backend, SIGKILL) == 0)
+        #expect(await waitUntil(within: .seconds(10)) { processIsGone(backend) })
+        for statement: SQL in ["SELECT 1", "INSERT INTO nowhere VALUES (1)"] {
+            let error = await #expect(throws: PostgresError.self) { try await connection.query(statement) }
+            guard case .connectionLost = error else {
+                Issue.record("expected a lost connection, got \(String(describing: error))")
+                break
+            }
+        }
+        #expect(connection.isBroken)
+        await connection.close()
+    }
+
     /// libpq tries the hosts in order; with `target_session_attrs=read-write` it skips one that is
     /// down (here: a port nobody listens on) and reaches the next.
     @Test func multiHostURLReachesTheHostThatAnswers() async throws {
