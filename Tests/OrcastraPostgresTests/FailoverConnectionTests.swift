@@ -38,8 +38,10 @@ import Testing
     }
 
     /// A server process killed under the connection (as when a primary crashes) is a lost
-    /// connection, retired — not a server error "XX000" on a connection that looks usable. On a
-    /// server of the test's own: killing a backend makes PostgreSQL restart every session.
+    /// connection, retired. (Here libpq already reports the connection bad; the error libpq makes
+    /// without a SQLSTATE while its status still looks fine, seen in FailoverTests, is not
+    /// reproduced by this test.) On a server of the test's own: killing a backend makes PostgreSQL
+    /// restart every session.
     @Test func killedServerProcessIsALostConnection() async throws {
         let folder = URL(fileURLWithPath: "/tmp/orcastra-kill-\(UUID().uuidString.prefix(8).lowercased())")
         let server = try LocalPostgres(dataDirectory: folder, options: .init(durable: false, maxConnections: 20))
