@@ -76,14 +76,14 @@ public final class LocalPgBouncer: Sendable {
         (try? String(contentsOf: folder.appendingPathComponent("pgbouncer.log"), encoding: .utf8)) ?? process.log
     }
 
-    /// Stops PgBouncer (by its pid file: as root, the process started is `runuser`, its parent) and
-    /// deletes its folder.
+    /// Stops PgBouncer and deletes its folder. As root the process started is `runuser`, which a
+    /// SIGKILL would end without its child: PgBouncer itself (its child) is killed first (with
+    /// SIGKILL: started through runuser, it was seen to ignore SIGTERM).
     public func stop() async {
-        if let text = try? String(contentsOf: folder.appendingPathComponent("pgbouncer.pid"), encoding: .utf8),
-           let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            kill(pid, SIGTERM)
-            _ = await waitUntil(within: .seconds(5)) { processIsGone(pid) }
-        }
+        let children = ((try? String(contentsOfFile: "/proc/\(process.pid)/task/\(process.pid)/children", encoding: .utf8)) ?? "")
+            .split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        for child in children { kill(child, SIGKILL) }
+        for child in children { _ = await waitUntil(within: .seconds(5)) { processIsGone(child) } }
         await process.stop()
         try? FileManager.default.removeItem(at: folder)
     }
