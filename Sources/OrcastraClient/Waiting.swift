@@ -28,7 +28,7 @@ extension OrcastraClient {
         pollInterval: Duration = .milliseconds(250),
         progress: (@Sendable (TaskDetail) -> Void)? = nil
     ) async throws -> TaskDetail {
-        let listener = PostgresListener(conninfo: pool.conninfo, channels: [Self.taskEventsChannel])
+        let listener = PostgresListener(conninfo: PostgresListener.conninfo(forDatabase: pool.conninfo), channels: [Self.taskEventsChannel])
         defer { listener.stop() }
         // One pending wake-up is enough: every wake-up re-reads the whole task.
         let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

@@ -29,6 +29,8 @@ public struct OrchestratorOptions: ParsableArguments {
 
     @OptionGroup public var database: DatabaseOptions
 
+    @OptionGroup public var listen: ListenOptions
+
     /// Runs an orchestrator until SIGTERM or SIGINT, with `additionalServices` (given the
     /// database's conninfo) in the same service group: `orcastra-orchestrator` adds the HTTP API.
     public func runOrchestrator(additionalServices: @Sendable (String) throws -> [any Service] = { _ in [] }) async throws {
@@ -38,6 +40,7 @@ public struct OrchestratorOptions: ParsableArguments {
         configuration.retentionDefaults = retention.defaults
         configuration.pruneInterval = retention.interval
         configuration.pruneBatchRows = retention.batchRows
+        configuration.listenConninfo = try listen.listenConninfo()
         configuration.pollInterval = pollInterval.duration
         configuration.batchLimit = batchLimit
         configuration.scheduleBatchLimit = scheduleBatch

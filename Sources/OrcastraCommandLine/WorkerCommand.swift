@@ -34,6 +34,8 @@ public struct WorkerOptions: ParsableArguments {
 
     @OptionGroup public var database: DatabaseOptions
 
+    @OptionGroup public var listen: ListenOptions
+
     public func validate() throws {
         if let problem = TemplateNames.problem(with: namespace, allowDots: false) {
             throw ValidationError("--namespace '\(namespace)' is invalid because \(problem); namespaces must \(TemplateNames.rule).")
@@ -51,6 +53,7 @@ public struct WorkerOptions: ParsableArguments {
     public func runWorker() async throws {
         Lifecycle.bootstrapLogging(level: logLevel)
         var configuration = WorkerConfiguration(conninfo: try await database.conninfo(), namespace: namespace, workerID: workerID)
+        configuration.listenConninfo = try listen.listenConninfo()
         configuration.concurrency = concurrency
         configuration.claimBatch = min(claimBatch, concurrency)
         configuration.lease = lease.duration

@@ -165,7 +165,7 @@ public struct LocalPostgres: Sendable {
 
     var runAsPostgresUser: Bool { geteuid() == 0 }
 
-    private func handToPostgresUser(_ directory: URL) throws {
+    func handToPostgresUser(_ directory: URL) throws {
         guard let user = getpwnam("postgres") else {
             throw LocalPostgresError.noPostgresUser
         }
@@ -193,8 +193,8 @@ public struct LocalPostgres: Sendable {
         }
     }
 
-    private func run(binary: String, _ arguments: [String], what: String) throws {
-        let executable = binaries.appendingPathComponent(binary).path
+    func run(binary: String, _ arguments: [String], what: String) throws {
+        let executable = path(of: binary)
         let outcome = runAsPostgresUser
             ? try ProcessRunner.run("/usr/sbin/runuser", ["-u", "postgres", "--", executable] + arguments)
             : try ProcessRunner.run(executable, arguments)
@@ -204,6 +204,15 @@ public struct LocalPostgres: Sendable {
     }
 
     // MARK: - Discovery
+
+    /// A server program's path: beside `initdb`, or beside what `initdb` links to (a PATH folder
+    /// may link only initdb, pg_ctl and postgres, not pg_basebackup).
+    func path(of binary: String) -> String {
+        let direct = binaries.appendingPathComponent(binary)
+        if FileManager.default.isExecutableFile(atPath: direct.path) { return direct.path }
+        let linked = binaries.appendingPathComponent("initdb").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(binary)
+        return FileManager.default.isExecutableFile(atPath: linked.path) ? linked.path : direct.path
+    }
 
     /// `initdb` on PATH, else the newest `/usr/lib/postgresql/*/bin`.
     public static func findBinaries() throws -> URL {
@@ -227,7 +236,7 @@ public struct LocalPostgres: Sendable {
     }
 
     /// Asks the kernel for a free TCP port on loopback.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw LocalPostgresError.failed(step: "find a free port", output: String(cString: strerror(errno))) }
         defer { close(descriptor) }

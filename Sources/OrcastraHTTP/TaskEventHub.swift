@@ -45,7 +45,7 @@ actor TaskEventHub {
 
     private func startIfNeeded() {
         guard listening == nil else { return }
-        let listener = PostgresListener(conninfo: conninfo, channels: [ProtocolChannel.taskEvents], logger: logger)
+        let listener = PostgresListener(conninfo: PostgresListener.conninfo(forDatabase: conninfo), channels: [ProtocolChannel.taskEvents], logger: logger)
         self.listener = listener
         listening = Task { [weak self] in
             for await event in listener {

@@ -8,6 +8,8 @@ import ServiceLifecycle
 /// How an orchestrator runs.
 public struct OrchestratorConfiguration: Sendable {
     public var conninfo: String
+    /// Where the orchestrator LISTENs, when not at `conninfo` (see `WorkerConfiguration.listenConninfo`).
+    public var listenConninfo: String?
     /// How often it looks for due work when nothing woke it.
     public var pollInterval: Duration = .seconds(1)
     /// The most rows one chore handles per transaction; more are taken in the next round at once.
@@ -81,7 +83,8 @@ public actor Orchestrator: Service {
 
     private func work() async {
         logger.info("orchestrator started", metadata: ["poll_interval": "\(configuration.pollInterval)"])
-        let listener = PostgresListener(conninfo: configuration.conninfo, channels: [Self.channel], logger: logger)
+        let listener = PostgresListener(conninfo: configuration.listenConninfo ?? PostgresListener.conninfo(forDatabase: configuration.conninfo),
+                                        channels: [Self.channel], logger: logger)
         let wake = self.wake
         let listening = Task { for await _ in listener { wake.yield() } }
         let interval = configuration.pollInterval

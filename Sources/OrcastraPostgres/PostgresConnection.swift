@@ -30,20 +30,36 @@ public actor PostgresConnection {
     /// The cache was dropped inside a transaction block, where DEALLOCATE cannot run; the server's
     /// statements are deallocated before the next statement outside one.
     private var deallocatePending = false
+    /// Whether statements are prepared under names (parsed and planned once per connection). Off
+    /// behind a pooler in transaction mode that does not track named statements (PgBouncer before
+    /// 1.21, or with `max_prepared_statements = 0`): every statement is then sent unnamed, parsed
+    /// and bound in the same round trip, which any pooler passes through.
+    public nonisolated let usesPreparedStatements: Bool
 
-    private init(address: String, logger: Logger) {
+    private init(address: String, logger: Logger, preparedStatements: Bool) {
         executor = ThreadExecutor(name: "orcastra-pg")
         self.address = address
         self.logger = logger
+        usesPreparedStatements = preparedStatements
+    }
+
+    /// Whether connections prepare named statements unless told otherwise: yes, except when the
+    /// environment says `ORCASTRA_PREPARED_STATEMENTS=off` (or `false`, `0`, `no`) — the switch for
+    /// every process that goes through PgBouncer in transaction mode (docs/failover.md).
+    public static var preparedStatementsByDefault: Bool {
+        guard let value = ProcessInfo.processInfo.environment["ORCASTRA_PREPARED_STATEMENTS"]?.lowercased() else { return true }
+        return !["off", "false", "0", "no"].contains(value.trimmingCharacters(in: .whitespaces))
     }
 
     /// Connects with anything libpq accepts: a `postgresql://` URL, `key=value` pairs, or "" to use
     /// only the `PG*` environment variables.
+    /// `preparedStatements: false` sends every statement unnamed (see `usesPreparedStatements`).
     public static func connect(
         _ conninfo: String,
-        logger: Logger = Logger(label: "orcastra.postgres")
+        logger: Logger = Logger(label: "orcastra.postgres"),
+        preparedStatements: Bool = preparedStatementsByDefault
     ) async throws -> PostgresConnection {
-        let connection = PostgresConnection(address: ConnectionAddress.describe(conninfo), logger: logger)
+        let connection = PostgresConnection(address: ConnectionAddress.describe(conninfo), logger: logger, preparedStatements: preparedStatements)
         do {
             try await connection.open(conninfo)
         } catch {
@@ -250,7 +266,7 @@ public actor PostgresConnection {
         do {
             for sql in statements {
                 var name = prepared[sql.text] ?? unconfirmed[sql.text]
-                if name == nil, prepared.count + unconfirmed.count < Self.maximumPrepared {
+                if name == nil, usesPreparedStatements, prepared.count + unconfirmed.count < Self.maximumPrepared {
                     preparedCounter += 1
                     let fresh = "orcastra_\(preparedCounter)"
                     let types = sql.bindings.map { Oid($0.type.rawValue) }
@@ -321,7 +337,7 @@ public actor PostgresConnection {
     /// once) if it is new; nil once the cache is full.
     private func preparedName(for sql: SQL, on connection: OpaquePointer) throws -> String? {
         if let name = prepared[sql.text] { return name }
-        guard prepared.count < Self.maximumPrepared else { return nil }
+        guard usesPreparedStatements, prepared.count < Self.maximumPrepared else { return nil }
         preparedCounter += 1
         let name = "orcastra_\(preparedCounter)"
         let types = sql.bindings.map { Oid($0.type.rawValue) }
@@ -393,9 +409,28 @@ public actor PostgresConnection {
                 broken.store(true, ordering: .releasing)
                 throw PostgresError.connectionLost(message: Self.lastError(handle))
             }
-            throw PostgresError.server(Self.serverError(result, statement: statement))
+            // An error libpq made itself carries no SQLSTATE: the server went away ("server closed
+            // the connection unexpectedly") though the status may not say so yet, as when a server
+            // is killed for a failover. The session is gone or unknown: retire it, and say so as a
+            // lost connection, which callers retry, not as a server's refusal, which they would not.
+            if PQresultErrorField(result, Int32(Character("C").asciiValue!)) == nil {
+                broken.store(true, ordering: .releasing)
+                throw PostgresError.connectionLost(message: ServerError.abbreviate(String(cString: PQresultErrorMessage(result))))
+            }
+            let error = Self.serverError(result, statement: statement)
+            if error.sqlState == Self.readOnlySQLTransaction {
+                // The server will not take writes: a standby, or a primary demoted by a failover,
+                // whose sessions stay open. Every later write here would fail the same way, so the
+                // connection is retired; its replacement, made through a multi-host string with
+                // `target_session_attrs=read-write`, reaches the new primary.
+                broken.store(true, ordering: .releasing)
+            }
+            throw PostgresError.server(error)
         }
     }
+
+    /// SQLSTATE 25006, read_only_sql_transaction.
+    static let readOnlySQLTransaction = "25006"
 
     private static func copy(_ result: OpaquePointer) -> QueryResult {
         let fieldCount = Int(PQnfields(result))

@@ -43,6 +43,16 @@ public final class PostgresListener: AsyncSequence, Sendable {
         thread.start()
     }
 
+    /// The connection string to LISTEN with for a process whose statements use `conninfo`:
+    /// `ORCASTRA_LISTEN_DATABASE_URL` when set, else `conninfo` itself. Behind PgBouncer in
+    /// transaction mode LISTEN must go straight to PostgreSQL (or through a session-mode pool): a
+    /// transaction-mode pool hands the session to another client after each statement, and the
+    /// LISTEN with it.
+    public static func conninfo(forDatabase conninfo: String) -> String {
+        if let direct = ProcessInfo.processInfo.environment["ORCASTRA_LISTEN_DATABASE_URL"], !direct.isEmpty { return direct }
+        return conninfo
+    }
+
     /// Stops listening and closes the connection; the sequence ends.
     public func stop() { control.stop() }
 

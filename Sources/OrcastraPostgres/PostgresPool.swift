@@ -9,6 +9,8 @@ import Logging
 public actor PostgresPool {
     public nonisolated let conninfo: String
     public nonisolated let maximumConnections: Int
+    /// Whether its connections prepare named statements (see `PostgresConnection.usesPreparedStatements`).
+    public nonisolated let preparedStatements: Bool
     private let logger: Logger
 
     private var idle: [PostgresConnection] = []
@@ -17,10 +19,12 @@ public actor PostgresPool {
     private var nextWaiterID: UInt64 = 0
     private var isShutDown = false
 
-    public init(conninfo: String, maximumConnections: Int = 10, logger: Logger = Logger(label: "orcastra.pool")) {
+    public init(conninfo: String, maximumConnections: Int = 10, logger: Logger = Logger(label: "orcastra.pool"),
+                preparedStatements: Bool = PostgresConnection.preparedStatementsByDefault) {
         precondition(maximumConnections > 0, "a pool needs at least one connection")
         self.conninfo = conninfo
         self.maximumConnections = maximumConnections
+        self.preparedStatements = preparedStatements
         self.logger = logger
     }
 
@@ -78,7 +82,7 @@ public actor PostgresPool {
         if openCount < maximumConnections {
             openCount += 1
             do {
-                return try await PostgresConnection.connect(conninfo, logger: logger)
+                return try await PostgresConnection.connect(conninfo, logger: logger, preparedStatements: preparedStatements)
             } catch {
                 openCount -= 1
                 throw error
@@ -122,7 +126,7 @@ public actor PostgresPool {
         guard !waiters.isEmpty, !isShutDown else { return }
         openCount += 1
         do {
-            let replacement = try await PostgresConnection.connect(conninfo, logger: logger)
+            let replacement = try await PostgresConnection.connect(conninfo, logger: logger, preparedStatements: preparedStatements)
             if waiters.isEmpty {
                 idle.append(replacement)
             } else {

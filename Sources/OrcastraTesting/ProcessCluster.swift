@@ -13,10 +13,15 @@ public final class ProcessCluster: @unchecked Sendable {
     private var processes: [BackgroundProcess] = []
     private var isShutDown = false
     private let logFolder: String
+    /// Added to every process's environment (e.g. `ORCASTRA_PREPARED_STATEMENTS=off` behind PgBouncer).
+    private let environment: [String: String]
 
     /// On a fresh migrated database, or on `url` when given (e.g. a database of a cluster the test controls).
     /// Waits for the `ProcessGate`; `shutdown()` releases it, so call it on every path (a `defer`).
-    public init(url: String? = nil) async throws {
+    /// `environment` is added to every process's; `preparedStatements: false` for the test's own
+    /// pool too when the URL goes through PgBouncer in transaction mode.
+    public init(url: String? = nil, environment: [String: String] = [:], preparedStatements: Bool = true) async throws {
+        self.environment = environment
         try await ProcessGate.shared.acquire()
         do {
             if let url { self.url = url } else { self.url = try await TestDatabases.shared.makeDatabase() }
@@ -24,7 +29,7 @@ public final class ProcessCluster: @unchecked Sendable {
             await ProcessGate.shared.release()
             throw error
         }
-        pool = PostgresPool(conninfo: self.url, maximumConnections: 4)
+        pool = PostgresPool(conninfo: self.url, maximumConnections: 4, preparedStatements: preparedStatements)
         creator = TaskCreator(pool: pool)
         logFolder = NSTemporaryDirectory() + "orcastra-e2e-\(UUID().uuidString.prefix(8))"
         try? FileManager.default.createDirectory(atPath: logFolder, withIntermediateDirectories: true)

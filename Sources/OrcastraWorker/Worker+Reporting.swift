@@ -134,11 +134,14 @@ extension Worker {
 
     /// Whether the database refused the statement for what it holds (bad data, a constraint, a
     /// bug), as opposed to a passing fault: a lost connection, a deadlock or serialization victim,
-    /// a cancelled statement, a server shutting down or short of resources.
+    /// a cancelled statement, a server shutting down or short of resources, or a server that takes
+    /// no writes (25006: a standby, or a primary demoted by a failover — the connection is replaced
+    /// and the report goes to the new primary).
     static func isRefusal(_ error: any Error) -> Bool {
         switch error as? PostgresError {
         case .server(let server):
             let transientClasses = ["08", "40", "53", "57", "58", "55"]
+            if server.sqlState == "25006" { return false }
             return !transientClasses.contains(String(server.sqlState.prefix(2)))
         case .invalidParameter, .invalidIdentifier, .decoding:
             return true

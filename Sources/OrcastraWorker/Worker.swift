@@ -93,7 +93,8 @@ public actor Worker: Service {
             logger.info("worker stopped before it could start")
             return
         }
-        let listener = PostgresListener(conninfo: configuration.conninfo, channels: [channel], logger: logger)
+        let listener = PostgresListener(conninfo: configuration.listenConninfo ?? PostgresListener.conninfo(forDatabase: configuration.conninfo),
+                                        channels: [channel], logger: logger)
         await withDiscardingTaskGroup { group in
             let wake = self.wake
             // Every event wakes the claim loop; `.listening` after a reconnect makes it catch up.

@@ -4,6 +4,10 @@ import OrcastraStateMachines
 /// How a worker runs; every field has a safe default except the database and the namespace.
 public struct WorkerConfiguration: Sendable {
     public var conninfo: String
+    /// Where the worker LISTENs, when not at `conninfo`: straight to PostgreSQL (or a session-mode
+    /// pool) when `conninfo` goes through PgBouncer in transaction mode. Nil: `conninfo`, or
+    /// `ORCASTRA_LISTEN_DATABASE_URL` when set.
+    public var listenConninfo: String?
     /// The worker pool this worker serves: it claims only steps of this namespace.
     public var namespace: String
     /// Names this worker in leases and logs; unique per process by default.

@@ -88,3 +88,21 @@ def test_submit_stores_the_traceparent_given_or_a_new_one(cluster: Cluster, clie
     with pytest.raises(SubmitRefused) as refused:
         client.submit(reference, traceparent="00-not-a-trace-01")
     assert refused.value.sqlstate == "OR025"
+
+
+def test_prepared_statements_off_for_pgbouncer(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ORCASTRA_PREPARED_STATEMENTS=off nothing is prepared on the server, however often a
+    statement runs (psycopg prepares after the fifth run): PgBouncer in transaction mode before 1.21
+    could not carry a prepared statement to the next transaction."""
+    def prepared_after_runs() -> int:
+        client = Client(database_url)
+        try:
+            for _ in range(8):
+                client._execute("SELECT 1 WHERE %s::int = 1", (1,))
+            return int(client._execute("SELECT count(*) FROM pg_prepared_statements", ())[0][0])
+        finally:
+            client.close()
+
+    assert prepared_after_runs() > 0  # the default: psycopg prepares what runs often
+    monkeypatch.setenv("ORCASTRA_PREPARED_STATEMENTS", "off")
+    assert prepared_after_runs() == 0

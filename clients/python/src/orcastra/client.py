@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from . import _protocol as protocol
+from ._connect import connect_options, listen_conninfo
 
 #: The largest context the Swift client accepts (1 MiB of compact JSON text; docs/limits.md).
 MAX_CONTEXT_BYTES = 1 << 20
@@ -155,7 +156,7 @@ class Client:
     def _execute(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
             if self._connection is None or self._connection.closed or self._connection.broken:
-                self._connection = psycopg.connect(self.conninfo, autocommit=True)
+                self._connection = psycopg.connect(self.conninfo, autocommit=True, **connect_options())
             return self._connection.execute(query, params).fetchall()
 
     def submit(self, reference: str, context: Any = None, *, idempotency_key: str | None = None, priority: int = 0,
@@ -231,7 +232,7 @@ class Client:
         """
         wanted = str(_uuid(task_id))
         deadline = None if timeout is None else time.monotonic() + timeout
-        with psycopg.connect(self.conninfo, autocommit=True) as listen:
+        with psycopg.connect(listen_conninfo(self.conninfo), autocommit=True, **connect_options()) as listen:
             listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(protocol.TASK_EVENTS_CHANNEL)))
             while True:
                 info = self.task(wanted)  # after LISTEN: a change from here on wakes us

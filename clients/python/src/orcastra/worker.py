@@ -31,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from . import _protocol as protocol
+from ._connect import connect_options, listen_conninfo
 from ._version import __version__
 
 log = logging.getLogger("orcastra.worker")
@@ -305,8 +306,9 @@ class Worker:
         if self._kick is not None:
             self._kick.set()
 
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+    async def _connect(self, listen: bool = False) -> psycopg.AsyncConnection[Any]:
+        conninfo = listen_conninfo(self.conninfo) if listen else self.conninfo
+        return await psycopg.AsyncConnection.connect(conninfo, autocommit=True, **connect_options())
 
     async def _serve(self) -> None:
         listen = await self._start_listening()
@@ -343,7 +345,7 @@ class Worker:
         delay = 0.1
         while not self._stopping:
             try:
-                listen = await self._connect()
+                listen = await self._connect(listen=True)
                 cursor = await listen.execute("SELECT orcastra.namespace_channel(%s)", (self.namespace,))
                 row = await cursor.fetchone()
                 assert row is not None
@@ -371,7 +373,7 @@ class Worker:
         while True:
             try:
                 if connection is None or connection.closed:
-                    connection = await self._connect()
+                    connection = await self._connect(listen=True)
                     await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
                     log.info("listening again on %s; looking for work at once", self._channel)
                     self._wake(claim=True)  # notifications sent while disconnected are gone
@@ -1029,7 +1031,7 @@ class _ConnectionPool:
             if not connection.closed and not connection.broken and connection.info.transaction_status == _IDLE:
                 return connection
             await self._discard(connection)
-        connection = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+        connection = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, **connect_options())
         self._all.add(connection)
         return connection
 
