@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "OrcastraSchedules", targets: ["OrcastraSchedules"]),
         .library(name: "OrcastraStore", targets: ["OrcastraStore"]),
         .library(name: "OrcastraTesting", targets: ["OrcastraTesting"]),
+        .library(name: "OrcastraMetrics", targets: ["OrcastraMetrics"]),
+        .library(name: "OrcastraPrometheus", targets: ["OrcastraPrometheus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libpq, from Debian's libpq-dev.
@@ -42,7 +46,7 @@ let package = Package(
         // parameterized queries, typed rows, transactions, pipelines, LISTEN, a pool.
         .target(
             name: "OrcastraPostgres",
-            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CLibPQ", "OrcastraMetrics", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // A throwaway local PostgreSQL cluster started from the system's binaries.
@@ -77,6 +81,25 @@ let package = Package(
             name: "OrcastraStateMachines",
             swiftSettings: strict
         ),
+        // The metrics Orcastra records (docs/metrics.md): their names, help texts and label sets, on
+        // swift-metrics' API only, so an embedder may bring any backend.
+        .target(
+            name: "OrcastraMetrics",
+            dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: strict
+        ),
+        // The Prometheus side: a swift-metrics factory over swift-prometheus that gives each metric
+        // its HELP text, and the small HTTP listener a worker serves /metrics on.
+        .target(
+            name: "OrcastraPrometheus",
+            dependencies: ["OrcastraMetrics",
+                           .product(name: "CoreMetrics", package: "swift-metrics"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict
+        ),
         // Everything Orcastra stores in PostgreSQL: the template registry, task creation, queries.
         .target(
             name: "OrcastraStore",
@@ -103,7 +126,7 @@ let package = Package(
         // The embeddable worker runtime: claim, run handlers, heartbeat, report, shut down gracefully.
         .target(
             name: "OrcastraWorker",
-            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraCommand", "OrcastraStateMachines",
+            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraCommand", "OrcastraStateMachines", "OrcastraMetrics",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
@@ -111,7 +134,8 @@ let package = Package(
         // The orchestrator's loop: scheduled starts, due retries, lease recovery, schedules.
         .target(
             name: "OrcastraOrchestrator",
-            dependencies: ["OrcastraPostgres", "OrcastraStateMachines", "OrcastraTemplates", "OrcastraSchedules", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["OrcastraPostgres", "OrcastraStateMachines", "OrcastraTemplates", "OrcastraSchedules", "OrcastraMetrics",
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
@@ -120,7 +144,7 @@ let package = Package(
         .target(
             name: "OrcastraHTTP",
             dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraClient", "OrcastraTemplates", "OrcastraMigrations",
-                           "OrcastraStateMachines", "OrcastraSchedules",
+                           "OrcastraStateMachines", "OrcastraSchedules", "OrcastraMetrics", "OrcastraPrometheus", "OrcastraOrchestrator",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
@@ -133,6 +157,7 @@ let package = Package(
         .target(
             name: "OrcastraCommandLine",
             dependencies: ["OrcastraDevDB", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator", "OrcastraCommand", "OrcastraStateMachines",
+                           "OrcastraMetrics", "OrcastraPrometheus",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log")],
@@ -147,7 +172,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "orcastra-orchestrator",
-            dependencies: ["OrcastraOrchestrator", "OrcastraCommandLine", "OrcastraHTTP",
+            dependencies: ["OrcastraOrchestrator", "OrcastraCommandLine", "OrcastraHTTP", "OrcastraPrometheus",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict

@@ -16,6 +16,11 @@ struct OneLineLogHandler: LogHandler {
         set { inner.logLevel = newValue }
     }
 
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { inner[metadataKey: key] }
         set { inner[metadataKey: key] = newValue }

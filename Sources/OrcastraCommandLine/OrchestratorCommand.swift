@@ -18,6 +18,7 @@ public struct OrchestratorOptions: ParsableArguments {
     public var scheduleBatch = 200
 
     public func validate() throws {
+        try LogFormat.validateEnvironment()
         guard batchLimit > 0 else { throw ValidationError("--batch-limit must be at least 1.") }
         guard (1...1000).contains(scheduleBatch) else { throw ValidationError("--schedule-batch must be between 1 and 1000.") }
     }
@@ -25,12 +26,15 @@ public struct OrchestratorOptions: ParsableArguments {
     @Option(help: "trace, debug, info, notice, warning, error or critical (default: info, or ORCASTRA_LOG_LEVEL).")
     public var logLevel: Logger.Level?
 
+    @Option(help: "text (one line per record, for people) or json (one JSON object per line, for log shippers). (default: text, or ORCASTRA_LOG_FORMAT)")
+    public var logFormat: LogFormat?
+
     @OptionGroup public var database: DatabaseOptions
 
     /// Runs an orchestrator until SIGTERM or SIGINT, with `additionalServices` (given the
     /// database's conninfo) in the same service group: `orcastra-orchestrator` adds the HTTP API.
     public func runOrchestrator(additionalServices: @Sendable (String) throws -> [any Service] = { _ in [] }) async throws {
-        Lifecycle.bootstrapLogging(level: logLevel)
+        Lifecycle.bootstrapLogging(level: logLevel, format: logFormat)
         var configuration = OrchestratorConfiguration(conninfo: try await database.conninfo())
         configuration.pollInterval = pollInterval.duration
         configuration.batchLimit = batchLimit

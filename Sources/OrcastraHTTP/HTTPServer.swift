@@ -4,6 +4,7 @@ import Logging
 import OpenAPIHummingbird
 import OpenAPIRuntime
 import OrcastraClient
+import OrcastraOrchestrator
 import OrcastraPostgres
 import OrcastraStore
 import ServiceLifecycle
@@ -18,6 +19,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var maximumConnections: Int
     /// How long a token check is remembered.
     public var tokenCacheTime: Duration
+    /// Serve `GET /metrics` (the process must have called `PrometheusExport.bootstrap()`).
+    public var servesMetrics = true
 
     public init(host: String, port: Int, bodyLimit: Int = 1 << 20, maximumConnections: Int = 8,
                 tokenCacheTime: Duration = .seconds(1)) {
@@ -61,7 +64,7 @@ public struct HTTPServer: Service {
     }
 
     public func run() async throws {
-        let pool = PostgresPool(conninfo: conninfo, maximumConnections: configuration.maximumConnections)
+        let pool = PostgresPool(conninfo: conninfo, maximumConnections: configuration.maximumConnections, metricsName: "http")
         do {
             try await application(pool: pool).run()
         } catch {
@@ -73,6 +76,9 @@ public struct HTTPServer: Service {
 
     func application(pool: PostgresPool) throws -> some ApplicationProtocol {
         let router = Router()
+        if configuration.servesMetrics {
+            router.add(middleware: MetricsEndpoint(pool: pool, queue: QueueMetrics(), logger: logger))
+        }
         router.add(middleware: APIMiddleware(authenticator: TokenAuthenticator(pool: pool, cacheTime: configuration.tokenCacheTime),
                                              bodyLimit: configuration.bodyLimit, logger: logger))
         let hub = TaskEventHub(conninfo: conninfo, logger: logger)

@@ -17,6 +17,14 @@ struct ClaimedStep: Sendable {
     var templateID: Int64
     var contextText: String
     var parentsText: String
+    /// Enqueued → claimed, and the task's age at the claim, by the database's clock (for metrics).
+    var queueWaitSeconds: Double = 0
+    var taskAgeSeconds: Double = 0
+    /// When this worker got the claim's answer, by its own clock.
+    var claimedAt = ContinuousClock.now
+    /// The metrics' labels, known once the step's template was read (`Worker.execute`).
+    var handlerLabel = "unknown"
+    var templateLabel = "unknown"
 
     /// A claimed row, or the lease it holds when the rest of the row could not be read (the worker
     /// then hands the step back at once instead of leaving it owned by nobody).
@@ -34,7 +42,9 @@ struct ClaimedStep: Sendable {
                 taskID: try row.decode("task_id"), name: try row.decode("step_name"),
                 attempt: try row.decode("attempt"), maxAttempts: try row.decode("max_attempts"),
                 templateID: try row.decode("template_id"),
-                contextText: try row.decode("context"), parentsText: try row.decode("parents")))
+                contextText: try row.decode("context"), parentsText: try row.decode("parents"),
+                queueWaitSeconds: (try? row.decode("queue_wait_seconds", as: Double?.self) ?? 0) ?? 0,
+                taskAgeSeconds: (try? row.decode("task_age_seconds", as: Double?.self) ?? 0) ?? 0))
         } catch {
             return .failure(UndecodableClaim(lease: Lease(stepID: id, token: token), error: error))
         }

@@ -150,6 +150,7 @@ extension Worker {
             guard let id = try? row.decode("step_id", as: Int64.self), let outcome = try? row.decode("outcome", as: String.self),
                   let reported = byID[id] else { continue }
             let step = reported.step
+            metrics.reported(outcome, step: step)
             let metadata: Logger.Metadata = ["task": "\(step.taskID.uuidString.lowercased())", "step": "\(step.name)", "attempt": "\(step.attempt)"]
             switch ReportOutcome(rawValue: outcome) {
             case .completed: logger.debug("step complete", metadata: metadata)
@@ -162,6 +163,7 @@ extension Worker {
             case .leaseLost, nil: logger.warning("step outcome refused: the lease was lost (the step may run elsewhere)", metadata: metadata)
             }
             if let taskState = try? row.decode("task_state", as: String?.self) {
+                metrics.taskFinished(step, state: taskState)
                 logger.log(level: taskState == TaskState.error.rawValue ? .error : .info, "task \(taskState)", metadata: ["task": "\(step.taskID.uuidString.lowercased())"])
             }
         }

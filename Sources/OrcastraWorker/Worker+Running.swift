@@ -9,6 +9,7 @@ extension Worker {
     /// Runs one attempt in its own task, off the actor: reading the input, the handler, checking
     /// and serializing the result. Only the bookkeeping at the end comes back to the actor.
     nonisolated func execute(_ step: ClaimedStep) async {
+        var step = step
         var stepLogger = logger
         stepLogger[metadataKey: "task"] = "\(step.taskID.uuidString.lowercased())"
         stepLogger[metadataKey: "step"] = "\(step.name)"
@@ -16,9 +17,13 @@ extension Worker {
         let result: StepOutcome.Result
         do {
             let template = try await templates.template(step.templateID)
+            step.templateLabel = template.name
             guard let definition = template.step(named: step.name) else {
+                metrics.claimed(step)
                 throw StepFailure.permanent("template \(template.reference) has no step \(step.name)")
             }
+            step.handlerLabel = definition.action.metricsLabel
+            metrics.claimed(step)
             policy = definition.retry
             let input = try step.input()
             let context = StepContext(taskID: step.taskID, stepID: step.id, stepName: step.name, attempt: step.attempt, maxAttempts: step.maxAttempts,
@@ -28,23 +33,30 @@ extension Worker {
             case .value(let value):
                 result = try Self.storable(value, limits: configuration.limits)
             case .settledInTransaction(let end):
+                metrics.ran(step)
+                metrics.reported(end.outcome, step: step)
                 await settledInTransaction(step, end)
                 return
             }
         } catch let failure as StepFailure {
             result = Self.failure(failure, step: step, policy: policy)
+        } catch let timeout as CommandTimedOut {
+            metrics.timedOut(step)
+            result = Self.failure(.retryable(timeout.message), step: step, policy: policy)
         } catch is CancellationError {
             switch await cancellationReason(step.lease) {
             case .abandoned:
                 await handlerGone(step.lease)
                 return
             case .timedOut(let limit):
+                metrics.timedOut(step)
                 let message = "the handler timed out after \(TemplateDuration(milliseconds: limit.milliseconds))"
                 result = Self.failure(.retryable(message), step: step, policy: policy)
             }
         } catch {
             result = Self.failure(.retryable("\(error)"), step: step, policy: policy)
         }
+        metrics.ran(step)
         await finish(StepOutcome(step: step, result: result))
     }
 

@@ -31,6 +31,8 @@ public actor Worker: Service {
     /// Opened on first use, so a worker without such handlers never connects with it.
     let transactionPool: PostgresPool
     let templates: TemplateCache
+    /// Counters and histograms (swift-metrics; no-ops unless the process bootstrapped a backend).
+    nonisolated let metrics: WorkerMetrics
 
     var state: WorkerState
     /// The task running each held step's handler, by lease.
@@ -58,8 +60,10 @@ public actor Worker: Service {
         claimSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
         reportSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
         heartbeatSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
-        transactionPool = PostgresPool(conninfo: configuration.conninfo, maximumConnections: configuration.concurrency, logger: logger)
+        transactionPool = PostgresPool(conninfo: configuration.conninfo, maximumConnections: configuration.concurrency, logger: logger,
+                                       metricsName: "worker_transactions")
         templates = TemplateCache(slot: heartbeatSlot, namespace: configuration.namespace)
+        metrics = WorkerMetrics(namespace: configuration.namespace)
         state = WorkerState(concurrency: configuration.concurrency, claimBatch: configuration.claimBatch, lease: configuration.lease)
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (reportWakeups, reportWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OrcastraCommandLine
 import OrcastraHTTP
+import OrcastraPrometheus
 import OrcastraStateMachines
 
 /// The HTTP API's options: only `orcastra-orchestrator` serves it (`orcastra orchestrator` does not
@@ -41,6 +42,8 @@ struct OrchestratorServer: AsyncParsableCommand {
         let bodyLimit = http.httpBodyLimit
         try await options.runOrchestrator { conninfo in
             guard let address else { return [] }
+            // /metrics is served with the API: only then are metrics recorded at all.
+            PrometheusExport.bootstrap()
             return [HTTPServer(configuration: try HTTPServerConfiguration(address: address, bodyLimit: bodyLimit), conninfo: conninfo)]
         }
     }
