@@ -48,12 +48,12 @@ struct OrcastraMetricsFactory: MetricsFactory {
 
     func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
         guard let metric = OrcastraMetric.named(label) else { return fallback.makeCounter(label: label, dimensions: dimensions) }
-        return registry.makeCounter(name: metric.name, labels: dimensions, help: metric.help)
+        return registry.makeCounter(descriptor: metric.descriptor, labels: dimensions)
     }
 
     func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
         guard let metric = OrcastraMetric.named(label) else { return fallback.makeFloatingPointCounter(label: label, dimensions: dimensions) }
-        return registry.makeCounter(name: metric.name, labels: dimensions, help: metric.help)
+        return registry.makeCounter(descriptor: metric.descriptor, labels: dimensions)
     }
 
     func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
@@ -61,20 +61,20 @@ struct OrcastraMetricsFactory: MetricsFactory {
             return fallback.makeRecorder(label: label, dimensions: dimensions, aggregate: aggregate)
         }
         if aggregate {
-            return registry.makeValueHistogram(name: metric.name, labels: dimensions, buckets: metric.buckets, help: metric.help)
+            return registry.makeValueHistogram(descriptor: metric.descriptor, labels: dimensions, buckets: metric.buckets)
         }
-        return registry.makeGauge(name: metric.name, labels: dimensions, help: metric.help)
+        return registry.makeGauge(descriptor: metric.descriptor, labels: dimensions)
     }
 
     func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
         guard let metric = OrcastraMetric.named(label) else { return fallback.makeMeter(label: label, dimensions: dimensions) }
-        return registry.makeGauge(name: metric.name, labels: dimensions, help: metric.help)
+        return registry.makeGauge(descriptor: metric.descriptor, labels: dimensions)
     }
 
     func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
         guard let metric = OrcastraMetric.named(label) else { return fallback.makeTimer(label: label, dimensions: dimensions) }
         let buckets = metric.buckets.map { Duration.nanoseconds(Int64(($0 * 1e9).rounded())) }
-        return registry.makeDurationHistogram(name: metric.name, labels: dimensions, buckets: buckets, help: metric.help)
+        return registry.makeDurationHistogram(descriptor: metric.descriptor, labels: dimensions, buckets: buckets)
     }
 
     func destroyCounter(_ handler: any CounterHandler) { fallback.destroyCounter(handler) }
@@ -82,4 +82,11 @@ struct OrcastraMetricsFactory: MetricsFactory {
     func destroyRecorder(_ handler: any RecorderHandler) { fallback.destroyRecorder(handler) }
     func destroyMeter(_ handler: any MeterHandler) { fallback.destroyMeter(handler) }
     func destroyTimer(_ handler: any TimerHandler) { fallback.destroyTimer(handler) }
+}
+
+extension MetricDefinition {
+    /// The full name as swift-prometheus' descriptor, with the HELP text.
+    var descriptor: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
 }

@@ -40,10 +40,11 @@ struct OrchestratorServer: AsyncParsableCommand {
     func run() async throws {
         let address = http.resolvedAddress
         let bodyLimit = http.httpBodyLimit
+        // /metrics is served with the API: only then are metrics recorded at all. First, so that no
+        // metric is made (and stays a no-op) before the backend is in place.
+        if address != nil { PrometheusExport.bootstrap() }
         try await options.runOrchestrator { conninfo in
             guard let address else { return [] }
-            // /metrics is served with the API: only then are metrics recorded at all.
-            PrometheusExport.bootstrap()
             return [HTTPServer(configuration: try HTTPServerConfiguration(address: address, bodyLimit: bodyLimit), conninfo: conninfo)]
         }
     }
