@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "OrcastraSchedules", targets: ["OrcastraSchedules"]),
         .library(name: "OrcastraStore", targets: ["OrcastraStore"]),
         .library(name: "OrcastraTesting", targets: ["OrcastraTesting"]),
+        .library(name: "OrcastraMetrics", targets: ["OrcastraMetrics"]),
+        .library(name: "OrcastraPrometheus", targets: ["OrcastraPrometheus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-openapi-urlsession", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libpq, from Debian's libpq-dev.
@@ -50,7 +54,7 @@ let package = Package(
         // parameterized queries, typed rows, transactions, pipelines, LISTEN, a pool.
         .target(
             name: "OrcastraPostgres",
-            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CLibPQ", "OrcastraMetrics", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // A throwaway local PostgreSQL cluster started from the system's binaries.
@@ -85,6 +89,25 @@ let package = Package(
             name: "OrcastraStateMachines",
             swiftSettings: strict
         ),
+        // The metrics Orcastra records (docs/metrics.md): their names, help texts and label sets, on
+        // swift-metrics' API only, so an embedder may bring any backend.
+        .target(
+            name: "OrcastraMetrics",
+            dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: strict
+        ),
+        // The Prometheus side: a swift-metrics factory over swift-prometheus that gives each metric
+        // its HELP text, and the small HTTP listener a worker serves /metrics on.
+        .target(
+            name: "OrcastraPrometheus",
+            dependencies: ["OrcastraMetrics",
+                           .product(name: "CoreMetrics", package: "swift-metrics"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict
+        ),
         // Everything Orcastra stores in PostgreSQL: the template registry, task creation, queries.
         .target(
             name: "OrcastraStore",
@@ -113,7 +136,7 @@ let package = Package(
         // The embeddable worker runtime: claim, run handlers, heartbeat, report, shut down gracefully.
         .target(
             name: "OrcastraWorker",
-            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraCommand", "OrcastraStateMachines",
+            dependencies: ["OrcastraPostgres", "OrcastraTemplates", "OrcastraCommand", "OrcastraStateMachines", "OrcastraMetrics",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "Tracing", package: "swift-distributed-tracing"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
@@ -122,7 +145,8 @@ let package = Package(
         // The orchestrator's loop: scheduled starts, due retries, lease recovery, schedules.
         .target(
             name: "OrcastraOrchestrator",
-            dependencies: ["OrcastraPostgres", "OrcastraStateMachines", "OrcastraTemplates", "OrcastraSchedules", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["OrcastraPostgres", "OrcastraStateMachines", "OrcastraTemplates", "OrcastraSchedules", "OrcastraMetrics",
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
@@ -131,7 +155,7 @@ let package = Package(
         .target(
             name: "OrcastraHTTP",
             dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraClient", "OrcastraTemplates", "OrcastraMigrations",
-                           "OrcastraStateMachines", "OrcastraSchedules",
+                           "OrcastraStateMachines", "OrcastraSchedules", "OrcastraMetrics", "OrcastraPrometheus", "OrcastraOrchestrator",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HummingbirdTLS", package: "hummingbird"),
                            .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
@@ -166,6 +190,7 @@ let package = Package(
         .target(
             name: "OrcastraCommandLine",
             dependencies: ["OrcastraConfiguration", "OrcastraDevDB", "OrcastraTemplates", "OrcastraWorker", "OrcastraOrchestrator", "OrcastraCommand", "OrcastraStateMachines",
+                           "OrcastraMetrics", "OrcastraPrometheus",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "OTel", package: "swift-otel"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -181,7 +206,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "orcastra-orchestrator",
-            dependencies: ["OrcastraOrchestrator", "OrcastraCommandLine", "OrcastraConfiguration", "OrcastraHTTP",
+            dependencies: ["OrcastraOrchestrator", "OrcastraCommandLine", "OrcastraConfiguration", "OrcastraHTTP", "OrcastraPrometheus",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict

@@ -18,6 +18,7 @@ public struct OrchestratorOptions: ParsableArguments {
     public var scheduleBatch = 200
 
     public func validate() throws {
+        try LogFormat.validateEnvironment()
         guard batchLimit > 0 else { throw ValidationError("--batch-limit must be at least 1.") }
         guard (1...1000).contains(scheduleBatch) else { throw ValidationError("--schedule-batch must be between 1 and 1000.") }
     }
@@ -26,6 +27,8 @@ public struct OrchestratorOptions: ParsableArguments {
     public var logLevel: Logger.Level?
 
     @OptionGroup(title: "Retention") public var retention: RetentionOptions
+    @Option(help: "text (one line per record, for people) or json (one JSON object per line, for log shippers). (default: text, or ORCASTRA_LOG_FORMAT)")
+    public var logFormat: LogFormat?
 
     @OptionGroup public var database: DatabaseOptions
 
@@ -34,7 +37,7 @@ public struct OrchestratorOptions: ParsableArguments {
     /// Runs an orchestrator until SIGTERM or SIGINT, with `additionalServices` (given the
     /// database's conninfo) in the same service group: `orcastra-orchestrator` adds the HTTP API.
     public func runOrchestrator(additionalServices: @Sendable (String) throws -> [any Service] = { _ in [] }) async throws {
-        Lifecycle.bootstrapLogging(level: logLevel)
+        Lifecycle.bootstrapLogging(level: logLevel, format: logFormat)
         let retention = try self.retention.resolved()
         var configuration = OrchestratorConfiguration(conninfo: try await database.conninfo())
         configuration.retentionDefaults = retention.defaults

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OrcastraPrometheus
 import OrcastraTemplates
 import OrcastraWorker
+import ServiceLifecycle
 
 /// The stock worker's options and its run, shared by `orcastra-worker` and `orcastra worker`.
 public struct WorkerOptions: ParsableArguments {
@@ -32,6 +34,14 @@ public struct WorkerOptions: ParsableArguments {
     @Option(help: "trace, debug, info, notice, warning, error or critical (default: info, or ORCASTRA_LOG_LEVEL).")
     public var logLevel: Logger.Level?
 
+    @Option(help: "text (one line per record, for people) or json (one JSON object per line, for log shippers). (default: text, or ORCASTRA_LOG_FORMAT)")
+    public var logFormat: LogFormat?
+
+    @Option(help: ArgumentHelp(
+        "Serve Prometheus metrics at http://HOST:PORT/metrics (or ORCASTRA_METRICS_ADDRESS), e.g. 127.0.0.1:9464. Without it no port is opened and no metric is recorded.",
+        valueName: "host:port"))
+    public var metricsAddress: String?
+
     @OptionGroup public var database: DatabaseOptions
 
     @OptionGroup public var listen: ListenOptions
@@ -47,11 +57,27 @@ public struct WorkerOptions: ParsableArguments {
         }
         guard gracePeriod.duration <= .seconds(86_400) else { throw ValidationError("--grace-period must be at most 24h.") }
         guard pollInterval.duration > .zero else { throw ValidationError("--poll-interval must be longer than 0s.") }
+        try LogFormat.validateEnvironment()
+        if let address = resolvedMetricsAddress {
+            do { _ = try ListenAddress(address) } catch {
+                throw ValidationError("\(metricsAddress == nil ? "ORCASTRA_METRICS_ADDRESS" : "--metrics-address"): \(error)")
+            }
+        }
+    }
+
+    var resolvedMetricsAddress: String? {
+        metricsAddress ?? ProcessInfo.processInfo.environment["ORCASTRA_METRICS_ADDRESS"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Runs a worker until SIGTERM or SIGINT.
     public func runWorker() async throws {
-        Lifecycle.bootstrapLogging(level: logLevel)
+        Lifecycle.bootstrapLogging(level: logLevel, format: logFormat)
+        var services: [any Service] = []
+        if let address = resolvedMetricsAddress {
+            let listen = try ListenAddress(address)
+            PrometheusExport.bootstrap()
+            services.append(MetricsServer(host: listen.host, port: listen.port))
+        }
         var configuration = WorkerConfiguration(conninfo: try await database.conninfo(), namespace: namespace, workerID: workerID)
         configuration.listenConninfo = try listen.listenConninfo()
         configuration.concurrency = concurrency
@@ -62,7 +88,7 @@ public struct WorkerOptions: ParsableArguments {
         // Before the worker exists: it reads the tracer once (docs/tracing.md).
         let tracing = try TracingSetup.bootstrap(serviceName: "orcastra-worker")
         let worker = Worker(configuration: configuration)
-        try await Lifecycle.runUntilSignalled((tracing.map { [$0] } ?? []) + [worker], logger: Logger(label: "orcastra.worker"))
+        try await Lifecycle.runUntilSignalled((tracing.map { [$0] } ?? []) + [worker] + services, logger: Logger(label: "orcastra.worker"))
     }
 
     static let discussion = """

@@ -5,6 +5,7 @@ import Logging
 import OpenAPIHummingbird
 import OpenAPIRuntime
 import OrcastraClient
+import OrcastraOrchestrator
 import OrcastraPostgres
 import OrcastraStore
 import ServiceLifecycle
@@ -22,6 +23,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var tokenCacheTime: Duration
     /// HTTPS with this certificate and key (`--tls-cert`, `--tls-key`); plain HTTP when nil.
     public var tls: TLSFiles?
+    /// Serve `GET /metrics` (the process must have called `PrometheusExport.bootstrap()`).
+    public var servesMetrics = true
 
     public init(host: String, port: Int, bodyLimit: Int = 1 << 20, maximumConnections: Int = 8,
                 tokenCacheTime: Duration = .seconds(1)) {
@@ -65,7 +68,7 @@ public struct HTTPServer: Service {
     }
 
     public func run() async throws {
-        let pool = PostgresPool(conninfo: conninfo, maximumConnections: configuration.maximumConnections)
+        let pool = PostgresPool(conninfo: conninfo, maximumConnections: configuration.maximumConnections, metricsName: "http")
         do {
             try await application(pool: pool, tls: try configuration.tls?.configuration()).run()
         } catch {
@@ -77,6 +80,9 @@ public struct HTTPServer: Service {
 
     func application(pool: PostgresPool, tls: TLSConfiguration? = nil) throws -> some ApplicationProtocol {
         let router = Router()
+        if configuration.servesMetrics {
+            router.add(middleware: MetricsEndpoint(pool: pool, queue: QueueMetrics(), logger: logger))
+        }
         // With a tracer bootstrapped (OTEL_* variables, docs/tracing.md) each request is a server
         // span, a child of the caller's traceparent; a task submitted in it is stored under it.
         if !(InstrumentationSystem.tracer is NoOpTracer) {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OrcastraMetrics
 import OrcastraPostgres
 import OrcastraStateMachines
 import OrcastraTemplates
@@ -144,10 +145,10 @@ public actor Orchestrator: Service {
         try await fireSchedules(on: connection)
         let limit = configuration.batchLimit
         while !Task.isCancelled {
-            let started = try await connection.queryRow("SELECT orcastra.start_due_tasks(\(limit)::int) AS n").decode("n", as: Int.self)
-            let retried = try await connection.queryRow("SELECT orcastra.enqueue_due_retries(\(limit)::int) AS n").decode("n", as: Int.self)
-            let recovered = try await connection.queryRow("SELECT orcastra.recover_expired_leases(\(limit)::int) AS n").decode("n", as: Int.self)
-            let timedOut = try await connection.queryRow("SELECT orcastra.fail_overdue_tasks(\(limit)::int) AS n").decode("n", as: Int.self)
+            let started = try await chore("start_due_tasks", on: connection, "SELECT orcastra.start_due_tasks(\(limit)::int) AS n")
+            let retried = try await chore("enqueue_due_retries", on: connection, "SELECT orcastra.enqueue_due_retries(\(limit)::int) AS n")
+            let recovered = try await chore("recover_expired_leases", on: connection, "SELECT orcastra.recover_expired_leases(\(limit)::int) AS n")
+            let timedOut = try await chore("fail_overdue_tasks", on: connection, "SELECT orcastra.fail_overdue_tasks(\(limit)::int) AS n")
             if timedOut > 0 { logger.warning("failed tasks past their timeout", metadata: ["count": "\(timedOut)"]) }
             if started > 0 { logger.info("started scheduled tasks", metadata: ["count": "\(started)"]) }
             if retried > 0 { logger.debug("enqueued retries", metadata: ["count": "\(retried)"]) }
@@ -156,7 +157,7 @@ public actor Orchestrator: Service {
         }
         if ContinuousClock.now - lastSweep >= configuration.stalledSweepInterval {
             lastSweep = .now
-            let settled = try await connection.queryRow("SELECT orcastra.settle_stalled_tasks(\(limit)::int) AS settled").decode("settled", as: Int.self)
+            let settled = try await chore("settle_stalled_tasks", on: connection, "SELECT orcastra.settle_stalled_tasks(\(limit)::int) AS n")
             if settled > 0 { logger.warning("settled stalled tasks", metadata: ["count": "\(settled)"]) }
         }
         if lastPrune.map({ ContinuousClock.now - $0 >= configuration.workerPruneInterval }) ?? true {
@@ -166,14 +167,27 @@ public actor Orchestrator: Service {
         try await scheduleNextDue(on: connection)
     }
 
+    /// Runs one chore's statement (its own transaction), which answers how many rows it touched
+    /// in `n`; records its duration and rows (docs/metrics.md).
+    private func chore(_ name: String, on connection: PostgresConnection, _ statement: SQL) async throws -> Int {
+        let started = ContinuousClock.now
+        let rows = try await connection.queryRow(statement).decode("n", as: Int.self)
+        OrcastraMetric.choreDuration.observe(ContinuousClock.now - started, name)
+        OrcastraMetric.choreRows.increment(by: rows, name)
+        return rows
+    }
+
     /// Fires due schedules, a batch per transaction, until none is left.
     private func fireSchedules(on connection: PostgresConnection) async throws {
         let limit = configuration.scheduleBatchLimit
         while !Task.isCancelled {
             var firer = scheduleFirer
             let round: ScheduleFirer.Round
+            let began = ContinuousClock.now
             do {
                 round = try await firer.fireDue(on: connection, limit: limit, logger: logger)
+                OrcastraMetric.choreDuration.observe(ContinuousClock.now - began, "fire_schedules")
+                OrcastraMetric.choreRows.increment(by: round.created, "fire_schedules")
             } catch let error as PostgresError where error.meansSchemaNotMigrated {
                 // A database migrated by an older Orcastra has no schedules: the other chores go on.
                 if !warnedNoSchedules {
@@ -197,9 +211,9 @@ public actor Orchestrator: Service {
     /// once and does not fail the round: the chores that move steps matter more.
     private func pruneWorkers(on connection: PostgresConnection) async throws {
         do {
-            let pruned = try await connection.queryRow("""
-                SELECT orcastra.prune_workers(\(configuration.workerRetention.seconds) * interval '1 second') AS pruned
-                """).decode("pruned", as: Int.self)
+            let pruned = try await chore("prune_workers", on: connection, """
+                SELECT orcastra.prune_workers(\(configuration.workerRetention.seconds) * interval '1 second') AS n
+                """)
             if pruned > 0 { logger.info("removed workers not heard from for a day from the registry", metadata: ["count": "\(pruned)"]) }
         } catch let error as PostgresError where error.meansSchemaNotMigrated {
             if !warnedNoRegistry {

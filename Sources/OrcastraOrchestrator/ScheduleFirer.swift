@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OrcastraPostgres
 import OrcastraSchedules
+import OrcastraMetrics
 import OrcastraTemplates
 
 /// The orchestrator's schedule chore: fires the occurrences of due schedules, exactly once each.
@@ -152,9 +153,15 @@ struct ScheduleFirer {
             FROM orcastra.fire_schedules(\(ids)::bigint[], \(nexts)::timestamptz[], \(fireIDs)::bigint[],
                                          \(fireTimes)::timestamptz[], \(fireTemplates)::bigint[], \(fireErrors)::text[])
             """)
+        let now: Date? = try due.first?.row.decode("now")
         for row in fired.rows {
             switch try row.decode("outcome", as: String.self) {
-            case "created", "existed": round.created += 1
+            case "created":
+                round.created += 1
+                if let now, let scheduledFor = try? row.decode("scheduled_for", as: Date.self) {
+                    OrcastraMetric.scheduleLateness.observe(seconds: now.timeIntervalSince(scheduledFor))
+                }
+            case "existed": round.created += 1
             case "skipped", "superseded": round.skipped += 1
             default:
                 round.failed += 1

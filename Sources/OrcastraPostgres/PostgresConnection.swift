@@ -1,6 +1,7 @@
 import CLibPQ
 import Foundation
 import Logging
+import OrcastraMetrics
 import Synchronization
 
 /// One libpq connection, isolated to an actor that runs on its own thread.
@@ -75,6 +76,7 @@ public actor PostgresConnection {
         }
         handle = connection
         guard PQstatus(connection) == CONNECTION_OK else {
+            OrcastraMetric.databaseErrors.increment("08")  // connection exception
             throw PostgresError.connectionFailed(address: address, message: Self.lastError(connection))
         }
         // Server notices (e.g. "relation already exists, skipping") are not errors: keep them out of stderr.
@@ -390,6 +392,7 @@ public actor PostgresConnection {
     private func connectionError(statement: String) -> PostgresError {
         guard let handle else { return .connectionLost(message: "the connection is closed") }
         let message = Self.lastError(handle)
+        OrcastraMetric.databaseErrors.increment("08")  // connection exception
         if PQstatus(handle) == CONNECTION_BAD {
             broken.store(true, ordering: .releasing)
             return .connectionLost(message: message)
@@ -407,6 +410,7 @@ public actor PostgresConnection {
         default:
             if let handle, PQstatus(handle) == CONNECTION_BAD {
                 broken.store(true, ordering: .releasing)
+                OrcastraMetric.databaseErrors.increment("08")  // connection exception
                 throw PostgresError.connectionLost(message: Self.lastError(handle))
             }
             // An error libpq made itself carries no SQLSTATE: the server went away ("server closed
@@ -468,8 +472,10 @@ public actor PostgresConnection {
         }
         var message = field("M") ?? String(cString: PQresultErrorMessage(result))
         message = message.trimmingCharacters(in: .whitespacesAndNewlines)
+        let sqlState = field("C") ?? "XX000"
+        OrcastraMetric.databaseErrors.increment(String(sqlState.prefix(2)))
         return ServerError(
-            sqlState: field("C") ?? "XX000",
+            sqlState: sqlState,
             severity: field("V") ?? field("S") ?? "ERROR",
             message: message,
             detail: field("D"),

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OrcastraMetrics
 
 /// A bounded pool of connections.
 ///
@@ -18,21 +19,33 @@ public actor PostgresPool {
     private var waiters: [(id: UInt64, continuation: CheckedContinuation<PostgresConnection, any Error>)] = []
     private var nextWaiterID: UInt64 = 0
     private var isShutDown = false
+    private var lent = 0
+    /// The `pool` label of its gauges (docs/metrics.md); nil records none.
+    private let metricsName: String?
 
     public init(conninfo: String, maximumConnections: Int = 10, logger: Logger = Logger(label: "orcastra.pool"),
-                preparedStatements: Bool = PostgresConnection.preparedStatementsByDefault) {
+                preparedStatements: Bool = PostgresConnection.preparedStatementsByDefault, metricsName: String? = nil) {
         precondition(maximumConnections > 0, "a pool needs at least one connection")
         self.conninfo = conninfo
         self.maximumConnections = maximumConnections
         self.preparedStatements = preparedStatements
         self.logger = logger
+        self.metricsName = metricsName
+    }
+
+    /// Sets the pool's gauges after a change (three gauge stores; nothing without a metrics name).
+    private func recordGauges() {
+        guard let metricsName else { return }
+        OrcastraMetric.poolConnections.set(Double(lent), metricsName, "in_use")
+        OrcastraMetric.poolConnections.set(Double(idle.count), metricsName, "idle")
+        OrcastraMetric.poolWaiting.set(Double(waiters.count), metricsName)
     }
 
     /// Lends a connection to `body` and takes it back whatever happens.
     public nonisolated func withConnection<Value: Sendable>(
         _ body: (PostgresConnection) async throws -> Value
     ) async throws -> Value {
-        let connection = try await acquire()
+        let connection = try await lend()
         do {
             let value = try await body(connection)
             await release(connection)
@@ -75,6 +88,14 @@ public actor PostgresPool {
         for connection in connections { await connection.close() }
     }
 
+    /// `acquire()`, counted in the pool's gauges.
+    private func lend() async throws -> PostgresConnection {
+        defer { recordGauges() }
+        let connection = try await acquire()
+        lent += 1
+        return connection
+    }
+
     func acquire() async throws -> PostgresConnection {
         try Task.checkCancellation()
         guard !isShutDown else { throw PostgresError.connectionLost(message: "the pool was shut down") }
@@ -96,6 +117,7 @@ public actor PostgresPool {
                     continuation.resume(throwing: CancellationError())
                 } else {
                     waiters.append((id, continuation))
+                    recordGauges()
                 }
             }
         } onCancel: {
@@ -109,6 +131,8 @@ public actor PostgresPool {
     }
 
     func release(_ connection: PostgresConnection) async {
+        lent -= 1
+        defer { recordGauges() }
         let broken = connection.isBroken
         let status = await connection.transactionStatus
         let reusable = !broken && status == .idle

@@ -22,6 +22,14 @@ struct ClaimedStep: Sendable {
     var taskTraceparent: String?
     /// This attempt's span and what it hands on; set when the step starts (AttemptTrace.start).
     var trace = AttemptTrace.none
+    /// Enqueued → claimed, and the task's age at the claim, by the database's clock (for metrics).
+    var queueWaitSeconds: Double = 0
+    var taskAgeSeconds: Double = 0
+    /// When this worker got the claim's answer, by its own clock.
+    var claimedAt = ContinuousClock.now
+    /// The metrics' labels, known once the step's template was read (`Worker.execute`).
+    var handlerLabel = "unknown"
+    var templateLabel = "unknown"
 
     /// A claimed row, or the lease it holds when the rest of the row could not be read (the worker
     /// then hands the step back at once instead of leaving it owned by nobody).
@@ -40,7 +48,9 @@ struct ClaimedStep: Sendable {
                 attempt: try row.decode("attempt"), maxAttempts: try row.decode("max_attempts"),
                 templateID: try row.decode("template_id"),
                 contextText: try row.decode("context"), parentsText: try row.decode("parents"),
-                taskTraceparent: (try? row.decode("traceparent", as: String?.self)) ?? nil))
+                taskTraceparent: (try? row.decode("traceparent", as: String?.self)) ?? nil,
+                queueWaitSeconds: (try? row.decode("queue_wait_seconds", as: Double?.self) ?? 0) ?? 0,
+                taskAgeSeconds: (try? row.decode("task_age_seconds", as: Double?.self) ?? 0) ?? 0))
         } catch {
             return .failure(UndecodableClaim(lease: Lease(stepID: id, token: token), error: error))
         }

@@ -57,7 +57,7 @@ enum CommandStep {
         case .signaled(let signal):
             throw StepFailure.retryable("the command was killed by signal \(signal)\(detail)")
         case .timedOut:
-            throw StepFailure.retryable("the command timed out after \(TemplateDuration(milliseconds: timeout.milliseconds))\(detail)")
+            throw CommandTimedOut(message: "the command timed out after \(TemplateDuration(milliseconds: timeout.milliseconds))\(detail)")
         case .cancelled:
             throw CancellationError()
         case .failedToStart(let message):
@@ -77,4 +77,9 @@ public struct ResultLimits: Sendable {
 
 extension Duration {
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
+
+/// A command stopped by its step's timeout: a retryable failure, counted as timed out.
+struct CommandTimedOut: Error {
+    var message: String
 }

@@ -158,6 +158,7 @@ extension Worker {
             let step = reported.step
             let metadata = step.logMetadata
             Self.endTrace(step, outcome: outcome, reported: reported.result)
+            metrics.reported(outcome, step: step)
             switch ReportOutcome(rawValue: outcome) {
             case .completed: logger.debug("step complete", metadata: metadata)
             case .waitingForRetry, .error:
@@ -169,6 +170,7 @@ extension Worker {
             case .leaseLost, nil: logger.warning("step outcome refused: the lease was lost (the step may run elsewhere)", metadata: metadata)
             }
             if let taskState = try? row.decode("task_state", as: String?.self) {
+                metrics.taskFinished(step, state: taskState)
                 var taskMetadata: Logger.Metadata = ["task": "\(step.taskID.uuidString.lowercased())"]
                 if let traceID = step.trace.logMetadata["trace_id"] { taskMetadata["trace_id"] = traceID }
                 logger.log(level: taskState == TaskState.error.rawValue ? .error : .info, "task \(taskState)", metadata: taskMetadata)

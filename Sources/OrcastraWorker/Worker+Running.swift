@@ -23,13 +23,18 @@ extension Worker {
     }
 
     private nonisolated func runAttempt(_ step: ClaimedStep, logger stepLogger: Logger) async {
+        var step = step
         var policy: RetryPolicy?
         let result: StepOutcome.Result
         do {
             let template = try await templates.template(step.templateID)
+            step.templateLabel = template.name
             guard let definition = template.step(named: step.name) else {
+                metrics.claimed(step)
                 throw StepFailure.permanent("template \(template.reference) has no step \(step.name)")
             }
+            step.handlerLabel = definition.action.metricsLabel
+            metrics.claimed(step)
             policy = definition.retry
             let input = try step.input()
             let context = StepContext(taskID: step.taskID, stepID: step.id, stepName: step.name, attempt: step.attempt, maxAttempts: step.maxAttempts,
@@ -41,11 +46,16 @@ extension Worker {
             case .value(let value):
                 result = try Self.storable(value, limits: configuration.limits)
             case .settledInTransaction(let end):
+                metrics.ran(step)
+                metrics.reported(end.outcome, step: step)
                 await settledInTransaction(step, end)
                 return
             }
         } catch let failure as StepFailure {
             result = Self.failure(failure, step: step, policy: policy)
+        } catch let timeout as CommandTimedOut {
+            metrics.timedOut(step)
+            result = Self.failure(.retryable(timeout.message), step: step, policy: policy)
         } catch is CancellationError {
             switch await cancellationReason(step.lease) {
             case .abandoned:
@@ -53,6 +63,7 @@ extension Worker {
                 await handlerGone(step.lease)
                 return
             case .timedOut(let limit):
+                metrics.timedOut(step)
                 let message = "the handler timed out after \(TemplateDuration(milliseconds: limit.milliseconds))"
                 result = Self.failure(.retryable(message), step: step, policy: policy)
             }
@@ -60,6 +71,7 @@ extension Worker {
             result = Self.failure(.retryable("\(error)"), step: step, policy: policy)
         }
         step.trace.event("handler finished")
+        metrics.ran(step)
         await finish(StepOutcome(step: step, result: result))
     }
 

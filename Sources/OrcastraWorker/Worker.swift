@@ -35,6 +35,8 @@ public actor Worker: Service {
     /// The tracer of `InstrumentationSystem` when one was bootstrapped (docs/tracing.md), read once
     /// here: nil means tracing is off and no step attempt makes a span.
     let tracer: (any Tracer)?
+    /// Counters and histograms (swift-metrics; no-ops unless the process bootstrapped a backend).
+    nonisolated let metrics: WorkerMetrics
 
     var state: WorkerState
     /// The task running each held step's handler, by lease.
@@ -62,10 +64,12 @@ public actor Worker: Service {
         claimSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
         reportSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
         heartbeatSlot = ConnectionSlot(conninfo: configuration.conninfo, logger: logger)
-        transactionPool = PostgresPool(conninfo: configuration.conninfo, maximumConnections: configuration.concurrency, logger: logger)
+        transactionPool = PostgresPool(conninfo: configuration.conninfo, maximumConnections: configuration.concurrency, logger: logger,
+                                       metricsName: "worker_transactions")
         templates = TemplateCache(slot: heartbeatSlot, namespace: configuration.namespace)
         let tracer = InstrumentationSystem.tracer
         self.tracer = tracer is NoOpTracer ? nil : tracer
+        metrics = WorkerMetrics(namespace: configuration.namespace)
         state = WorkerState(concurrency: configuration.concurrency, claimBatch: configuration.claimBatch, lease: configuration.lease)
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (reportWakeups, reportWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

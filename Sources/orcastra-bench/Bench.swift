@@ -68,7 +68,12 @@ final class Bench: @unchecked Sendable {
 
     @discardableResult
     func spawn(_ name: String, _ arguments: [String]) throws -> BackgroundProcess {
-        let process = try BackgroundProcess(sibling(name), arguments + ["--log-level", "warning"],
+        var metrics: [String] = []
+        if options.metrics {
+            if name == "orcastra-worker" { metrics = ["--metrics-address", "127.0.0.1:0"] }
+            if name == "orcastra-orchestrator" { metrics = ["--http-address", "127.0.0.1:0"] }
+        }
+        let process = try BackgroundProcess(sibling(name), arguments + metrics + ["--log-level", "warning"],
                                             environment: ["ORCASTRA_DATABASE_URL": url],
                                             logPath: "\(logFolder)/\(name)-\(processes.count).log")
         processes.append(process)

@@ -56,6 +56,8 @@ struct BenchCommand: AsyncParsableCommand {
     var scheduleBatch = 200
     @Flag(help: "Instead of the usual runs: 4-step latency (--linear tasks) and burn-down (--burn-down tasks, submitted while the worker runs) of Examples/LedgerWorker's ledger.post, plain and then transactional (docs/transactions.md).")
     var transactional = false
+    @Flag(help: "Record metrics: workers with --metrics-address and orchestrators with --http-address, each on a free loopback port (docs/metrics.md), to measure what recording costs.")
+    var metrics = false
     @Option(help: "Write the figures as JSON to this file.")
     var json: String?
     @Option(name: .customLong("database-url"), help: "Benchmark this database instead of a throwaway one (it is migrated, and bench data are added).")

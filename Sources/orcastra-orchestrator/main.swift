@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OrcastraCommandLine
 import OrcastraHTTP
+import OrcastraPrometheus
 import OrcastraStateMachines
 
 /// `orcastra-orchestrator`: the orchestrator's chores (OrcastraCommandLine) plus, with
@@ -26,6 +27,9 @@ struct OrchestratorServer: AsyncParsableCommand {
         let address = server.http.resolvedAddress
         let bodyLimit = server.http.httpBodyLimit
         let tls = server.http.tlsCert.flatMap { cert in server.http.tlsKey.map { TLSFiles(certificatePath: cert, keyPath: $0) } }
+        // /metrics is served with the API: only then are metrics recorded at all. First, so that no
+        // metric is made (and stays a no-op) before the backend is in place.
+        if address != nil { PrometheusExport.bootstrap() }
         try await server.orchestrator.runOrchestrator { conninfo in
             guard let address else { return [] }
             var configuration = try HTTPServerConfiguration(address: address, bodyLimit: bodyLimit)
