@@ -16,6 +16,8 @@ DECLARE
     v_candidates uuid[];
     v_tasks uuid[];
     v_namespaces text[];
+    v_conditional_roots bigint[];
+    v_decided record;
 BEGIN
     SELECT coalesce(array_agg(t.id), '{}') INTO v_candidates FROM (
         SELECT t.id FROM orcastra.tasks t
@@ -36,12 +38,22 @@ BEGIN
 
     WITH roots AS (
         UPDATE orcastra.steps s SET state = 'enqueued', state_reason = 'task started', enqueued_at = now()
-        WHERE s.task_id = ANY (v_tasks) AND s.state = 'pending' AND s.pending_parents = 0
+        WHERE s.task_id = ANY (v_tasks) AND s.state = 'pending' AND s.pending_parents = 0 AND s.when_condition IS NULL
         RETURNING s.namespace
     )
     SELECT array_agg(namespace) INTO v_namespaces FROM roots;
+    -- Root steps with a `when:`: enqueued or skipped now (a skip travels down).
+    SELECT array_agg(s.id ORDER BY s.id) INTO v_conditional_roots FROM orcastra.steps s
+    WHERE s.task_id = ANY (v_tasks) AND s.state = 'pending' AND s.pending_parents = 0 AND s.when_condition IS NOT NULL;
+    IF v_conditional_roots IS NOT NULL THEN
+        SELECT * INTO v_decided FROM orcastra.decide_steps(v_conditional_roots);
+        v_namespaces := v_namespaces || v_decided.namespaces;
+    END IF;
     UPDATE orcastra.tasks t SET state = 'in_progress', state_reason = 'start time reached', started_at = now()
     WHERE t.id = ANY (v_tasks);
+    IF v_conditional_roots IS NOT NULL THEN
+        PERFORM orcastra.settle_tasks(ARRAY(SELECT s.task_id FROM orcastra.steps s WHERE s.id = ANY (v_conditional_roots)));
+    END IF;
     PERFORM orcastra.notify_namespaces(v_namespaces);
     RETURN cardinality(v_tasks);
 END
@@ -88,6 +100,8 @@ DECLARE
     v_namespaces text[];
     v_tasks uuid[];
     v_count integer;
+    v_errored bigint[];
+    v_after_failures record;
 BEGIN
     WITH expired AS (
         SELECT s.id FROM orcastra.steps s
@@ -105,11 +119,22 @@ BEGIN
             finished_at = CASE WHEN t.state = 'cancelled' OR s.attempts >= s.max_attempts THEN now() END
         FROM expired, orcastra.tasks t
         WHERE s.id = expired.id AND t.id = s.task_id
-        RETURNING s.namespace, s.task_id, s.state
+        RETURNING s.id, s.namespace, s.task_id, s.state
     )
-    SELECT array_agg(namespace) FILTER (WHERE state = 'enqueued'), coalesce(array_agg(DISTINCT task_id), '{}'), count(*)
-    INTO v_namespaces, v_tasks, v_count FROM recovered;
+    SELECT array_agg(namespace) FILTER (WHERE state = 'enqueued'), coalesce(array_agg(DISTINCT task_id), '{}'), count(*),
+           array_agg(id ORDER BY id) FILTER (WHERE state = 'error')
+    INTO v_namespaces, v_tasks, v_count, v_errored FROM recovered;
     IF v_count = 0 THEN RETURN 0; END IF;
+    -- Children with trigger all_done run once every parent finished, failed ones included. They
+    -- are locked here, after the recovered steps (only templates with all_done get this far).
+    IF v_errored IS NOT NULL AND EXISTS (SELECT 1 FROM orcastra.step_edges e JOIN orcastra.steps c ON c.id = e.child_id
+                                         WHERE e.parent_id = ANY (v_errored) AND c.trigger_rule = 'all_done') THEN
+        PERFORM 1 FROM orcastra.steps c
+        WHERE c.id IN (SELECT e.child_id FROM orcastra.step_edges e WHERE e.parent_id = ANY (v_errored))
+        ORDER BY c.id FOR UPDATE;
+        SELECT * INTO v_after_failures FROM orcastra.release_after_failures(v_errored);
+        v_namespaces := v_namespaces || v_after_failures.namespaces;
+    END IF;
     PERFORM orcastra.settle_tasks(v_tasks);
     PERFORM orcastra.notify_namespaces(v_namespaces);
     RETURN v_count;

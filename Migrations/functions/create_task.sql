@@ -77,6 +77,8 @@ DECLARE
     -- A task that starts later says so: `task show` and `task events` read "scheduled".
     v_reason text := CASE WHEN coalesce(p_run_at, now()) <= now() THEN 'created' ELSE 'scheduled' END;
     v_namespaces text[];
+    v_conditional_roots bigint[];
+    v_decided record;
 BEGIN
     SELECT t.definition, t.namespace, t.name, t.version, t.deprecated_at, t.deprecation_reason INTO v_template
     FROM orcastra.templates t WHERE t.id = p_template_id;
@@ -122,18 +124,20 @@ BEGIN
     WITH definition AS (
         SELECT d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
                (d.step->'retry'->>'max_attempts')::integer AS max_attempts,
-               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on
+               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on,
+               nullif(d.step->>'trigger', 'all_success') AS trigger_rule, (d.step->>'when')::jsonpath AS when_condition
         FROM jsonb_array_elements(v_template.definition->'steps') WITH ORDINALITY AS d(step, n)
     ), new_steps AS (
-        -- Ids in the template's order.
-        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at)
+        -- Ids in the template's order. A root step with a `when:` stays pending: decided below.
+        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at,
+                                         trigger_rule, when_condition)
         SELECT v_task, d.name, d.namespace, ready.state, v_reason, coalesce(p_priority, 0), d.max_attempts, d.parents,
-               CASE WHEN ready.state = 'enqueued' THEN now() END
+               CASE WHEN ready.state = 'enqueued' THEN now() END, d.trigger_rule, d.when_condition
         FROM definition d
-        CROSS JOIN LATERAL (SELECT CASE WHEN v_state = 'in_progress' AND d.parents = 0
+        CROSS JOIN LATERAL (SELECT CASE WHEN v_state = 'in_progress' AND d.parents = 0 AND d.when_condition IS NULL
                                         THEN 'enqueued' ELSE 'pending' END AS state) AS ready
         ORDER BY d.n
-        RETURNING s.id, s.name, s.namespace, s.state
+        RETURNING s.id, s.name, s.namespace, s.state, s.pending_parents, s.when_condition
     ), step_audit AS (
         INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
         SELECT n.id, v_task, NULL, n.state, 0, v_reason FROM new_steps n
@@ -145,7 +149,17 @@ BEGIN
         JOIN new_steps AS child ON child.name = d.name
         JOIN new_steps AS parent ON parent.name = e.parent
     )
-    SELECT array_agg(DISTINCT n.namespace) FILTER (WHERE n.state = 'enqueued') INTO v_namespaces FROM new_steps n;
+    SELECT array_agg(DISTINCT n.namespace) FILTER (WHERE n.state = 'enqueued'),
+           array_agg(n.id ORDER BY n.id) FILTER (WHERE n.pending_parents = 0 AND n.when_condition IS NOT NULL)
+    INTO v_namespaces, v_conditional_roots FROM new_steps n;
+
+    -- Root steps with a `when:` in a task that starts now: enqueued or skipped now (a skip travels
+    -- down); if that leaves nothing to run, the task is settled (complete) at once.
+    IF v_conditional_roots IS NOT NULL AND v_state = 'in_progress' THEN
+        SELECT * INTO v_decided FROM orcastra.decide_steps(v_conditional_roots);
+        v_namespaces := v_namespaces || v_decided.namespaces;
+        SELECT coalesce((SELECT x.state FROM orcastra.settle_tasks(ARRAY[v_task]) AS x), v_state) INTO v_state;
+    END IF;
 
     -- Delivered at commit: the workers of each namespace with a root step wake once.
     PERFORM orcastra.notify_namespaces(v_namespaces);
@@ -173,6 +187,8 @@ DECLARE
     v_created integer[];
     v_ids uuid[];
     v_namespaces text[];
+    v_conditional_roots bigint[];
+    v_decided record;
 BEGIN
     IF coalesce(cardinality(p_templates), 0) = 0 THEN RETURN; END IF;
 
@@ -198,15 +214,18 @@ BEGIN
     ), definition AS (
         SELECT m.id AS task_id, m.priority, d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
                (d.step->'retry'->>'max_attempts')::integer AS max_attempts,
-               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on
+               coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on,
+               nullif(d.step->>'trigger', 'all_success') AS trigger_rule, (d.step->>'when')::jsonpath AS when_condition
         FROM made m CROSS JOIN LATERAL jsonb_array_elements(m.definition->'steps') WITH ORDINALITY AS d(step, n)
     ), new_steps AS (
-        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at)
-        SELECT d.task_id, d.name, d.namespace, CASE WHEN d.parents = 0 THEN 'enqueued' ELSE 'pending' END, 'created',
-               d.priority, d.max_attempts, d.parents, CASE WHEN d.parents = 0 THEN now() END
+        INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at,
+                                         trigger_rule, when_condition)
+        SELECT d.task_id, d.name, d.namespace, CASE WHEN d.parents = 0 AND d.when_condition IS NULL THEN 'enqueued' ELSE 'pending' END, 'created',
+               d.priority, d.max_attempts, d.parents, CASE WHEN d.parents = 0 AND d.when_condition IS NULL THEN now() END,
+               d.trigger_rule, d.when_condition
         FROM definition d
         ORDER BY d.task_id, d.n
-        RETURNING s.id, s.task_id, s.name, s.namespace, s.state
+        RETURNING s.id, s.task_id, s.name, s.namespace, s.state, s.pending_parents, s.when_condition
     ), step_audit AS (
         INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
         SELECT s.id, s.task_id, NULL, s.state, 0, 'created' FROM new_steps s
@@ -219,9 +238,16 @@ BEGIN
         JOIN new_steps AS parent ON parent.task_id = d.task_id AND parent.name = e.parent
     )
     SELECT array_agg(m.n ORDER BY m.n), array_agg(m.id ORDER BY m.n),
-           (SELECT array_agg(DISTINCT s.namespace) FILTER (WHERE s.state = 'enqueued') FROM new_steps s)
-    INTO v_created, v_ids, v_namespaces
+           (SELECT array_agg(DISTINCT s.namespace) FILTER (WHERE s.state = 'enqueued') FROM new_steps s),
+           (SELECT array_agg(s.id ORDER BY s.id) FILTER (WHERE s.pending_parents = 0 AND s.when_condition IS NOT NULL) FROM new_steps s)
+    INTO v_created, v_ids, v_namespaces, v_conditional_roots
     FROM made m;
+    -- Root steps with a `when:`: enqueued or skipped now, as create_task does.
+    IF v_conditional_roots IS NOT NULL THEN
+        SELECT * INTO v_decided FROM orcastra.decide_steps(v_conditional_roots);
+        v_namespaces := v_namespaces || v_decided.namespaces;
+        PERFORM orcastra.settle_tasks(ARRAY(SELECT s.task_id FROM orcastra.steps s WHERE s.id = ANY (v_conditional_roots)));
+    END IF;
 
     PERFORM orcastra.notify_namespaces(v_namespaces);
     RETURN QUERY

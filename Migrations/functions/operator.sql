@@ -75,7 +75,7 @@ BEGIN
     ON CONFLICT (step_id) DO NOTHING;
     UPDATE orcastra.steps c
     SET pending_parents = (SELECT count(*) FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
-                           WHERE e.child_id = c.id AND p.state NOT IN ('complete', 'resolved_manually'))
+                           WHERE e.child_id = c.id AND p.state NOT IN ('complete', 'resolved_manually', 'skipped'))
     WHERE c.task_id = p_task;
     UPDATE orcastra.tasks t SET state = 'resolved_manually', state_reason = p_reason, finished_at = now(), error = NULL
     WHERE t.id = p_task;

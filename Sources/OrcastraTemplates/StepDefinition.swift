@@ -11,6 +11,10 @@ public struct StepDefinition: Sendable, Hashable, Codable {
     public var retry: RetryPolicy
     /// How long one attempt may run before it is failed (and maybe retried).
     public var timeout: TemplateDuration
+    /// A PostgreSQL jsonpath predicate over the step's input; when it is not true the step is skipped.
+    public var when: String?
+    /// Which outcomes of its parents let the step run (docs/templates.md, "Conditions and triggers").
+    public var trigger: StepTrigger
 
     public init(
         name: String,
@@ -19,7 +23,9 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         action: StepAction,
         namespace: String,
         retry: RetryPolicy = .standard,
-        timeout: TemplateDuration = StepDefinition.defaultTimeout
+        timeout: TemplateDuration = StepDefinition.defaultTimeout,
+        when: String? = nil,
+        trigger: StepTrigger = .allSuccess
     ) {
         self.name = name
         self.description = description
@@ -28,13 +34,15 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         self.namespace = namespace
         self.retry = retry
         self.timeout = timeout
+        self.when = when
+        self.trigger = trigger
     }
 
     /// The built-in timeout for one attempt: 5 minutes.
     public static let defaultTimeout = TemplateDuration.minutes(5)
 
     enum CodingKeys: String, CodingKey {
-        case name, description, namespace, retry
+        case name, description, namespace, retry, when, trigger
         case dependsOn = "depends_on"
         case handler, command
         case timeout = "timeout_ms"
@@ -51,6 +59,8 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         namespace = try container.decode(String.self, forKey: .namespace)
         retry = try container.decode(RetryPolicy.self, forKey: .retry)
         timeout = try container.decode(TemplateDuration.self, forKey: .timeout)
+        when = try container.decodeIfPresent(String.self, forKey: .when)
+        trigger = try container.decodeIfPresent(StepTrigger.self, forKey: .trigger) ?? .allSuccess
         let handler = try container.decodeIfPresent(String.self, forKey: .handler)
         let command = try container.decodeIfPresent(CommandSpec.self, forKey: .command)
         switch (handler, command) {
@@ -72,11 +82,26 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         try container.encode(namespace, forKey: .namespace)
         try container.encode(retry, forKey: .retry)
         try container.encode(timeout, forKey: .timeout)
+        // Written only when set, so definitions (and content hashes) of templates without them stay as they were.
+        try container.encodeIfPresent(when, forKey: .when)
+        if trigger != .allSuccess { try container.encode(trigger, forKey: .trigger) }
         switch action {
         case .handler(let handler): try container.encode(handler, forKey: .handler)
         case .command(let command): try container.encode(command, forKey: .command)
         }
     }
+}
+
+/// Which outcomes of a step's parents let it run (Airflow's trigger rules, a subset).
+public enum StepTrigger: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Every parent complete (or resolved). A skipped parent skips the step. The default.
+    case allSuccess = "all_success"
+    /// Every parent finished, whatever its outcome: complete, resolved, skipped or failed (error).
+    case allDone = "all_done"
+    /// As soon as one parent completes; skipped when every parent was skipped.
+    case oneSuccess = "one_success"
+    /// Every parent complete or skipped (none failed); runs even if all were skipped.
+    case noneFailed = "none_failed"
 }
 
 /// What a step does when it runs.

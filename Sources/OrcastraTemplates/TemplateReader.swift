@@ -17,6 +17,8 @@ struct TemplateReader {
         var namespace: String?
         var retry = RetryOverrides()
         var timeout: TemplateDuration?
+        var when: (text: String, node: Node)?
+        var trigger: StepTrigger?
     }
 
     /// Retry fields given at one level (`defaults.retry` or a step's `retry`).
@@ -99,7 +101,9 @@ struct TemplateReader {
                 action: action,
                 namespace: raw.namespace ?? namespace ?? "",
                 retry: retry,
-                timeout: raw.timeout ?? defaultTimeout
+                timeout: raw.timeout ?? defaultTimeout,
+                when: raw.when?.text,
+                trigger: raw.trigger ?? .allSuccess
             ))
         }
 
@@ -238,6 +242,24 @@ struct TemplateReader {
         if let entry = entries["timeout"] {
             step.timeout = readTimeout(entry.value, path: ParseSession.path(path, "timeout"))
         }
+        if let entry = entries["when"] {
+            let keyPath = ParseSession.path(path, "when")
+            if let text = session.text(entry.value, path: keyPath, label: "when") {
+                step.when = (text, entry.value)
+            }
+        }
+        if let entry = entries["trigger"] {
+            let keyPath = ParseSession.path(path, "trigger")
+            if let text = session.text(entry.value, path: keyPath, label: "trigger") {
+                if let trigger = StepTrigger(rawValue: text) {
+                    step.trigger = trigger
+                } else {
+                    let names = StepTrigger.allCases.map(\.rawValue)
+                    session.report(entry.value, path: keyPath,
+                                   "unknown trigger '\(text)'\(EditDistance.didYouMean(text, among: names)); use one of: \(names.joined(separator: ", "))")
+                }
+            }
+        }
         return step
     }
 
@@ -312,6 +334,49 @@ struct TemplateReader {
         }
     }
 
+    /// A step's `when:`: PostgreSQL jsonpath syntax (checked offline, JSONPathSyntax), and paths
+    /// from `$` that read only `context` or `parents.<a parent in depends_on>`. Located at the
+    /// character in the file when the expression is written on one line.
+    func checkCondition(_ step: RawStep) {
+        guard let (text, node) = step.when else { return }
+        let path = "steps[\(step.index)].when"
+        let owner = step.name.map { "step '\($0)'" } ?? "step \(step.index + 1)"
+        func position(_ offset: Int) -> SourcePosition? {
+            guard let mark = node.mark else { return nil }
+            guard let scalar = node.scalar, !text.contains("\n") else { return SourcePosition(line: mark.line, column: mark.column) }
+            let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+            return SourcePosition(line: mark.line, column: mark.column + offset + (quoted ? 1 : 0))
+        }
+        switch JSONPathSyntax.check(text) {
+        case .failure(let problem):
+            session.report(at: position(problem.offset), path: path,
+                           "when of \(owner) is not a valid jsonpath: \(problem.message) (at character \(problem.offset + 1) of \"\(text)\")")
+        case .success(let syntax):
+            let parents = step.dependsOn.map(\.name)
+            for reference in syntax.references {
+                guard let first = reference.keys.first else { continue }
+                switch first {
+                case "context":
+                    continue
+                case "parents":
+                    guard reference.keys.count > 1 else { continue }
+                    let parent = reference.keys[1]
+                    if !parents.contains(parent) {
+                        let hint = EditDistance.didYouMean(parent, among: parents)
+                        let fix = parents.isEmpty
+                            ? "; \(owner) has no depends_on, so its input has no parents: add '\(parent)' to depends_on or read $.context"
+                            : (hint.isEmpty ? "; it can read only its parents: \(parents.joined(separator: ", "))" : hint)
+                        session.report(at: position(reference.offset), path: path,
+                                       "when of \(owner) reads $.parents.\(parent), but '\(parent)' is not in its depends_on\(fix)")
+                    }
+                default:
+                    session.report(at: position(reference.offset), path: path,
+                                   "when of \(owner) reads $.\(first), but a step's input has only context and parents\(EditDistance.didYouMean(first, among: ["context", "parents"])); write $.context.… or $.parents.<parent>.…")
+                }
+            }
+        }
+    }
+
     /// Duplicate names, unknown and repeated dependencies, self-dependencies and cycles.
     func checkGraph(_ steps: [RawStep]) {
         var firstByName: [String: RawStep] = [:]
@@ -346,6 +411,8 @@ struct TemplateReader {
                 }
             }
         }
+
+        for step in steps { checkCondition(step) }
 
         // Only steps that kept their name take part; a duplicate name's
         // edges are attributed to the first step with that name.
