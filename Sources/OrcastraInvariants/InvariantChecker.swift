@@ -367,7 +367,7 @@ public struct InvariantChecker: Sendable {
                 FROM judged j
                 WHERE (j.state = 'skipped' AND coalesce(j.condition_true, true)
                        AND NOT (j.trigger_rule IS NULL AND j.skipped_parents > 0)
-                       AND NOT (j.trigger_rule = 'one_success' AND j.skipped_parents = j.parents))
+                       AND NOT (j.trigger_rule IS NOT DISTINCT FROM 'one_success' AND j.skipped_parents = j.parents))
                    OR (j.ran AND j.condition_true = false)
                    OR (j.ran AND j.trigger_rule IS NULL AND j.skipped_parents > 0)
                 ORDER BY j.id LIMIT :limit

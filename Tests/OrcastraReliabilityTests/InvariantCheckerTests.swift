@@ -44,6 +44,8 @@ import Testing
             // A live task whose state disagrees with its steps, changed behind the triggers' back.
             try await connection.executeSimple("SET session_replication_role = replica")
             _ = try await connection.execute("UPDATE orcastra.tasks SET state = 'error' WHERE id = \(stalled)")
+            // A step skipped with no reason: no when, the default trigger, no skipped parent.
+            _ = try await connection.execute("UPDATE orcastra.steps SET state = 'skipped' WHERE task_id = \(stalled) AND name = 'first'")
             try await connection.executeSimple("SET session_replication_role = origin")
 
             let violations = try await checker.check(on: connection)
@@ -52,6 +54,7 @@ import Testing
             #expect(violations.allSatisfy { !$0.message.isEmpty && $0.message.hasSuffix(".") })
             #expect(violations.contains { $0.invariant == "parents-before-children" && $0.stepName == "second" && $0.message.contains("first") })
             #expect(violations.contains { $0.invariant == "task-state-matches-steps" && $0.taskID == stalled })
+            #expect(violations.contains { $0.invariant == "skipped-vs-triggers" && $0.taskID == stalled && $0.stepName == "first" })
             // A grace period keeps a task changed within it out of the report. (Not the default 5 s:
             // on a loaded machine this test takes longer than that since the task was created.)
             #expect(!(try await InvariantChecker(settleGrace: .seconds(600)).check(on: connection)).contains { $0.invariant == "task-state-matches-steps" })
