@@ -117,6 +117,32 @@ extension EndToEndTests {
         try await Self.checkInvariants(cluster)
     }
 
+    /// Many conditional tasks at once on two workers: half open their gate, half skip it; skips
+    /// cascade while siblings complete concurrently. Every task completes with the states its
+    /// context implies, no deadlock is reported, and the invariants hold.
+    @Test func manyConditionalTasksOnTwoWorkers() async throws {
+        let cluster = try await ProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.register(Self.conditions)
+        try cluster.orchestrator()
+        try cluster.worker(["--concurrency", "8"])
+        try cluster.worker(["--concurrency", "8"])
+        let deadlocksBefore = try await cluster.count("SELECT deadlocks::int FROM pg_stat_database WHERE datname = current_database()")
+        var tasks: [(UUID, Bool)] = []
+        for index in 0..<60 {
+            let open = index.isMultiple(of: 2)
+            tasks.append((try await cluster.submit("e2e/conditions", context: ["open": .bool(open)]), open))
+        }
+        for (task, open) in tasks {
+            #expect(try await cluster.settled(task, within: .seconds(90)) == "complete", "\(cluster.logs)")
+            let states = try await cluster.steps(task)
+            #expect(states["gate"] == (open ? "complete" : "skipped") && states["below_gate"] == states["gate"], "\(states)")
+            #expect(states["no"] == "skipped" && states["deep"] == "skipped" && states["ad"] == "complete", "\(states)")
+        }
+        #expect(try await cluster.count("SELECT deadlocks::int FROM pg_stat_database WHERE datname = current_database()") == deadlocksBefore)
+        try await Self.checkInvariants(cluster)
+    }
+
     /// A task whose only root is skipped at creation completes at once, with no worker running.
     @Test func aTaskOfSkippedStepsCompletesAtCreation() async throws {
         let cluster = try await ProcessCluster()
