@@ -60,6 +60,18 @@ import Testing
         try await Self.checkInvariants(fixture)
     }
 
+    /// A lease that expires on the last attempt puts the step in error: its all_done child runs.
+    @Test func aLeaseLostForGoodReleasesAnAllDoneChild() async throws {
+        let fixture = try await StoreFixture()
+        try await fixture.register(Self.failing)
+        let task = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "cond/failing"))).taskID
+        let parent = try #require(try await Self.claim(fixture).first)
+        _ = try await fixture.pool.query("UPDATE orcastra.steps SET lease_expires_at = now() - interval '1 second' WHERE id = \(parent.id)")
+        #expect(try await fixture.pool.query("SELECT orcastra.recover_expired_leases(10) AS n").first!.decode("n", as: Int.self) == 1)
+        #expect(try await Self.states(fixture, task) == ["parent": "error", "strict": "pending", "always": "enqueued"])
+        try await Self.checkInvariants(fixture)
+    }
+
     /// A failed step resolved by hand lets its children decide as if it had completed.
     @Test func resolvingAFailedParentDecidesItsConditionalChild() async throws {
         let fixture = try await StoreFixture()
