@@ -125,19 +125,20 @@ BEGIN
         SELECT d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
                (d.step->'retry'->>'max_attempts')::integer AS max_attempts,
                coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on,
-               nullif(d.step->>'trigger', 'all_success') AS trigger_rule, (d.step->>'when')::jsonpath AS when_condition
+               nullif(d.step->>'trigger', 'all_success') AS trigger_rule, (d.step->>'when')::jsonpath AS when_condition,
+               (d.step->>'for_each')::jsonpath AS for_each, (d.step->>'max_parallel')::integer AS max_parallel
         FROM jsonb_array_elements(v_template.definition->'steps') WITH ORDINALITY AS d(step, n)
     ), new_steps AS (
         -- Ids in the template's order. A root step with a `when:` stays pending: decided below.
         INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at,
-                                         trigger_rule, when_condition)
+                                         trigger_rule, when_condition, for_each, max_parallel)
         SELECT v_task, d.name, d.namespace, ready.state, v_reason, coalesce(p_priority, 0), d.max_attempts, d.parents,
-               CASE WHEN ready.state = 'enqueued' THEN now() END, d.trigger_rule, d.when_condition
+               CASE WHEN ready.state = 'enqueued' THEN now() END, d.trigger_rule, d.when_condition, d.for_each, d.max_parallel
         FROM definition d
-        CROSS JOIN LATERAL (SELECT CASE WHEN v_state = 'in_progress' AND d.parents = 0 AND d.when_condition IS NULL
+        CROSS JOIN LATERAL (SELECT CASE WHEN v_state = 'in_progress' AND d.parents = 0 AND d.when_condition IS NULL AND d.for_each IS NULL
                                         THEN 'enqueued' ELSE 'pending' END AS state) AS ready
         ORDER BY d.n
-        RETURNING s.id, s.name, s.namespace, s.state, s.pending_parents, s.when_condition
+        RETURNING s.id, s.name, s.namespace, s.state, s.pending_parents, s.when_condition, s.for_each
     ), step_audit AS (
         INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
         SELECT n.id, v_task, NULL, n.state, 0, v_reason FROM new_steps n
@@ -150,7 +151,7 @@ BEGIN
         JOIN new_steps AS parent ON parent.name = e.parent
     )
     SELECT array_agg(DISTINCT n.namespace) FILTER (WHERE n.state = 'enqueued'),
-           array_agg(n.id ORDER BY n.id) FILTER (WHERE n.pending_parents = 0 AND n.when_condition IS NOT NULL)
+           array_agg(n.id ORDER BY n.id) FILTER (WHERE n.pending_parents = 0 AND (n.when_condition IS NOT NULL OR n.for_each IS NOT NULL))
     INTO v_namespaces, v_conditional_roots FROM new_steps n;
 
     -- Root steps with a `when:` in a task that starts now: enqueued or skipped now (a skip travels
@@ -215,17 +216,18 @@ BEGIN
         SELECT m.id AS task_id, m.priority, d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
                (d.step->'retry'->>'max_attempts')::integer AS max_attempts,
                coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on,
-               nullif(d.step->>'trigger', 'all_success') AS trigger_rule, (d.step->>'when')::jsonpath AS when_condition
+               nullif(d.step->>'trigger', 'all_success') AS trigger_rule, (d.step->>'when')::jsonpath AS when_condition,
+               (d.step->>'for_each')::jsonpath AS for_each, (d.step->>'max_parallel')::integer AS max_parallel
         FROM made m CROSS JOIN LATERAL jsonb_array_elements(m.definition->'steps') WITH ORDINALITY AS d(step, n)
     ), new_steps AS (
         INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at,
-                                         trigger_rule, when_condition)
-        SELECT d.task_id, d.name, d.namespace, CASE WHEN d.parents = 0 AND d.when_condition IS NULL THEN 'enqueued' ELSE 'pending' END, 'created',
-               d.priority, d.max_attempts, d.parents, CASE WHEN d.parents = 0 AND d.when_condition IS NULL THEN now() END,
-               d.trigger_rule, d.when_condition
+                                         trigger_rule, when_condition, for_each, max_parallel)
+        SELECT d.task_id, d.name, d.namespace, CASE WHEN d.parents = 0 AND d.when_condition IS NULL AND d.for_each IS NULL THEN 'enqueued' ELSE 'pending' END, 'created',
+               d.priority, d.max_attempts, d.parents, CASE WHEN d.parents = 0 AND d.when_condition IS NULL AND d.for_each IS NULL THEN now() END,
+               d.trigger_rule, d.when_condition, d.for_each, d.max_parallel
         FROM definition d
         ORDER BY d.task_id, d.n
-        RETURNING s.id, s.task_id, s.name, s.namespace, s.state, s.pending_parents, s.when_condition
+        RETURNING s.id, s.task_id, s.name, s.namespace, s.state, s.pending_parents, s.when_condition, s.for_each
     ), step_audit AS (
         INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
         SELECT s.id, s.task_id, NULL, s.state, 0, 'created' FROM new_steps s
@@ -239,7 +241,7 @@ BEGIN
     )
     SELECT array_agg(m.n ORDER BY m.n), array_agg(m.id ORDER BY m.n),
            (SELECT array_agg(DISTINCT s.namespace) FILTER (WHERE s.state = 'enqueued') FROM new_steps s),
-           (SELECT array_agg(s.id ORDER BY s.id) FILTER (WHERE s.pending_parents = 0 AND s.when_condition IS NOT NULL) FROM new_steps s)
+           (SELECT array_agg(s.id ORDER BY s.id) FILTER (WHERE s.pending_parents = 0 AND (s.when_condition IS NOT NULL OR s.for_each IS NOT NULL)) FROM new_steps s)
     INTO v_created, v_ids, v_namespaces, v_conditional_roots
     FROM made m;
     -- Root steps with a `when:`: enqueued or skipped now, as create_task does.

@@ -27,15 +27,16 @@ BEGIN
         UPDATE orcastra.steps c
         SET pending_parents = c.pending_parents - f.n,
             state = CASE WHEN c.state = 'pending' AND c.pending_parents - f.n = 0 AND c.trigger_rule IS NULL
-                              AND c.when_condition IS NULL AND c.skipped_parents = 0 THEN 'enqueued' ELSE c.state END,
+                              AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL THEN 'enqueued' ELSE c.state END,
             state_reason = CASE WHEN c.state = 'pending' AND c.pending_parents - f.n = 0 AND c.trigger_rule IS NULL
-                                     AND c.when_condition IS NULL AND c.skipped_parents = 0 THEN 'parents complete' ELSE c.state_reason END,
+                                     AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL THEN 'parents complete' ELSE c.state_reason END,
             enqueued_at = CASE WHEN c.state = 'pending' AND c.pending_parents - f.n = 0 AND c.trigger_rule IS NULL
-                                    AND c.when_condition IS NULL AND c.skipped_parents = 0 THEN now() ELSE c.enqueued_at END
+                                    AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL THEN now() ELSE c.enqueued_at END
         FROM finished_parents f
         WHERE c.id = f.child_id
         RETURNING c.id, c.namespace, c.task_id, c.state,
-                  c.state = 'pending' AND (c.pending_parents = 0 OR c.trigger_rule IN ('one_success', 'all_done')) AS undecided
+                  c.state = 'pending' AND (c.pending_parents = 0 OR c.trigger_rule IN ('one_success', 'all_done')
+                                           OR c.max_parallel IS NOT NULL) AS undecided
     )
     SELECT coalesce(array_agg(DISTINCT namespace) FILTER (WHERE state = 'enqueued'), '{}'),
            coalesce(array_agg(DISTINCT task_id) FILTER (WHERE state = 'enqueued'), '{}'),
@@ -72,7 +73,7 @@ BEGIN
         SET pending_parents = c.pending_parents - f.n, skipped_parents = c.skipped_parents + f.n
         FROM skipped_parents f
         WHERE c.id = f.child_id
-        RETURNING c.id, c.state = 'pending' AND (c.pending_parents = 0 OR c.trigger_rule = 'all_done') AS undecided
+        RETURNING c.id, c.state = 'pending' AND (c.pending_parents = 0 OR c.trigger_rule = 'all_done' OR c.max_parallel IS NOT NULL) AS undecided
     )
     SELECT array_agg(id ORDER BY id) FILTER (WHERE undecided) INTO v_undecided FROM counted;
     IF v_undecided IS NOT NULL THEN
@@ -104,10 +105,21 @@ CREATE OR REPLACE FUNCTION orcastra.decide_steps(p_ids bigint[], OUT namespaces 
 LANGUAGE plpgsql AS $$
 DECLARE
     v_skipped bigint[];
+    v_fan_out bigint[];
+    v_groups bigint[];
     v_more record;
 BEGIN
+    namespaces := '{}'; tasks := '{}';
+    -- Fan-out steps already fanned out: completed, or topped up under max_parallel (fanout.sql).
+    SELECT array_agg(s.id ORDER BY s.id) INTO v_groups FROM orcastra.steps s
+    WHERE s.id = ANY (p_ids) AND s.state = 'pending' AND s.instances IS NOT NULL;
+    IF v_groups IS NOT NULL THEN
+        SELECT * INTO v_more FROM orcastra.advance_fanouts(v_groups);
+        namespaces := v_more.namespaces; tasks := v_more.tasks;
+    END IF;
+
     WITH candidates AS (
-        SELECT s.id, s.trigger_rule, s.when_condition, s.skipped_parents, s.task_id,
+        SELECT s.id, s.trigger_rule, s.when_condition, s.skipped_parents, s.task_id, s.for_each,
                CASE WHEN s.trigger_rule IN ('one_success', 'all_done') THEN
                    (SELECT count(*) FILTER (WHERE p.state IN ('complete', 'resolved_manually'))
                     FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id WHERE e.child_id = s.id) END AS succeeded,
@@ -116,7 +128,7 @@ BEGIN
                     FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id WHERE e.child_id = s.id)
                     ELSE s.pending_parents END AS open
         FROM orcastra.steps s
-        WHERE s.id = ANY (p_ids) AND s.state = 'pending'
+        WHERE s.id = ANY (p_ids) AND s.state = 'pending' AND s.instances IS NULL
     ), ready AS (
         SELECT c.*
         FROM candidates c
@@ -137,25 +149,33 @@ BEGIN
                             r.when_condition, '{}'::jsonb, true), false)
                         THEN 'skipped: when is not true'
                END AS skip_reason,
-               CASE WHEN r.when_condition IS NOT NULL THEN 'when is true'
+               CASE WHEN r.for_each IS NOT NULL THEN 'fanning out'
+                    WHEN r.when_condition IS NOT NULL THEN 'when is true'
                     WHEN r.trigger_rule IS NOT NULL THEN 'parents done (trigger ' || r.trigger_rule || ')'
                     ELSE 'parents complete' END AS run_reason
         FROM ready r JOIN orcastra.tasks t ON t.id = r.task_id
     ), decided AS (
         UPDATE orcastra.steps s
-        SET state = CASE WHEN v.skip_reason IS NULL THEN 'enqueued' ELSE 'skipped' END,
+        -- A fan-out step that may run stays pending: fan_out makes its instances.
+        SET state = CASE WHEN v.skip_reason IS NOT NULL THEN 'skipped' WHEN s.for_each IS NOT NULL THEN 'pending' ELSE 'enqueued' END,
             state_reason = coalesce(v.skip_reason, v.run_reason),
-            enqueued_at = CASE WHEN v.skip_reason IS NULL THEN now() ELSE s.enqueued_at END,
+            enqueued_at = CASE WHEN v.skip_reason IS NULL AND s.for_each IS NULL THEN now() ELSE s.enqueued_at END,
             finished_at = CASE WHEN v.skip_reason IS NULL THEN s.finished_at ELSE now() END
         FROM verdicts v
         WHERE s.id = v.id
         RETURNING s.id, s.namespace, s.task_id, s.state
     )
-    SELECT coalesce(array_agg(DISTINCT d.namespace) FILTER (WHERE d.state = 'enqueued'), '{}'),
-           coalesce(array_agg(DISTINCT d.task_id) FILTER (WHERE d.state = 'enqueued'), '{}'),
-           array_agg(d.id ORDER BY d.id) FILTER (WHERE d.state = 'skipped')
-    INTO namespaces, tasks, v_skipped
+    SELECT ARRAY(SELECT unnest(namespaces) UNION SELECT d.namespace FROM decided d WHERE d.state = 'enqueued'),
+           ARRAY(SELECT unnest(tasks) UNION SELECT d.task_id FROM decided d WHERE d.state = 'enqueued'),
+           array_agg(d.id ORDER BY d.id) FILTER (WHERE d.state = 'skipped'),
+           array_agg(d.id ORDER BY d.id) FILTER (WHERE d.state = 'pending')
+    INTO namespaces, tasks, v_skipped, v_fan_out
     FROM decided d;
+    IF v_fan_out IS NOT NULL THEN
+        SELECT * INTO v_more FROM orcastra.fan_out(v_fan_out);
+        namespaces := ARRAY(SELECT unnest(namespaces) UNION SELECT unnest(v_more.namespaces));
+        tasks := ARRAY(SELECT unnest(tasks) UNION SELECT unnest(v_more.tasks));
+    END IF;
     IF v_skipped IS NOT NULL THEN
         SELECT * INTO v_more FROM orcastra.skip_children(v_skipped);
         namespaces := ARRAY(SELECT unnest(namespaces) UNION SELECT unnest(v_more.namespaces));

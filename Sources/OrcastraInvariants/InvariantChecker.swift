@@ -319,7 +319,7 @@ public struct InvariantChecker: Sendable {
                 """),
         Invariant(
             name: "pending-parents-count",
-            rule: "Every step's pending_parents equals the number of its parents that are neither complete, resolved_manually nor skipped, its skipped_parents the number that are skipped, and no pending step of a live task has a count of zero (it would never be enqueued or skipped).",
+            rule: "Every step's pending_parents equals the number of its parents that are neither complete, resolved_manually nor skipped, its skipped_parents the number that are skipped, and no pending step of a live task has a count of zero (it would never be enqueued or skipped; an instance of a fan-out held back by max_parallel waits with zero).",
             sql: """
                 WITH open_parents AS (
                     SELECT e.child_id, count(*) FILTER (WHERE p.state NOT IN \(finished)) AS open,
@@ -338,7 +338,7 @@ public struct InvariantChecker: Sendable {
                 LEFT JOIN open_parents o ON o.child_id = s.id
                 WHERE s.pending_parents <> coalesce(o.open, 0)
                    OR s.skipped_parents <> coalesce(o.skipped, 0)
-                   OR (s.state = 'pending' AND s.pending_parents = 0 AND t.state IN ('in_progress', 'waiting_for_retry', 'error'))
+                   OR (s.state = 'pending' AND s.pending_parents = 0 AND s.fanout_of IS NULL AND t.state IN ('in_progress', 'waiting_for_retry', 'error'))
                 ORDER BY s.id LIMIT :limit
                 """),
         Invariant(
@@ -347,12 +347,14 @@ public struct InvariantChecker: Sendable {
             sql: """
                 WITH judged AS (
                     SELECT s.id, s.task_id, s.name, s.state, s.trigger_rule, s.skipped_parents,
-                           (SELECT count(*) FROM orcastra.step_edges e WHERE e.child_id = s.id) AS parents,
+                           (SELECT count(*) FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
+                            WHERE e.child_id = s.id AND p.fanout_of IS NULL) AS parents,
                            CASE WHEN s.when_condition IS NOT NULL THEN coalesce(jsonb_path_match(
                                jsonb_build_object('context', t.context, 'parents', coalesce(
                                    (SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
                                     FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
-                                    LEFT JOIN orcastra.step_results r ON r.step_id = p.id WHERE e.child_id = s.id), '{}'::jsonb)),
+                                    LEFT JOIN orcastra.step_results r ON r.step_id = p.id
+                                    WHERE e.child_id = s.id AND p.fanout_of IS NULL), '{}'::jsonb)),
                                s.when_condition, '{}'::jsonb, true), false) END AS condition_true,
                            EXISTS (SELECT 1 FROM orcastra.step_transitions x WHERE x.step_id = s.id AND x.to_state = 'in_progress') AS ran
                     FROM orcastra.steps s JOIN orcastra.tasks t ON t.id = s.task_id
@@ -371,6 +373,52 @@ public struct InvariantChecker: Sendable {
                    OR (j.ran AND j.condition_true = false)
                    OR (j.ran AND j.trigger_rule IS NULL AND j.skipped_parents > 0)
                 ORDER BY j.id LIMIT :limit
+                """),
+        Invariant(
+            name: "fan-out-instances",
+            rule: "A fan-out step that was fanned out has exactly one instance per item its for_each yields over its input (re-evaluated now), named <step>[i] with index i and that item, each with an edge to it; once complete, its result is the list of its instances' results in index order; and while it runs, no more than max_parallel of its instances are enqueued, running or waiting for a retry.",
+            sql: """
+                WITH groups AS (
+                    SELECT g.id, g.task_id, g.name, g.state, g.instances, g.max_parallel,
+                           jsonb_path_query_first(jsonb_build_object('context', t.context, 'parents', coalesce(
+                               (SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
+                                FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
+                                LEFT JOIN orcastra.step_results r ON r.step_id = p.id
+                                WHERE e.child_id = g.id AND p.fanout_of IS NULL), '{}'::jsonb)),
+                               g.for_each, '{}'::jsonb, true) AS items
+                    FROM orcastra.steps g JOIN orcastra.tasks t ON t.id = g.task_id
+                    WHERE g.for_each IS NOT NULL AND g.instances IS NOT NULL
+                ), counted AS (
+                    SELECT g.*,
+                           (SELECT count(*) FROM orcastra.steps i WHERE i.fanout_of = g.id) AS rows,
+                           (SELECT count(*) FROM orcastra.steps i
+                            JOIN orcastra.step_items it ON it.step_id = i.id
+                            JOIN orcastra.step_edges e ON e.parent_id = i.id AND e.child_id = g.id
+                            WHERE i.fanout_of = g.id AND i.name = g.name || '[' || i.item_index || ']'
+                              AND it.item = g.items -> i.item_index) AS matching,
+                           (SELECT count(*) FROM orcastra.steps i WHERE i.fanout_of = g.id
+                              AND i.state IN ('enqueued', 'in_progress', 'waiting_for_retry')) AS active,
+                           (SELECT r.result = (SELECT coalesce(jsonb_agg(coalesce(ir.result, 'null'::jsonb) ORDER BY i.item_index), '[]'::jsonb)
+                                               FROM orcastra.steps i LEFT JOIN orcastra.step_results ir ON ir.step_id = i.id
+                                               WHERE i.fanout_of = g.id)
+                            FROM orcastra.step_results r WHERE r.step_id = g.id) AS result_matches
+                    FROM groups g
+                )
+                SELECT c.task_id, c.id AS step_id, c.name AS step_name,
+                       CASE WHEN jsonb_typeof(c.items) IS DISTINCT FROM 'array' OR c.instances <> jsonb_array_length(c.items)
+                                THEN format('It was fanned out into %s instances but its for_each now yields %s.', c.instances,
+                                            coalesce(jsonb_typeof(c.items) || ' of ' || CASE WHEN jsonb_typeof(c.items) = 'array' THEN jsonb_array_length(c.items)::text || ' items' ELSE 'no list' END, 'nothing'))
+                            WHEN c.rows <> c.instances OR c.matching <> c.instances
+                                THEN format('It has %s instance rows, %s of them with their name, item and edge, for %s items.', c.rows, c.matching, c.instances)
+                            WHEN c.state = 'complete' AND NOT coalesce(c.result_matches, false)
+                                THEN 'It is complete but its result is not the list of its instances'' results in index order.'
+                            ELSE format('%s of its instances are enqueued, running or waiting, over its max_parallel of %s.', c.active, c.max_parallel) END AS message
+                FROM counted c
+                WHERE jsonb_typeof(c.items) IS DISTINCT FROM 'array' OR c.instances <> jsonb_array_length(c.items)
+                   OR c.rows <> c.instances OR c.matching <> c.instances
+                   OR (c.state = 'complete' AND NOT coalesce(c.result_matches, false))
+                   OR (c.state = 'pending' AND c.max_parallel IS NOT NULL AND c.active > c.max_parallel)
+                ORDER BY c.id LIMIT :limit
                 """),
     ]
 }

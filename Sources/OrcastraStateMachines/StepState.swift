@@ -32,7 +32,9 @@ public enum StepState: String, CaseIterable, Sendable, Codable, StateMachineStat
     /// `Migrations/functions/audit.sql`; `StateMachineDatabaseTests` requires this table to equal it.
     public static let transitions: [StepState: Set<StepState>] = [
         // pending → skipped: its `when:` was not true or its trigger rejected its parents' outcomes.
-        .pending: [.enqueued, .cancelled, .resolvedManually, .skipped],
+        // pending → complete / error: a fan-out step (`for_each`), which never runs itself, completes
+        // when its instances did (or its list was empty), or fails when its list cannot be made.
+        .pending: [.enqueued, .cancelled, .resolvedManually, .skipped, .complete, .error],
         // enqueued → pending never happens: readiness only grows.
         .enqueued: [.inProgress, .cancelled],
         // in_progress → enqueued: the lease expired (worker died) and the step goes back in line.

@@ -15,6 +15,10 @@ public struct StepDefinition: Sendable, Hashable, Codable {
     public var when: String?
     /// Which outcomes of its parents let the step run (docs/templates.md, "Conditions and triggers").
     public var trigger: StepTrigger
+    /// A PostgreSQL jsonpath over the step's input yielding a list: one instance of the step per item.
+    public var forEach: String?
+    /// How many instances of this fan-out may be enqueued or running at once.
+    public var maxParallel: Int?
 
     public init(
         name: String,
@@ -25,7 +29,9 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         retry: RetryPolicy = .standard,
         timeout: TemplateDuration = StepDefinition.defaultTimeout,
         when: String? = nil,
-        trigger: StepTrigger = .allSuccess
+        trigger: StepTrigger = .allSuccess,
+        forEach: String? = nil,
+        maxParallel: Int? = nil
     ) {
         self.name = name
         self.description = description
@@ -36,6 +42,8 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         self.timeout = timeout
         self.when = when
         self.trigger = trigger
+        self.forEach = forEach
+        self.maxParallel = maxParallel
     }
 
     /// The built-in timeout for one attempt: 5 minutes.
@@ -43,6 +51,7 @@ public struct StepDefinition: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case name, description, namespace, retry, when, trigger
+        case forEach = "for_each", maxParallel = "max_parallel"
         case dependsOn = "depends_on"
         case handler, command
         case timeout = "timeout_ms"
@@ -61,6 +70,8 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         timeout = try container.decode(TemplateDuration.self, forKey: .timeout)
         when = try container.decodeIfPresent(String.self, forKey: .when)
         trigger = try container.decodeIfPresent(StepTrigger.self, forKey: .trigger) ?? .allSuccess
+        forEach = try container.decodeIfPresent(String.self, forKey: .forEach)
+        maxParallel = try container.decodeIfPresent(Int.self, forKey: .maxParallel)
         let handler = try container.decodeIfPresent(String.self, forKey: .handler)
         let command = try container.decodeIfPresent(CommandSpec.self, forKey: .command)
         switch (handler, command) {
@@ -85,6 +96,8 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         // Written only when set, so definitions (and content hashes) of templates without them stay as they were.
         try container.encodeIfPresent(when, forKey: .when)
         if trigger != .allSuccess { try container.encode(trigger, forKey: .trigger) }
+        try container.encodeIfPresent(forEach, forKey: .forEach)
+        try container.encodeIfPresent(maxParallel, forKey: .maxParallel)
         switch action {
         case .handler(let handler): try container.encode(handler, forKey: .handler)
         case .command(let command): try container.encode(command, forKey: .command)

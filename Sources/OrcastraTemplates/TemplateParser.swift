@@ -6,7 +6,7 @@ import Yams
 /// retry policies, the input schema and the shape of the DAG.
 public enum TemplateParser {
     static let topLevelKeys = ["namespace", "name", "version", "description", "input_schema", "defaults", "steps"]
-    static let stepKeys = ["name", "description", "depends_on", "handler", "command", "namespace", "retry", "timeout", "when", "trigger"]
+    static let stepKeys = ["name", "description", "depends_on", "handler", "command", "namespace", "retry", "timeout", "when", "trigger", "for_each", "max_parallel"]
     static let defaultsKeys = ["retry", "timeout"]
     static let retryKeys = ["max_attempts", "backoff", "initial_delay", "max_delay", "jitter"]
     static let commandKeys = ["argv", "env", "working_directory"]

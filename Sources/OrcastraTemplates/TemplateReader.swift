@@ -19,6 +19,8 @@ struct TemplateReader {
         var timeout: TemplateDuration?
         var when: (text: String, node: Node)?
         var trigger: StepTrigger?
+        var forEach: (text: String, node: Node)?
+        var maxParallel: (value: Int, node: Node)?
     }
 
     /// Retry fields given at one level (`defaults.retry` or a step's `retry`).
@@ -103,7 +105,9 @@ struct TemplateReader {
                 retry: retry,
                 timeout: raw.timeout ?? defaultTimeout,
                 when: raw.when?.text,
-                trigger: raw.trigger ?? .allSuccess
+                trigger: raw.trigger ?? .allSuccess,
+                forEach: raw.forEach?.text,
+                maxParallel: raw.maxParallel?.value
             ))
         }
 
@@ -248,6 +252,23 @@ struct TemplateReader {
                 step.when = (text, entry.value)
             }
         }
+        if let entry = entries["for_each"] {
+            if let text = session.text(entry.value, path: ParseSession.path(path, "for_each"), label: "for_each") {
+                step.forEach = (text, entry.value)
+            }
+        }
+        if let entry = entries["max_parallel"] {
+            let keyPath = ParseSession.path(path, "max_parallel")
+            if let value = session.integer(entry.value, path: keyPath, label: "max_parallel") {
+                if value < 1 {
+                    session.report(entry.value, path: keyPath, "max_parallel must be at least 1 (how many instances of the fan-out run at once), got \(value)")
+                } else if entries["for_each"] == nil {
+                    session.report(entry.key, path: keyPath, "\(owner) has max_parallel but no for_each; max_parallel caps the instances of a fan-out: add for_each or remove max_parallel")
+                } else {
+                    step.maxParallel = (value, entry.value)
+                }
+            }
+        }
         if let entry = entries["trigger"] {
             let keyPath = ParseSession.path(path, "trigger")
             if let text = session.text(entry.value, path: keyPath, label: "trigger") {
@@ -337,9 +358,9 @@ struct TemplateReader {
     /// A step's `when:`: PostgreSQL jsonpath syntax (checked offline, JSONPathSyntax), and paths
     /// from `$` that read only `context` or `parents.<a parent in depends_on>`. Located at the
     /// character in the file when the expression is written on one line.
-    func checkCondition(_ step: RawStep) {
-        guard let (text, node) = step.when else { return }
-        let path = "steps[\(step.index)].when"
+    func checkExpression(_ step: RawStep, _ expression: (text: String, node: Node), key: String) {
+        let (text, node) = expression
+        let path = "steps[\(step.index)].\(key)"
         let owner = step.name.map { "step '\($0)'" } ?? "step \(step.index + 1)"
         func position(_ offset: Int) -> SourcePosition? {
             guard let mark = node.mark else { return nil }
@@ -350,7 +371,7 @@ struct TemplateReader {
         switch JSONPathSyntax.check(text) {
         case .failure(let problem):
             session.report(at: position(problem.offset), path: path,
-                           "when of \(owner) is not a valid jsonpath: \(problem.message) (at character \(problem.offset + 1) of \"\(text)\")")
+                           "\(key) of \(owner) is not a valid jsonpath: \(problem.message) (at character \(problem.offset + 1) of \"\(text)\")")
         case .success(let syntax):
             let parents = step.dependsOn.map(\.name)
             for reference in syntax.references {
@@ -367,11 +388,11 @@ struct TemplateReader {
                             ? "; \(owner) has no depends_on, so its input has no parents: add '\(parent)' to depends_on or read $.context"
                             : (hint.isEmpty ? "; it can read only its parents: \(parents.joined(separator: ", "))" : hint)
                         session.report(at: position(reference.offset), path: path,
-                                       "when of \(owner) reads $.parents.\(parent), but '\(parent)' is not in its depends_on\(fix)")
+                                       "\(key) of \(owner) reads $.parents.\(parent), but '\(parent)' is not in its depends_on\(fix)")
                     }
                 default:
                     session.report(at: position(reference.offset), path: path,
-                                   "when of \(owner) reads $.\(first), but a step's input has only context and parents\(EditDistance.didYouMean(first, among: ["context", "parents"])); write $.context.… or $.parents.<parent>.…")
+                                   "\(key) of \(owner) reads $.\(first), but a step's input has only context and parents\(EditDistance.didYouMean(first, among: ["context", "parents"])); write $.context.… or $.parents.<parent>.…")
                 }
             }
         }
@@ -412,7 +433,10 @@ struct TemplateReader {
             }
         }
 
-        for step in steps { checkCondition(step) }
+        for step in steps {
+            if let when = step.when { checkExpression(step, when, key: "when") }
+            if let forEach = step.forEach { checkExpression(step, forEach, key: "for_each") }
+        }
 
         // Only steps that kept their name take part; a duplicate name's
         // edges are attributed to the first step with that name.

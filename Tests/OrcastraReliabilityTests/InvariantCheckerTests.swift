@@ -44,6 +44,8 @@ import Testing
             // A live task whose state disagrees with its steps, changed behind the triggers' back.
             try await connection.executeSimple("SET session_replication_role = replica")
             _ = try await connection.execute("UPDATE orcastra.tasks SET state = 'error' WHERE id = \(stalled)")
+            // A fan-out said to have 2 instances that has none (and a for_each that yields no list).
+            _ = try await connection.execute("UPDATE orcastra.steps SET for_each = '$.context.items', instances = 2 WHERE task_id = \(stalled) AND name = 'second'")
             // A step skipped with no reason: no when, the default trigger, no skipped parent.
             _ = try await connection.execute("UPDATE orcastra.steps SET state = 'skipped' WHERE task_id = \(stalled) AND name = 'first'")
             try await connection.executeSimple("SET session_replication_role = origin")
@@ -55,6 +57,7 @@ import Testing
             #expect(violations.contains { $0.invariant == "parents-before-children" && $0.stepName == "second" && $0.message.contains("first") })
             #expect(violations.contains { $0.invariant == "task-state-matches-steps" && $0.taskID == stalled })
             #expect(violations.contains { $0.invariant == "skipped-vs-triggers" && $0.taskID == stalled && $0.stepName == "first" })
+            #expect(violations.contains { $0.invariant == "fan-out-instances" && $0.taskID == stalled && $0.stepName == "second" })
             // A grace period keeps a task changed within it out of the report. (Not the default 5 s:
             // on a loaded machine this test takes longer than that since the task was created.)
             #expect(!(try await InvariantChecker(settleGrace: .seconds(600)).check(on: connection)).contains { $0.invariant == "task-state-matches-steps" })

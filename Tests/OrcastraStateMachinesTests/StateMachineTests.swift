@@ -15,6 +15,7 @@ import Testing
 
     static let legalStepMoves: Set<String> = [
         "pending→enqueued", "pending→cancelled", "pending→resolved_manually", "pending→skipped",
+        "pending→complete", "pending→error",
         "enqueued→in_progress", "enqueued→cancelled",
         "in_progress→complete", "in_progress→waiting_for_retry", "in_progress→error",
         "in_progress→enqueued", "in_progress→cancelled",

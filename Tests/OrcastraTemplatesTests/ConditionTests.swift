@@ -127,3 +127,32 @@ import Testing
         #expect(splitt?.column == 11 + 1 + 2)
     }
 }
+
+/// `for_each:` and `max_parallel:`: kept, and every error located.
+@Suite(.timeLimit(.minutes(3))) struct FanOutTemplateTests {
+    @Test func keepsForEachAndMaxParallel() throws {
+        let template = try Fixtures.template(ConditionTests.template(steps: """
+              - {name: split, handler: shop.split}
+              - {name: charge, depends_on: [split], for_each: "$.parents.split.orders", max_parallel: 20, handler: shop.charge}
+            """))
+        #expect(template.steps[1].forEach == "$.parents.split.orders" && template.steps[1].maxParallel == 20)
+        let json = String(decoding: try JSONEncoder().encode(template.steps[1]), as: UTF8.self)
+        #expect(json.contains(#""for_each":"$.parents.split.orders""#) && json.contains(#""max_parallel":20"#), "\(json)")
+        #expect(try JSONDecoder().decode(StepDefinition.self, from: Data(json.utf8)) == template.steps[1])
+    }
+
+    @Test func everyFanOutErrorIsLocated() {
+        let issues = ConditionTests.issues(ConditionTests.template(steps: """
+              - {name: split, handler: shop.split}
+              - {name: a, depends_on: [split], for_each: "$.parents.splt.orders", handler: shop.a}
+              - {name: b, depends_on: [split], for_each: "$.parents.split.orders[", handler: shop.b}
+              - {name: c, depends_on: [split], max_parallel: 5, handler: shop.c}
+              - {name: d, depends_on: [split], for_each: "$.parents.split.orders", max_parallel: 0, handler: shop.d}
+            """))
+        #expect(issues.count == 4, "\(issues)")
+        #expect(issues.contains { $0.path == "steps[1].for_each" && $0.line == 6 && $0.message.contains("for_each of step 'a' reads $.parents.splt, but 'splt' is not in its depends_on; did you mean 'split'?") }, "\(issues)")
+        #expect(issues.contains { $0.path == "steps[2].for_each" && $0.line == 7 && $0.message.contains("for_each of step 'b' is not a valid jsonpath") }, "\(issues)")
+        #expect(issues.contains { $0.path == "steps[3].max_parallel" && $0.message.contains("step 'c' has max_parallel but no for_each") }, "\(issues)")
+        #expect(issues.contains { $0.path == "steps[4].max_parallel" && $0.message.contains("max_parallel must be at least 1") }, "\(issues)")
+    }
+}
