@@ -249,7 +249,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OrcastraStoreTests",
-            dependencies: ["OrcastraStore", "OrcastraTesting", "OrcastraPostgres", "OrcastraTemplates", "OrcastraStateMachines"],
+            dependencies: ["OrcastraStore", "OrcastraTesting", "OrcastraPostgres", "OrcastraTemplates", "OrcastraStateMachines", "OrcastraInvariants"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -22,6 +22,15 @@ struct ClaimedStep: Sendable {
     var taskTraceparent: String?
     /// This attempt's span and what it hands on; set when the step starts (AttemptTrace.start).
     var trace = AttemptTrace.none
+    /// For an instance of a fan-out (`for_each`): its item (JSON text) and index; nil otherwise.
+    var itemText: String? = nil
+    var itemIndex: Int? = nil
+
+    /// The template step this row runs: an instance `charge[3]` runs the definition of `charge`.
+    var definitionName: String {
+        guard itemIndex != nil, let bracket = name.lastIndex(of: "[") else { return name }
+        return String(name[..<bracket])
+    }
 
     /// A claimed row, or the lease it holds when the rest of the row could not be read (the worker
     /// then hands the step back at once instead of leaving it owned by nobody).
@@ -40,7 +49,8 @@ struct ClaimedStep: Sendable {
                 attempt: try row.decode("attempt"), maxAttempts: try row.decode("max_attempts"),
                 templateID: try row.decode("template_id"),
                 contextText: try row.decode("context"), parentsText: try row.decode("parents"),
-                taskTraceparent: (try? row.decode("traceparent", as: String?.self)) ?? nil))
+                taskTraceparent: (try? row.decode("traceparent", as: String?.self)) ?? nil,
+                itemText: try row.decode("item", as: String?.self), itemIndex: try row.decode("item_index", as: Int?.self)))
         } catch {
             return .failure(UndecodableClaim(lease: Lease(stepID: id, token: token), error: error))
         }
@@ -57,14 +67,15 @@ struct ClaimedStep: Sendable {
     }
 
     /// Parses the input; throws a permanent failure that says what is wrong with it.
-    func input() throws -> (context: JSONValue, parents: [String: JSONValue]) {
+    func input() throws -> StepInput {
         do {
             let context = try JSONValue(parsing: contextText)
+            let item = try itemText.map { try JSONValue(parsing: $0) }
             // The parents' results sit one level deeper here than where they were checked.
             guard case .object(let parents) = try JSONValue(parsing: parentsText, maximumDepth: JSONValue.maximumDepth + 1) else {
                 throw StepFailure.permanent("the step's input could not be read: its parents' results are not a JSON object")
             }
-            return (context, parents)
+            return StepInput(context: context, parents: parents, item: item, index: itemIndex)
         } catch let error as StepFailure {
             throw error
         } catch {
@@ -118,5 +129,24 @@ enum Storable {
             text = "…" + String(text.suffix(maximumErrorCharacters - 1))
         }
         return text
+    }
+}
+
+/// What a step receives: the task's context, its parents' results, and for an instance of a
+/// fan-out its item and index.
+struct StepInput: Sendable {
+    var context: JSONValue
+    var parents: [String: JSONValue]
+    var item: JSONValue?
+    var index: Int?
+
+    /// `{"context": …, "parents": …}`, plus `"item"` and `"index"` for an instance of a fan-out.
+    var document: JSONValue {
+        var object: [String: JSONValue] = ["context": context, "parents": .object(parents)]
+        if let item, let index {
+            object["item"] = item
+            object["index"] = .number(JSONNumber(index))
+        }
+        return .object(object)
     }
 }
