@@ -10,6 +10,10 @@
 -- pending (held), and each completion enqueues the next held one: a cap enforced by what is
 -- claimable, so no worker ever polls for a free slot.
 --
+-- A group's step `concurrency: N` (its limit_scope, functions/claim.sql) is copied onto its
+-- instances: at most N instances of that step run at once, across tasks (the group itself never
+-- runs, so it never holds a slot).
+--
 -- Callers hold the group's row lock. Instances are inserted (new rows, locked by their insert);
 -- held instances are locked when topped up, after the group (only their group's completions touch
 -- them, and those serialize on the group's row).
@@ -38,7 +42,7 @@ DECLARE
 BEGIN
     namespaces := '{}'; tasks := '{}';
     FOR v_group IN
-        SELECT s.id, s.task_id, s.name, s.namespace, s.priority, s.max_attempts, s.max_parallel, s.for_each,
+        SELECT s.id, s.task_id, s.name, s.namespace, s.priority, s.max_attempts, s.max_parallel, s.for_each, s.limit_scope,
                jsonb_build_object('context', t.context, 'parents', coalesce(
                    (SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
                     FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
@@ -82,12 +86,12 @@ BEGIN
             SELECT i AS idx FROM generate_series(0, v_count - 1) AS g(i)
         ), new_steps AS (
             INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts,
-                                             pending_parents, enqueued_at, fanout_of, item_index)
+                                             pending_parents, enqueued_at, fanout_of, item_index, limit_scope)
             SELECT v_group.task_id, v_group.name || '[' || i.idx || ']', v_group.namespace,
                    CASE WHEN v_group.max_parallel IS NULL OR i.idx < v_group.max_parallel THEN 'enqueued' ELSE 'pending' END,
                    'fanned out', v_group.priority, v_group.max_attempts, 0,
                    CASE WHEN v_group.max_parallel IS NULL OR i.idx < v_group.max_parallel THEN now() END,
-                   v_group.id, i.idx
+                   v_group.id, i.idx, v_group.limit_scope
             FROM items i ORDER BY i.idx
             RETURNING s.id, s.state, s.item_index
         ), audit AS (
