@@ -68,6 +68,20 @@ import Testing
         #expect(done == 5)
         #expect(try await fixture.pool.query("SELECT state FROM orcastra.tasks WHERE id = \(task)").first!.decode("state", as: String.self) == "complete")
         try await Self.invariantsHold(fixture)
+
+        // Retention counts, archives and deletes the instances' items with the rest of the task.
+        let (owned, deleted, archived) = try await fixture.pool.withTransaction { connection in
+            let owned = try await connection.query("""
+                SELECT owned_rows FROM orcastra.lock_tasks_for_pruning(ARRAY[\(task)]::uuid[],
+                    ARRAY[(SELECT finished_at FROM orcastra.tasks WHERE id = \(task))], 10000)
+                """).first!.decode("owned_rows", as: Int.self)
+            let archive = try await connection.query("SELECT * FROM orcastra.archive_tasks(ARRAY[\(task)]::uuid[])").first!.decode(at: 0, as: String.self)
+            let deleted = try await connection.query("SELECT deleted_rows FROM orcastra.delete_tasks(ARRAY[\(task)]::uuid[])").first!.decode("deleted_rows", as: Int.self)
+            return (owned, deleted, archive)
+        }
+        #expect(owned == deleted)
+        #expect(archived.contains(#""item": "e""#), "\(archived.prefix(400))")
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.step_items") == 0)
     }
 
     @Test func aWaitingTasksRootConditionIsDecidedWhenItsSlotFrees() async throws {
