@@ -287,7 +287,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OrcastraStoreTests",
-            dependencies: ["OrcastraStore", "OrcastraTesting", "OrcastraPostgres", "OrcastraTemplates", "OrcastraStateMachines"],
+            dependencies: ["OrcastraStore", "OrcastraTesting", "OrcastraPostgres", "OrcastraTemplates", "OrcastraStateMachines", "OrcastraInvariants"],
             swiftSettings: strict
         ),
         .testTarget(

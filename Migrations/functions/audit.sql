@@ -25,8 +25,11 @@ $$;
 
 CREATE OR REPLACE FUNCTION orcastra.audit_step_transition() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- pending → complete and pending → error are a fan-out step's moves (it never runs itself:
+    -- fanout.sql); for any other step they would skip the queue.
     IF NOT EXISTS (SELECT 1 FROM orcastra.step_state_transitions_allowed
-                   WHERE from_state = OLD.state AND to_state = NEW.state) THEN
+                   WHERE from_state = OLD.state AND to_state = NEW.state)
+       OR (OLD.state = 'pending' AND NEW.state IN ('complete', 'error') AND NEW.for_each IS NULL) THEN
         RAISE EXCEPTION 'illegal step transition from % to % (step % of task %)', OLD.state, NEW.state, OLD.id, OLD.task_id
             USING ERRCODE = 'OR001', HINT = 'See docs/state-machines.md for the legal transitions.';
     END IF;

@@ -89,6 +89,8 @@ DECLARE
     v_namespaces text[];
     v_tasks uuid[];
     v_count integer;
+    v_errored bigint[];
+    v_after_failures record;
 BEGIN
     WITH expired AS (
         SELECT s.id FROM orcastra.steps s
@@ -106,11 +108,22 @@ BEGIN
             finished_at = CASE WHEN t.state = 'cancelled' OR s.attempts >= s.max_attempts THEN now() END
         FROM expired, orcastra.tasks t
         WHERE s.id = expired.id AND t.id = s.task_id
-        RETURNING s.namespace, s.task_id, s.state
+        RETURNING s.id, s.namespace, s.task_id, s.state
     )
-    SELECT array_agg(namespace) FILTER (WHERE state = 'enqueued'), coalesce(array_agg(DISTINCT task_id), '{}'), count(*)
-    INTO v_namespaces, v_tasks, v_count FROM recovered;
+    SELECT array_agg(namespace) FILTER (WHERE state = 'enqueued'), coalesce(array_agg(DISTINCT task_id), '{}'), count(*),
+           array_agg(id ORDER BY id) FILTER (WHERE state = 'error')
+    INTO v_namespaces, v_tasks, v_count, v_errored FROM recovered;
     IF v_count = 0 THEN RETURN 0; END IF;
+    -- Children with trigger all_done run once every parent finished, failed ones included. They
+    -- are locked here, after the recovered steps (only templates with all_done get this far).
+    IF v_errored IS NOT NULL AND EXISTS (SELECT 1 FROM orcastra.step_edges e JOIN orcastra.steps c ON c.id = e.child_id
+                                         WHERE e.parent_id = ANY (v_errored) AND c.trigger_rule = 'all_done') THEN
+        PERFORM 1 FROM orcastra.steps c
+        WHERE c.id IN (SELECT e.child_id FROM orcastra.step_edges e WHERE e.parent_id = ANY (v_errored))
+        ORDER BY c.id FOR UPDATE;
+        SELECT * INTO v_after_failures FROM orcastra.release_after_failures(v_errored);
+        v_namespaces := v_namespaces || v_after_failures.namespaces;
+    END IF;
     PERFORM orcastra.settle_tasks(v_tasks);
     PERFORM orcastra.notify_namespaces(v_namespaces);
     RETURN v_count;

@@ -19,16 +19,20 @@
 -- otherwise scanned every step once the tables grew — 30–100 ms per statement at 400,000 steps
 -- (PlanStabilityTests; docs/benchmarks.md, "Plans"). The settings hold for the functions these
 -- call too (release_children, settle_tasks, the audit triggers).
--- The result gained `traceparent` (the task's W3C trace context, docs/tracing.md): a new row type,
--- so the old function goes first. Callers that name their columns are unaffected.
+-- For an instance of a fan-out (docs/templates.md, "Fan-out"), `item` and `item_index` are its
+-- item and index (NULL for other steps), `parents` its group's parents' results, and `step_name`
+-- its own name (`charge[3]`): its definition is its group's (the name before the '[').
+-- The result gained `traceparent` (the task's W3C trace context, docs/tracing.md) and, with
+-- issue 19, `item` and `item_index`: a new row type, so the old function goes first. Callers that
+-- name their columns are unaffected.
 -- queue_wait_seconds (enqueued → claimed) and task_age_seconds (the task's creation → this claim)
--- feed the worker's metrics (docs/metrics.md) by the database's clock, at no extra query. They
--- were added to the result, so the function is dropped first (grants come back with apply_grants).
+-- feed the worker's metrics (docs/metrics.md) by the database's clock, at no extra query.
 DROP FUNCTION IF EXISTS orcastra.claim_steps(text, text, integer, integer);
 CREATE OR REPLACE FUNCTION orcastra.claim_steps(p_namespace text, p_worker text, p_limit integer, p_lease_ms integer)
 RETURNS TABLE (step_id bigint, task_id uuid, step_name text, attempt integer, max_attempts integer,
                lease_token uuid, lease_expires_at timestamptz, template_id bigint, context jsonb, parents jsonb,
-               traceparent text, queue_wait_seconds double precision, task_age_seconds double precision)
+               traceparent text, item jsonb, item_index integer,
+               queue_wait_seconds double precision, task_age_seconds double precision)
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
@@ -65,7 +69,7 @@ BEGIN
             lease_expires_at = clock_timestamp() + p_lease_ms * interval '1 millisecond',
             started_at = now()
         WHERE s.id = ANY (v_ids)
-        RETURNING s.id, s.task_id, s.name, s.attempts, s.max_attempts, s.lease_token, s.lease_expires_at, s.enqueued_at
+        RETURNING s.id, s.task_id, s.name, s.attempts, s.max_attempts, s.lease_token, s.lease_expires_at, s.fanout_of, s.item_index, s.enqueued_at
     )
     SELECT c.id, c.task_id, c.name, c.attempts, c.max_attempts, c.lease_token, c.lease_expires_at,
            t.template_id, t.context,
@@ -73,8 +77,10 @@ BEGIN
                      FROM orcastra.step_edges e
                      JOIN orcastra.steps p ON p.id = e.parent_id
                      LEFT JOIN orcastra.step_results r ON r.step_id = p.id
-                     WHERE e.child_id = c.id), '{}'::jsonb),
+                     WHERE e.child_id = coalesce(c.fanout_of, c.id) AND p.fanout_of IS NULL), '{}'::jsonb),
            t.traceparent,
+           CASE WHEN c.fanout_of IS NOT NULL THEN (SELECT i.item FROM orcastra.step_items i WHERE i.step_id = c.id) END,
+           c.item_index,
            extract(epoch FROM now() - c.enqueued_at)::double precision,
            extract(epoch FROM now() - t.created_at)::double precision
     FROM claimed c JOIN orcastra.tasks t ON t.id = c.task_id

@@ -87,6 +87,8 @@ DECLARE
     v_concurrency_key text;
     v_waiting boolean := false;
     v_traceparent text := orcastra.task_traceparent(p_traceparent);
+    v_conditional_roots bigint[];
+    v_decided record;
 BEGIN
     SELECT t.definition, t.namespace, t.name, t.version, t.deprecated_at, t.deprecation_reason INTO v_template
     FROM orcastra.templates t WHERE t.id = p_template_id;
@@ -149,7 +151,9 @@ BEGIN
         SELECT d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
                (d.step->'retry'->>'max_attempts')::integer AS max_attempts,
                coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on,
-               (d.step->>'concurrency')::integer AS step_limit
+               (d.step->>'concurrency')::integer AS step_limit,
+               nullif(d.step->>'trigger', 'all_success') AS trigger_rule, (d.step->>'when')::jsonpath AS when_condition,
+               (d.step->>'for_each')::jsonpath AS for_each, (d.step->>'max_parallel')::integer AS max_parallel
         FROM jsonb_array_elements(v_template.definition->'steps') WITH ORDINALITY AS d(step, n)
     ), limits AS (
         -- A step's `concurrency` (functions/claim.sql): its scope's limit, written once.
@@ -157,17 +161,18 @@ BEGIN
         SELECT p_template_id || ':' || d.name, d.namespace, d.step_limit FROM definition d WHERE d.step_limit IS NOT NULL
         ON CONFLICT (scope) DO NOTHING
     ), new_steps AS (
-        -- Ids in the template's order.
+        -- Ids in the template's order. A root step with a `when:` stays pending: decided below.
         INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at,
-                                         limit_scope)
+                                         limit_scope, trigger_rule, when_condition, for_each, max_parallel)
         SELECT v_task, d.name, d.namespace, ready.state, v_reason, coalesce(p_priority, 0), d.max_attempts, d.parents,
                CASE WHEN ready.state = 'enqueued' THEN now() END,
-               CASE WHEN d.step_limit IS NOT NULL THEN p_template_id || ':' || d.name END
+               CASE WHEN d.step_limit IS NOT NULL THEN p_template_id || ':' || d.name END,
+               d.trigger_rule, d.when_condition, d.for_each, d.max_parallel
         FROM definition d
-        CROSS JOIN LATERAL (SELECT CASE WHEN v_state = 'in_progress' AND d.parents = 0
+        CROSS JOIN LATERAL (SELECT CASE WHEN v_state = 'in_progress' AND d.parents = 0 AND d.when_condition IS NULL AND d.for_each IS NULL
                                         THEN 'enqueued' ELSE 'pending' END AS state) AS ready
         ORDER BY d.n
-        RETURNING s.id, s.name, s.namespace, s.state
+        RETURNING s.id, s.name, s.namespace, s.state, s.pending_parents, s.when_condition, s.for_each
     ), step_audit AS (
         INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
         SELECT n.id, v_task, NULL, n.state, 0, v_reason FROM new_steps n
@@ -179,7 +184,17 @@ BEGIN
         JOIN new_steps AS child ON child.name = d.name
         JOIN new_steps AS parent ON parent.name = e.parent
     )
-    SELECT array_agg(DISTINCT n.namespace) FILTER (WHERE n.state = 'enqueued') INTO v_namespaces FROM new_steps n;
+    SELECT array_agg(DISTINCT n.namespace) FILTER (WHERE n.state = 'enqueued'),
+           array_agg(n.id ORDER BY n.id) FILTER (WHERE n.pending_parents = 0 AND (n.when_condition IS NOT NULL OR n.for_each IS NOT NULL))
+    INTO v_namespaces, v_conditional_roots FROM new_steps n;
+
+    -- Root steps with a `when:` in a task that starts now: enqueued or skipped now (a skip travels
+    -- down); if that leaves nothing to run, the task is settled (complete) at once.
+    IF v_conditional_roots IS NOT NULL AND v_state = 'in_progress' THEN
+        SELECT * INTO v_decided FROM orcastra.decide_steps(v_conditional_roots);
+        v_namespaces := v_namespaces || v_decided.namespaces;
+        SELECT coalesce((SELECT x.state FROM orcastra.settle_tasks(ARRAY[v_task]) AS x), v_state) INTO v_state;
+    END IF;
 
     -- Delivered at commit: the workers of each namespace with a root step wake once.
     PERFORM orcastra.notify_namespaces(v_namespaces);
@@ -210,6 +225,8 @@ DECLARE
     v_created integer[];
     v_ids uuid[];
     v_namespaces text[];
+    v_conditional_roots bigint[];
+    v_decided record;
 BEGIN
     IF coalesce(cardinality(p_templates), 0) = 0 THEN RETURN; END IF;
 
@@ -249,7 +266,9 @@ BEGIN
         SELECT m.id AS task_id, m.priority, d.n, d.step->>'name' AS name, d.step->>'namespace' AS namespace,
                (d.step->'retry'->>'max_attempts')::integer AS max_attempts,
                coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on,
-               (d.step->>'concurrency')::integer AS step_limit, m.template_id
+               (d.step->>'concurrency')::integer AS step_limit, m.template_id,
+               nullif(d.step->>'trigger', 'all_success') AS trigger_rule, (d.step->>'when')::jsonpath AS when_condition,
+               (d.step->>'for_each')::jsonpath AS for_each, (d.step->>'max_parallel')::integer AS max_parallel
         FROM made m CROSS JOIN LATERAL jsonb_array_elements(m.definition->'steps') WITH ORDINALITY AS d(step, n)
     ), limits AS (
         INSERT INTO orcastra.step_limits (scope, namespace, max_running)
@@ -258,13 +277,14 @@ BEGIN
         ON CONFLICT (scope) DO NOTHING
     ), new_steps AS (
         INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at,
-                                         limit_scope)
-        SELECT d.task_id, d.name, d.namespace, CASE WHEN d.parents = 0 THEN 'enqueued' ELSE 'pending' END, 'created',
-               d.priority, d.max_attempts, d.parents, CASE WHEN d.parents = 0 THEN now() END,
-               CASE WHEN d.step_limit IS NOT NULL THEN d.template_id || ':' || d.name END
+                                         limit_scope, trigger_rule, when_condition, for_each, max_parallel)
+        SELECT d.task_id, d.name, d.namespace, CASE WHEN d.parents = 0 AND d.when_condition IS NULL AND d.for_each IS NULL THEN 'enqueued' ELSE 'pending' END, 'created',
+               d.priority, d.max_attempts, d.parents, CASE WHEN d.parents = 0 AND d.when_condition IS NULL AND d.for_each IS NULL THEN now() END,
+               CASE WHEN d.step_limit IS NOT NULL THEN d.template_id || ':' || d.name END,
+               d.trigger_rule, d.when_condition, d.for_each, d.max_parallel
         FROM definition d
         ORDER BY d.task_id, d.n
-        RETURNING s.id, s.task_id, s.name, s.namespace, s.state
+        RETURNING s.id, s.task_id, s.name, s.namespace, s.state, s.pending_parents, s.when_condition, s.for_each
     ), step_audit AS (
         INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
         SELECT s.id, s.task_id, NULL, s.state, 0, 'created' FROM new_steps s
@@ -277,9 +297,16 @@ BEGIN
         JOIN new_steps AS parent ON parent.task_id = d.task_id AND parent.name = e.parent
     )
     SELECT array_agg(m.n ORDER BY m.n), array_agg(m.id ORDER BY m.n),
-           (SELECT array_agg(DISTINCT s.namespace) FILTER (WHERE s.state = 'enqueued') FROM new_steps s)
-    INTO v_created, v_ids, v_namespaces
+           (SELECT array_agg(DISTINCT s.namespace) FILTER (WHERE s.state = 'enqueued') FROM new_steps s),
+           (SELECT array_agg(s.id ORDER BY s.id) FILTER (WHERE s.pending_parents = 0 AND (s.when_condition IS NOT NULL OR s.for_each IS NOT NULL)) FROM new_steps s)
+    INTO v_created, v_ids, v_namespaces, v_conditional_roots
     FROM made m;
+    -- Root steps with a `when:`: enqueued or skipped now, as create_task does.
+    IF v_conditional_roots IS NOT NULL THEN
+        SELECT * INTO v_decided FROM orcastra.decide_steps(v_conditional_roots);
+        v_namespaces := v_namespaces || v_decided.namespaces;
+        PERFORM orcastra.settle_tasks(ARRAY(SELECT s.task_id FROM orcastra.steps s WHERE s.id = ANY (v_conditional_roots)));
+    END IF;
 
     PERFORM orcastra.notify_namespaces(v_namespaces);
     RETURN QUERY

@@ -39,14 +39,18 @@ BEGIN
 END
 $$;
 
--- Starts pending tasks now: their root steps are enqueued and the tasks go in_progress. Locks the
--- tasks' steps (ascending id), then the tasks that are still pending (ascending id); returns the
--- tasks started (a task cancelled meanwhile is not).
+-- Starts pending tasks now: their plain root steps are enqueued, root steps with a `when:` or a
+-- `for_each:` are decided (enqueued, skipped — a skip travels down — or fanned out: decide_steps
+-- in settle.sql), and the tasks go in_progress; a task its decisions left nothing to run is
+-- settled (complete) at once. Locks the tasks' steps (ascending id), then the tasks that are still
+-- pending (ascending id); returns the tasks started (a task cancelled meanwhile is not).
 CREATE OR REPLACE FUNCTION orcastra.start_pending_tasks(p_tasks uuid[], p_reason text) RETURNS uuid[]
 LANGUAGE plpgsql AS $$
 DECLARE
     v_tasks uuid[];
     v_namespaces text[];
+    v_conditional_roots bigint[];
+    v_decided record;
 BEGIN
     PERFORM 1 FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks) ORDER BY s.id FOR UPDATE;
     SELECT coalesce(array_agg(t.id), '{}') INTO v_tasks FROM (
@@ -55,12 +59,24 @@ BEGIN
     IF cardinality(v_tasks) = 0 THEN RETURN v_tasks; END IF;
     WITH roots AS (
         UPDATE orcastra.steps s SET state = 'enqueued', state_reason = 'task started', enqueued_at = now()
-        WHERE s.task_id = ANY (v_tasks) AND s.state = 'pending' AND s.pending_parents = 0
+        WHERE s.task_id = ANY (v_tasks) AND s.state = 'pending' AND s.pending_parents = 0 AND s.when_condition IS NULL
+          AND s.for_each IS NULL
         RETURNING s.namespace
     )
     SELECT array_agg(namespace) INTO v_namespaces FROM roots;
+    -- Root steps with a `when:` (or a fan-out): enqueued, skipped or fanned out now.
+    SELECT array_agg(s.id ORDER BY s.id) INTO v_conditional_roots FROM orcastra.steps s
+    WHERE s.task_id = ANY (v_tasks) AND s.state = 'pending' AND s.pending_parents = 0
+      AND (s.when_condition IS NOT NULL OR s.for_each IS NOT NULL);
+    IF v_conditional_roots IS NOT NULL THEN
+        SELECT * INTO v_decided FROM orcastra.decide_steps(v_conditional_roots);
+        v_namespaces := v_namespaces || v_decided.namespaces;
+    END IF;
     UPDATE orcastra.tasks t SET state = 'in_progress', state_reason = p_reason, started_at = now(), waiting_for_slot = false
     WHERE t.id = ANY (v_tasks);
+    IF v_conditional_roots IS NOT NULL THEN
+        PERFORM orcastra.settle_tasks(ARRAY(SELECT DISTINCT s.task_id FROM orcastra.steps s WHERE s.id = ANY (v_conditional_roots)));
+    END IF;
     PERFORM orcastra.notify_namespaces(v_namespaces);
     RETURN v_tasks;
 END

@@ -78,7 +78,7 @@ BEGIN
     ON CONFLICT (step_id) DO NOTHING;
     UPDATE orcastra.steps c
     SET pending_parents = (SELECT count(*) FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
-                           WHERE e.child_id = c.id AND p.state NOT IN ('complete', 'resolved_manually'))
+                           WHERE e.child_id = c.id AND p.state NOT IN ('complete', 'resolved_manually', 'skipped'))
     WHERE c.task_id = p_task;
     UPDATE orcastra.tasks t SET state = 'resolved_manually', state_reason = p_reason, finished_at = now(), error = NULL
     WHERE t.id = p_task;
@@ -101,6 +101,11 @@ BEGIN
     IF NOT FOUND THEN RETURN NULL; END IF;
     IF v_step.state <> 'error' THEN
         RAISE EXCEPTION 'step % is %, not error: only a failed step can be retried', p_step, v_step.state
+            USING ERRCODE = 'OR002';
+    END IF;
+    IF v_step.for_each IS NOT NULL THEN
+        RAISE EXCEPTION 'step % is a fan-out (for_each) that failed before making its instances (%): it cannot run again; resolve it with the list of results (orcastra step resolve) or cancel the task',
+                        p_step, coalesce(v_step.last_error, v_step.state_reason)
             USING ERRCODE = 'OR002';
     END IF;
     -- Every writer of a task's state locks its steps first, so this read stays true until commit.
@@ -141,7 +146,7 @@ BEGIN
         UPDATE orcastra.steps s
         SET state = 'enqueued', state_reason = p_reason, enqueued_at = now(), finished_at = NULL,
             max_attempts = s.attempts + orcastra.template_max_attempts(s.task_id, s.name)
-        WHERE s.task_id = p_task AND s.state = 'error'
+        WHERE s.task_id = p_task AND s.state = 'error' AND s.for_each IS NULL
         RETURNING s.namespace
     )
     SELECT count(*), array_agg(DISTINCT r.namespace) INTO v_count, v_namespaces FROM retried r;

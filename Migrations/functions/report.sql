@@ -33,6 +33,8 @@ DECLARE
     v_failed bigint[];
     v_failed_tasks uuid[];
     v_retrying boolean;
+    v_errored bigint[];
+    v_after_failures record;
     v_released record;
     v_any_cancelled boolean;
     v_has_successes boolean := cardinality(array_remove(p_errors, NULL)) < cardinality(p_ids);
@@ -48,7 +50,8 @@ BEGIN
                          SELECT e.child_id
                          FROM unnest(p_ids, p_errors) AS i(id, error)
                          JOIN orcastra.step_edges e ON e.parent_id = i.id
-                         WHERE i.error IS NULL)
+                         -- A failure's children too: one with trigger all_done may become ready.
+                         WHERE i.error IS NULL OR v_has_failures)
           ORDER BY s.id FOR UPDATE OF s) AS locked
     JOIN orcastra.tasks t ON t.id = locked.task_id;
 
@@ -115,8 +118,14 @@ BEGIN
             RETURNING s.id, s.task_id, s.state
         )
         SELECT coalesce(array_agg(f.id), '{}'), coalesce(array_agg(DISTINCT f.task_id), '{}'),
-               coalesce(bool_or(f.state = 'waiting_for_retry'), false)
-        INTO v_failed, v_failed_tasks, v_retrying FROM failed f;
+               coalesce(bool_or(f.state = 'waiting_for_retry'), false),
+               array_agg(f.id ORDER BY f.id) FILTER (WHERE f.state = 'error')
+        INTO v_failed, v_failed_tasks, v_retrying, v_errored FROM failed f;
+        -- Children with trigger all_done run once every parent finished, failed ones included.
+        IF v_errored IS NOT NULL THEN
+            SELECT * INTO v_after_failures FROM orcastra.release_after_failures(v_errored);
+            IF cardinality(v_after_failures.namespaces) > 0 THEN PERFORM orcastra.notify_namespaces(v_after_failures.namespaces); END IF;
+        END IF;
     END IF;
 
     IF cardinality(v_done) > 0 THEN

@@ -99,7 +99,8 @@ BEGIN
         UNION ALL
         SELECT st.task_id, count(*) FROM orcastra.step_transitions st WHERE st.task_id = ANY (v_locked) GROUP BY st.task_id
         UNION ALL
-        SELECT s.task_id, count(*) + count(r.step_id) FROM orcastra.steps s LEFT JOIN orcastra.step_results r ON r.step_id = s.id
+        SELECT s.task_id, count(*) + count(r.step_id) + count(i.step_id) FROM orcastra.steps s
+        LEFT JOIN orcastra.step_results r ON r.step_id = s.id LEFT JOIN orcastra.step_items i ON i.step_id = s.id
         WHERE s.task_id = ANY (v_locked) GROUP BY s.task_id
         UNION ALL
         SELECT s.task_id, count(*) FROM orcastra.steps s JOIN orcastra.step_edges e ON e.parent_id = s.id
@@ -117,7 +118,7 @@ END
 $$;
 
 -- What `orcastra prune --archive` writes before deleting: one JSON object per task, with its
--- template, steps (with results), edges and every transition.
+-- template, steps (with results, and a fan-out instance's item), edges and every transition.
 CREATE OR REPLACE FUNCTION orcastra.archive_tasks(p_tasks uuid[]) RETURNS SETOF text
 LANGUAGE sql STABLE
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
@@ -125,8 +126,10 @@ AS $$
     SELECT jsonb_build_object(
         'task', to_jsonb(t) || jsonb_build_object('template', tp.namespace || '/' || tp.name || '@' || tp.version),
         'steps', (SELECT coalesce(jsonb_agg(to_jsonb(s) || jsonb_build_object('result', r.result, 'result_written_at', r.written_at)
+                                            || CASE WHEN i.step_id IS NOT NULL THEN jsonb_build_object('item', i.item) ELSE '{}'::jsonb END
                                             ORDER BY s.id), '[]')
-                  FROM orcastra.steps s LEFT JOIN orcastra.step_results r ON r.step_id = s.id WHERE s.task_id = t.id),
+                  FROM orcastra.steps s LEFT JOIN orcastra.step_results r ON r.step_id = s.id
+                  LEFT JOIN orcastra.step_items i ON i.step_id = s.id WHERE s.task_id = t.id),
         'edges', (SELECT coalesce(jsonb_agg(jsonb_build_object('parent_id', e.parent_id, 'child_id', e.child_id)
                                             ORDER BY e.parent_id, e.child_id), '[]')
                   FROM orcastra.steps s JOIN orcastra.step_edges e ON e.parent_id = s.id WHERE s.task_id = t.id),
@@ -164,6 +167,10 @@ BEGIN
     SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
     deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
     WITH d AS (DELETE FROM orcastra.step_edges x WHERE x.parent_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
+    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+    -- A fan-out instance's item (migration 0011).
+    WITH d AS (DELETE FROM orcastra.step_items x WHERE x.step_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
     SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
     deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
     WITH d AS (DELETE FROM orcastra.steps x WHERE x.task_id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)

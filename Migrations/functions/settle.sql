@@ -7,8 +7,17 @@
 -- Counts the completion of parents `p_parents` down on their children and enqueues the children
 -- that have no unfinished parent left. The caller holds the children's row locks. Returns the
 -- namespaces that got work and the tasks that did.
+--
+-- A plain child (no `when:`, default trigger, no skipped parent) is enqueued by the one UPDATE
+-- below, as before conditions existed. Any other child that may have become ready goes to
+-- decide_steps, which evaluates its trigger and condition and enqueues or skips it (and skips on
+-- down the graph). A child with trigger one_success may run from its first completed parent; one
+-- with all_done is looked at on every release (decide_steps checks that every parent finished).
 CREATE OR REPLACE FUNCTION orcastra.release_children(p_parents bigint[], OUT namespaces text[], OUT tasks uuid[])
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_undecided bigint[];
+    v_decided record;
 BEGIN
     WITH finished_parents AS (
         SELECT e.child_id, count(*)::int AS n
@@ -17,22 +26,187 @@ BEGIN
     ), released AS (
         UPDATE orcastra.steps c
         SET pending_parents = c.pending_parents - f.n,
-            state = CASE WHEN c.state = 'pending' AND c.pending_parents - f.n = 0 THEN 'enqueued' ELSE c.state END,
-            state_reason = CASE WHEN c.state = 'pending' AND c.pending_parents - f.n = 0 THEN 'parents complete' ELSE c.state_reason END,
-            enqueued_at = CASE WHEN c.state = 'pending' AND c.pending_parents - f.n = 0 THEN now() ELSE c.enqueued_at END
+            state = CASE WHEN c.state = 'pending' AND c.pending_parents - f.n = 0 AND c.trigger_rule IS NULL
+                              AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL THEN 'enqueued' ELSE c.state END,
+            state_reason = CASE WHEN c.state = 'pending' AND c.pending_parents - f.n = 0 AND c.trigger_rule IS NULL
+                                     AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL THEN 'parents complete' ELSE c.state_reason END,
+            enqueued_at = CASE WHEN c.state = 'pending' AND c.pending_parents - f.n = 0 AND c.trigger_rule IS NULL
+                                    AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL THEN now() ELSE c.enqueued_at END
         FROM finished_parents f
         WHERE c.id = f.child_id
-        RETURNING c.namespace, c.task_id, c.state
+        RETURNING c.id, c.namespace, c.task_id, c.state,
+                  c.state = 'pending' AND (c.pending_parents = 0 OR c.trigger_rule IN ('one_success', 'all_done')
+                                           OR c.max_parallel IS NOT NULL) AS undecided
     )
     SELECT coalesce(array_agg(DISTINCT namespace) FILTER (WHERE state = 'enqueued'), '{}'),
-           coalesce(array_agg(DISTINCT task_id) FILTER (WHERE state = 'enqueued'), '{}')
-    INTO namespaces, tasks
+           coalesce(array_agg(DISTINCT task_id) FILTER (WHERE state = 'enqueued'), '{}'),
+           array_agg(id ORDER BY id) FILTER (WHERE undecided)
+    INTO namespaces, tasks, v_undecided
     FROM released;
+    IF v_undecided IS NOT NULL THEN
+        SELECT * INTO v_decided FROM orcastra.decide_steps(v_undecided);
+        namespaces := ARRAY(SELECT unnest(namespaces) UNION SELECT unnest(v_decided.namespaces));
+        tasks := ARRAY(SELECT unnest(tasks) UNION SELECT unnest(v_decided.tasks));
+    END IF;
+END
+$$;
+
+-- Counts skipped parents `p_parents` down on their children (pending_parents, skipped_parents) and
+-- decides the children that may have become ready. Locks the children by ascending id first (see
+-- decide_steps on lock order). Returns what release_children returns.
+CREATE OR REPLACE FUNCTION orcastra.skip_children(p_parents bigint[], OUT namespaces text[], OUT tasks uuid[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_undecided bigint[];
+    v_decided record;
+BEGIN
+    namespaces := '{}'; tasks := '{}';
+    PERFORM 1 FROM orcastra.steps s
+    WHERE s.id IN (SELECT e.child_id FROM orcastra.step_edges e WHERE e.parent_id = ANY (p_parents))
+    ORDER BY s.id FOR UPDATE;
+    WITH skipped_parents AS (
+        SELECT e.child_id, count(*)::int AS n
+        FROM orcastra.step_edges e WHERE e.parent_id = ANY (p_parents)
+        GROUP BY e.child_id
+    ), counted AS (
+        UPDATE orcastra.steps c
+        SET pending_parents = c.pending_parents - f.n, skipped_parents = c.skipped_parents + f.n
+        FROM skipped_parents f
+        WHERE c.id = f.child_id
+        RETURNING c.id, c.state = 'pending' AND (c.pending_parents = 0 OR c.trigger_rule = 'all_done' OR c.max_parallel IS NOT NULL) AS undecided
+    )
+    SELECT array_agg(id ORDER BY id) FILTER (WHERE undecided) INTO v_undecided FROM counted;
+    IF v_undecided IS NOT NULL THEN
+        SELECT * INTO v_decided FROM orcastra.decide_steps(v_undecided);
+        namespaces := v_decided.namespaces;
+        tasks := v_decided.tasks;
+    END IF;
+END
+$$;
+
+-- Decides the pending steps `p_ids` (the caller holds their row locks) that may be ready:
+--   ready when, by trigger_rule:
+--     all_success (NULL), none_failed   no parent unfinished (pending_parents = 0)
+--     one_success                       a parent complete or resolved, or no parent unfinished
+--     all_done                          every parent complete, resolved, skipped or in error
+--   a ready step is skipped when
+--     all_success and a parent was skipped (skipping propagates down by default);
+--     one_success and no parent completed (every parent skipped);
+--     its `when:` is not true: jsonb_path_match over {"context": …, "parents": {name: result}} —
+--     the document its handler would receive (a skipped parent's result is null); a path that
+--     yields no single boolean (a missing field, a type error) counts as not true;
+--   otherwise it is enqueued. A step not ready stays pending.
+-- Skipped steps count down on their own children (skip_children), so a skip travels down the
+-- graph in this transaction. Those children are locked (ascending id) after the steps the caller
+-- locked: a cascade may take locks out of the global order. PostgreSQL detects the deadlock this
+-- could cause between two cascades into the same steps and aborts one transaction, which its caller
+-- retries; plain DAGs never cascade. Returns the namespaces that got work and the tasks that did.
+CREATE OR REPLACE FUNCTION orcastra.decide_steps(p_ids bigint[], OUT namespaces text[], OUT tasks uuid[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_skipped bigint[];
+    v_fan_out bigint[];
+    v_groups bigint[];
+    v_more record;
+BEGIN
+    namespaces := '{}'; tasks := '{}';
+    -- Fan-out steps already fanned out: completed, or topped up under max_parallel (fanout.sql).
+    SELECT array_agg(s.id ORDER BY s.id) INTO v_groups FROM orcastra.steps s
+    WHERE s.id = ANY (p_ids) AND s.state = 'pending' AND s.instances IS NOT NULL;
+    IF v_groups IS NOT NULL THEN
+        SELECT * INTO v_more FROM orcastra.advance_fanouts(v_groups);
+        namespaces := v_more.namespaces; tasks := v_more.tasks;
+    END IF;
+
+    WITH candidates AS (
+        SELECT s.id, s.trigger_rule, s.when_condition, s.skipped_parents, s.task_id, s.for_each,
+               CASE WHEN s.trigger_rule IN ('one_success', 'all_done') THEN
+                   (SELECT count(*) FILTER (WHERE p.state IN ('complete', 'resolved_manually'))
+                    FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id WHERE e.child_id = s.id) END AS succeeded,
+               CASE WHEN s.trigger_rule = 'all_done' THEN
+                   (SELECT count(*) FILTER (WHERE p.state NOT IN ('complete', 'resolved_manually', 'skipped', 'error'))
+                    FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id WHERE e.child_id = s.id)
+                    ELSE s.pending_parents END AS open
+        FROM orcastra.steps s
+        WHERE s.id = ANY (p_ids) AND s.state = 'pending' AND s.instances IS NULL
+    ), ready AS (
+        SELECT c.*
+        FROM candidates c
+        WHERE c.open = 0 OR (c.trigger_rule = 'one_success' AND c.succeeded > 0)
+    ), verdicts AS (
+        SELECT r.id,
+               CASE WHEN r.trigger_rule IS NULL AND r.skipped_parents > 0
+                        THEN 'skipped: a parent was skipped (trigger all_success)'
+                    WHEN r.trigger_rule = 'one_success' AND r.succeeded = 0
+                        THEN 'skipped: no parent succeeded (trigger one_success)'
+                    WHEN r.when_condition IS NOT NULL AND NOT coalesce(jsonb_path_match(
+                            jsonb_build_object('context', t.context, 'parents', coalesce(
+                                (SELECT jsonb_object_agg(p.name, coalesce(res.result, 'null'::jsonb))
+                                 FROM orcastra.step_edges e
+                                 JOIN orcastra.steps p ON p.id = e.parent_id
+                                 LEFT JOIN orcastra.step_results res ON res.step_id = p.id
+                                 WHERE e.child_id = r.id), '{}'::jsonb)),
+                            r.when_condition, '{}'::jsonb, true), false)
+                        THEN 'skipped: when is not true'
+               END AS skip_reason,
+               CASE WHEN r.for_each IS NOT NULL THEN 'fanning out'
+                    WHEN r.when_condition IS NOT NULL THEN 'when is true'
+                    WHEN r.trigger_rule IS NOT NULL THEN 'parents done (trigger ' || r.trigger_rule || ')'
+                    ELSE 'parents complete' END AS run_reason
+        FROM ready r JOIN orcastra.tasks t ON t.id = r.task_id
+    ), decided AS (
+        UPDATE orcastra.steps s
+        -- A fan-out step that may run stays pending: fan_out makes its instances.
+        SET state = CASE WHEN v.skip_reason IS NOT NULL THEN 'skipped' WHEN s.for_each IS NOT NULL THEN 'pending' ELSE 'enqueued' END,
+            state_reason = coalesce(v.skip_reason, v.run_reason),
+            enqueued_at = CASE WHEN v.skip_reason IS NULL AND s.for_each IS NULL THEN now() ELSE s.enqueued_at END,
+            finished_at = CASE WHEN v.skip_reason IS NULL THEN s.finished_at ELSE now() END
+        FROM verdicts v
+        WHERE s.id = v.id
+        RETURNING s.id, s.namespace, s.task_id, s.state
+    )
+    SELECT ARRAY(SELECT unnest(namespaces) UNION SELECT d.namespace FROM decided d WHERE d.state = 'enqueued'),
+           ARRAY(SELECT unnest(tasks) UNION SELECT d.task_id FROM decided d WHERE d.state = 'enqueued'),
+           array_agg(d.id ORDER BY d.id) FILTER (WHERE d.state = 'skipped'),
+           array_agg(d.id ORDER BY d.id) FILTER (WHERE d.state = 'pending')
+    INTO namespaces, tasks, v_skipped, v_fan_out
+    FROM decided d;
+    IF v_fan_out IS NOT NULL THEN
+        SELECT * INTO v_more FROM orcastra.fan_out(v_fan_out);
+        namespaces := ARRAY(SELECT unnest(namespaces) UNION SELECT unnest(v_more.namespaces));
+        tasks := ARRAY(SELECT unnest(tasks) UNION SELECT unnest(v_more.tasks));
+    END IF;
+    IF v_skipped IS NOT NULL THEN
+        SELECT * INTO v_more FROM orcastra.skip_children(v_skipped);
+        namespaces := ARRAY(SELECT unnest(namespaces) UNION SELECT unnest(v_more.namespaces));
+        tasks := ARRAY(SELECT unnest(tasks) UNION SELECT unnest(v_more.tasks));
+    END IF;
+END
+$$;
+
+-- Steps that just failed for good (`p_failed`, in error): their pending children with trigger
+-- all_done may now be ready (every parent finished, whatever its outcome). The caller holds the
+-- children's row locks. Returns what release_children returns.
+CREATE OR REPLACE FUNCTION orcastra.release_after_failures(p_failed bigint[], OUT namespaces text[], OUT tasks uuid[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_children bigint[];
+    v_decided record;
+BEGIN
+    namespaces := '{}'; tasks := '{}';
+    SELECT array_agg(DISTINCT c.id) INTO v_children
+    FROM orcastra.step_edges e JOIN orcastra.steps c ON c.id = e.child_id
+    WHERE e.parent_id = ANY (p_failed) AND c.state = 'pending' AND c.trigger_rule = 'all_done';
+    IF v_children IS NOT NULL THEN
+        SELECT * INTO v_decided FROM orcastra.decide_steps(v_children);
+        namespaces := v_decided.namespaces;
+        tasks := v_decided.tasks;
+    END IF;
 END
 $$;
 
 -- Moves each task in `p_tasks` that has no live step left to its final state: complete when every
--- step completed (or was resolved by hand), error when a step is in error. A task with a step
+-- step completed, was resolved by hand or was skipped, error when a step is in error. A task with a step
 -- waiting for its retry and nothing running goes to waiting_for_retry. Returns the tasks changed.
 -- Locks the tasks in ascending id order; call it after every step lock of the transaction.
 -- A task that finishes frees its concurrency slot: the next task of its key in line starts in this
@@ -53,7 +227,7 @@ BEGIN
                count(*) FILTER (WHERE s.state IN ('enqueued', 'in_progress')) AS running,
                count(*) FILTER (WHERE s.state = 'waiting_for_retry') AS waiting,
                count(*) FILTER (WHERE s.state = 'error') AS failed,
-               count(*) FILTER (WHERE s.state NOT IN ('complete', 'resolved_manually')) AS unfinished
+               count(*) FILTER (WHERE s.state NOT IN ('complete', 'resolved_manually', 'skipped')) AS unfinished
         FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks)
         GROUP BY s.task_id
     ), decided AS (

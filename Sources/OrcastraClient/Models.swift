@@ -64,8 +64,8 @@ public struct TaskDetail: Sendable, Hashable, Codable {
     /// will happen on its own, so waiting longer would wait forever.
     public var isSettled: Bool { state.isTerminal || state == .error }
 
-    /// Steps that are complete or were resolved by hand.
-    public var finishedStepCount: Int { steps.filter { $0.state.satisfiesDependents }.count }
+    /// Steps that are complete, were resolved by hand, or were skipped.
+    public var finishedStepCount: Int { steps.filter { $0.state.satisfiesDependents || $0.state == .skipped }.count }
 
     /// Steps a worker holds right now.
     public var runningSteps: [StepDetail] { steps.filter { $0.state == .inProgress } }

@@ -163,7 +163,7 @@ public struct OrcastraClient: Sendable {
                    tp.namespace, tp.name, tp.version,
                    (SELECT count(*) FROM orcastra.steps s WHERE s.task_id = t.id) AS step_count,
                    (SELECT count(*) FROM orcastra.steps s
-                    WHERE s.task_id = t.id AND s.state IN ('complete', 'resolved_manually')) AS finished_step_count
+                    WHERE s.task_id = t.id AND s.state IN ('complete', 'resolved_manually', 'skipped')) AS finished_step_count
             FROM orcastra.tasks t JOIN orcastra.templates tp ON tp.id = t.template_id
             \(whereClause)
             ORDER BY t.created_at DESC, t.id DESC

@@ -110,16 +110,18 @@ public struct InvariantChecker: Sendable {
 
     static let terminal = "('complete', 'cancelled', 'resolved_manually')"
     static let done = "('complete', 'resolved_manually')"
+    /// What lets a task complete, and what pending_parents no longer counts.
+    static let finished = "('complete', 'resolved_manually', 'skipped')"
 
     public static let invariants: [Invariant] = [
         Invariant(
             name: "terminal-task-steps",
-            rule: "A complete task has only complete or resolved_manually steps; a cancelled or resolved_manually task has no step that is pending, enqueued or waiting_for_retry (a running step is cancelled at its worker's next report).",
+            rule: "A complete task has only complete, resolved_manually or skipped steps; a cancelled or resolved_manually task has no step that is pending, enqueued or waiting_for_retry (a running step is cancelled at its worker's next report).",
             sql: """
                 SELECT t.id AS task_id, s.id AS step_id, s.name AS step_name,
                        format('The task is %s but its step %s is %s.', t.state, s.name, s.state) AS message
                 FROM orcastra.tasks t JOIN orcastra.steps s ON s.task_id = t.id
-                WHERE (t.state = 'complete' AND s.state NOT IN \(done))
+                WHERE (t.state = 'complete' AND s.state NOT IN \(finished))
                    OR (t.state IN ('cancelled', 'resolved_manually') AND s.state IN ('pending', 'enqueued', 'waiting_for_retry'))
                 ORDER BY s.id LIMIT :limit
                 """),
@@ -199,14 +201,25 @@ public struct InvariantChecker: Sendable {
                 """),
         Invariant(
             name: "parents-before-children",
-            rule: "No step went in_progress before every one of its parents had completed or been resolved (transition ids give the order: a parent's completion commits before the child can be claimed).",
+            rule: "No step went in_progress before its parents allowed it (transition ids give the order: a parent's outcome commits before the child can be claimed): with trigger all_success every parent completed or was resolved; with none_failed every parent completed, was resolved or skipped; with all_done every parent finished (complete, resolved, skipped or error); with one_success at least one parent completed or was resolved.",
             sql: """
                 WITH started AS (
                     SELECT step_id, min(id) AS first_start FROM orcastra.step_transitions
                     WHERE to_state = 'in_progress' GROUP BY step_id
+                ), outcome AS (
+                    SELECT step_id, min(id) FILTER (WHERE to_state IN \(done)) AS succeeded,
+                           min(id) FILTER (WHERE to_state IN \(finished)) AS passed,
+                           min(id) FILTER (WHERE to_state IN ('complete', 'resolved_manually', 'skipped', 'error')) AS ended
+                    FROM orcastra.step_transitions GROUP BY step_id
+                ), one_success_ok AS (
+                    SELECT st.step_id FROM started st
+                    JOIN orcastra.steps c ON c.id = st.step_id AND c.trigger_rule = 'one_success'
+                    JOIN orcastra.step_edges e ON e.child_id = c.id
+                    JOIN outcome o ON o.step_id = e.parent_id AND o.succeeded < st.first_start
                 ), finished AS (
-                    SELECT step_id, min(id) AS finished_at FROM orcastra.step_transitions
-                    WHERE to_state IN \(done) GROUP BY step_id
+                    SELECT o.step_id, CASE c.trigger_rule WHEN 'none_failed' THEN o.passed WHEN 'all_done' THEN o.ended
+                                                          ELSE o.succeeded END AS finished_at, e.child_id
+                    FROM outcome o JOIN orcastra.step_edges e ON e.parent_id = o.step_id JOIN orcastra.steps c ON c.id = e.child_id
                 )
                 SELECT c.task_id, c.id AS step_id, c.name AS step_name,
                        CASE WHEN f.finished_at IS NULL
@@ -216,9 +229,14 @@ public struct InvariantChecker: Sendable {
                 JOIN orcastra.step_edges e ON e.child_id = st.step_id
                 JOIN orcastra.steps c ON c.id = e.child_id
                 JOIN orcastra.steps p ON p.id = e.parent_id
-                LEFT JOIN finished f ON f.step_id = e.parent_id
-                WHERE f.finished_at IS NULL OR f.finished_at > st.first_start
-                ORDER BY c.id LIMIT :limit
+                LEFT JOIN finished f ON f.step_id = e.parent_id AND f.child_id = e.child_id
+                WHERE (f.finished_at IS NULL OR f.finished_at > st.first_start)
+                  AND c.trigger_rule IS DISTINCT FROM 'one_success'
+                UNION ALL
+                SELECT c.task_id, c.id, c.name, format('It went in_progress (transition %s) with trigger one_success before any parent completed.', st.first_start)
+                FROM started st JOIN orcastra.steps c ON c.id = st.step_id AND c.trigger_rule = 'one_success'
+                WHERE NOT EXISTS (SELECT 1 FROM one_success_ok k WHERE k.step_id = st.step_id)
+                ORDER BY step_id LIMIT :limit
                 """),
         Invariant(
             name: "single-live-lease",
@@ -258,14 +276,14 @@ public struct InvariantChecker: Sendable {
                 """),
         Invariant(
             name: "task-state-matches-steps",
-            rule: "A started task's state is the one its steps imply (some step enqueued or in_progress → in_progress; else one waiting_for_retry → waiting_for_retry; else one in error → error; else complete), a pending task has only pending steps, and a task whose steps are all complete or resolved is complete (a task failed by its timeout is checked by task-deadline instead); a live task is only reported when nothing in it changed for the grace period (5 s), so a settlement in flight is not mistaken for a stall.",
+            rule: "A started task's state is the one its steps imply (some step enqueued or in_progress → in_progress; else one waiting_for_retry → waiting_for_retry; else one in error → error; else complete), a pending task has only pending steps, and a task whose steps are all complete, resolved or skipped is complete (a task failed by its timeout is checked by task-deadline instead); a live task is only reported when nothing in it changed for the grace period (5 s), so a settlement in flight is not mistaken for a stall.",
             sql: """
                 WITH counts AS (
                     SELECT s.task_id,
                            count(*) FILTER (WHERE s.state IN ('enqueued', 'in_progress')) AS running,
                            count(*) FILTER (WHERE s.state = 'waiting_for_retry') AS waiting,
                            count(*) FILTER (WHERE s.state = 'error') AS failed,
-                           count(*) FILTER (WHERE s.state NOT IN \(done)) AS unfinished,
+                           count(*) FILTER (WHERE s.state NOT IN \(finished)) AS unfinished,
                            count(*) FILTER (WHERE s.state <> 'pending') AS not_pending,
                            count(*) AS total
                     FROM orcastra.steps s GROUP BY s.task_id
@@ -303,22 +321,26 @@ public struct InvariantChecker: Sendable {
                 """),
         Invariant(
             name: "pending-parents-count",
-            rule: "Every step's pending_parents equals the number of its parents that are neither complete nor resolved_manually, and no pending step of a live task has a count of zero (it would never be enqueued).",
+            rule: "Every step's pending_parents equals the number of its parents that are neither complete, resolved_manually nor skipped, its skipped_parents the number that are skipped, and no pending step of a live task has a count of zero (it would never be enqueued or skipped; an instance of a fan-out held back by max_parallel waits with zero).",
             sql: """
                 WITH open_parents AS (
-                    SELECT e.child_id, count(*) FILTER (WHERE p.state NOT IN \(done)) AS open
+                    SELECT e.child_id, count(*) FILTER (WHERE p.state NOT IN \(finished)) AS open,
+                           count(*) FILTER (WHERE p.state = 'skipped') AS skipped
                     FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
                     GROUP BY e.child_id
                 )
                 SELECT s.task_id, s.id AS step_id, s.name AS step_name,
                        CASE WHEN s.pending_parents <> coalesce(o.open, 0)
                             THEN format('Its pending_parents is %s but %s of its parents are unfinished.', s.pending_parents, coalesce(o.open, 0))
+                            WHEN s.skipped_parents <> coalesce(o.skipped, 0)
+                            THEN format('Its skipped_parents is %s but %s of its parents are skipped.', s.skipped_parents, coalesce(o.skipped, 0))
                             ELSE format('It is pending with no unfinished parent in a %s task: nothing will enqueue it.', t.state) END AS message
                 FROM orcastra.steps s
                 JOIN orcastra.tasks t ON t.id = s.task_id
                 LEFT JOIN open_parents o ON o.child_id = s.id
                 WHERE s.pending_parents <> coalesce(o.open, 0)
-                   OR (s.state = 'pending' AND s.pending_parents = 0 AND t.state IN ('in_progress', 'waiting_for_retry', 'error'))
+                   OR s.skipped_parents <> coalesce(o.skipped, 0)
+                   OR (s.state = 'pending' AND s.pending_parents = 0 AND s.fanout_of IS NULL AND t.state IN ('in_progress', 'waiting_for_retry', 'error'))
                 ORDER BY s.id LIMIT :limit
                 """),
         Invariant(
@@ -396,6 +418,85 @@ public struct InvariantChecker: Sendable {
                       AND r.state IN ('in_progress', 'waiting_for_retry')) c
                 WHERE c.held < h.concurrency_limit
                 ORDER BY h.id LIMIT :limit
+                """),
+        Invariant(
+            name: "skipped-vs-triggers",
+            rule: "A step was skipped only for a reason that holds — its when: is not true over its input (context and parents' results, re-evaluated now), its trigger all_success saw a skipped parent, or its trigger one_success saw every parent skipped — and a step with a when: that left pending ran only if its when: is true; no step with trigger all_success ran with a skipped parent.",
+            sql: """
+                WITH judged AS (
+                    SELECT s.id, s.task_id, s.name, s.state, s.trigger_rule, s.skipped_parents,
+                           (SELECT count(*) FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
+                            WHERE e.child_id = s.id AND p.fanout_of IS NULL) AS parents,
+                           CASE WHEN s.when_condition IS NOT NULL THEN coalesce(jsonb_path_match(
+                               jsonb_build_object('context', t.context, 'parents', coalesce(
+                                   (SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
+                                    FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
+                                    LEFT JOIN orcastra.step_results r ON r.step_id = p.id
+                                    WHERE e.child_id = s.id AND p.fanout_of IS NULL), '{}'::jsonb)),
+                               s.when_condition, '{}'::jsonb, true), false) END AS condition_true,
+                           EXISTS (SELECT 1 FROM orcastra.step_transitions x WHERE x.step_id = s.id AND x.to_state = 'in_progress') AS ran
+                    FROM orcastra.steps s JOIN orcastra.tasks t ON t.id = s.task_id
+                    WHERE s.when_condition IS NOT NULL OR s.trigger_rule IS NOT NULL OR s.skipped_parents > 0 OR s.state = 'skipped'
+                )
+                SELECT j.task_id, j.id AS step_id, j.name AS step_name,
+                       CASE WHEN j.state = 'skipped'
+                            THEN format('It was skipped, but its when: is true, %s of %s parents were skipped and its trigger is %s.',
+                                        j.skipped_parents, j.parents, coalesce(j.trigger_rule, 'all_success'))
+                            WHEN j.condition_true = false THEN 'It ran, but its when: is not true over its input.'
+                            ELSE format('It ran with trigger all_success although %s of its parents were skipped.', j.skipped_parents) END AS message
+                FROM judged j
+                WHERE (j.state = 'skipped' AND coalesce(j.condition_true, true)
+                       AND NOT (j.trigger_rule IS NULL AND j.skipped_parents > 0)
+                       AND NOT (j.trigger_rule IS NOT DISTINCT FROM 'one_success' AND j.skipped_parents = j.parents))
+                   OR (j.ran AND j.condition_true = false)
+                   OR (j.ran AND j.trigger_rule IS NULL AND j.skipped_parents > 0)
+                ORDER BY j.id LIMIT :limit
+                """),
+        Invariant(
+            name: "fan-out-instances",
+            rule: "A fan-out step that was fanned out has exactly one instance per item its for_each yields over its input (re-evaluated now), named <step>[i] with index i and that item, each with an edge to it; once complete, its result is the list of its instances' results in index order; and while it runs, no more than max_parallel of its instances are enqueued, running or waiting for a retry.",
+            sql: """
+                WITH groups AS (
+                    SELECT g.id, g.task_id, g.name, g.state, g.instances, g.max_parallel,
+                           jsonb_path_query_first(jsonb_build_object('context', t.context, 'parents', coalesce(
+                               (SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
+                                FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
+                                LEFT JOIN orcastra.step_results r ON r.step_id = p.id
+                                WHERE e.child_id = g.id AND p.fanout_of IS NULL), '{}'::jsonb)),
+                               g.for_each, '{}'::jsonb, true) AS items
+                    FROM orcastra.steps g JOIN orcastra.tasks t ON t.id = g.task_id
+                    WHERE g.for_each IS NOT NULL AND g.instances IS NOT NULL
+                ), counted AS (
+                    SELECT g.*,
+                           (SELECT count(*) FROM orcastra.steps i WHERE i.fanout_of = g.id) AS rows,
+                           (SELECT count(*) FROM orcastra.steps i
+                            JOIN orcastra.step_items it ON it.step_id = i.id
+                            JOIN orcastra.step_edges e ON e.parent_id = i.id AND e.child_id = g.id
+                            WHERE i.fanout_of = g.id AND i.name = g.name || '[' || i.item_index || ']'
+                              AND it.item = g.items -> i.item_index) AS matching,
+                           (SELECT count(*) FROM orcastra.steps i WHERE i.fanout_of = g.id
+                              AND i.state IN ('enqueued', 'in_progress', 'waiting_for_retry')) AS active,
+                           (SELECT r.result = (SELECT coalesce(jsonb_agg(coalesce(ir.result, 'null'::jsonb) ORDER BY i.item_index), '[]'::jsonb)
+                                               FROM orcastra.steps i LEFT JOIN orcastra.step_results ir ON ir.step_id = i.id
+                                               WHERE i.fanout_of = g.id)
+                            FROM orcastra.step_results r WHERE r.step_id = g.id) AS result_matches
+                    FROM groups g
+                )
+                SELECT c.task_id, c.id AS step_id, c.name AS step_name,
+                       CASE WHEN jsonb_typeof(c.items) IS DISTINCT FROM 'array' OR c.instances <> jsonb_array_length(c.items)
+                                THEN format('It was fanned out into %s instances but its for_each now yields %s.', c.instances,
+                                            coalesce(jsonb_typeof(c.items) || ' of ' || CASE WHEN jsonb_typeof(c.items) = 'array' THEN jsonb_array_length(c.items)::text || ' items' ELSE 'no list' END, 'nothing'))
+                            WHEN c.rows <> c.instances OR c.matching <> c.instances
+                                THEN format('It has %s instance rows, %s of them with their name, item and edge, for %s items.', c.rows, c.matching, c.instances)
+                            WHEN c.state = 'complete' AND NOT coalesce(c.result_matches, false)
+                                THEN 'It is complete but its result is not the list of its instances'' results in index order.'
+                            ELSE format('%s of its instances are enqueued, running or waiting, over its max_parallel of %s.', c.active, c.max_parallel) END AS message
+                FROM counted c
+                WHERE jsonb_typeof(c.items) IS DISTINCT FROM 'array' OR c.instances <> jsonb_array_length(c.items)
+                   OR c.rows <> c.instances OR c.matching <> c.instances
+                   OR (c.state = 'complete' AND NOT coalesce(c.result_matches, false))
+                   OR (c.state = 'pending' AND c.max_parallel IS NOT NULL AND c.active > c.max_parallel)
+                ORDER BY c.id LIMIT :limit
                 """),
     ]
 }

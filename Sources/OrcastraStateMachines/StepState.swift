@@ -16,10 +16,13 @@ public enum StepState: String, CaseIterable, Sendable, Codable, StateMachineStat
     case cancelled
     /// An operator supplied its result by hand; its children run as if it had completed.
     case resolvedManually = "resolved_manually"
+    /// Will not run: its `when:` was not true, or its parents' outcomes did not meet its `trigger:`
+    /// (by default a skipped parent skips its children). Counts as finished for its task.
+    case skipped
 
     public static let initial: StepState = .pending
 
-    public var isTerminal: Bool { self == .complete || self == .cancelled || self == .resolvedManually }
+    public var isTerminal: Bool { self == .complete || self == .cancelled || self == .resolvedManually || self == .skipped }
 
     /// Whether children may run after this state (their parent's result exists).
     public var satisfiesDependents: Bool { self == .complete || self == .resolvedManually }
@@ -28,7 +31,10 @@ public enum StepState: String, CaseIterable, Sendable, Codable, StateMachineStat
     /// `orcastra.step_state_transitions_allowed`, enforced by the triggers in
     /// `Migrations/functions/audit.sql`; `StateMachineDatabaseTests` requires this table to equal it.
     public static let transitions: [StepState: Set<StepState>] = [
-        .pending: [.enqueued, .cancelled, .resolvedManually],
+        // pending → skipped: its `when:` was not true or its trigger rejected its parents' outcomes.
+        // pending → complete / error: a fan-out step (`for_each`), which never runs itself, completes
+        // when its instances did (or its list was empty), or fails when its list cannot be made.
+        .pending: [.enqueued, .cancelled, .resolvedManually, .skipped, .complete, .error],
         // enqueued → pending never happens: readiness only grows.
         .enqueued: [.inProgress, .cancelled],
         // in_progress → enqueued: the lease expired (worker died) and the step goes back in line.
@@ -38,5 +44,6 @@ public enum StepState: String, CaseIterable, Sendable, Codable, StateMachineStat
         .complete: [],
         .cancelled: [],
         .resolvedManually: [],
+        .skipped: [],
     ]
 }

@@ -14,6 +14,14 @@ public struct StepDefinition: Sendable, Hashable, Codable {
     /// At most this many attempts of this step, across all tasks of the template version, run at
     /// once (a rate-limited downstream service); nil means no limit. Enforced at claim time.
     public var concurrency: Int?
+    /// A PostgreSQL jsonpath predicate over the step's input; when it is not true the step is skipped.
+    public var when: String?
+    /// Which outcomes of its parents let the step run (docs/templates.md, "Conditions and triggers").
+    public var trigger: StepTrigger
+    /// A PostgreSQL jsonpath over the step's input yielding a list: one instance of the step per item.
+    public var forEach: String?
+    /// How many instances of this fan-out may be enqueued or running at once.
+    public var maxParallel: Int?
 
     public init(
         name: String,
@@ -23,7 +31,11 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         namespace: String,
         retry: RetryPolicy = .standard,
         timeout: TemplateDuration = StepDefinition.defaultTimeout,
-        concurrency: Int? = nil
+        concurrency: Int? = nil,
+        when: String? = nil,
+        trigger: StepTrigger = .allSuccess,
+        forEach: String? = nil,
+        maxParallel: Int? = nil
     ) {
         self.name = name
         self.description = description
@@ -33,13 +45,18 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         self.retry = retry
         self.timeout = timeout
         self.concurrency = concurrency
+        self.when = when
+        self.trigger = trigger
+        self.forEach = forEach
+        self.maxParallel = maxParallel
     }
 
     /// The built-in timeout for one attempt: 5 minutes.
     public static let defaultTimeout = TemplateDuration.minutes(5)
 
     enum CodingKeys: String, CodingKey {
-        case name, description, namespace, retry, concurrency
+        case name, description, namespace, retry, concurrency, when, trigger
+        case forEach = "for_each", maxParallel = "max_parallel"
         case dependsOn = "depends_on"
         case handler, command
         case timeout = "timeout_ms"
@@ -57,6 +74,10 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         retry = try container.decode(RetryPolicy.self, forKey: .retry)
         timeout = try container.decode(TemplateDuration.self, forKey: .timeout)
         concurrency = try container.decodeIfPresent(Int.self, forKey: .concurrency)
+        when = try container.decodeIfPresent(String.self, forKey: .when)
+        trigger = try container.decodeIfPresent(StepTrigger.self, forKey: .trigger) ?? .allSuccess
+        forEach = try container.decodeIfPresent(String.self, forKey: .forEach)
+        maxParallel = try container.decodeIfPresent(Int.self, forKey: .maxParallel)
         let handler = try container.decodeIfPresent(String.self, forKey: .handler)
         let command = try container.decodeIfPresent(CommandSpec.self, forKey: .command)
         switch (handler, command) {
@@ -79,11 +100,28 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         try container.encode(retry, forKey: .retry)
         try container.encode(timeout, forKey: .timeout)
         try container.encodeIfPresent(concurrency, forKey: .concurrency)
+        // Written only when set, so definitions (and content hashes) of templates without them stay as they were.
+        try container.encodeIfPresent(when, forKey: .when)
+        if trigger != .allSuccess { try container.encode(trigger, forKey: .trigger) }
+        try container.encodeIfPresent(forEach, forKey: .forEach)
+        try container.encodeIfPresent(maxParallel, forKey: .maxParallel)
         switch action {
         case .handler(let handler): try container.encode(handler, forKey: .handler)
         case .command(let command): try container.encode(command, forKey: .command)
         }
     }
+}
+
+/// Which outcomes of a step's parents let it run (Airflow's trigger rules, a subset).
+public enum StepTrigger: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Every parent complete (or resolved). A skipped parent skips the step. The default.
+    case allSuccess = "all_success"
+    /// Every parent finished, whatever its outcome: complete, resolved, skipped or failed (error).
+    case allDone = "all_done"
+    /// As soon as one parent completes; skipped when every parent was skipped.
+    case oneSuccess = "one_success"
+    /// Every parent complete or skipped (none failed); runs even if all were skipped.
+    case noneFailed = "none_failed"
 }
 
 /// What a step does when it runs.

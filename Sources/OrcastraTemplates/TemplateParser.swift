@@ -8,7 +8,8 @@ public enum TemplateParser {
     static let topLevelKeys = ["namespace", "name", "version", "description", "input_schema", "defaults", "retention", "steps",
                                 "timeout", "concurrency"]
     static let concurrencyKeys = ["key", "limit"]
-    static let stepKeys = ["name", "description", "depends_on", "handler", "command", "namespace", "retry", "timeout", "concurrency"]
+    static let stepKeys = ["name", "description", "depends_on", "handler", "command", "namespace", "retry", "timeout", "concurrency",
+                           "when", "trigger", "for_each", "max_parallel"]
     static let defaultsKeys = ["retry", "timeout"]
     static let retryKeys = ["max_attempts", "backoff", "initial_delay", "max_delay", "jitter"]
     static let commandKeys = ["argv", "env", "working_directory"]

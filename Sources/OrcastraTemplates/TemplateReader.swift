@@ -18,6 +18,10 @@ struct TemplateReader {
         var retry = RetryOverrides()
         var timeout: TemplateDuration?
         var concurrency: Int?
+        var when: (text: String, node: Node)?
+        var trigger: StepTrigger?
+        var forEach: (text: String, node: Node)?
+        var maxParallel: (value: Int, node: Node)?
     }
 
     /// Retry fields given at one level (`defaults.retry` or a step's `retry`).
@@ -106,7 +110,11 @@ struct TemplateReader {
                 namespace: raw.namespace ?? namespace ?? "",
                 retry: retry,
                 timeout: raw.timeout ?? defaultTimeout,
-                concurrency: raw.concurrency
+                concurrency: raw.concurrency,
+                when: raw.when?.text,
+                trigger: raw.trigger ?? .allSuccess,
+                forEach: raw.forEach?.text,
+                maxParallel: raw.maxParallel?.value
             ))
         }
 
@@ -310,6 +318,41 @@ struct TemplateReader {
                 }
             }
         }
+        if let entry = entries["when"] {
+            let keyPath = ParseSession.path(path, "when")
+            if let text = session.text(entry.value, path: keyPath, label: "when") {
+                step.when = (text, entry.value)
+            }
+        }
+        if let entry = entries["for_each"] {
+            if let text = session.text(entry.value, path: ParseSession.path(path, "for_each"), label: "for_each") {
+                step.forEach = (text, entry.value)
+            }
+        }
+        if let entry = entries["max_parallel"] {
+            let keyPath = ParseSession.path(path, "max_parallel")
+            if let value = session.integer(entry.value, path: keyPath, label: "max_parallel") {
+                if value < 1 {
+                    session.report(entry.value, path: keyPath, "max_parallel must be at least 1 (how many instances of the fan-out run at once), got \(value)")
+                } else if entries["for_each"] == nil {
+                    session.report(entry.key, path: keyPath, "\(owner) has max_parallel but no for_each; max_parallel caps the instances of a fan-out: add for_each or remove max_parallel")
+                } else {
+                    step.maxParallel = (value, entry.value)
+                }
+            }
+        }
+        if let entry = entries["trigger"] {
+            let keyPath = ParseSession.path(path, "trigger")
+            if let text = session.text(entry.value, path: keyPath, label: "trigger") {
+                if let trigger = StepTrigger(rawValue: text) {
+                    step.trigger = trigger
+                } else {
+                    let names = StepTrigger.allCases.map(\.rawValue)
+                    session.report(entry.value, path: keyPath,
+                                   "unknown trigger '\(text)'\(EditDistance.didYouMean(text, among: names)); use one of: \(names.joined(separator: ", "))")
+                }
+            }
+        }
         return step
     }
 
@@ -384,6 +427,49 @@ struct TemplateReader {
         }
     }
 
+    /// A step's `when:`: PostgreSQL jsonpath syntax (checked offline, JSONPathSyntax), and paths
+    /// from `$` that read only `context` or `parents.<a parent in depends_on>`. Located at the
+    /// character in the file when the expression is written on one line.
+    func checkExpression(_ step: RawStep, _ expression: (text: String, node: Node), key: String) {
+        let (text, node) = expression
+        let path = "steps[\(step.index)].\(key)"
+        let owner = step.name.map { "step '\($0)'" } ?? "step \(step.index + 1)"
+        func position(_ offset: Int) -> SourcePosition? {
+            guard let mark = node.mark else { return nil }
+            guard let scalar = node.scalar, !text.contains("\n") else { return SourcePosition(line: mark.line, column: mark.column) }
+            let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+            return SourcePosition(line: mark.line, column: mark.column + offset + (quoted ? 1 : 0))
+        }
+        switch JSONPathSyntax.check(text) {
+        case .failure(let problem):
+            session.report(at: position(problem.offset), path: path,
+                           "\(key) of \(owner) is not a valid jsonpath: \(problem.message) (at character \(problem.offset + 1) of \"\(text)\")")
+        case .success(let syntax):
+            let parents = step.dependsOn.map(\.name)
+            for reference in syntax.references {
+                guard let first = reference.keys.first else { continue }
+                switch first {
+                case "context":
+                    continue
+                case "parents":
+                    guard reference.keys.count > 1 else { continue }
+                    let parent = reference.keys[1]
+                    if !parents.contains(parent) {
+                        let hint = EditDistance.didYouMean(parent, among: parents)
+                        let fix = parents.isEmpty
+                            ? "; \(owner) has no depends_on, so its input has no parents: add '\(parent)' to depends_on or read $.context"
+                            : (hint.isEmpty ? "; it can read only its parents: \(parents.joined(separator: ", "))" : hint)
+                        session.report(at: position(reference.offset), path: path,
+                                       "\(key) of \(owner) reads $.parents.\(parent), but '\(parent)' is not in its depends_on\(fix)")
+                    }
+                default:
+                    session.report(at: position(reference.offset), path: path,
+                                   "\(key) of \(owner) reads $.\(first), but a step's input has only context and parents\(EditDistance.didYouMean(first, among: ["context", "parents"])); write $.context.… or $.parents.<parent>.…")
+                }
+            }
+        }
+    }
+
     /// Duplicate names, unknown and repeated dependencies, self-dependencies and cycles.
     func checkGraph(_ steps: [RawStep]) {
         var firstByName: [String: RawStep] = [:]
@@ -417,6 +503,11 @@ struct TemplateReader {
                     session.report(dependency.node, path: path, "step '\(name)' lists '\(dependency.name)' twice in depends_on; remove the repeat")
                 }
             }
+        }
+
+        for step in steps {
+            if let when = step.when { checkExpression(step, when, key: "when") }
+            if let forEach = step.forEach { checkExpression(step, forEach, key: "for_each") }
         }
 
         // Only steps that kept their name take part; a duplicate name's

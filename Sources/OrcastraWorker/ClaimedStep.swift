@@ -30,6 +30,15 @@ struct ClaimedStep: Sendable {
     /// The metrics' labels, known once the step's template was read (`Worker.execute`).
     var handlerLabel = "unknown"
     var templateLabel = "unknown"
+    /// For an instance of a fan-out (`for_each`): its item (JSON text) and index; nil otherwise.
+    var itemText: String? = nil
+    var itemIndex: Int? = nil
+
+    /// The template step this row runs: an instance `charge[3]` runs the definition of `charge`.
+    var definitionName: String {
+        guard itemIndex != nil, let bracket = name.lastIndex(of: "[") else { return name }
+        return String(name[..<bracket])
+    }
 
     /// A claimed row, or the lease it holds when the rest of the row could not be read (the worker
     /// then hands the step back at once instead of leaving it owned by nobody).
@@ -50,7 +59,8 @@ struct ClaimedStep: Sendable {
                 contextText: try row.decode("context"), parentsText: try row.decode("parents"),
                 taskTraceparent: (try? row.decode("traceparent", as: String?.self)) ?? nil,
                 queueWaitSeconds: (try? row.decode("queue_wait_seconds", as: Double?.self) ?? 0) ?? 0,
-                taskAgeSeconds: (try? row.decode("task_age_seconds", as: Double?.self) ?? 0) ?? 0))
+                taskAgeSeconds: (try? row.decode("task_age_seconds", as: Double?.self) ?? 0) ?? 0,
+                itemText: try row.decode("item", as: String?.self), itemIndex: try row.decode("item_index", as: Int?.self)))
         } catch {
             return .failure(UndecodableClaim(lease: Lease(stepID: id, token: token), error: error))
         }
@@ -67,14 +77,15 @@ struct ClaimedStep: Sendable {
     }
 
     /// Parses the input; throws a permanent failure that says what is wrong with it.
-    func input() throws -> (context: JSONValue, parents: [String: JSONValue]) {
+    func input() throws -> StepInput {
         do {
             let context = try JSONValue(parsing: contextText)
+            let item = try itemText.map { try JSONValue(parsing: $0) }
             // The parents' results sit one level deeper here than where they were checked.
             guard case .object(let parents) = try JSONValue(parsing: parentsText, maximumDepth: JSONValue.maximumDepth + 1) else {
                 throw StepFailure.permanent("the step's input could not be read: its parents' results are not a JSON object")
             }
-            return (context, parents)
+            return StepInput(context: context, parents: parents, item: item, index: itemIndex)
         } catch let error as StepFailure {
             throw error
         } catch {
@@ -128,5 +139,24 @@ enum Storable {
             text = "…" + String(text.suffix(maximumErrorCharacters - 1))
         }
         return text
+    }
+}
+
+/// What a step receives: the task's context, its parents' results, and for an instance of a
+/// fan-out its item and index.
+struct StepInput: Sendable {
+    var context: JSONValue
+    var parents: [String: JSONValue]
+    var item: JSONValue?
+    var index: Int?
+
+    /// `{"context": …, "parents": …}`, plus `"item"` and `"index"` for an instance of a fan-out.
+    var document: JSONValue {
+        var object: [String: JSONValue] = ["context": context, "parents": .object(parents)]
+        if let item, let index {
+            object["item"] = item
+            object["index"] = .number(JSONNumber(index))
+        }
+        return .object(object)
     }
 }

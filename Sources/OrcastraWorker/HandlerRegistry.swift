@@ -51,7 +51,8 @@ public struct HandlerRegistry: Sendable {
     func handler(named name: String) -> Registered? { handlers[name] }
 
     /// The handlers every stock worker has: `orcastra.noop` returns `{}`; `orcastra.echo` returns
-    /// its input (`{"context": …, "parents": …}`); `orcastra.sleep` waits `sleep_ms` from the
+    /// its input (`{"context": …, "parents": …}`, with `item` and `index` for an instance of a
+    /// fan-out); `orcastra.sleep` waits `sleep_ms` from the
     /// context (default 1000) and returns `{"slept_ms": …}` — handy for trying templates out.
     public static var builtIn: HandlerRegistry {
         var registry = HandlerRegistry()
@@ -70,7 +71,12 @@ struct NoopHandler: StepHandler {
 struct EchoHandler: StepHandler {
     static let name = "orcastra.echo"
     func run(_ input: JSONValue, context: StepContext) async throws -> JSONValue {
-        .object(["context": input, "parents": .object(context.parents)])
+        var echo: [String: JSONValue] = ["context": input, "parents": .object(context.parents)]
+        if let item = context.item, let index = context.index {
+            echo["item"] = item
+            echo["index"] = .number(JSONNumber(index))
+        }
+        return .object(echo)
     }
 }
 

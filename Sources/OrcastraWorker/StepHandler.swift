@@ -29,6 +29,10 @@ public struct StepContext: Sendable {
     public let taskContext: JSONValue
     /// Results of the step's parents, by step name.
     public let parents: [String: JSONValue]
+    /// For an instance of a fan-out (`for_each`): its item; nil for other steps.
+    public let item: JSONValue?
+    /// For an instance of a fan-out: its item's index in the list (from 0); nil for other steps.
+    public let index: Int?
     /// A logger with the task and step ids attached.
     public let logger: Logger
     /// Set once the worker shuts down.

@@ -29,17 +29,17 @@ extension Worker {
         do {
             let template = try await templates.template(step.templateID)
             step.templateLabel = template.name
-            guard let definition = template.step(named: step.name) else {
+            guard let definition = template.step(named: step.definitionName) else {
                 metrics.claimed(step)
-                throw StepFailure.permanent("template \(template.reference) has no step \(step.name)")
+                throw StepFailure.permanent("template \(template.reference) has no step \(step.definitionName)")
             }
             step.handlerLabel = definition.action.metricsLabel
             metrics.claimed(step)
             policy = definition.retry
             let input = try step.input()
             let context = StepContext(taskID: step.taskID, stepID: step.id, stepName: step.name, attempt: step.attempt, maxAttempts: step.maxAttempts,
-                                      taskContext: input.context, parents: input.parents, logger: stepLogger, shutdown: shutdownFlag,
-                                      traceparent: step.trace.traceparent)
+                                      taskContext: input.context, parents: input.parents, item: input.item, index: input.index,
+                                      logger: stepLogger, shutdown: shutdownFlag, traceparent: step.trace.traceparent)
             step.trace.event("handler started")
             let timeout = Duration.milliseconds(definition.timeout.milliseconds)
             switch try await perform(definition, step: step, input: input, context: context, timeout: timeout) {
@@ -97,11 +97,11 @@ extension Worker {
     }
 
     nonisolated func perform(_ definition: StepDefinition, step: ClaimedStep,
-                                     input: (context: JSONValue, parents: [String: JSONValue]),
+                                     input: StepInput,
                                      context: StepContext, timeout: Duration) async throws -> Performed {
         switch definition.action {
         case .command(let spec):
-            let stdin: JSONValue = .object(["context": input.context, "parents": .object(input.parents)])
+            let stdin = input.document
             return .value(try await CommandStep.run(spec, input: stdin, step: context, timeout: timeout, limits: configuration.limits))
         case .handler(let name):
             guard let handler = registry.handler(named: name) else {

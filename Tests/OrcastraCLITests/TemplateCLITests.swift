@@ -48,6 +48,27 @@ import Testing
         #expect(twice.standardError.contains("examples/linear@1.0.0 is already declared in \(templates)/linear.yaml"), "\(twice.output)")
     }
 
+    /// `when:` and `trigger:` are checked offline (no database configured): each problem at its
+    /// line and column, exit 65.
+    @Test func validateChecksConditionsAndTriggersOffline() async throws {
+        let folder = try temporaryFolder(["cond.yaml": """
+            namespace: shop
+            name: cond
+            version: 1.0.0
+            steps:
+              - {name: split, handler: shop.split}
+              - name: refund
+                depends_on: [split]
+                when: "$.parents.split.failed = 0"
+                trigger: one_sucess
+                handler: shop.refund
+            """])
+        let outcome = try await orcastra.run(["template", "validate", "\(folder)/cond.yaml"])
+        #expect(outcome.status == 65, "\(outcome.output)")
+        #expect(outcome.standardError.contains("cond.yaml:8:35: steps[1].when: when of step 'refund' is not a valid jsonpath: '=' is not an operator in jsonpath; compare with '=='"), "\(outcome.output)")
+        #expect(outcome.standardError.contains("cond.yaml:9:14: steps[1].trigger: unknown trigger 'one_sucess'; did you mean 'one_success'?"), "\(outcome.output)")
+    }
+
     @Test func validateNamesAMissingPathAndExitsSixtySix() async throws {
         let missing = try await orcastra.run(["template", "validate", templates, "/nonexistent/etl.yaml", cycle])
         #expect(missing.status == 66, "\(missing.output)")

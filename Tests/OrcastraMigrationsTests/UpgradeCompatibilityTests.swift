@@ -12,12 +12,25 @@ import Testing
         "DROP FUNCTION IF EXISTS orcastra.create_task_by_name(text, text, text, jsonb, text, integer, timestamptz)",  // before 0.1.0
         "DROP FUNCTION IF EXISTS orcastra.fail_steps(bigint[], uuid[], text[], integer[])",  // before 0.1.0
         "DROP FUNCTION IF EXISTS orcastra.cancel_orphaned(bigint[], uuid[])",  // before 0.1.0
+        // Signatures replaced by ones with new trailing parameters that have defaults (allow_deprecated,
+        // then traceparent): a call written for the old one resolves to the new one unchanged.
+        "DROP FUNCTION IF EXISTS orcastra.create_task(bigint, jsonb, text, integer, timestamptz, boolean)",
+        "DROP FUNCTION IF EXISTS orcastra.create_task_by_name(text, text, text, jsonb, text, integer, timestamptz, boolean)",
+        "DROP FUNCTION IF EXISTS orcastra.create_tasks(bigint[], jsonb[], text[], integer[])",
+        // The same arguments, new result columns after the old ones (traceparent; item, item_index):
+        // PostgreSQL cannot change a result type in place. Callers that name columns, or read the
+        // first ten by position, are unaffected.
+        "DROP FUNCTION IF EXISTS orcastra.claim_steps(text, text, integer, integer)",
     ]
 
     /// Numbered migrations allowed to drop or rename, each with why running older binaries are not
     /// hurt (for example: a table rebuilt as a partitioned one under its old name, with the
     /// functions that use it re-applied in the same `orcastra migrate`).
-    static let allowedNumbered: [String: String] = [:]
+    static let allowedNumbered: [String: String] = [
+        // Drops tasks_pending_run_at and creates it again at once, under the same name, with a
+        // narrower predicate (not waiting_for_slot): no binary names an index.
+        "0010_limits_and_deadlines.sql": "index rebuilt under its own name in the same migration",
+    ]
 
     var migrations: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -63,6 +63,10 @@ import Testing
             _ = try await connection.execute("""
                 UPDATE orcastra.tasks SET state = 'error', state_reason = 'timed out: forged', finished_at = deadline_at WHERE id = \(overdue)
                 """)
+            // A fan-out said to have 2 instances that has none (and a for_each that yields no list).
+            _ = try await connection.execute("UPDATE orcastra.steps SET for_each = '$.context.items', instances = 2 WHERE task_id = \(stalled) AND name = 'second'")
+            // A step skipped with no reason: no when, the default trigger, no skipped parent.
+            _ = try await connection.execute("UPDATE orcastra.steps SET state = 'skipped' WHERE task_id = \(stalled) AND name = 'first'")
             try await connection.executeSimple("SET session_replication_role = origin")
             // A second task of key a started (in the log) while the first held the only slot.
             _ = try await connection.execute("""
@@ -88,6 +92,8 @@ import Testing
             #expect(violations.contains { $0.invariant == "concurrency-waiting-has-reason" && $0.taskID == waiter })
             #expect(violations.contains { $0.invariant == "task-deadline" && $0.taskID == overdue && $0.stepName == "only" })
             #expect(violations.contains { $0.invariant == "step-concurrency-limit" && $0.taskID == overdue && $0.message.contains("2 attempts") })
+            #expect(violations.contains { $0.invariant == "skipped-vs-triggers" && $0.taskID == stalled && $0.stepName == "first" })
+            #expect(violations.contains { $0.invariant == "fan-out-instances" && $0.taskID == stalled && $0.stepName == "second" })
             // A grace period keeps a task changed within it out of the report. (Not the default 5 s:
             // on a loaded machine this test takes longer than that since the task was created.)
             #expect(!(try await InvariantChecker(settleGrace: .seconds(600)).check(on: connection)).contains { $0.invariant == "task-state-matches-steps" })

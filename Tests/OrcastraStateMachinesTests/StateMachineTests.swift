@@ -14,7 +14,8 @@ import Testing
     ]
 
     static let legalStepMoves: Set<String> = [
-        "pending→enqueued", "pending→cancelled", "pending→resolved_manually",
+        "pending→enqueued", "pending→cancelled", "pending→resolved_manually", "pending→skipped",
+        "pending→complete", "pending→error",
         "enqueued→in_progress", "enqueued→cancelled",
         "in_progress→complete", "in_progress→waiting_for_retry", "in_progress→error",
         "in_progress→enqueued", "in_progress→cancelled",
@@ -51,7 +52,7 @@ import Testing
         for state in TaskState.allCases where state.isTerminal { #expect(TaskState.transitions[state]?.isEmpty == true) }
         for state in StepState.allCases where state.isTerminal { #expect(StepState.transitions[state]?.isEmpty == true) }
         #expect(TaskState.allCases.filter(\.isTerminal) == [.complete, .cancelled, .resolvedManually])
-        #expect(StepState.allCases.filter(\.isTerminal) == [.complete, .cancelled, .resolvedManually])
+        #expect(StepState.allCases.filter(\.isTerminal) == [.complete, .cancelled, .resolvedManually, .skipped])
     }
 
     @Test func everyStateIsReachableFromTheInitialOne() {

@@ -45,7 +45,7 @@ SQLSTATE_TRACEPARENT_INVALID: Final = "OR025"
 
 TASK_STATES: Final = ("pending", "in_progress", "waiting_for_retry", "error", "complete", "cancelled", "resolved_manually")
 STEP_STATES: Final = (
-    "pending", "enqueued", "in_progress", "waiting_for_retry", "complete", "error", "cancelled", "resolved_manually",
+    "pending", "enqueued", "in_progress", "waiting_for_retry", "complete", "error", "cancelled", "resolved_manually", "skipped",
 )
 #: Task states that end a wait: nothing more happens without an operator (`error` is not terminal,
 #: but nothing runs until someone retries or resolves a step).
