@@ -27,7 +27,7 @@ extension OrcastraAPI {
         TaskDetail(id: try uuid(task.id), template: task.template, templateNamespace: task.templateNamespace,
                    templateName: task.templateName, templateVersion: task.templateVersion, state: try taskState(task.state.rawValue),
                    stateReason: task.stateReason, priority: task.priority, idempotencyKey: task.idempotencyKey,
-                   context: task.context, runAt: task.runAt, createdAt: task.createdAt, startedAt: task.startedAt,
+                   traceparent: task.traceparent, context: task.context, runAt: task.runAt, createdAt: task.createdAt, startedAt: task.startedAt,
                    finishedAt: task.finishedAt, error: task.error, steps: try task.steps.map(step))
     }
 

@@ -305,7 +305,7 @@ struct APIHandler: APIProtocol {
         .init(id: task.id.uuidString.lowercased(), template: task.template, templateNamespace: task.templateNamespace,
               templateName: task.templateName, templateVersion: task.templateVersion, state: try state(task.state),
               stateReason: task.stateReason, priority: task.priority, idempotencyKey: task.idempotencyKey,
-              context: task.context, runAt: task.runAt, createdAt: task.createdAt, startedAt: task.startedAt,
+              traceparent: task.traceparent, context: task.context, runAt: task.runAt, createdAt: task.createdAt, startedAt: task.startedAt,
               finishedAt: task.finishedAt, error: task.error, steps: task.steps.map(step))
     }
 

@@ -66,7 +66,7 @@ public final class ProcessCluster: @unchecked Sendable {
                        environment: [String: String] = [:]) throws -> BackgroundProcess {
         let tool = CommandLineTool(name)
         let log = "\(logFolder)/\(name)-\(processes.count).log"
-        let process = try BackgroundProcess(tool.path, arguments, environment: environment.merging(["ORCASTRA_DATABASE_URL": url(as: role)]) { $1 },
+        let process = try BackgroundProcess(tool.path, arguments, environment: self.environment.merging(environment) { $1 }.merging(["ORCASTRA_DATABASE_URL": url(as: role)]) { $1 },
                                             logPath: log)
         processes.append(process)
         return process

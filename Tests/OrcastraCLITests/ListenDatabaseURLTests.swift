@@ -21,6 +21,6 @@ import Testing
         let outcome = try await CommandLineTool("orcastra-worker").run(["--namespace", "x"],
                                                                        environment: Self.unreachable.merging(["ORCASTRA_LISTEN_DATABASE_URL": "not a url"]) { $1 })
         #expect(outcome.status != 0, "\(outcome.output)")
-        #expect(outcome.standardError.contains("ORCASTRA_LISTEN_DATABASE_URL is not a PostgreSQL connection string"), "\(outcome.output)")
+        #expect(outcome.standardError.contains("ORCASTRA_LISTEN_DATABASE_URL: --listen-database-url is not a PostgreSQL connection string"), "\(outcome.output)")
     }
 }

@@ -327,6 +327,10 @@ extension Components {
             internal var priority: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Task/idempotency_key`.
             internal var idempotencyKey: Swift.String?
+            /// The W3C trace context the task was submitted under; its step attempts are spans of this trace (docs/tracing.md). Null only for tasks made before migration 0008.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Task/traceparent`.
+            internal var traceparent: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Task/context`.
             internal var context: Components.Schemas.AnyJSON
             /// - Remark: Generated from `#/components/schemas/Task/run_at`.
@@ -353,6 +357,7 @@ extension Components {
             ///   - stateReason:
             ///   - priority:
             ///   - idempotencyKey:
+            ///   - traceparent: The W3C trace context the task was submitted under; its step attempts are spans of this trace (docs/tracing.md). Null only for tasks made before migration 0008.
             ///   - context:
             ///   - runAt:
             ///   - createdAt:
@@ -370,6 +375,7 @@ extension Components {
                 stateReason: Swift.String,
                 priority: Swift.Int,
                 idempotencyKey: Swift.String? = nil,
+                traceparent: Swift.String? = nil,
                 context: Components.Schemas.AnyJSON,
                 runAt: Foundation.Date,
                 createdAt: Foundation.Date,
@@ -387,6 +393,7 @@ extension Components {
                 self.stateReason = stateReason
                 self.priority = priority
                 self.idempotencyKey = idempotencyKey
+                self.traceparent = traceparent
                 self.context = context
                 self.runAt = runAt
                 self.createdAt = createdAt
@@ -405,6 +412,7 @@ extension Components {
                 case stateReason = "state_reason"
                 case priority
                 case idempotencyKey = "idempotency_key"
+                case traceparent
                 case context
                 case runAt = "run_at"
                 case createdAt = "created_at"
