@@ -90,7 +90,7 @@ import Testing
         #expect(try await database.count("SELECT count(*) FROM orcastra.steps WHERE pending_parents = 0") == 1)
         // Linear in the steps: a nested loop over the template's steps (a plan without hash joins)
         // took 22 s for 10,000 steps, against half a second.
-        #expect(creationTime < .seconds(8), "creating the task took \(created)")
+        #expect(creationTime < .seconds(12), "creating the task took \(created)")
 
         // The root's completion releases its children in one report; then up to 500 report at once.
         clock = ContinuousClock.now
@@ -113,6 +113,6 @@ import Testing
         let reporting = seconds(since: clock), batchTime = ContinuousClock.now - clock
         print("\(label): root reported and children released in \(releasing); \(ids.count) steps claimed and reported in \(reporting)")
         #expect(reported.count == ids.count)
-        #expect(releaseTime < .seconds(8) && batchTime < .seconds(8), "release \(releasing), batch \(reporting)")
+        #expect(releaseTime < .seconds(12) && batchTime < .seconds(12), "release \(releasing), batch \(reporting)")
     }
 }
