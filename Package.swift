@@ -42,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-openapi-urlsession", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The dashboard's HTML templates (docs/dashboard.md).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // libpq, from Debian's libpq-dev.
@@ -150,12 +152,25 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
+        // The web dashboard (docs/dashboard.md): server-rendered pages, sessions, the DAG's layout and
+        // SVG, mounted by OrcastraHTTP at `/` of the same server. Templates, CSS and JS are Swift
+        // strings, so the binary carries them wherever it is copied.
+        .target(
+            name: "OrcastraDashboard",
+            dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraClient", "OrcastraTemplates", "OrcastraStateMachines",
+                           "OrcastraSchedules",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Mustache", package: "swift-mustache"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // The HTTP API (docs/api.md): the server side of docs/openapi.yaml, generated once into
         // Generated/ by scripts/generate-openapi.sh, implemented on OrcastraClient and served by Hummingbird.
         .target(
             name: "OrcastraHTTP",
             dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraClient", "OrcastraTemplates", "OrcastraMigrations",
                            "OrcastraStateMachines", "OrcastraSchedules", "OrcastraMetrics", "OrcastraPrometheus", "OrcastraOrchestrator",
+                           "OrcastraDashboard",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HummingbirdTLS", package: "hummingbird"),
                            .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
@@ -326,6 +341,15 @@ let package = Package(
             name: "OrcastraHTTPTests",
             dependencies: ["OrcastraHTTP", "OrcastraTesting", "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations",
                            .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: strict
+        ),
+        // The dashboard's server side: sessions, CSRF, scopes, escaping, the DAG's layout.
+        .testTarget(
+            name: "OrcastraDashboardTests",
+            dependencies: ["OrcastraDashboard", "OrcastraTesting", "OrcastraPostgres", "OrcastraStore", "OrcastraClient",
+                           "OrcastraTemplates", "OrcastraStateMachines",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -20,6 +20,10 @@ struct APIMiddleware<Context: RequestContext>: RouterMiddleware {
     let authenticator: TokenAuthenticator
     let bodyLimit: Int
     let logger: Logger
+    /// The dashboard's sessions: the scopes of the session a request's `Cookie` header carries.
+    /// Accepted, without a bearer token, only for the live events of a task (the dashboard's task
+    /// page opens them with EventSource, which cannot send headers); the cookie is SameSite=Strict.
+    var sessionScopes: (@Sendable (String?) async -> Set<APIScope>?)? = nil
 
     func handle(_ request: Request, context: Context,
                 next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -45,7 +49,14 @@ struct APIMiddleware<Context: RequestContext>: RouterMiddleware {
             throw problem
         }
         if let scope = route.scope {
-            try await authenticator.authorize(request.headers[.authorization], scope: scope)
+            if request.headers[.authorization] == nil, route.acceptsSession, let sessionScopes,
+               let scopes = await sessionScopes(request.headers[.cookie]) {
+                guard scopes.contains(scope) || scopes.contains(.admin) else {
+                    throw Problem("forbidden", .forbidden, title: "Forbidden", detail: "This session's token lacks the scope \(scope.rawValue).")
+                }
+            } else {
+                try await authenticator.authorize(request.headers[.authorization], scope: scope)
+            }
         }
         guard request.method == .post || request.method == .put || request.method == .patch else {
             return try await next(request, context)
@@ -146,6 +157,8 @@ struct APIRoute: Sendable {
     var scope: APIScope?
     /// The body is JSON (parsed by the middleware).
     var takesJSON = false
+    /// A dashboard session cookie may stand in for the bearer token (read-only, live events only).
+    var acceptsSession = false
 
     func matches(_ segments: [String]) -> Bool {
         segments.count == pattern.count && zip(pattern, segments).allSatisfy { $0 == "*" || $0 == $1 }
@@ -158,7 +171,7 @@ struct APIRoute: Sendable {
         APIRoute(method: .get, pattern: ["v1", "tasks"], scope: .tasksRead),
         APIRoute(method: .get, pattern: ["v1", "tasks", "*"], scope: .tasksRead),
         APIRoute(method: .post, pattern: ["v1", "tasks", "*", "cancel"], scope: .tasksWrite),
-        APIRoute(method: .get, pattern: ["v1", "tasks", "*", "events"], scope: .tasksRead),
+        APIRoute(method: .get, pattern: ["v1", "tasks", "*", "events"], scope: .tasksRead, acceptsSession: true),
         APIRoute(method: .post, pattern: ["v1", "steps", "*", "retry"], scope: .tasksWrite),
         APIRoute(method: .post, pattern: ["v1", "steps", "*", "resolve"], scope: .tasksWrite, takesJSON: true),
         APIRoute(method: .get, pattern: ["v1", "templates"], scope: .tasksRead),

@@ -5,6 +5,7 @@ import Logging
 import OpenAPIHummingbird
 import OpenAPIRuntime
 import OrcastraClient
+import OrcastraDashboard
 import OrcastraOrchestrator
 import OrcastraPostgres
 import OrcastraStore
@@ -88,8 +89,13 @@ public struct HTTPServer: Service {
         if !(InstrumentationSystem.tracer is NoOpTracer) {
             router.add(middleware: TracingMiddleware())
         }
+        // The web dashboard (docs/dashboard.md) answers its own paths (`/`, `/login`, `/tasks`, …)
+        // and passes every other request on to the API.
+        let dashboard = Dashboard(pool: pool, secureCookies: tls != nil, logger: logger)
+        router.add(middleware: dashboard.middleware())
         router.add(middleware: APIMiddleware(authenticator: TokenAuthenticator(pool: pool, cacheTime: configuration.tokenCacheTime),
-                                             bodyLimit: configuration.bodyLimit, logger: logger))
+                                             bodyLimit: configuration.bodyLimit, logger: logger,
+                                             sessionScopes: { await dashboard.sessionScopes(cookieHeader: $0) }))
         let hub = TaskEventHub(conninfo: conninfo, logger: logger)
         try APIHandler(client: OrcastraClient(pool: pool), hub: hub,
                        templates: TemplateLookupCache(registry: TemplateRegistry(pool: pool)), logger: logger)
