@@ -13,7 +13,8 @@ struct DAGLayoutTests {
         let layout = DAGLayout([input(1, "a"), input(2, "b", ["a"]), input(3, "c", ["a"]), input(4, "d", ["b", "c"])])
         let node = Dictionary(uniqueKeysWithValues: layout.nodes.map { ($0.key, $0) })
         let (a, b, c, d) = (node["s1"]!, node["s2"]!, node["s3"]!, node["s4"]!)
-        #expect([a.layer, b.layer, c.layer, d.layer] == [0, 1, 1, 2])
+        let layers: [Int] = [a.layer, b.layer, c.layer, d.layer]
+        #expect(layers == [0, 1, 1, 2])
         #expect(a.y < b.y && b.y == c.y && c.y < d.y)
         #expect(b.x < c.x)
         #expect(c.x - b.x >= DAGLayout.nodeWidth)
