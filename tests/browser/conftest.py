@@ -183,8 +183,9 @@ def browser() -> Iterator[webdriver.Chrome]:
     driver.quit()
 
 
-def submit(server: Server, template: str, context: str = "{}") -> str:
-    out = server.cli("submit", template, "--context", context, "--json")
+def submit(server: Server, template: str, context: str = "{}", later: str | None = None) -> str:
+    """Submits a task through the CLI; `later` (e.g. "1h") schedules its start."""
+    out = server.cli("submit", template, "--context", context, "--json", *(["--in", later] if later else []))
     import json
     return str(json.loads(out)["task_id"])
 
