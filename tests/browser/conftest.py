@@ -107,7 +107,7 @@ def server(workdir: Path) -> Iterator[Server]:
     s = Server(url, workdir)
     s.start()
     for template in templates(workdir):
-        path = workdir / f"{template.split()[3]}.yaml"
+        path = workdir / f"{template.split()[3]}.yaml"  # the template's name
         path.write_text(template)
         s.cli("template", "register", str(path))
     yield s
@@ -150,6 +150,9 @@ steps:
     timeout: 2m
     command: ['sh', '-c', 'cat >/dev/null; while [ ! -f {workdir}/release-after ]; do sleep 0.02; done; echo {{}}']
 """,
+        "namespace: idle\nname: fan\nversion: 1.0.0\nsteps:\n  - {name: split, handler: idle.split}\n"
+        + "".join(f"  - {{name: 'resize_{i}', handler: idle.resize, depends_on: [split]}}\n" for i in range(998))
+        + "  - {name: join, handler: idle.join, depends_on: [" + ", ".join(f"resize_{i}" for i in range(998)) + "]}\n",
         f"""namespace: web
 name: flaky
 version: 1.0.0

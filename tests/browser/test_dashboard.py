@@ -170,3 +170,18 @@ def test_phone_width(browser: WebDriver, server: Server, tokens: dict[str, str])
         screenshot(browser, "phone-task")
     finally:
         browser.set_window_size(1280, 900)
+
+
+def test_thousand_step_fan_stays_readable(browser: WebDriver, server: Server, tokens: dict[str, str]) -> None:
+    """1 → 998 → 1 steps (namespace idle: no worker serves it, so they wait): the wide layer is one box."""
+    sign_in(browser, server, tokens["writer"])
+    task = submit(server, "idle/fan")
+    started = time.monotonic()
+    browser.get(f"{server.base}/tasks/{task}")
+    loaded = time.monotonic() - started
+    print(f"the 1,000-step task page loaded in the browser in {loaded * 1000:.0f} ms")
+    groups = browser.find_elements(By.CSS_SELECTOR, "svg.dag a[data-group]")
+    assert len(groups) == 1
+    assert groups[0].find_element(By.CSS_SELECTOR, "text.node-name").text == "998 steps"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#step-table tbody tr")) == 1000
+    screenshot(browser, "task-1000-steps")
