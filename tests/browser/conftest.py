@@ -154,6 +154,14 @@ steps:
         + "".join(f"  - {{name: 'resize_{i}', handler: idle.resize, depends_on: [split]}}\n" for i in range(998))
         + "  - {name: join, handler: idle.join, depends_on: [" + ", ".join(f"resize_{i}" for i in range(998)) + "]}\n",
         f"""namespace: web
+name: held
+version: 1.0.0
+steps:
+  - name: hold
+    timeout: 2m
+    command: ['sh', '-c', 'cat >/dev/null; while [ ! -f {workdir}/release-list ]; do sleep 0.02; done; echo {{}}']
+""",
+        f"""namespace: web
 name: flaky
 version: 1.0.0
 steps:

@@ -185,3 +185,17 @@ def test_thousand_step_fan_stays_readable(browser: WebDriver, server: Server, to
     assert groups[0].find_element(By.CSS_SELECTOR, "text.node-name").text == "998 steps"
     assert len(browser.find_elements(By.CSS_SELECTOR, "#step-table tbody tr")) == 1000
     screenshot(browser, "task-1000-steps")
+
+
+def test_task_list_rows_update_live(browser: WebDriver, server: Server, tokens: dict[str, str], workdir: Path) -> None:
+    sign_in(browser, server, tokens["writer"])
+    task = submit(server, "web/held")
+    wait_until(lambda: task_state(server, task) == "in_progress", what="the held task to start")
+    browser.get(f"{server.base}/tasks?template=held")
+    row = f'#task-list tr[data-task-id="{task}"]'
+    assert "running" in browser.find_element(By.CSS_SELECTOR, row).text
+    browser.execute_script("window.notReloaded = true;")
+    (workdir / "release-list").touch()
+    wait_until(lambda: "complete" in browser.find_element(By.CSS_SELECTOR, row).text, timeout=10,
+               what="the row to show the task complete")
+    assert browser.execute_script("return window.notReloaded === true;"), "the page was reloaded"

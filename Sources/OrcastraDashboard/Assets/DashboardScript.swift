@@ -79,6 +79,24 @@ enum DashboardScript {
             if (cell) { cell.setAttribute("data-state", state); cell.replaceChildren(badge(state)); }
           }
 
+          // The task list: while a row shows a task that is not finished, the same page is
+          // fetched again every 3 s and its rows replaced (one query per open list, no more).
+          var list = document.querySelector("#task-list tbody");
+          if (list && list.querySelector("tr[data-live]") && window.fetch && window.DOMParser) {
+            var refresh = function () {
+              fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+                .then(function (answer) { return answer.ok ? answer.text() : null; })
+                .then(function (text) {
+                  if (!text) { return; }
+                  var fresh = new DOMParser().parseFromString(text, "text/html").querySelector("#task-list tbody");
+                  if (fresh) { list.replaceChildren.apply(list, Array.from(fresh.childNodes)); }
+                  if (list.querySelector("tr[data-live]")) { window.setTimeout(refresh, 3000); }
+                })
+                .catch(function () { window.setTimeout(refresh, 10000); });
+            };
+            window.setTimeout(refresh, 3000);
+          }
+
           var task = document.body.getAttribute("data-live-task");
           var status = document.getElementById("live-status");
           if (task && window.EventSource) {

@@ -46,7 +46,8 @@ extension Dashboard {
         values["rows"] = rows.map { row -> [String: Any] in
             ["id": row.id.uuidString.lowercased(), "short": String(row.id.uuidString.lowercased().prefix(8)), "template": row.template,
              "state": StateLabel(row.state.rawValue).context, "finished": row.finishedStepCount, "total": row.stepCount,
-             "created": Formatting.time(row.createdAt), "duration": Formatting.duration(from: row.startedAt, to: row.finishedAt)]
+             "created": Formatting.time(row.createdAt), "duration": Formatting.duration(from: row.startedAt, to: row.finishedAt),
+             "live": !(row.state.isTerminal || row.state == .error)]
         }
         values["states"] = TaskState.allCases.map { ["value": $0.rawValue, "selected": $0.rawValue == state] as [String: Any] }
         values["namespace"] = filter.namespace ?? ""

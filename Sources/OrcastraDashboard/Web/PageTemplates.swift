@@ -127,7 +127,7 @@ enum PageTemplates {
         <thead><tr><th scope="col">Task</th><th scope="col">Template</th><th scope="col">State</th><th scope="col">Steps done</th><th scope="col">Created</th><th scope="col">Duration</th></tr></thead>
         <tbody>
         {{#rows}}
-        <tr data-task-id="{{id}}"><td><a href="/tasks/{{id}}" class="mono">{{short}}</a></td><td>{{template}}</td><td>{{#state}}<span class="state {{css}}">{{icon}} {{text}}</span>{{/state}}</td><td>{{finished}}/{{total}}</td><td>{{created}}</td><td>{{duration}}</td></tr>
+        <tr data-task-id="{{id}}"{{#live}} data-live="1"{{/live}}><td><a href="/tasks/{{id}}" class="mono">{{short}}</a></td><td>{{template}}</td><td>{{#state}}<span class="state {{css}}">{{icon}} {{text}}</span>{{/state}}</td><td>{{finished}}/{{total}}</td><td>{{created}}</td><td>{{duration}}</td></tr>
         {{/rows}}
         {{^rows}}<tr><td colspan="6">No task matches.</td></tr>{{/rows}}
         </tbody>
