@@ -339,7 +339,7 @@ let package = Package(
         // The HTTP API against the built orcastra-orchestrator on a real port.
         .testTarget(
             name: "OrcastraHTTPTests",
-            dependencies: ["OrcastraHTTP", "OrcastraTesting", "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations",
+            dependencies: ["OrcastraHTTP", "OrcastraTesting", "OrcastraPostgres", "OrcastraDevDB", "OrcastraMigrations", "OrcastraDashboard",
                            .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: strict
         ),
