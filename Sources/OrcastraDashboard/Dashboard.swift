@@ -62,7 +62,12 @@ public struct Dashboard: Sendable {
                 if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.formLimit {
                     return page(.contentTooLarge, error: "The form is larger than \(Self.formLimit) bytes.", session: nil, title: "Too large")
                 }
-                let body = try await request.collectBody(upTo: Self.formLimit)
+                let body: ByteBuffer
+                do {
+                    body = try await request.collectBody(upTo: Self.formLimit)
+                } catch let error as HTTPError where error.status == .contentTooLarge {
+                    return page(.contentTooLarge, error: "The form is larger than \(Self.formLimit) bytes.", session: nil, title: "Too large")
+                }
                 form = FormFields(String(buffer: body))
             }
             let query = FormFields(request.uri.query ?? "")

@@ -65,6 +65,10 @@ struct DashboardSecurityTests {
             let answer = try await client.page(.post, "/login", cookies: [loginCookie],
                                                form: ["token": writer, "csrf": csrf, "next": "//evil.example/x"])
             #expect(answer.headers[.location] == "/")
+
+            let huge = try await client.page(.post, "/login", form: ["token": String(repeating: "x", count: 300_000)])
+            #expect(huge.status == .contentTooLarge)
+            #expect(huge.body.contains("larger than"))
         }
         await fixture.pool.shutdown()
     }
