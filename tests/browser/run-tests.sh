@@ -20,7 +20,15 @@ done
 
 if [ ! -x "$venv/bin/python" ]; then
     rm -rf "$venv"
-    python3 -m venv "$venv"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+        # A Debian without python3-venv (ensurepip missing): install it, as clients/python does.
+        rm -rf "$venv"
+        [ "$(id -u)" = 0 ] || { echo "python3 -m venv failed and python3-venv cannot be installed here"; exit 1; }
+        pyver=$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "python$pyver-venv" \
+            || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv
+        python3 -m venv "$venv"
+    fi
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "selenium>=4.20" pytest pytest-timeout
 echo "venv ready in $(( $(date +%s) - started ))s"

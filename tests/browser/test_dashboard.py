@@ -179,7 +179,13 @@ def test_thousand_step_fan_stays_readable(browser: WebDriver, server: Server, to
     started = time.monotonic()
     browser.get(f"{server.base}/tasks/{task}")
     loaded = time.monotonic() - started
-    print(f"the 1,000-step task page loaded in the browser in {loaded * 1000:.0f} ms")
+    timing = browser.execute_script(
+        "var n = performance.getEntriesByType('navigation')[0];"
+        "return [n.responseStart - n.requestStart, n.responseEnd - n.requestStart, n.domContentLoadedEventEnd - n.requestStart];")
+    print(f"the 1,000-step task page: first byte {timing[0]:.0f} ms, whole response {timing[1]:.0f} ms, "
+          f"DOM ready {timing[2]:.0f} ms, load seen by Selenium {loaded * 1000:.0f} ms")
+    # The server's part (target < 1 s, docs/benchmarks.md); the bound only catches a gross regression.
+    assert timing[1] < 3000, f"the server took {timing[1]:.0f} ms"
     groups = browser.find_elements(By.CSS_SELECTOR, "svg.dag a[data-group]")
     assert len(groups) == 1
     assert groups[0].find_element(By.CSS_SELECTOR, "text.node-name").text == "998 steps"

@@ -52,7 +52,21 @@ enum DashboardScript {
               .map(function (s) { return counts[s] + label(s)[0]; }).join(" ");
           }
 
+          // Group boxes are recounted once per frame, not once per event: a stream's first burst
+          // replays every transition of a 1,000-step task.
+          var dirtyGroups = {}, recountScheduled = false;
+          function recountGroups() {
+            recountScheduled = false;
+            Object.keys(dirtyGroups).forEach(function (group) {
+              var node = document.querySelector('a[data-group="' + group + '"] text.group-counts');
+              if (node) { node.textContent = groupText(group); }
+            });
+            dirtyGroups = {};
+          }
+
           function stepMoved(id, state) {
+            var row = document.querySelector('tr[data-step-row="' + id + '"]');
+            if (row && row.getAttribute("data-state") === state) { return; }
             var l = label(state);
             document.querySelectorAll('a[data-step-id="' + id + '"]').forEach(function (node) {
               var rect = node.querySelector("rect");
@@ -61,15 +75,14 @@ enum DashboardScript {
               if (text) { text.textContent = l[0] + " " + l[1]; }
               node.setAttribute("data-state", state);
             });
-            var row = document.querySelector('tr[data-step-row="' + id + '"]');
             if (row) {
               row.setAttribute("data-state", state);
               var cell = row.querySelector(".step-state");
               if (cell) { cell.replaceChildren(badge(state)); }
               var group = row.getAttribute("data-group");
               if (group && group.charAt(0) === "g") {
-                var node = document.querySelector('a[data-group="' + group + '"] text.group-counts');
-                if (node) { node.textContent = groupText(group); }
+                dirtyGroups[group] = true;
+                if (!recountScheduled) { recountScheduled = true; window.requestAnimationFrame(recountGroups); }
               }
             }
           }
