@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from conftest import Server, screenshot, submit, wait_until
@@ -205,3 +206,24 @@ def test_task_list_rows_update_live(browser: WebDriver, server: Server, tokens: 
     wait_until(lambda: "complete" in browser.find_element(By.CSS_SELECTOR, row).text, timeout=10,
                what="the row to show the task complete")
     assert browser.execute_script("return window.notReloaded === true;"), "the page was reloaded"
+
+
+def test_keyboard_reaches_a_dag_node(browser: WebDriver, server: Server, tokens: dict[str, str]) -> None:
+    """Tab order: the skip link first; tabbing on reaches the DAG's nodes, and Enter opens a step."""
+    sign_in(browser, server, tokens["reader"])
+    diamond = submit(server, "web/diamond")
+    wait_until(lambda: task_state(server, diamond) == "complete", what="the diamond to complete")
+    browser.get(f"{server.base}/tasks/{diamond}")
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Skip to content"
+    for _ in range(40):
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+        if browser.switch_to.active_element.get_attribute("data-step-id"):
+            break
+    focused = browser.switch_to.active_element
+    assert focused.get_attribute("data-step-id"), "no DAG node took the focus within 40 tabs"
+    outline = browser.execute_script("return getComputedStyle(arguments[0].querySelector('rect')).stroke", focused)
+    assert outline == "rgb(227, 160, 8)", f"the focused node shows no focus ring ({outline})"
+    focused.send_keys(Keys.ENTER)
+    wait_until(lambda: "/steps/" in browser.current_url, what="Enter on a node to open its step")

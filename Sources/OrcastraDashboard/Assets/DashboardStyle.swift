@@ -9,7 +9,7 @@ enum DashboardStyle {
         a { color: var(--link); }
         a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible, textarea:focus-visible, summary:focus-visible,
         .dag-wrap:focus-visible, main:focus-visible { outline: 3px solid #e3a008; outline-offset: 2px; }
-        svg a:focus-visible rect { stroke: #e3a008; stroke-width: 4; }
+        .dag a:focus-visible rect.node { stroke: #e3a008; stroke-width: 5; }
         .skip { position: absolute; left: -999px; top: 0; background: #fff; padding: 6px; }
         .skip:focus { left: 6px; z-index: 10; }
         header.top { display: flex; flex-wrap: wrap; align-items: center; gap: 12px 24px; padding: 10px 20px; background: #14213d; color: #fff; }
