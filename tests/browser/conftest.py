@@ -105,13 +105,16 @@ def server(workdir: Path) -> Iterator[Server]:
     if not url:
         pytest.exit("DATABASE_URL is not set: run tests/browser/run-tests.sh", returncode=2)
     s = Server(url, workdir)
-    s.start()
-    for template in templates(workdir):
-        path = workdir / f"{template.split()[3]}.yaml"  # the template's name
-        path.write_text(template)
-        s.cli("template", "register", str(path))
-    yield s
-    s.stop()
+    try:
+        s.start()
+        for template in templates(workdir):
+            path = workdir / f"{template.split()[3]}.yaml"  # the template's name
+            path.write_text(template)
+            s.cli("template", "register", str(path))
+        yield s
+    finally:
+        # Also when starting or registering failed: no process outlives the run.
+        s.stop()
 
 
 def templates(workdir: Path) -> list[str]:
