@@ -24,7 +24,10 @@ from selenium.webdriver.chrome.service import Service
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 BIN = Path(os.environ.get("ORCASTRA_BIN", REPO / ".build" / "debug"))
-IMAGES = REPO / "docs" / "images"
+# Screenshots go to a scratch folder unless ORCASTRA_SCREENSHOTS=update asks to refresh the
+# checked-in ones under docs/images/ (so a test run leaves the working tree as it found it).
+IMAGES = (REPO / "docs" / "images") if os.environ.get("ORCASTRA_SCREENSHOTS") == "update" \
+    else Path(os.environ.get("ORCASTRA_SCREENSHOTS_DIR", REPO / ".build-python" / "screenshots"))
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "a condition", step: float = 0.02) -> Any:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The dashboard's browser tests (docs/dashboard.md): Selenium (PyPI) driving Debian's chromium and
 # chromium-driver headless — nothing is downloaded at run time — against a real orchestrator and
-# worker on a throwaway PostgreSQL. Screenshots of each page land in docs/images/.
+# worker on a throwaway PostgreSQL. Screenshots of each page land in .build-python/screenshots/,
+# or refresh docs/images/ with ORCASTRA_SCREENSHOTS=update.
 # Needs the debug binaries (`swift build`) and `apt-get install chromium chromium-driver`.
 # Usage: bash tests/browser/run-tests.sh [pytest arguments]
 set -euo pipefail

@@ -1,5 +1,5 @@
 """The dashboard in a real browser (issue 17's proof): sign in, DAG states, live updates, retry
-from the page, read-only tokens, CSRF. Each page's screenshot goes to docs/images/."""
+from the page, read-only tokens, CSRF. Each page's screenshot is taken (docs/images/ holds them; see conftest.IMAGES)."""
 
 from __future__ import annotations
 
