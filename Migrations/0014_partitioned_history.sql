@@ -19,8 +19,8 @@
 -- * A DEFAULT partition catches a row whose week has no partition yet (orchestrators create them
 --   weeks ahead: functions/history_partitions.sql), so a late chore never fails a state change.
 --
--- The copy holds an exclusive lock on both tables: state changes wait for it (about a minute per
--- ten million transitions; measured in docs/benchmarks.md). The old tables are dropped in the same
+-- The copy holds an exclusive lock on both tables: state changes wait for it (13 s for 1.4 million
+-- transitions on the loaded 2-core test machine; docs/retention.md). The old tables are dropped in the same
 -- transaction; ids go on from where they were.
 
 LOCK TABLE orcastra.tasks IN SHARE MODE;
