@@ -133,6 +133,23 @@ extension EndToEndTests {
             """)
     }
 
+    /// The orchestrator makes the history's partitions ahead at start, even with pruning off: the
+    /// weeks after this one, dropped here (they are empty), are back without anyone asking.
+    @Test func orchestratorMakesHistoryPartitionsAheadAtStart() async throws {
+        let cluster = try await ProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        let ahead: SQL = "SELECT count(*) FROM orcastra.history_partitions WHERE week > orcastra.history_week(now())"
+        #expect(try await cluster.count(ahead) == 8)
+        for row in try await cluster.pool.query("SELECT table_name FROM orcastra.history_partitions WHERE week > orcastra.history_week(now())") {
+            _ = try await cluster.pool.query(SQL(unsafeRaw: "DROP TABLE orcastra.\(try row.decode("table_name", as: String.self))"))
+        }
+        #expect(try await cluster.count(ahead) == 0)
+        try cluster.orchestrator(["--poll-interval", "200ms", "--prune-interval", "off"])
+        let made = await waitUntil(within: .seconds(30)) { try await cluster.count(ahead) == 8 }
+        #expect(made, "\(cluster.logs)")
+        #expect(cluster.logs.contains("history partitions maintained"), "\(cluster.logs)")
+    }
+
     @Test func twoOrchestratorsShareABacklogWithoutErrors() async throws {
         let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
