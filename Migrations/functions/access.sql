@@ -128,7 +128,7 @@ BEGIN
             ('orcastra_orchestrator', 'EXECUTE', 'fail_overdue_tasks'),
             ('orcastra_orchestrator', 'EXECUTE', 'fire_schedules'), ('orcastra_orchestrator', 'EXECUTE', 'resolve_template'),
             ('orcastra_orchestrator', 'EXECUTE', 'semver_key'), ('orcastra_orchestrator', 'EXECUTE', 'schedule_instant_text'),
-            ('orcastra_orchestrator', 'EXECUTE', 'prune_expired_tasks'),
+            ('orcastra_orchestrator', 'EXECUTE', 'prune_expired_tasks'), ('orcastra_orchestrator', 'EXECUTE', 'maintain_history_partitions'),
             ('orcastra_orchestrator', 'SELECT', 'templates'), ('orcastra_orchestrator', 'SELECT', 'template_defaults'),
             ('orcastra_orchestrator', 'SELECT', 'schedules'), ('orcastra_orchestrator', 'UPDATE', 'schedules')
         ) AS g(role, privilege, object)

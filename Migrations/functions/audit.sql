@@ -15,8 +15,9 @@ BEGIN
         RAISE EXCEPTION 'illegal task transition from % to % (task %)', OLD.state, NEW.state, OLD.id
             USING ERRCODE = 'OR001', HINT = 'See docs/state-machines.md for the legal transitions.';
     END IF;
-    INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason)
-    VALUES (NEW.id, OLD.state, NEW.state, NEW.state_reason);
+    -- task_created_at is the history's partition key (migration 0014, history_partitions.sql).
+    INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason, task_created_at)
+    VALUES (NEW.id, OLD.state, NEW.state, NEW.state_reason, NEW.created_at);
     -- Wakes whoever waits for this task (`orcastra submit --wait`); one per task per transaction.
     PERFORM pg_notify('orcastra_task_events', NEW.id::text);
     RETURN NEW;
@@ -35,11 +36,14 @@ BEGIN
     END IF;
     -- The worker that held the step, and for an attempt that failed its error (the command's exit
     -- status and the end of its stderr): `orcastra step show` lists every attempt from these rows.
-    INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason, metadata)
+    -- task_created_at, the history's partition key (migration 0014), is one probe of the tasks'
+    -- primary key, whose page the same transaction has usually just read.
+    INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason, metadata, task_created_at)
     VALUES (NEW.id, NEW.task_id, OLD.state, NEW.state, NEW.attempts, NEW.state_reason,
             CASE WHEN OLD.state = 'in_progress' AND NEW.state IN ('waiting_for_retry', 'error') AND NEW.last_error IS NOT NULL
                  THEN jsonb_strip_nulls(jsonb_build_object('worker', NEW.lease_owner, 'error', NEW.last_error))
-                 WHEN NEW.lease_owner IS NOT NULL THEN jsonb_build_object('worker', NEW.lease_owner) END);
+                 WHEN NEW.lease_owner IS NOT NULL THEN jsonb_build_object('worker', NEW.lease_owner) END,
+            (SELECT t.created_at FROM orcastra.tasks t WHERE t.id = NEW.task_id));
     RETURN NEW;
 END
 $$;

@@ -95,8 +95,10 @@ BEGIN
             FROM items i ORDER BY i.idx
             RETURNING s.id, s.state, s.item_index
         ), audit AS (
-            INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
-            SELECT n.id, v_group.task_id, NULL, n.state, 0, 'fanned out' FROM new_steps n
+            INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason, task_created_at)
+            SELECT n.id, v_group.task_id, NULL, n.state, 0, 'fanned out',
+                   (SELECT t.created_at FROM orcastra.tasks t WHERE t.id = v_group.task_id) -- the partition key (0014)
+            FROM new_steps n
         ), stored AS (
             INSERT INTO orcastra.step_items (step_id, item)
             SELECT n.id, v_list -> n.item_index FROM new_steps n

@@ -1,5 +1,6 @@
--- Retention: deleting finished tasks with everything they own (steps, edges, results, task and
--- step transitions), by the orchestrators' chore (prune_expired_tasks) and by `orcastra prune`
+-- Retention: deleting finished tasks with everything they own (steps, edges, fan-out items and
+-- results; their task and step transitions go with their week's history partition:
+-- history_partitions.sql), by the orchestrators' chore (prune_expired_tasks) and by `orcastra prune`
 -- (prunable_tasks → lock_tasks_for_pruning → archive_tasks → delete_tasks, in one transaction).
 --
 -- A task is deleted only when it is in a final state (complete, error, cancelled,
@@ -59,8 +60,9 @@ AS $$
 $$;
 
 -- Locks what it can of the candidates (each with the finished_at it was chosen with) and returns
--- the tasks it may delete, oldest first, within p_max_rows rows owned in all (the task, its
--- transitions, steps, edges, results and step transitions; at least one task, however large).
+-- the tasks it may delete, oldest first, within p_max_rows rows deleted in all (the task, its
+-- steps, edges, items and results; at least one task, however large). Their transitions are not
+-- counted: they are not deleted row by row but dropped with their week's partition.
 -- A task whose row or any of whose steps another transaction holds is skipped (taken next time).
 CREATE OR REPLACE FUNCTION orcastra.lock_tasks_for_pruning(p_tasks uuid[], p_finished_at timestamptz[], p_max_rows integer)
 RETURNS TABLE (task_id uuid, owned_rows bigint)
@@ -94,10 +96,6 @@ BEGIN
     RETURN QUERY
     WITH counts AS (
         SELECT t.id AS task_id, 1::bigint AS n FROM unnest(v_locked) AS t(id)
-        UNION ALL
-        SELECT tt.task_id, count(*) FROM orcastra.task_transitions tt WHERE tt.task_id = ANY (v_locked) GROUP BY tt.task_id
-        UNION ALL
-        SELECT st.task_id, count(*) FROM orcastra.step_transitions st WHERE st.task_id = ANY (v_locked) GROUP BY st.task_id
         UNION ALL
         SELECT s.task_id, count(*) + count(r.step_id) + count(i.step_id) FROM orcastra.steps s
         LEFT JOIN orcastra.step_results r ON r.step_id = s.id LEFT JOIN orcastra.step_items i ON i.step_id = s.id
@@ -133,10 +131,11 @@ AS $$
         'edges', (SELECT coalesce(jsonb_agg(jsonb_build_object('parent_id', e.parent_id, 'child_id', e.child_id)
                                             ORDER BY e.parent_id, e.child_id), '[]')
                   FROM orcastra.steps s JOIN orcastra.step_edges e ON e.parent_id = s.id WHERE s.task_id = t.id),
-        'task_transitions', (SELECT coalesce(jsonb_agg(to_jsonb(tt) - 'task_id' ORDER BY tt.id), '[]')
-                             FROM orcastra.task_transitions tt WHERE tt.task_id = t.id),
-        'step_transitions', (SELECT coalesce(jsonb_agg(to_jsonb(st) - 'task_id' ORDER BY st.id), '[]')
-                             FROM orcastra.step_transitions st WHERE st.task_id = t.id)
+        -- task_created_at = t.created_at: the task's own partition only (migration 0014).
+        'task_transitions', (SELECT coalesce(jsonb_agg(to_jsonb(tt) - 'task_id' - 'task_created_at' ORDER BY tt.id), '[]')
+                             FROM orcastra.task_transitions tt WHERE tt.task_id = t.id AND tt.task_created_at = t.created_at),
+        'step_transitions', (SELECT coalesce(jsonb_agg(to_jsonb(st) - 'task_id' - 'task_created_at' ORDER BY st.id), '[]')
+                             FROM orcastra.step_transitions st WHERE st.task_id = t.id AND st.task_created_at = t.created_at)
     )::text
     FROM orcastra.tasks t JOIN orcastra.templates tp ON tp.id = t.template_id
     WHERE t.id = ANY (p_tasks)
@@ -144,7 +143,8 @@ AS $$
 $$;
 
 -- Deletes the tasks (locked by lock_tasks_for_pruning in this transaction) and everything they
--- own, children first. Returns the rows deleted and the bytes of row data they held (what vacuum
+-- own, children first; not their transitions, which stay, owned by nobody and read by nobody,
+-- until maintain_history_partitions drops their week whole (no vacuum). Returns the rows deleted and the bytes of row data they held (what vacuum
 -- makes reusable; their index entries besides).
 CREATE OR REPLACE FUNCTION orcastra.delete_tasks(p_tasks uuid[], OUT deleted_rows bigint, OUT deleted_bytes bigint)
 LANGUAGE plpgsql
@@ -160,9 +160,6 @@ BEGIN
     deleted_bytes := 0;
     IF cardinality(p_tasks) = 0 THEN RETURN; END IF;
     SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}') INTO v_steps FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks);
-    WITH d AS (DELETE FROM orcastra.step_transitions x WHERE x.task_id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)
-    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
-    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
     WITH d AS (DELETE FROM orcastra.step_results x WHERE x.step_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
     SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
     deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
@@ -174,9 +171,6 @@ BEGIN
     SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
     deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
     WITH d AS (DELETE FROM orcastra.steps x WHERE x.task_id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)
-    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
-    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
-    WITH d AS (DELETE FROM orcastra.task_transitions x WHERE x.task_id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)
     SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
     deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
     WITH d AS (DELETE FROM orcastra.tasks x WHERE x.id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)

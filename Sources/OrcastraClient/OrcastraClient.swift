@@ -196,20 +196,25 @@ public struct OrcastraClient: Sendable {
     ///
     /// Creation rows come first (they are written by one statement, in no defined order), then by
     /// time, task before step, and the log's own id (which orders the moves of one transaction).
-    /// With `step`, only that step's moves (what `orcastra step show` reads).
+    /// With `step`, only that step's moves (what `orcastra step show` reads). Read through the
+    /// task's row: a pruned task's history stays in its week's partition until the week is
+    /// dropped (docs/retention.md), and its creation time names that partition.
     public func events(_ id: UUID, step: Int64? = nil) async throws -> [TransitionEvent] {
         let rows = try await pool.query("""
+            WITH owner AS MATERIALIZED (SELECT t.id, t.created_at FROM orcastra.tasks t WHERE t.id = \(id))
             SELECT x.* FROM (
                 SELECT tt.created_at, 'task' AS kind, NULL::bigint AS step_id, NULL::text AS step_name,
                        tt.from_state, tt.to_state, tt.reason, NULL::int AS attempt, tt.metadata::text AS metadata,
                        tt.id AS log_id, 0 AS kind_order
-                FROM orcastra.task_transitions tt WHERE tt.task_id = \(id) AND \(step)::bigint IS NULL
+                FROM owner o JOIN orcastra.task_transitions tt ON tt.task_id = o.id AND tt.task_created_at = o.created_at
+                WHERE \(step)::bigint IS NULL
                 UNION ALL
                 SELECT st.created_at, 'step', st.step_id, s.name,
                        st.from_state, st.to_state, st.reason, st.attempt, st.metadata::text,
                        st.id, 1
-                FROM orcastra.step_transitions st JOIN orcastra.steps s ON s.id = st.step_id
-                WHERE st.task_id = \(id) AND (\(step)::bigint IS NULL OR st.step_id = \(step))
+                FROM owner o JOIN orcastra.step_transitions st ON st.task_id = o.id AND st.task_created_at = o.created_at
+                JOIN orcastra.steps s ON s.id = st.step_id
+                WHERE \(step)::bigint IS NULL OR st.step_id = \(step)
             ) x
             ORDER BY x.from_state IS NOT NULL, CASE WHEN x.from_state IS NULL THEN x.kind_order END, x.created_at, x.kind_order, x.log_id
             """)

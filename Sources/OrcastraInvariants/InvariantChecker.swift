@@ -498,5 +498,28 @@ public struct InvariantChecker: Sendable {
                    OR (c.state = 'pending' AND c.max_parallel IS NOT NULL AND c.active > c.max_parallel)
                 ORDER BY c.id LIMIT :limit
                 """),
+        Invariant(
+            name: "history-owned-and-keyed",
+            rule: "Every transition of a task or step that exists carries its task's created_at (the history's partition key, migration 0014), and a step transition belongs to its step's task; a step's history without the step is left only by a pruned task (steps are never deleted alone).",
+            sql: """
+                SELECT t.id AS task_id, NULL::bigint AS step_id, NULL::text AS step_name,
+                       format('Its transition %s is keyed %s, not the task''s created_at %s: it sits in the wrong week''s partition and would be dropped with that week.',
+                              tt.id, tt.task_created_at, t.created_at) AS message
+                FROM orcastra.task_transitions tt JOIN orcastra.tasks t ON t.id = tt.task_id
+                WHERE tt.task_created_at <> t.created_at
+                UNION ALL
+                SELECT s.task_id, s.id, s.name,
+                       CASE WHEN st.task_id <> s.task_id THEN format('Its transition %s names task %s, not its own task.', st.id, st.task_id)
+                            ELSE format('Its transition %s is keyed %s, not the task''s created_at %s: it sits in the wrong week''s partition and would be dropped with that week.',
+                                        st.id, st.task_created_at, t.created_at) END
+                FROM orcastra.step_transitions st JOIN orcastra.steps s ON s.id = st.step_id JOIN orcastra.tasks t ON t.id = s.task_id
+                WHERE st.task_id <> s.task_id OR st.task_created_at <> t.created_at
+                UNION ALL
+                SELECT st.task_id, st.step_id, NULL::text,
+                       format('Its task exists but the step does not, though its transition %s does: a step was deleted without its task.', st.id)
+                FROM orcastra.step_transitions st JOIN orcastra.tasks t ON t.id = st.task_id
+                WHERE NOT EXISTS (SELECT 1 FROM orcastra.steps s WHERE s.id = st.step_id)
+                ORDER BY 1, 2 LIMIT :limit
+                """)
     ]
 }

@@ -34,6 +34,11 @@ public struct OrchestratorConfiguration: Sendable {
     public var pruneBatchRows: Int = 10_000
     /// The least rest between two pruning batches (each rests at least as long as it took).
     public var prunePause: Duration = .milliseconds(10)
+    /// How often the history's weekly partitions are created ahead and emptied weeks dropped (the
+    /// first time at start; ``HistoryPartitioner``). Runs whether or not pruning is on.
+    public var historyPartitionInterval: Duration = .seconds(600)
+    /// How many weeks after this one get their history partitions ahead of time.
+    public var historyWeeksAhead: Int = 4
 
     public init(conninfo: String) {
         self.conninfo = conninfo
@@ -100,6 +105,9 @@ public actor Orchestrator: Service {
                                     batchRows: configuration.pruneBatchRows, pause: configuration.prunePause, logger: logger)
             return Task { await pruner.run() }
         }
+        let partitioner = HistoryPartitioner(conninfo: configuration.conninfo, interval: configuration.historyPartitionInterval,
+                                             weeksAhead: configuration.historyWeeksAhead, logger: logger)
+        let partitioning = Task { await partitioner.run() }
         var backoff = (current: Duration.milliseconds(100), maximum: Duration.seconds(5))
         for await _ in wakeups {
             if Task.isCancelled { break }
@@ -125,6 +133,8 @@ public actor Orchestrator: Service {
         polling.cancel()
         pruning?.cancel()
         await pruning?.value
+        partitioning.cancel()
+        await partitioning.value
         dueTimer?.cancel()
         await connection?.close()
         logger.info("orchestrator stopped")

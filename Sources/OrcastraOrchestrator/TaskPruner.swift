@@ -4,7 +4,8 @@ import OrcastraPostgres
 import OrcastraTemplates
 
 /// The retention chore: deletes finished tasks whose retention ran out, with everything they own,
-/// one bounded batch per transaction (`orcastra.prune_expired_tasks`, Migrations/functions/retention.sql).
+/// one bounded batch per transaction (`orcastra.prune_expired_tasks`, Migrations/functions/retention.sql),
+/// then drops the history partitions of weeks no task is left in (``HistoryPartitioner``).
 ///
 /// It runs beside the orchestrator's other chores on a connection of its own, so a long prune never
 /// delays a retry, a lease recovery or a schedule. Throttled: after each batch it rests as long as
@@ -41,6 +42,12 @@ struct TaskPruner: Sendable {
                 if round.tasks > 0 {
                     logger.info("deleted finished tasks whose retention ran out", metadata: [
                         "tasks": "\(round.tasks)", "rows": "\(round.rows)", "batches": "\(round.batches)"])
+                    // Their history goes with its week once no task of the week is left.
+                    let history = try await HistoryPartitioner.maintain(on: live)
+                    if history.dropped > 0 {
+                        logger.info("dropped history partitions no task is left in", metadata: [
+                            "partitions": "\(history.dropped)", "bytes": "\(history.droppedBytes)"])
+                    }
                 }
             } catch let error as PostgresError where error.meansSchemaNotMigrated {
                 if !warnedNotMigrated {

@@ -51,6 +51,9 @@ public enum OrcastraSQLState: String, CaseIterable, Sendable {
     /// `create_task` was given a context in which the template's concurrency key selects nothing
     /// (or null), so the task could not be counted under any key.
     case concurrencyKeyMissing = "OR010"
+    /// `maintain_history_partitions` or `create_history_partition` was given an argument out of
+    /// range (a table that is not history, a week that does not start on Monday 00:00 UTC).
+    case historyPartitionArgument = "OR021"
     /// `create_task`, `create_task_by_name` or `create_tasks` was given a traceparent that is not a
     /// W3C trace context (docs/tracing.md).
     case traceparentInvalid = "OR025"

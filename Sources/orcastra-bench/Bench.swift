@@ -364,6 +364,15 @@ final class Bench: @unchecked Sendable {
                 SELECT id FROM orcastra.steps WHERE state = 'waiting_for_retry' AND visible_at <= now()
                 ORDER BY visible_at LIMIT 1000 FOR UPDATE SKIP LOCKED
                 """),
+            // What `orcastra task show` reads: one task's log, through its row and its week's partition.
+            ("task log (task show)", """
+                WITH owner AS MATERIALIZED (SELECT t.id, t.created_at FROM orcastra.tasks t WHERE t.id = \(probeTasks[0]))
+                SELECT st.id, st.to_state FROM owner o
+                JOIN orcastra.step_transitions st ON st.task_id = o.id AND st.task_created_at = o.created_at
+                UNION ALL
+                SELECT tt.id, tt.to_state FROM owner o
+                JOIN orcastra.task_transitions tt ON tt.task_id = o.id AND tt.task_created_at = o.created_at
+                """),
             ("expired leases", """
                 SELECT id FROM orcastra.steps WHERE state = 'in_progress' AND lease_expires_at < clock_timestamp()
                 ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED
@@ -392,7 +401,8 @@ final class Bench: @unchecked Sendable {
         return result
     }
 
-    /// Loads `count` finished two-step tasks with set-based SQL (results and edges included).
+    /// Loads `count` finished two-step tasks with set-based SQL (results, edges and their history:
+    /// 2 task and 6 step transitions each, keyed to the task's creation week as the triggers do).
     private func loadHistory(_ count: Int) async throws {
         print("  … loading \(count) finished tasks of history")
         let probe = templates["probe"]!
@@ -418,8 +428,22 @@ final class Bench: @unchecked Sendable {
                 INSERT INTO orcastra.step_results (step_id, result)
                 SELECT id, '{}'::jsonb FROM orcastra.steps WHERE state_reason = 'history'
                 """)
+            try await connection.execute("""
+                INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason, task_created_at)
+                SELECT t.id, m.f, m.t, 'history', t.created_at FROM orcastra.tasks t
+                CROSS JOIN (VALUES (NULL, 'in_progress'), ('in_progress', 'complete')) AS m(f, t)
+                WHERE t.state_reason = 'history'
+                """)
+            try await connection.execute("""
+                INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason, task_created_at)
+                SELECT s.id, s.task_id, m.f, m.t, 1, 'history', t.created_at FROM orcastra.steps s JOIN orcastra.tasks t ON t.id = s.task_id
+                CROSS JOIN (VALUES (NULL, 'enqueued'), ('enqueued', 'in_progress'), ('in_progress', 'complete')) AS m(f, t)
+                WHERE s.state_reason = 'history'
+                """)
             try await connection.execute("VACUUM ANALYZE orcastra.tasks")
             try await connection.execute("VACUUM ANALYZE orcastra.steps")
+            try await connection.execute("VACUUM ANALYZE orcastra.task_transitions")
+            try await connection.execute("VACUUM ANALYZE orcastra.step_transitions")
             try await connection.execute("VACUUM ANALYZE orcastra.step_edges")
         }
         print("  … loaded in \(String(format: "%.1f", (ContinuousClock.now - started).milliseconds / 1000)) s")

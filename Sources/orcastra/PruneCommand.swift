@@ -12,12 +12,14 @@ struct PruneCommand: AsyncParsableCommand {
         abstract: "Delete finished tasks with everything they own, optionally archiving them first.",
         discussion: """
             Deletes finished tasks (complete, error, cancelled, resolved_manually) with their steps, \
-            results and transitions, in batches of at most --batch-rows rows per transaction, like \
+            edges and results, in batches of at most --batch-rows rows per transaction, like \
             the orchestrators' retention chore. With --older-than, every finished task that \
             finished longer ago than that; without it, those whose retention ran out (the \
             template's `retention:`, else ORCASTRA_RETENTION_* or the defaults 7d complete and \
             cancelled, 30d error and resolved_manually). A task with a step still running is left \
-            for later.
+            for later. Their transitions are not deleted row by row: afterwards the history's \
+            weekly partitions in which no task is left are dropped whole (as the orchestrators do; \
+            docs/retention.md, "Partitioned history").
 
             --archive DIR first writes what each batch deletes to DIR/orcastra-prune-<time>.jsonl.gz \
             (gzip; one JSON object per task with its steps and results, edges and transitions; \
@@ -49,7 +51,7 @@ struct PruneCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The most rows one transaction deletes, 1 to 10000.", valueName: "rows"))
     var batchRows = 10_000
 
-    @Flag(help: "Print JSON for scripts: {\"dry_run\", \"tasks\", \"by_state\"} or {\"tasks\", \"rows\", \"bytes\", \"batches\", \"archive\", \"archive_bytes\"}.")
+    @Flag(help: "Print JSON for scripts: {\"dry_run\", \"tasks\", \"by_state\"} or {\"tasks\", \"rows\", \"bytes\", \"batches\", \"archive\", \"archive_bytes\", \"history_partitions_dropped\", \"history_bytes_dropped\"}.")
     var json = false
 
     @OptionGroup var database: DatabaseOptions
@@ -197,6 +199,13 @@ struct PruneCommand: AsyncParsableCommand {
         }
         if !json && CLI.standardErrorIsTerminal && totals.tasks > 0 { CLI.writeError("\n") }
         if totals.tasks == 0 { try await checkTemplateExists(selection, on: connection) }
+        if totals.tasks > 0 {
+            // The history of what was deleted goes with its week, once no task of the week is left.
+            let history = try await connection.queryRow(
+                "SELECT dropped, dropped_bytes FROM orcastra.maintain_history_partitions()")
+            totals.historyPartitionsDropped = try history.decode("dropped", as: Int.self)
+            totals.historyBytesDropped = try history.decode("dropped_bytes", as: Int.self)
+        }
         if let archiveFile {
             try archiveFile.close()
             if totals.tasks == 0 { try? FileManager.default.removeItem(at: archiveFile.url) } else { totals.archive = archiveFile.url.path }
@@ -210,6 +219,11 @@ struct PruneCommand: AsyncParsableCommand {
             return
         }
         print("Deleted \(CLI.count(totals.tasks, "task", "tasks")) with everything they owned: \(totals.rows) rows, \(Self.bytes(totals.bytes)) of row data (reusable once vacuumed), in \(CLI.count(totals.batches, "transaction", "transactions")).")
+        if totals.historyPartitionsDropped > 0 {
+            print("Dropped \(CLI.count(totals.historyPartitionsDropped, "history partition", "history partitions")) no task is left in (\(Self.bytes(totals.historyBytesDropped)) freed at once).")
+        } else {
+            print("Their transitions stay until no task created in their week is left; then their week's history partition is dropped whole.")
+        }
         if let path = totals.archive {
             print("Archived them first to \(path) (\(Self.bytes(totals.archiveBytes)) gzipped; read with gzip -dc).")
         }
@@ -283,6 +297,11 @@ struct PruneCommand: AsyncParsableCommand {
         var batches = 0
         var archive: String?
         var archiveBytes = 0
-        enum CodingKeys: String, CodingKey { case tasks, rows, bytes, batches, archive, archiveBytes = "archive_bytes" }
+        var historyPartitionsDropped = 0
+        var historyBytesDropped = 0
+        enum CodingKeys: String, CodingKey {
+            case tasks, rows, bytes, batches, archive, archiveBytes = "archive_bytes"
+            case historyPartitionsDropped = "history_partitions_dropped", historyBytesDropped = "history_bytes_dropped"
+        }
     }
 }

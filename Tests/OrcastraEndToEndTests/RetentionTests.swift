@@ -1,4 +1,5 @@
 import Foundation
+import OrcastraClient
 import OrcastraInvariants
 import OrcastraPostgres
 import OrcastraStore
@@ -59,7 +60,11 @@ extension EndToEndTests {
         let live = try await cluster.submit("e2e_idle/idle")
         let cancelled = try await cluster.submit("e2e_idle/idle")
         _ = try await cluster.pool.query("SELECT orcastra.cancel_task(\(cancelled), 'test')")
+        // Created 60 days ago: its history moves to that week's partition with it.
         _ = try await cluster.pool.query("UPDATE orcastra.tasks SET created_at = now() - interval '60 days' WHERE id = \(live)")
+        for table in ["task_transitions", "step_transitions"] {
+            _ = try await cluster.pool.query(SQL(unsafeRaw: "UPDATE orcastra.\(table) SET task_created_at = (SELECT created_at FROM orcastra.tasks WHERE id = '\(live.uuidString)') WHERE task_id = '\(live.uuidString)'"))
+        }
 
         // Expired: complete 8 days ago (default 7d), complete 2 days ago with the template's 1d,
         // cancelled 8 days ago (default 7d). Kept: complete 6 days ago (default), 100 days ago with
@@ -71,14 +76,20 @@ extension EndToEndTests {
         try await finishedAgo(cluster, Array(plain.suffix(3)), days: 6)
         try await finishedAgo(cluster, kept, days: 100)
         let before = try await owned(cluster, unexpired)
-        #expect(try await owned(cluster, expired)["steps"] == expired.count * 2)
+        let expiredHistory = try await owned(cluster, expired)
+        #expect(expiredHistory["steps"] == expired.count * 2)
 
         try cluster.orchestrator(["--poll-interval", "200ms", "--prune-interval", "200ms"])
         let gone = await waitUntil(within: .seconds(30)) {
             try await cluster.count("SELECT count(*) FROM orcastra.tasks WHERE id = ANY (\(expired.map(\.uuidString))::uuid[])") == 0
         }
         #expect(gone, "\(cluster.logs)")
-        #expect(try await owned(cluster, expired) == ["tasks": 0, "steps": 0, "task_transitions": 0, "step_transitions": 0])
+        // Their history stays in this week's partitions (tasks of this week are left), read by
+        // nobody: every reader looks history up through its task or step.
+        #expect(try await owned(cluster, expired) == ["tasks": 0, "steps": 0, "task_transitions": expiredHistory["task_transitions"]!,
+                                                      "step_transitions": expiredHistory["step_transitions"]!])
+        await #expect(throws: StoreError.self) { _ = try await OrcastraClient(pool: cluster.pool).events(expired[0]) }
+        #expect(try await OrcastraClient(pool: cluster.pool).events(live).count == 3)
         // Nothing else: the unexpired tasks keep every row, and no step, edge or result is left without its owner.
         #expect(try await owned(cluster, unexpired) == before)
         #expect(try await cluster.count("SELECT count(*) FROM orcastra.tasks") == unexpired.count)
@@ -103,7 +114,7 @@ extension EndToEndTests {
                 SELECT (SELECT id FROM orcastra.templates WHERE name = \(template)), 'complete', 'loaded', '{}'::jsonb,
                        now() - \(days) * interval '1 day', now() - \(days) * interval '1 day', now() - \(days) * interval '1 day'
                 FROM generate_series(1, \(count))
-                RETURNING id, finished_at
+                RETURNING id, finished_at, created_at
             ), s AS (
                 INSERT INTO orcastra.steps (task_id, name, namespace, state, state_reason, max_attempts, attempts, pending_parents, finished_at)
                 SELECT t.id, n.name, 'e2e', 'complete', 'loaded', 1, 1, 0, t.finished_at FROM t CROSS JOIN (VALUES ('first'), ('second')) AS n(name)
@@ -111,15 +122,32 @@ extension EndToEndTests {
             ), r AS (
                 INSERT INTO orcastra.step_results (step_id, result) SELECT s.id, '{"ok": true}'::jsonb FROM s
             ), st AS (
-                INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
-                SELECT s.id, s.task_id, 'in_progress', 'complete', 1, 'loaded' FROM s
+                INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason, task_created_at)
+                SELECT s.id, s.task_id, 'in_progress', 'complete', 1, 'loaded', t.created_at FROM s JOIN t ON t.id = s.task_id
             ), tt AS (
-                INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason)
-                SELECT t.id, 'in_progress', 'complete', 'loaded' FROM t
+                INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason, task_created_at)
+                SELECT t.id, 'in_progress', 'complete', 'loaded', t.created_at FROM t
             )
             INSERT INTO orcastra.step_edges (parent_id, child_id)
             SELECT a.id, b.id FROM s a JOIN s b ON b.task_id = a.task_id AND b.name = 'second' WHERE a.name = 'first'
             """)
+    }
+
+    /// The orchestrator makes the history's partitions ahead at start, even with pruning off: the
+    /// weeks after this one, dropped here (they are empty), are back without anyone asking.
+    @Test func orchestratorMakesHistoryPartitionsAheadAtStart() async throws {
+        let cluster = try await ProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        let ahead: SQL = "SELECT count(*) FROM orcastra.history_partitions WHERE week > orcastra.history_week(now())"
+        #expect(try await cluster.count(ahead) == 8)
+        for row in try await cluster.pool.query("SELECT table_name FROM orcastra.history_partitions WHERE week > orcastra.history_week(now())") {
+            _ = try await cluster.pool.query(SQL(unsafeRaw: "DROP TABLE orcastra.\(try row.decode("table_name", as: String.self))"))
+        }
+        #expect(try await cluster.count(ahead) == 0)
+        try cluster.orchestrator(["--poll-interval", "200ms", "--prune-interval", "off"])
+        let made = await waitUntil(within: .seconds(30)) { try await cluster.count(ahead) == 8 }
+        #expect(made, "\(cluster.logs)")
+        #expect(cluster.logs.contains("history partitions maintained"), "\(cluster.logs)")
     }
 
     @Test func twoOrchestratorsShareABacklogWithoutErrors() async throws {
@@ -140,8 +168,14 @@ extension EndToEndTests {
         #expect(try await cluster.count("SELECT count(*) FROM orcastra.steps") == 600)
         #expect(try await cluster.count("SELECT count(*) FROM orcastra.step_results") == 600)
         #expect(try await cluster.count("SELECT count(*) FROM orcastra.step_edges") == 300)
-        #expect(try await cluster.count("SELECT count(*) FROM orcastra.step_transitions") == 600)
+        // The pruned tasks' history went whole with their week's partitions (created ten days ago:
+        // no task of that week is left), dropped by the orchestrators after their rounds.
+        let historyGone = await waitUntil(within: .seconds(30)) {
+            try await cluster.count("SELECT count(*) FROM orcastra.step_transitions") == 600
+        }
+        #expect(historyGone, "\(cluster.logs)")
         #expect(try await cluster.count("SELECT count(*) FROM orcastra.task_transitions") == 300)
+        #expect(cluster.logs.contains("dropped history partitions no task is left in"), "\(cluster.logs)")
         // Neither waited on the other into an error (a deadlock, a lock timeout, a failed batch).
         #expect(!cluster.logs.contains("pruning expired tasks failed"), "\(cluster.logs)")
         #expect(cluster.logs.contains("deleted finished tasks whose retention ran out"))

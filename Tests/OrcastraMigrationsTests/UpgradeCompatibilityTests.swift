@@ -30,6 +30,12 @@ import Testing
         // Drops tasks_pending_run_at and creates it again at once, under the same name, with a
         // narrower predicate (not waiting_for_slot): no binary names an index.
         "0010_limits_and_deadlines.sql": "index rebuilt under its own name in the same migration",
+        // Renames task_transitions and step_transitions aside, creates them again under their own
+        // names as partitioned tables with the same columns plus task_created_at (defaulting to
+        // now(), right for what an older create_task writes), copies every row and drops the old
+        // tables, in one transaction; the functions that write them are re-applied in the same
+        // `orcastra migrate` (HistoryUpgradeTests).
+        "0014_partitioned_history.sql": "history tables rebuilt as partitioned ones under their own names in the same migration",
     ]
 
     var migrations: URL {
