@@ -150,11 +150,20 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
-        // The HTTP API (docs/api.md): the server side of docs/openapi.yaml, generated once into
-        // Generated/ by scripts/generate-openapi.sh, implemented on OrcastraClient and served by Hummingbird.
+        // The types of docs/openapi.yaml (schemas, operations' inputs and outputs, APIProtocol), generated
+        // once into Generated/ by scripts/generate-openapi.sh and shared by the server and the client.
+        .target(
+            name: "OrcastraAPITypes",
+            dependencies: ["OrcastraTemplates",
+                           .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                           .product(name: "HTTPTypes", package: "swift-http-types")],
+            swiftSettings: strict
+        ),
+        // The HTTP API (docs/api.md): the server side of docs/openapi.yaml (routing generated into
+        // Generated/ by scripts/generate-openapi.sh), implemented on OrcastraClient and served by Hummingbird.
         .target(
             name: "OrcastraHTTP",
-            dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraClient", "OrcastraTemplates", "OrcastraMigrations",
+            dependencies: ["OrcastraAPITypes", "OrcastraPostgres", "OrcastraStore", "OrcastraClient", "OrcastraTemplates", "OrcastraMigrations",
                            "OrcastraStateMachines", "OrcastraSchedules", "OrcastraMetrics", "OrcastraPrometheus", "OrcastraOrchestrator",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -176,12 +185,12 @@ let package = Package(
             swiftSettings: strict
         ),
         // What the executables share: database options, durations, signals, logging, configuration scopes.
-        // The CLI's way to the HTTP API (`orcastra --api-url`): the client side of docs/openapi.yaml,
-        // generated once into Generated/ by scripts/generate-openapi.sh, over Foundation's URLSession,
+        // The CLI's way to the HTTP API (`orcastra --api-url`): the client side of docs/openapi.yaml
+        // (generated into Generated/ by scripts/generate-openapi.sh), over Foundation's URLSession,
         // answering in OrcastraClient's own values so the CLI prints the same either way.
         .target(
             name: "OrcastraAPIClient",
-            dependencies: ["OrcastraClient", "OrcastraStore", "OrcastraTemplates", "OrcastraStateMachines", "OrcastraSchedules",
+            dependencies: ["OrcastraAPITypes", "OrcastraClient", "OrcastraStore", "OrcastraTemplates", "OrcastraStateMachines", "OrcastraSchedules",
                            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                            .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
                            .product(name: "HTTPTypes", package: "swift-http-types")],

@@ -1,5 +1,6 @@
 import Foundation
 import OpenAPIRuntime
+import OrcastraAPITypes
 import OrcastraClient
 import OrcastraSchedules
 import OrcastraStateMachines

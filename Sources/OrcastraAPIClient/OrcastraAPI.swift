@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import OpenAPIRuntime
 import OpenAPIURLSession
+import OrcastraAPITypes
 import OrcastraClient
 import OrcastraStateMachines
 import OrcastraStore

@@ -1,4 +1,5 @@
 import Foundation
+import OrcastraAPITypes
 import OrcastraClient
 
 /// The worker registry and a step's attempts over HTTP: what `orcastra worker list` and

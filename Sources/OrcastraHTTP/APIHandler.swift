@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import OpenAPIRuntime
+import OrcastraAPITypes
 import OrcastraClient
 import OrcastraMigrations
 import OrcastraPostgres
