@@ -39,7 +39,11 @@ let package = Package(
         // OTLP/HTTP only: the default traits would also build gRPC (docs/tracing.md).
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", from: "1.0.0"),
-        .package(url: "https://github.com/apple/swift-openapi-urlsession", from: "1.4.0"),
+        // The CLI's client for the HTTP API (`--api-url`): AsyncHTTPClient streams the event stream
+        // as it comes on Linux too, and trusts a private CA (`--api-cacert`) through swift-nio-ssl.
+        .package(url: "https://github.com/swift-server/swift-openapi-async-http-client", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -186,13 +190,16 @@ let package = Package(
         ),
         // What the executables share: database options, durations, signals, logging, configuration scopes.
         // The CLI's way to the HTTP API (`orcastra --api-url`): the client side of docs/openapi.yaml
-        // (generated into Generated/ by scripts/generate-openapi.sh), over Foundation's URLSession,
+        // (generated into Generated/ by scripts/generate-openapi.sh), over AsyncHTTPClient,
         // answering in OrcastraClient's own values so the CLI prints the same either way.
         .target(
             name: "OrcastraAPIClient",
             dependencies: ["OrcastraAPITypes", "OrcastraClient", "OrcastraStore", "OrcastraTemplates", "OrcastraStateMachines", "OrcastraSchedules",
                            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
-                           .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
+                           .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: strict
         ),

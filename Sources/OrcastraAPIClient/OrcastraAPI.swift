@@ -1,7 +1,6 @@
 import Foundation
 import HTTPTypes
 import OpenAPIRuntime
-import OpenAPIURLSession
 import OrcastraAPITypes
 import OrcastraClient
 import OrcastraStateMachines
@@ -18,15 +17,16 @@ public struct OrcastraAPI: Sendable {
     public let url: URL
     let client: Client
 
-    /// `url` is the API's base (`http://host:8080`); `token` the bearer token (`orcastra token create`).
-    public init(url text: String, token: String?) throws(APIAddressError) {
+    /// `url` is the API's base (`http://host:8080`); `token` the bearer token (`orcastra token create`);
+    /// `caCertificates` a private CA to trust besides the system's (`--api-cacert`).
+    public init(url text: String, token: String?, caCertificates: APICACertificates? = nil) throws(APIAddressError) {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
               url.host?.isEmpty == false else {
             throw APIAddressError(url: text)
         }
         self.url = url
         client = Client(serverURL: url, configuration: .init(dateTranscoder: APIDates()),
-                        transport: URLSessionTransport(),
+                        transport: APITransport.make(caCertificates: caCertificates),
                         middlewares: token.map { [BearerToken(token: $0)] } ?? [])
     }
 
@@ -83,7 +83,6 @@ public struct OrcastraAPI: Sendable {
         }
     }
 
-    /// The step's state afterwards; `reason` goes into the step's log (the API's own without one).
     /// One step with its attempts and state changes (`GET /v1/steps/{id}/attempts`).
     public func step(_ id: Int64) async throws -> StepHistory {
         switch try await call({ try await client.listStepAttempts(path: .init(id: id)) }) {
@@ -101,8 +100,8 @@ public struct OrcastraAPI: Sendable {
     /// Reads the task's live event stream (`Accept: text/event-stream`) after event `after`,
     /// calling `onTransition` for each transition as it comes, until the stream ends. Returns the
     /// id of the last event read (for `Last-Event-ID` on a reconnect) and whether the server said
-    /// `end` (the task is finished or in error). Foundation's URLSession on Linux hands over a
-    /// response only when it is complete, so there the transitions come all at once, at the end.
+    /// `end` (the task is finished or in error). A stream cut short (the transport's one-minute
+    /// limit on a request, a proxy) throws ``APIUnreachable``: take it up again after `lastID`.
     public func followEvents(_ id: UUID, after: Int,
                              onTransition: @Sendable (TransitionEvent) async throws -> Void) async throws -> (lastID: Int, ended: Bool) {
         let headers = Operations.ListTaskEvents.Input.Headers(lastEventID: after > 0 ? String(after) : nil,
@@ -117,7 +116,15 @@ public struct OrcastraAPI: Sendable {
         decoder.dateDecodingStrategy = .custom { decoder in
             try APIDates().decode(try decoder.singleValueContainer().decode(String.self))
         }
-        for try await event in body.asDecodedServerSentEvents() {
+        var events = body.asDecodedServerSentEvents().makeAsyncIterator()
+        while true {
+            let next: ServerSentEvent?
+            do {
+                next = try await events.next()
+            } catch let error where !(error is CancellationError) {
+                throw APIUnreachable(url: url.absoluteString, reason: "the event stream broke: \(APITransport.reason(error))")
+            }
+            guard let event = next else { return (last, false) }
             switch event.event {
             case "transition":
                 if let text = event.id, let number = Int(text) { last = max(last, number) }
@@ -129,9 +136,9 @@ public struct OrcastraAPI: Sendable {
                 continue
             }
         }
-        return (last, false)
     }
 
+    /// The step's state afterwards; `reason` goes into the step's log (the API's own without one).
     public func retryStep(_ id: Int64, reason: String? = nil) async throws -> StepState {
         let body = reason.map { Operations.RetryStep.Input.Body.json(.init(reason: $0)) }
         switch try await call({ try await client.retryStep(path: .init(id: id), body: body) }) {
@@ -294,8 +301,7 @@ public struct OrcastraAPI: Sendable {
     }
 
     private static func reason(_ error: any Error) -> String {
-        let described = (error as NSError).localizedDescription
-        return described.isEmpty ? "\(error)" : described
+        APITransport.reason(error)
     }
 }
 

@@ -17,7 +17,7 @@ public struct StepHistory: Sendable, Hashable, Codable {
         case taskID = "task_id", template, step, attempts, transitions
     }
 
-    /// For values read elsewhere (the HTTP API's client): the attempts are told by the transitions.
+    /// The attempts are told by the transitions (`StepAttempt.attempts(from:)`), over SQL and over HTTP alike.
     public init(taskID: UUID, template: String, step: StepDetail, transitions: [TransitionEvent]) {
         self.taskID = taskID
         self.template = template

@@ -30,7 +30,7 @@ public enum OrcastraLaunch {
     /// Ends `orcastra-orchestrator` or `orcastra-worker` after `error`. Bad input found only when
     /// the command runs (a `--database-url` libpq cannot read) is a usage error, exit 64, like the
     /// parser's own refusals and like `orcastra`; anything else is the parser's usual exit 1.
-    public static func exit<Command: ParsableCommand>(_ root: Command.Type, withError error: any Error) -> Never {
+    public static func end<Command: ParsableCommand>(_ root: Command.Type, withError error: any Error) -> Never {
         if let error = error as? MalformedConnectionString {
             FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
             Command.exit(withError: ExitCode(64))

@@ -117,9 +117,10 @@ struct CLIOverHTTPOperatorTests {
         let events = try await fixture.object("GET", "/v1/tasks/\(id)/events", token: token).2
         let reasons = (events["events"] as? [[String: Any]] ?? []).compactMap { $0["reason"] as? String }
         #expect(reasons.contains("customer called"), "\(reasons)")
-        // A body that is not the schema's is refused before anything changes.
+        // A reason that is not a string is refused, naming the field, before anything changes.
         let (refused, _, problem) = try await fixture.object("POST", "/v1/steps/1/retry", token: token, json: #"{"reason": 5}"#)
-        #expect(refused == 400, "\(problem)")
+        #expect(refused == 422, "\(problem)")
+        #expect((problem["errors"] as? [[String: Any]])?.first?["path"] as? String == "reason", "\(problem)")
     }
 
     @Test func waitFollowsTheEventStream() async throws {

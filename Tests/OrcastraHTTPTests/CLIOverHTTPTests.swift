@@ -115,7 +115,7 @@ struct CLIOverHTTPTests {
 
         let schedules = try await tool.run(["--api-url", fixture.base, "schedule", "apply", "nightly.yaml"], environment: unreachableDatabase)
         #expect(schedules.status == 64, "\(schedules.output)")
-        #expect(schedules.standardError.contains("`orcastra schedule apply` cannot go over the HTTP API"), "\(schedules.output)")
+        #expect(schedules.standardError.contains("`orcastra schedule apply nightly.yaml` cannot go over the HTTP API"), "\(schedules.output)")
 
         let fromEnvironment = try await tool.run(["migrate"], environment: unreachableDatabase.merging(["ORCASTRA_API_URL": fixture.base]) { $1 })
         #expect(fromEnvironment.status == 64, "\(fromEnvironment.output)")
