@@ -39,7 +39,11 @@ let package = Package(
         // OTLP/HTTP only: the default traits would also build gRPC (docs/tracing.md).
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", from: "1.0.0"),
-        .package(url: "https://github.com/apple/swift-openapi-urlsession", from: "1.4.0"),
+        // The CLI's client for the HTTP API (`--api-url`): AsyncHTTPClient streams the event stream
+        // as it comes on Linux too, and trusts a private CA (`--api-cacert`) through swift-nio-ssl.
+        .package(url: "https://github.com/swift-server/swift-openapi-async-http-client", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // The dashboard's HTML templates (docs/dashboard.md).
@@ -164,11 +168,20 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        // The HTTP API (docs/api.md): the server side of docs/openapi.yaml, generated once into
-        // Generated/ by scripts/generate-openapi.sh, implemented on OrcastraClient and served by Hummingbird.
+        // The types of docs/openapi.yaml (schemas, operations' inputs and outputs, APIProtocol), generated
+        // once into Generated/ by scripts/generate-openapi.sh and shared by the server and the client.
+        .target(
+            name: "OrcastraAPITypes",
+            dependencies: ["OrcastraTemplates",
+                           .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                           .product(name: "HTTPTypes", package: "swift-http-types")],
+            swiftSettings: strict
+        ),
+        // The HTTP API (docs/api.md): the server side of docs/openapi.yaml (routing generated into
+        // Generated/ by scripts/generate-openapi.sh), implemented on OrcastraClient and served by Hummingbird.
         .target(
             name: "OrcastraHTTP",
-            dependencies: ["OrcastraPostgres", "OrcastraStore", "OrcastraClient", "OrcastraTemplates", "OrcastraMigrations",
+            dependencies: ["OrcastraAPITypes", "OrcastraPostgres", "OrcastraStore", "OrcastraClient", "OrcastraTemplates", "OrcastraMigrations",
                            "OrcastraStateMachines", "OrcastraSchedules", "OrcastraMetrics", "OrcastraPrometheus", "OrcastraOrchestrator",
                            "OrcastraDashboard",
                            .product(name: "Hummingbird", package: "hummingbird"),
@@ -191,14 +204,17 @@ let package = Package(
             swiftSettings: strict
         ),
         // What the executables share: database options, durations, signals, logging, configuration scopes.
-        // The CLI's way to the HTTP API (`orcastra --api-url`): the client side of docs/openapi.yaml,
-        // generated once into Generated/ by scripts/generate-openapi.sh, over Foundation's URLSession,
+        // The CLI's way to the HTTP API (`orcastra --api-url`): the client side of docs/openapi.yaml
+        // (generated into Generated/ by scripts/generate-openapi.sh), over AsyncHTTPClient,
         // answering in OrcastraClient's own values so the CLI prints the same either way.
         .target(
             name: "OrcastraAPIClient",
-            dependencies: ["OrcastraClient", "OrcastraStore", "OrcastraTemplates", "OrcastraStateMachines", "OrcastraSchedules",
+            dependencies: ["OrcastraAPITypes", "OrcastraClient", "OrcastraStore", "OrcastraTemplates", "OrcastraStateMachines", "OrcastraSchedules",
                            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
-                           .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
+                           .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: strict
         ),

@@ -5,15 +5,17 @@
 #
 #   scripts/api-bench.sh                    # release binaries (API_BENCH_BUILD=debug for the debug ones)
 #   API_BENCH_SECONDS=60                    # length of the sustained run
+#   API_BENCH_SCRATCH=/tmp/api-rel          # binaries of `swift build --scratch-path DIR` instead of .build
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${API_BENCH_BUILD:-release}
 SECONDS_LONG=${API_BENCH_SECONDS:-60}
+SCRATCH=${API_BENCH_SCRATCH:-$ROOT/.build}
 if [ "${API_BENCH_SKIP_BUILD:-0}" != 1 ]; then
-    for product in orcastra orcastra-orchestrator; do swift build -c "$BUILD" --product "$product" >/dev/null; done
+    for product in orcastra orcastra-orchestrator; do swift build -c "$BUILD" --scratch-path "$SCRATCH" --product "$product" >/dev/null; done
 fi
-BIN="$ROOT/.build/$BUILD"
+BIN="$SCRATCH/$BUILD"
 ORCASTRA="$BIN/orcastra"
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
 command -v pgbench >/dev/null || PATH="$PATH:$(ls -d /usr/lib/postgresql/*/bin | tail -1)"
@@ -50,11 +52,15 @@ URL="http://127.0.0.1:$PORT"
 
 p50_of_pgbench_log() { cat "$@" | awk '{print $3/1000}' | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int(NR*0.5)+1]}'; }
 
+echo "load average: $(cut -d" " -f1-3 /proc/loadavg)"
 echo "== direct SQL: orcastra.create_task, 1 client, 5,000 submissions (pgbench)"
 echo "SELECT task_id FROM orcastra.create_task($TEMPLATE_ID::bigint, '{\"order_id\": 1}'::jsonb, NULL::text, 0, NULL::timestamptz, false);" > "$WORK/create.sql"
 (cd "$WORK" && pgbench -n -c 1 -t 5000 -f create.sql -l --log-prefix=direct "$ORCASTRA_DATABASE_URL" | grep -E "tps|latency average")
 SQL_P50=$(p50_of_pgbench_log "$WORK"/direct.*)
 echo "direct SQL p50: $SQL_P50 ms"
+# The ceiling for the 16-connection HTTP run: what PostgreSQL itself takes on this machine.
+echo "== direct SQL: orcastra.create_task, 16 clients, 10 s (pgbench)"
+(cd "$WORK" && pgbench -n -c 16 -j 2 -T 10 -f create.sql "$ORCASTRA_DATABASE_URL" | grep -E "^tps|latency average")
 
 cat > "$WORK/submit.lua" <<LUA
 wrk.method = "POST"
@@ -75,6 +81,7 @@ echo "== GET /v1/tasks/{id}, 16 connections, 10 s"
 wrk -t2 -c16 -d10s --latency -s "$WORK/get.lua" "$URL/v1/tasks/$ID" | grep -E "Requests/sec|^ +50%|^ +99%|Non-2xx"
 
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$PID/status"; }
+echo "load average: $(cut -d" " -f1-3 /proc/loadavg)"
 echo "== memory over ${SECONDS_LONG} s of POST /v1/tasks at 16 connections"
 BEFORE=$(rss)
 wrk -t2 -c16 -d"${SECONDS_LONG}s" -s "$WORK/submit.lua" "$URL/v1/tasks" > "$WORK/long.txt" &

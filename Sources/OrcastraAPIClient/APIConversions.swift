@@ -1,5 +1,6 @@
 import Foundation
 import OpenAPIRuntime
+import OrcastraAPITypes
 import OrcastraClient
 import OrcastraSchedules
 import OrcastraStateMachines
@@ -53,6 +54,16 @@ extension OrcastraAPI {
         TransitionEvent(time: event.time, kind: event.kind == .task ? .task : .step, stepID: event.stepId, stepName: event.stepName,
                         from: event.from, to: event.to, reason: event.reason, attempt: event.attempt,
                         metadata: event.metadata.flatMap { $0 == .null ? nil : $0 })
+    }
+
+    static func schedule(_ schedule: Components.Schemas.Schedule) throws -> ScheduleInfo {
+        ScheduleInfo(id: schedule.id, namespace: schedule.namespace, name: schedule.name, template: schedule.template, cron: schedule.cron,
+                     timezone: schedule.timezone, startAt: schedule.startAt, endAt: schedule.endAt,
+                     context: schedule.context, priority: schedule.priority, catchUp: schedule.catchUp.rawValue,
+                     overlap: schedule.overlap.rawValue, paused: schedule.paused, nextFireAt: schedule.nextFireAt,
+                     lastFireAt: schedule.lastFireAt, lastTaskID: schedule.lastTaskId, lastTaskState: schedule.lastTaskState,
+                     lastOutcome: schedule.lastOutcome, lastError: schedule.lastError, firedCount: schedule.firedCount,
+                     skippedCount: schedule.skippedCount, createdAt: schedule.createdAt, updatedAt: schedule.updatedAt)
     }
 
     static func templateSummary(_ summary: Components.Schemas.TemplateSummary) -> TemplateSummary {

@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
 import OpenAPIRuntime
-import OpenAPIURLSession
+import OrcastraAPITypes
 import OrcastraClient
 import OrcastraStateMachines
 import OrcastraStore
@@ -17,15 +17,16 @@ public struct OrcastraAPI: Sendable {
     public let url: URL
     let client: Client
 
-    /// `url` is the API's base (`http://host:8080`); `token` the bearer token (`orcastra token create`).
-    public init(url text: String, token: String?) throws(APIAddressError) {
+    /// `url` is the API's base (`http://host:8080`); `token` the bearer token (`orcastra token create`);
+    /// `caCertificates` a private CA to trust besides the system's (`--api-cacert`).
+    public init(url text: String, token: String?, caCertificates: APICACertificates? = nil) throws(APIAddressError) {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
               url.host?.isEmpty == false else {
             throw APIAddressError(url: text)
         }
         self.url = url
         client = Client(serverURL: url, configuration: .init(dateTranscoder: APIDates()),
-                        transport: URLSessionTransport(),
+                        transport: APITransport.make(caCertificates: caCertificates),
                         middlewares: token.map { [BearerToken(token: $0)] } ?? [])
     }
 
@@ -66,9 +67,10 @@ public struct OrcastraAPI: Sendable {
         }
     }
 
-    /// The task's state afterwards (the API records its own reason in the task's log).
-    public func cancel(_ id: UUID) async throws -> TaskState {
-        switch try await call({ try await client.cancelTask(path: .init(id: id.uuidString.lowercased())) }) {
+    /// The task's state afterwards; `reason` goes into the task's log (the API's own without one).
+    public func cancel(_ id: UUID, reason: String? = nil) async throws -> TaskState {
+        let body = reason.map { Operations.CancelTask.Input.Body.json(.init(reason: $0)) }
+        switch try await call({ try await client.cancelTask(path: .init(id: id.uuidString.lowercased()), body: body) }) {
         case .ok(let response): return try Self.taskState(try response.body.json.state.rawValue)
         case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
         }
@@ -81,8 +83,65 @@ public struct OrcastraAPI: Sendable {
         }
     }
 
-    public func retryStep(_ id: Int64) async throws -> StepState {
-        switch try await call({ try await client.retryStep(path: .init(id: id)) }) {
+    /// One step with its attempts and state changes (`GET /v1/steps/{id}/attempts`).
+    public func step(_ id: Int64) async throws -> StepHistory {
+        switch try await call({ try await client.listStepAttempts(path: .init(id: id)) }) {
+        case .ok(let response):
+            let answer = try response.body.json
+            guard let transitions = answer.transitions else {
+                throw APIAnswerError("step \(id) comes without its transitions (an older server?)")
+            }
+            return StepHistory(taskID: try Self.uuid(answer.taskId), template: answer.template, step: try Self.step(answer.step),
+                               transitions: transitions.map(Self.event))
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    /// Reads the task's live event stream (`Accept: text/event-stream`) after event `after`,
+    /// calling `onTransition` for each transition as it comes, until the stream ends. Returns the
+    /// id of the last event read (for `Last-Event-ID` on a reconnect) and whether the server said
+    /// `end` (the task is finished or in error). A stream cut short (the transport's one-minute
+    /// limit on a request, a proxy) throws ``APIUnreachable``: take it up again after `lastID`.
+    public func followEvents(_ id: UUID, after: Int,
+                             onTransition: @Sendable (TransitionEvent) async throws -> Void) async throws -> (lastID: Int, ended: Bool) {
+        let headers = Operations.ListTaskEvents.Input.Headers(lastEventID: after > 0 ? String(after) : nil,
+                                                              accept: [.init(contentType: .textEventStream)])
+        let body: HTTPBody
+        switch try await call({ try await client.listTaskEvents(path: .init(id: id.uuidString.lowercased()), headers: headers) }) {
+        case .ok(let response): body = try response.body.textEventStream
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+        var last = after
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            try APIDates().decode(try decoder.singleValueContainer().decode(String.self))
+        }
+        var events = body.asDecodedServerSentEvents().makeAsyncIterator()
+        while true {
+            let next: ServerSentEvent?
+            do {
+                next = try await events.next()
+            } catch let error where !(error is CancellationError) {
+                throw APIUnreachable(url: url.absoluteString, reason: "the event stream broke: \(APITransport.reason(error))")
+            }
+            guard let event = next else { return (last, false) }
+            switch event.event {
+            case "transition":
+                if let text = event.id, let number = Int(text) { last = max(last, number) }
+                guard let data = event.data else { continue }
+                try await onTransition(Self.event(try decoder.decode(Components.Schemas.Event.self, from: Data(data.utf8))))
+            case "end":
+                return (last, true)
+            default:
+                continue
+            }
+        }
+    }
+
+    /// The step's state afterwards; `reason` goes into the step's log (the API's own without one).
+    public func retryStep(_ id: Int64, reason: String? = nil) async throws -> StepState {
+        let body = reason.map { Operations.RetryStep.Input.Body.json(.init(reason: $0)) }
+        switch try await call({ try await client.retryStep(path: .init(id: id), body: body) }) {
         case .ok(let response): return try Self.stepState(try response.body.json.state)
         case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
         }
@@ -98,10 +157,81 @@ public struct OrcastraAPI: Sendable {
 
     /// Namespaces where steps are queued and no live worker is registered (`GET /v1/workers`).
     public func unservedNamespaces() async throws -> Set<String> {
-        switch try await call({ try await client.listWorkers() }) {
-        case .ok(let response): return Set(try response.body.json.unserved.map(\.namespace))
+        Set(try await workers(namespace: nil, includeStale: false).unserved.map(\.namespace))
+    }
+
+    /// The worker registry (`GET /v1/workers`), as `OrcastraClient.workers` and `unservedNamespaces` read it.
+    public func workers(namespace: String?, includeStale: Bool) async throws -> (workers: [WorkerInfo], unserved: [UnservedNamespace]) {
+        let query = Operations.ListWorkers.Input.Query(namespace: namespace, includeStale: includeStale)
+        switch try await call({ try await client.listWorkers(query: query) }) {
+        case .ok(let response):
+            let list = try response.body.json
+            return (list.workers.map { worker in
+                WorkerInfo(id: worker.id, namespace: worker.namespace, host: worker.host, pid: worker.pid, version: worker.version,
+                           concurrency: worker.concurrency, runningSteps: worker.runningSteps,
+                           heartbeatIntervalSeconds: worker.heartbeatIntervalSeconds, startedAt: worker.startedAt,
+                           lastSeenAt: worker.lastSeenAt, secondsSinceLastSeen: worker.secondsSinceLastSeen, stale: worker.stale)
+            }, list.unserved.map { UnservedNamespace(namespace: $0.namespace, enqueuedSteps: $0.enqueuedSteps) })
         case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
         }
+    }
+
+    // MARK: - Schedules
+
+    /// Every schedule, or one namespace's, by namespace and name (`GET /v1/schedules`).
+    public func schedules(namespace: String? = nil) async throws -> [ScheduleInfo] {
+        switch try await call({ try await client.listSchedules(query: .init(namespace: namespace)) }) {
+        case .ok(let response): return try response.body.json.schedules.map(Self.schedule)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    /// The schedule `name` names; a name without its namespace is looked up in the list first, with
+    /// the same refusals as over SQL (`ScheduleError.ambiguous`, `.notFound` with close names).
+    public func schedule(_ name: ScheduleName) async throws -> ScheduleInfo {
+        try name.pick(from: try await schedules())
+    }
+
+    public func pauseSchedule(_ name: ScheduleName) async throws -> ScheduleInfo {
+        let path = try await schedulePath(name)
+        switch try await call({ try await client.pauseSchedule(path: .init(namespace: path.namespace, name: path.name)) }) {
+        case .ok(let response): return try Self.schedule(try response.body.json)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    public func resumeSchedule(_ name: ScheduleName) async throws -> ScheduleInfo {
+        let path = try await schedulePath(name)
+        switch try await call({ try await client.resumeSchedule(path: .init(namespace: path.namespace, name: path.name)) }) {
+        case .ok(let response): return try Self.schedule(try response.body.json)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    public func deleteSchedule(_ name: ScheduleName) async throws -> ScheduleInfo {
+        let path = try await schedulePath(name)
+        switch try await call({ try await client.deleteSchedule(path: .init(namespace: path.namespace, name: path.name)) }) {
+        case .ok(let response): return try Self.schedule(try response.body.json)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    /// One run now: the task started and the time it is scheduled for.
+    public func triggerSchedule(_ name: ScheduleName) async throws -> (task: UUID, scheduledFor: Date) {
+        let path = try await schedulePath(name)
+        switch try await call({ try await client.triggerSchedule(path: .init(namespace: path.namespace, name: path.name)) }) {
+        case .created(let response):
+            let run = try response.body.json
+            return (try Self.uuid(run.taskId), run.scheduledFor)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    /// Namespace and name for the path: as given, or found in the list for a bare name.
+    private func schedulePath(_ name: ScheduleName) async throws -> (namespace: String, name: String) {
+        if let namespace = name.namespace { return (namespace, name.name) }
+        let schedule = try await schedule(name)
+        return (schedule.namespace, schedule.name)
     }
 
     // MARK: - Templates
@@ -171,8 +301,7 @@ public struct OrcastraAPI: Sendable {
     }
 
     private static func reason(_ error: any Error) -> String {
-        let described = (error as NSError).localizedDescription
-        return described.isEmpty ? "\(error)" : described
+        APITransport.reason(error)
     }
 }
 

@@ -247,8 +247,7 @@ public struct OrcastraClient: Sendable {
         let detail = try await task(try row.decode("task_id"))
         guard let step = detail.steps.first(where: { $0.id == id }) else { throw ClientError.stepNotFound(id) }
         let transitions = try await events(detail.id, step: id)
-        return StepHistory(taskID: detail.id, template: detail.template, step: step,
-                           attempts: StepAttempt.attempts(from: transitions), transitions: transitions)
+        return StepHistory(taskID: detail.id, template: detail.template, step: step, transitions: transitions)
     }
 
     // MARK: - Repair

@@ -39,6 +39,36 @@ public struct ScheduleInfo: Sendable, Hashable, Codable {
     /// `namespace/name`: how commands name it.
     public var qualifiedName: String { "\(namespace)/\(name)" }
 
+    /// For values read elsewhere (the HTTP API's client).
+    public init(id: Int64, namespace: String, name: String, template: String, cron: String, timezone: String, startAt: Date?,
+                endAt: Date?, context: JSONValue, priority: Int, catchUp: String, overlap: String, paused: Bool, nextFireAt: Date?,
+                lastFireAt: Date?, lastTaskID: String?, lastTaskState: String?, lastOutcome: String?, lastError: String?,
+                firedCount: Int, skippedCount: Int, createdAt: Date, updatedAt: Date) {
+        self.id = id
+        self.namespace = namespace
+        self.name = name
+        self.template = template
+        self.cron = cron
+        self.timezone = timezone
+        self.startAt = startAt
+        self.endAt = endAt
+        self.context = context
+        self.priority = priority
+        self.catchUp = catchUp
+        self.overlap = overlap
+        self.paused = paused
+        self.nextFireAt = nextFireAt
+        self.lastFireAt = lastFireAt
+        self.lastTaskID = lastTaskID
+        self.lastTaskState = lastTaskState
+        self.lastOutcome = lastOutcome
+        self.lastError = lastError
+        self.firedCount = firedCount
+        self.skippedCount = skippedCount
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, namespace, name, template, cron, timezone, context, priority, paused
         case startAt = "start_at", endAt = "end_at", catchUp = "catch_up", overlap
@@ -93,6 +123,25 @@ public struct ScheduleName: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { namespace.map { "\($0)/\(name)" } ?? name }
+
+    /// The schedule this name names among `schedules` (every schedule there is); the same
+    /// refusals as `OrcastraClient.schedule(_:)`, for callers that hold the list (the HTTP API's client).
+    public func pick(from schedules: [ScheduleInfo]) throws(ScheduleError) -> ScheduleInfo {
+        let found = schedules.filter { $0.name == name && (namespace == nil || $0.namespace == namespace) }
+            .sorted { $0.namespace < $1.namespace }
+        if found.count > 1 { throw ScheduleError.ambiguous(description, candidates: found.map(\.qualifiedName)) }
+        guard let schedule = found.first else { throw notFound(among: schedules) }
+        return schedule
+    }
+
+    /// The refusal of a name no schedule has, with up to three close ones among `schedules`.
+    func notFound(among schedules: [ScheduleInfo]) -> ScheduleError {
+        let suggestions = schedules.filter { schedule in
+            EditDistance.distance(schedule.name, name) <= max(2, name.count / 3)
+                && (namespace.map { EditDistance.distance(schedule.namespace, $0) <= 2 } ?? true)
+        }.map(\.qualifiedName)
+        return .notFound(description, suggestions: Array(suggestions.prefix(3)))
+    }
 }
 
 // Schedules (docs/schedules.md): created and changed here, fired by the orchestrators.
@@ -121,12 +170,7 @@ extension OrcastraClient {
         let found = try rows.rows.map(Self.scheduleInfo)
         if found.count > 1 { throw ScheduleError.ambiguous(name.description, candidates: found.map(\.qualifiedName)) }
         guard let schedule = found.first else {
-            let all = try await schedules()
-            let suggestions = all.filter { schedule in
-                EditDistance.distance(schedule.name, name.name) <= max(2, name.name.count / 3)
-                    && (name.namespace == nil || EditDistance.distance(schedule.namespace, name.namespace!) <= 2)
-            }.map(\.qualifiedName)
-            throw ScheduleError.notFound(name.description, suggestions: Array(suggestions.prefix(3)))
+            throw name.notFound(among: try await schedules())
         }
         return schedule
     }

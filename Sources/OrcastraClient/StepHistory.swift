@@ -16,6 +16,15 @@ public struct StepHistory: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case taskID = "task_id", template, step, attempts, transitions
     }
+
+    /// The attempts are told by the transitions (`StepAttempt.attempts(from:)`), over SQL and over HTTP alike.
+    public init(taskID: UUID, template: String, step: StepDetail, transitions: [TransitionEvent]) {
+        self.taskID = taskID
+        self.template = template
+        self.step = step
+        self.transitions = transitions
+        attempts = StepAttempt.attempts(from: transitions)
+    }
 }
 
 /// One attempt of a step: claimed by a worker, then ended one way or another.

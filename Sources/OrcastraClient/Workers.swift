@@ -28,6 +28,23 @@ public struct WorkerInfo: Sendable, Hashable, Codable {
         case runningSteps = "running_steps", heartbeatIntervalSeconds = "heartbeat_interval_seconds"
         case startedAt = "started_at", lastSeenAt = "last_seen_at", secondsSinceLastSeen = "seconds_since_last_seen"
     }
+
+    /// For values read elsewhere (the HTTP API's client).
+    public init(id: String, namespace: String, host: String, pid: Int, version: String, concurrency: Int, runningSteps: Int,
+                heartbeatIntervalSeconds: Double, startedAt: Date, lastSeenAt: Date, secondsSinceLastSeen: Double, stale: Bool) {
+        self.id = id
+        self.namespace = namespace
+        self.host = host
+        self.pid = pid
+        self.version = version
+        self.concurrency = concurrency
+        self.runningSteps = runningSteps
+        self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+        self.startedAt = startedAt
+        self.lastSeenAt = lastSeenAt
+        self.secondsSinceLastSeen = secondsSinceLastSeen
+        self.stale = stale
+    }
 }
 
 /// A namespace where steps are queued and no live worker is registered: nothing will run them
@@ -42,6 +59,12 @@ public struct UnservedNamespace: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case namespace, enqueuedSteps = "enqueued_steps"
+    }
+
+    /// For values read elsewhere (the HTTP API's client).
+    public init(namespace: String, enqueuedSteps: Int) {
+        self.namespace = namespace
+        self.enqueuedSteps = enqueuedSteps
     }
 }
 

@@ -27,6 +27,17 @@ public enum OrcastraLaunch {
         }
     }
 
+    /// Ends `orcastra-orchestrator` or `orcastra-worker` after `error`. Bad input found only when
+    /// the command runs (a `--database-url` libpq cannot read) is a usage error, exit 64, like the
+    /// parser's own refusals and like `orcastra`; anything else is the parser's usual exit 1.
+    public static func end<Command: ParsableCommand>(_ root: Command.Type, withError error: any Error) -> Never {
+        if let error = error as? MalformedConnectionString {
+            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            Command.exit(withError: ExitCode(64))
+        }
+        Command.exit(withError: error)
+    }
+
     /// `orcastra`: `orcastra orchestrator` and `orcastra worker [run]` are of their scopes; every
     /// other command takes only the shared settings (the database).
     public static func parseAsRoot(_ root: any ParsableCommand.Type,

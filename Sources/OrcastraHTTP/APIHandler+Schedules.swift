@@ -1,4 +1,5 @@
 import Foundation
+import OrcastraAPITypes
 import OrcastraClient
 import OrcastraSchedules
 import OrcastraTemplates

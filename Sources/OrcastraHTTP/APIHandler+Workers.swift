@@ -1,4 +1,5 @@
 import Foundation
+import OrcastraAPITypes
 import OrcastraClient
 
 /// The worker registry and a step's attempts over HTTP: what `orcastra worker list` and
@@ -26,6 +27,7 @@ extension APIHandler {
                 .init(number: attempt.number, worker: attempt.worker, startedAt: attempt.startedAt, endedAt: attempt.endedAt,
                       durationSeconds: attempt.durationSeconds, outcome: attempt.outcome?.rawValue, reason: attempt.reason,
                       error: attempt.error)
-            }))))
+            },
+            transitions: history.transitions.map(Self.event)))))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import OpenAPIRuntime
+import OrcastraAPITypes
 import OrcastraClient
 import OrcastraMigrations
 import OrcastraPostgres
@@ -136,7 +137,7 @@ struct APIHandler: APIProtocol {
 
     func cancelTask(_ input: Operations.CancelTask.Input) async throws -> Operations.CancelTask.Output {
         let id = try Self.taskID(input.path.id)
-        let state = try await client.cancel(id, reason: "cancelled through the API")
+        let state = try await client.cancel(id, reason: Self.givenReason() ?? "cancelled through the API")
         return .ok(.init(body: .json(.init(id: id.uuidString.lowercased(), state: try Self.state(state)))))
     }
 
@@ -204,19 +205,24 @@ struct APIHandler: APIProtocol {
     }
 
     func retryStep(_ input: Operations.RetryStep.Input) async throws -> Operations.RetryStep.Output {
-        try await client.retryStep(input.path.id, reason: "retried through the API")
+        try await client.retryStep(input.path.id, reason: Self.givenReason() ?? "retried through the API")
         return .ok(.init(body: .json(try await step(input.path.id))))
     }
 
     func resolveStep(_ input: Operations.ResolveStep.Input) async throws -> Operations.ResolveStep.Output {
         var result = JSONValue.null
-        var reason = "resolved through the API"
         if case .object(let fields)? = RequestJSON.current {
             result = fields["result"] ?? .null
-            if case .string(let given)? = fields["reason"] { reason = given }
         }
-        try await client.resolveStep(input.path.id, result: result, reason: reason)
+        try await client.resolveStep(input.path.id, result: result, reason: Self.givenReason() ?? "resolved through the API")
         return .ok(.init(body: .json(try await step(input.path.id))))
+    }
+
+    /// The body's `reason` (cancel, retry, resolve), as the middleware parsed it; nil without one.
+    private static func givenReason() -> String? {
+        guard case .object(let fields)? = RequestJSON.current, case .string(let reason)? = fields["reason"],
+              !reason.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+        return reason
     }
 
     private func step(_ id: Int64) async throws -> Components.Schemas.Step {

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import OpenAPIRuntime
+import OrcastraAPITypes
 import OrcastraStore
 import OrcastraTemplates
 
@@ -170,9 +171,9 @@ struct APIRoute: Sendable {
         APIRoute(method: .post, pattern: ["v1", "tasks"], scope: .tasksWrite, takesJSON: true),
         APIRoute(method: .get, pattern: ["v1", "tasks"], scope: .tasksRead),
         APIRoute(method: .get, pattern: ["v1", "tasks", "*"], scope: .tasksRead),
-        APIRoute(method: .post, pattern: ["v1", "tasks", "*", "cancel"], scope: .tasksWrite),
+        APIRoute(method: .post, pattern: ["v1", "tasks", "*", "cancel"], scope: .tasksWrite, takesJSON: true),
         APIRoute(method: .get, pattern: ["v1", "tasks", "*", "events"], scope: .tasksRead, acceptsSession: true),
-        APIRoute(method: .post, pattern: ["v1", "steps", "*", "retry"], scope: .tasksWrite),
+        APIRoute(method: .post, pattern: ["v1", "steps", "*", "retry"], scope: .tasksWrite, takesJSON: true),
         APIRoute(method: .post, pattern: ["v1", "steps", "*", "resolve"], scope: .tasksWrite, takesJSON: true),
         APIRoute(method: .get, pattern: ["v1", "templates"], scope: .tasksRead),
         APIRoute(method: .post, pattern: ["v1", "templates"], scope: .templatesWrite),

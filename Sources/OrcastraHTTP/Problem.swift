@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import OpenAPIRuntime
+import OrcastraAPITypes
 import OrcastraClient
 import OrcastraPostgres
 import OrcastraStore

@@ -1,5 +1,6 @@
 import Foundation
 import OpenAPIRuntime
+import OrcastraAPITypes
 import OrcastraSchedules
 
 /// Times as the API writes and reads them: RFC 3339 with microseconds out (PostgreSQL's precision:

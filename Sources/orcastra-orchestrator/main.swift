@@ -44,5 +44,5 @@ let command = OrcastraLaunch.parse(OrchestratorServer.self, scope: "orchestrator
 do {
     try await command.run()
 } catch {
-    OrchestratorServer.exit(withError: error)
+    OrcastraLaunch.end(OrchestratorServer.self, withError: error)
 }

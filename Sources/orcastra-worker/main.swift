@@ -7,5 +7,5 @@ let command = OrcastraLaunch.parse(WorkerCommand.self, scope: "worker")
 do {
     try await command.options.runWorker()
 } catch {
-    WorkerCommand.exit(withError: error)
+    OrcastraLaunch.end(WorkerCommand.self, withError: error)
 }

@@ -11,6 +11,8 @@ import OrcastraCommandLine
 struct APIAccess: Sendable {
     var url: String
     var token: String?
+    /// A private CA's PEM file to trust (`--api-cacert`, `ORCASTRA_API_CACERT`), and where it was named.
+    var caCertificate: (path: String, source: String)?
 
     /// The process's API settings, nil when the CLI talks SQL.
     static let current: APIAccess? = {
@@ -21,17 +23,19 @@ struct APIAccess: Sendable {
     /// The arguments without the API options, and the settings they and the environment give.
     static func split(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment)
         -> Result<(arguments: [String], access: APIAccess?), CLIFailure> {
-        var rest: [String] = [], url: String?, token: String?
+        var rest: [String] = [], url: String?, token: String?, caCertificate: (path: String, source: String)?
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
             if argument == "--" { rest += arguments[index...]; break }
             var matched = false
-            for name in ["--api-url", "--api-token"] {
+            for name in ["--api-url", "--api-token", "--api-cacert"] {
                 var value: String?
                 if argument == name {
                     guard index + 1 < arguments.count else {
-                        return .failure(CLIFailure(message: "\(name) needs a value, e.g. \(name == "--api-url" ? "--api-url http://127.0.0.1:8080" : "--api-token \"$ORCASTRA_API_TOKEN\"").", exitCode: .usage))
+                        let example = ["--api-url": "--api-url http://127.0.0.1:8080", "--api-token": "--api-token \"$ORCASTRA_API_TOKEN\"",
+                                       "--api-cacert": "--api-cacert ca.pem"][name] ?? name
+                        return .failure(CLIFailure(message: "\(name) needs a value, e.g. \(example).", exitCode: .usage))
                     }
                     value = arguments[index + 1]
                     index += 1
@@ -39,7 +43,11 @@ struct APIAccess: Sendable {
                     value = String(argument.dropFirst(name.count + 1))
                 }
                 if let value {
-                    if name == "--api-url" { url = value } else { token = value }
+                    switch name {
+                    case "--api-url": url = value
+                    case "--api-token": token = value
+                    default: caCertificate = (value, "--api-cacert")
+                    }
                     matched = true
                 }
             }
@@ -56,12 +64,24 @@ struct APIAccess: Sendable {
         if token == nil, let fromEnvironment = environment["ORCASTRA_API_TOKEN"], !fromEnvironment.isEmpty {
             token = fromEnvironment
         }
-        return .success((rest, url.map { APIAccess(url: $0, token: token) }))
+        if caCertificate == nil, let fromEnvironment = environment["ORCASTRA_API_CACERT"], !fromEnvironment.isEmpty {
+            caCertificate = (fromEnvironment, "ORCASTRA_API_CACERT")
+        }
+        return .success((rest, url.map { APIAccess(url: $0, token: token, caCertificate: caCertificate) }))
     }
 
     func connect() throws -> OrcastraAPI {
+        var certificates: APICACertificates?
+        if let caCertificate {
+            switch Result(catching: { () throws(APICACertificateError) in
+                try APICACertificates(path: caCertificate.path, source: caCertificate.source)
+            }) {
+            case .success(let loaded): certificates = loaded
+            case .failure(let error): throw CLIFailure(message: "\(error)", exitCode: .usage)
+            }
+        }
         do {
-            return try OrcastraAPI(url: url, token: token)
+            return try OrcastraAPI(url: url, token: token, caCertificates: certificates)
         } catch {
             throw CLIFailure(message: "--api-url \(error)", exitCode: .usage)
         }
@@ -80,7 +100,7 @@ struct APIAccess: Sendable {
         guard needsDatabase else { return }
         let name = (["orcastra"] + words).joined(separator: " ")
         throw CLIFailure(
-            message: "`\(name)` cannot go over the HTTP API (--api-url or ORCASTRA_API_URL): it needs a database connection. Run it where the database is reachable (--database-url), without --api-url. Over HTTP work: submit, task show|list|wait|events|cancel, step retry|resolve, template list|show|register.",
+            message: "`\(name)` cannot go over the HTTP API (--api-url or ORCASTRA_API_URL): it needs a database connection. Run it where the database is reachable (--database-url), without --api-url. Over HTTP work: submit, task show|list|wait|events|cancel (by id or by filters), step show|retry|resolve, template list|show|register, worker list, schedule list|show|pause|resume|delete|trigger.",
             exitCode: .usage)
     }
 }

@@ -11,7 +11,7 @@ enum APIExitCodes {
             return ("\(detail) `orcastra task list` shows recent tasks and their ids.", .notFound)
         case (_, "unknown-step"):
             return ("\(detail) `orcastra task show TASK_ID` lists a task's steps with their ids.", .notFound)
-        case (_, "unknown-template"):
+        case (_, "unknown-template"), (_, "unknown-schedule"):
             return (detail, .notFound)
         case (_, "invalid-context"):
             let prefix = "The context does not match the input schema of "

@@ -5,7 +5,7 @@ import OrcastraCommandLine
 import OrcastraTemplates
 
 /// `orcastra schedule list`: every schedule with its next and last firing.
-struct ScheduleListCommand: AsyncParsableCommand {
+struct ScheduleListCommand: AsyncParsableCommand, WorksOverHTTP {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List schedules: template, cron, next and last firing, the last task's state.",
@@ -30,7 +30,7 @@ struct ScheduleListCommand: AsyncParsableCommand {
 
     func run() async throws {
         let namespace = namespace
-        let schedules = try await CLI.withClient(database) { try await $0.schedules(namespace: namespace) }
+        let schedules = try await CLI.withService(database) { try await $0.schedules(namespace: namespace) }
         if json {
             try CLI.printJSON(schedules)
         } else if schedules.isEmpty {
@@ -42,7 +42,7 @@ struct ScheduleListCommand: AsyncParsableCommand {
 }
 
 /// `orcastra schedule show NAME`.
-struct ScheduleShowCommand: AsyncParsableCommand {
+struct ScheduleShowCommand: AsyncParsableCommand, WorksOverHTTP {
     static let configuration = CommandConfiguration(
         commandName: "show",
         abstract: "Show one schedule: its definition, next occurrence, last firing and last task.",

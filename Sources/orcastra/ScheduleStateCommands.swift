@@ -12,16 +12,16 @@ struct ScheduleTarget: ParsableArguments {
     @OptionGroup var database: DatabaseOptions
 
     /// Runs `action` on the schedule and prints what it returns: as JSON, or as `text` says.
-    func run(_ action: @escaping @Sendable (OrcastraClient, ScheduleName) async throws -> ScheduleInfo,
+    func run(_ action: @escaping @Sendable (any TaskService, ScheduleName) async throws -> ScheduleInfo,
              text: (ScheduleInfo) -> String) async throws {
         let name = ScheduleName(name)
-        let schedule = try await CLI.withClient(database) { try await action($0, name) }
+        let schedule = try await CLI.withService(database) { try await action($0, name) }
         if json { try CLI.printJSON(schedule) } else { print(text(schedule)) }
     }
 }
 
 /// `orcastra schedule pause NAME`.
-struct SchedulePauseCommand: AsyncParsableCommand {
+struct SchedulePauseCommand: AsyncParsableCommand, WorksOverHTTP {
     static let configuration = CommandConfiguration(
         commandName: "pause",
         abstract: "Pause a schedule: nothing fires until it is resumed (missed occurrences are not caught up).")
@@ -34,7 +34,7 @@ struct SchedulePauseCommand: AsyncParsableCommand {
 }
 
 /// `orcastra schedule resume NAME`.
-struct ScheduleResumeCommand: AsyncParsableCommand {
+struct ScheduleResumeCommand: AsyncParsableCommand, WorksOverHTTP {
     static let configuration = CommandConfiguration(
         commandName: "resume",
         abstract: "Resume a paused schedule from now: its next occurrence is the first one after now.")
@@ -48,7 +48,7 @@ struct ScheduleResumeCommand: AsyncParsableCommand {
 }
 
 /// `orcastra schedule delete NAME`.
-struct ScheduleDeleteCommand: AsyncParsableCommand {
+struct ScheduleDeleteCommand: AsyncParsableCommand, WorksOverHTTP {
     static let configuration = CommandConfiguration(
         commandName: "delete",
         abstract: "Delete a schedule. The tasks it started stay, and keep running.")
@@ -61,7 +61,7 @@ struct ScheduleDeleteCommand: AsyncParsableCommand {
 }
 
 /// `orcastra schedule trigger NAME`: one occurrence now.
-struct ScheduleTriggerCommand: AsyncParsableCommand {
+struct ScheduleTriggerCommand: AsyncParsableCommand, WorksOverHTTP {
     static let configuration = CommandConfiguration(
         commandName: "trigger",
         abstract: "Run a schedule once now, outside its cron expression (also when paused, whatever its overlap policy).",
@@ -88,7 +88,7 @@ struct ScheduleTriggerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let name = ScheduleName(name)
-        let (schedule, run) = try await CLI.withClient(database) { client in
+        let (schedule, run) = try await CLI.withService(database) { client in
             let run = try await client.triggerSchedule(name)
             return (try await client.schedule(name), run)
         }

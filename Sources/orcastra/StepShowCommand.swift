@@ -6,7 +6,7 @@ import OrcastraTemplates
 
 extension StepCommand {
     /// `orcastra step show ID`: one step and every attempt it made.
-    struct Show: AsyncParsableCommand {
+    struct Show: AsyncParsableCommand, WorksOverHTTP {
         static let configuration = CommandConfiguration(
             abstract: "Show a step: every attempt (worker, times, outcome, error) and its state changes.",
             discussion: """
@@ -29,7 +29,7 @@ extension StepCommand {
 
         func run() async throws {
             let id = try CLI.stepID(id)
-            let history = try await CLI.withClient(database) { try await $0.step(id) }
+            let history = try await CLI.withService(database) { try await $0.step(id) }
             if json {
                 try CLI.printJSON(history)
             } else {

@@ -55,10 +55,6 @@ extension TaskCommand {
 
         var hasFilters: Bool { !state.isEmpty || template != nil || olderThan != nil }
 
-        func refusalOverHTTP() -> String? {
-            id == nil ? "`orcastra task cancel` with filters cannot go over the HTTP API (it has no bulk cancel); over HTTP, cancel one task by its id." : nil
-        }
-
         func validate() throws {
             if id != nil && (hasFilters || dryRun || yes) {
                 throw ValidationError("Give a task id or filters (--state, --template, --older-than), not both.")
@@ -115,7 +111,8 @@ extension TaskCommand {
         private func cancelMatching() async throws {
             let filter = try filter()
             let (dryRun, yes, reason, json) = (dryRun, yes, reason, json)
-            try await CLI.withClient(database) { client in
+            // Over HTTP too (--api-url): the same listing pages, then one cancel per task.
+            try await CLI.withService(database) { client in
                 var matched: [TaskSummary] = []
                 var page = filter
                 while true {
@@ -126,7 +123,7 @@ extension TaskCommand {
                 }
                 if matched.isEmpty, let namespace = filter.namespace, let name = filter.templateName {
                     // No task may mean a typo: an unknown template is named, with the closest ones.
-                    _ = try await TemplateRegistry(pool: client.pool).find(TemplateReference(namespace: namespace, name: name))
+                    try await client.checkTemplateExists(TemplateReference(namespace: namespace, name: name))
                 }
                 let count = CLI.count(matched.count, "unfinished task matches", "unfinished tasks match")
                 if dryRun || !yes {
@@ -152,7 +149,7 @@ extension TaskCommand {
                     do {
                         let state = try await client.cancel(task.id, reason: reason)
                         if state == .cancelled { cancelled.append(id) } else { unchanged.append(TaskStateOutput(taskID: id, state: state.rawValue)) }
-                    } catch StoreError.taskNotFound {
+                    } catch let error where TaskServiceErrors.isUnknownTask(error) {
                         unchanged.append(TaskStateOutput(taskID: id, state: "deleted"))
                     }
                 }

@@ -5,6 +5,7 @@ import OrcastraCommandLine
 import OrcastraStateMachines
 import OrcastraStore
 import OrcastraTemplates
+import Synchronization
 
 /// What the task and step commands need, served straight from PostgreSQL (OrcastraClient) or
 /// through the HTTP API (OrcastraAPI, `--api-url`): the commands print the same either way.
@@ -18,12 +19,33 @@ protocol TaskService: Sendable {
     func resolveStep(_ id: Int64, result: JSONValue, reason: String) async throws -> StepState
     /// Steps waiting in a namespace no live worker serves (a hint; empty when it cannot be known).
     func unservedNamespaces(in detail: TaskDetail) async throws -> [(namespace: String, steps: [StepDetail])]
+    /// One step with its attempts and its state changes.
+    func step(_ id: Int64) async throws -> StepHistory
+    /// The registered workers (stale ones too), and the namespaces where steps wait with no live worker.
+    func workers(namespace: String?) async throws -> (workers: [WorkerInfo], unserved: [UnservedNamespace])
+    /// Schedules (docs/schedules.md), by namespace and name; a bare name is resolved as over SQL.
+    func schedules(namespace: String?) async throws -> [ScheduleInfo]
+    func schedule(_ name: ScheduleName) async throws -> ScheduleInfo
+    func pauseSchedule(_ name: ScheduleName) async throws -> ScheduleInfo
+    func resumeSchedule(_ name: ScheduleName) async throws -> ScheduleInfo
+    func deleteSchedule(_ name: ScheduleName) async throws -> ScheduleInfo
+    func triggerSchedule(_ name: ScheduleName) async throws -> (task: UUID, scheduledFor: Date)
+    /// Throws the registry's refusal (with the closest names) when no version of `reference` is registered.
+    func checkTemplateExists(_ reference: TemplateReference) async throws
     /// Watches a task until it is settled; `ClientError.waitTimedOut` after `timeout`.
     func watch(_ id: UUID, timeout: Duration?, progress: @escaping @Sendable (TaskDetail) -> Void) async throws -> TaskDetail
 }
 
 extension OrcastraClient: TaskService {
     func transitions(_ id: UUID) async throws -> [TransitionEvent] { try await events(id) }
+
+    func checkTemplateExists(_ reference: TemplateReference) async throws {
+        _ = try await TemplateRegistry(pool: pool).find(reference)
+    }
+
+    func workers(namespace: String?) async throws -> (workers: [WorkerInfo], unserved: [UnservedNamespace]) {
+        (try await workers(namespace: namespace, includeStale: true), try await unservedNamespaces(namespace: namespace))
+    }
 
     func unservedNamespaces(in detail: TaskDetail) async throws -> [(namespace: String, steps: [StepDetail])] {
         try await stepsWithoutLiveWorker(in: detail)
@@ -35,13 +57,19 @@ extension OrcastraClient: TaskService {
 }
 
 extension OrcastraAPI: TaskService {
-    /// The API records its own reason ("cancelled through the API"); it takes none.
-    func cancel(_ id: UUID, reason: String) async throws -> TaskState { try await cancel(id) }
+    func cancel(_ id: UUID, reason: String) async throws -> TaskState { try await cancel(id, reason: Optional(reason)) }
 
-    /// The API records its own reason ("retried through the API"); it takes none.
-    func retryStep(_ id: Int64, reason: String) async throws -> StepState { try await retryStep(id) }
+    func retryStep(_ id: Int64, reason: String) async throws -> StepState { try await retryStep(id, reason: Optional(reason)) }
 
     func transitions(_ id: UUID) async throws -> [TransitionEvent] { try await events(id) }
+
+    func checkTemplateExists(_ reference: TemplateReference) async throws {
+        _ = try await template(reference)
+    }
+
+    func workers(namespace: String?) async throws -> (workers: [WorkerInfo], unserved: [UnservedNamespace]) {
+        try await workers(namespace: namespace, includeStale: true)
+    }
 
     /// As the SQL path: the task's queued steps whose namespace no live worker serves.
     func unservedNamespaces(in detail: TaskDetail) async throws -> [(namespace: String, steps: [StepDetail])] {
@@ -51,23 +79,68 @@ extension OrcastraAPI: TaskService {
         return queued.keys.filter(unserved.contains).sorted().map { ($0, queued[$0] ?? []) }
     }
 
-    /// Reads the task every quarter second (the SQL watch also listens for NOTIFY; the API's
-    /// event stream would spare the polling, at the price of an SSE reader here).
+    /// Follows the task's event stream (`GET /v1/tasks/{id}/events`, Server-Sent Events, woken by
+    /// NOTIFY on the server) and reads the task again after each transition, so the progress shown
+    /// is the same as over SQL; no polling. A stream that breaks (an idle connection timed out, a
+    /// proxy cut it) is taken up again after the last event read (`Last-Event-ID`).
     func watch(_ id: UUID, timeout: Duration?, progress: @escaping @Sendable (TaskDetail) -> Void) async throws -> TaskDetail {
         let clock = ContinuousClock()
         let deadline = timeout.map { clock.now + $0 }
-        var last: TaskDetail?
-        while true {
+        let shown = LastShown()
+        @Sendable func read() async throws -> TaskDetail {
             let detail = try await task(id)
-            if detail != last { progress(detail) }
-            last = detail
-            if detail.isSettled { return detail }
-            if let deadline, clock.now >= deadline {
+            if shown.replace(detail) { progress(detail) }
+            return detail
+        }
+        var detail = try await read()
+        var after = 0
+        while !detail.isSettled {
+            let followed: Int?
+            let from = after
+            do {
+                followed = try await Self.within(deadline.map { $0 - clock.now }) {
+                    try await followEvents(id, after: from) { _ in _ = try await read() }.lastID
+                }
+            } catch is APIUnreachable {
+                // The stream broke; reading the task says whether the server is still there (if not,
+                // that error ends the wait), then the stream is taken up again after a moment.
+                detail = try await read()
+                if !detail.isSettled { try await Task.sleep(for: .seconds(1)) }
+                continue
+            }
+            detail = try await read()
+            guard let followed else {
+                if detail.isSettled { break }
                 throw ClientError.waitTimedOut(task: id, after: timeout ?? .zero, state: detail.state.rawValue)
             }
-            var interval = Duration.milliseconds(250)
-            if let deadline { interval = min(interval, max(deadline - clock.now, .milliseconds(1))) }
-            try await Task.sleep(for: interval)
+            after = followed
+        }
+        return detail
+    }
+
+    /// `body`'s value, or nil when `limit` passes first (then `body` is cancelled); no limit waits for it.
+    private static func within<Value: Sendable>(_ limit: Duration?, _ body: @escaping @Sendable () async throws -> Value) async throws -> Value? {
+        guard let limit else { return try await body() }
+        guard limit > .zero else { return nil }
+        return try await withThrowingTaskGroup(of: Value?.self) { group in
+            group.addTask { try await body() }
+            group.addTask { try await Task.sleep(for: limit); return nil }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+    }
+}
+
+/// The task as last shown by a watch, so that an unchanged read is not shown again.
+private final class LastShown: Sendable {
+    private let last = Mutex<TaskDetail?>(nil)
+
+    /// Whether `detail` differs from the last one (and is now the last one).
+    func replace(_ detail: TaskDetail) -> Bool {
+        last.withLock { last in
+            guard last != detail else { return false }
+            last = detail
+            return true
         }
     }
 }
@@ -80,5 +153,15 @@ extension CLI {
             return try await body(try access.connect())
         }
         return try await withClient(database) { try await body($0) }
+    }
+}
+
+/// What the two services throw for the same refusal.
+enum TaskServiceErrors {
+    /// The task does not exist (any more): the library's `StoreError.taskNotFound`, or the API's 404 `unknown-task`.
+    static func isUnknownTask(_ error: any Error) -> Bool {
+        if case .taskNotFound? = error as? StoreError { return true }
+        if let problem = error as? APIProblem, problem.type == "unknown-task" { return true }
+        return false
     }
 }

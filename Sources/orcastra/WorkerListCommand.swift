@@ -6,7 +6,7 @@ import OrcastraTemplates
 
 /// `orcastra worker list`: the workers the registry knows, and namespaces whose queued steps no
 /// live worker serves.
-struct WorkerListCommand: AsyncParsableCommand {
+struct WorkerListCommand: AsyncParsableCommand, WorksOverHTTP {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List the running workers: namespace, host, pid, version, last heartbeat, running steps.",
@@ -41,9 +41,7 @@ struct WorkerListCommand: AsyncParsableCommand {
 
     func run() async throws {
         let namespace = namespace
-        let (registered, unserved) = try await CLI.withClient(database) { client in
-            (try await client.workers(namespace: namespace, includeStale: true), try await client.unservedNamespaces(namespace: namespace))
-        }
+        let (registered, unserved) = try await CLI.withService(database) { try await $0.workers(namespace: namespace) }
         let shown = all ? registered : registered.filter { !$0.stale }
         if json {
             try CLI.printJSON(Listing(workers: shown, unservedNamespaces: unserved))

@@ -48,11 +48,24 @@ import Testing
         let plain = try ProcessRunner.run("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(api.port)/healthz"])
         #expect(plain.status != 0 || !plain.standardOutput.contains("up"), "plain HTTP is not served on the TLS port")
 
-        // The CLI trusts the system's CA store only: a self-signed certificate is refused, saying why.
+        // The CLI trusts the system's CAs: a self-signed certificate is refused, saying why…
         let token = try await api.admin()
         let listed = try await CommandLineTool("orcastra").run(["--api-url", https, "--api-token", token, "template", "list"])
         #expect(listed.status == 69 && listed.standardError.contains("Cannot reach the Orcastra API at \(https)"), "\(listed.output)")
         #expect(listed.standardError.lowercased().contains("certificate"), "\(listed.output)")
+        // …unless it is told to trust it, by the flag or the variable.
+        let trusted = try await CommandLineTool("orcastra").run(["--api-url", https, "--api-token", token, "--api-cacert", files.certificate,
+                                                                 "template", "list"])
+        #expect(trusted.status == 0 && trusted.standardOutput.contains("No templates"), "\(trusted.output)")
+        let fromVariable = try await CommandLineTool("orcastra").run(["--api-url", https, "--api-token", token, "task", "list"],
+                                                                     environment: ["ORCASTRA_API_CACERT": files.certificate])
+        #expect(fromVariable.status == 0, "\(fromVariable.output)")
+        // A file that is not a certificate is named before anything is sent.
+        let wrong = try await CommandLineTool("orcastra").run(["--api-url", https, "--api-token", token, "--api-cacert", files.key, "task", "list"])
+        #expect(wrong.status == 64 && wrong.standardError.contains("--api-cacert \(files.key): holds no PEM certificate"), "\(wrong.output)")
+        let missing = try await CommandLineTool("orcastra").run(["--api-url", https, "--api-token", token, "task", "list"],
+                                                                environment: ["ORCASTRA_API_CACERT": "/nonexistent/ca.pem"])
+        #expect(missing.status == 64 && missing.standardError.contains("ORCASTRA_API_CACERT /nonexistent/ca.pem: no such file"), "\(missing.output)")
     }
 
     @Test func refusesBadFiles() async throws {

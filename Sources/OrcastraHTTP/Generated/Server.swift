@@ -5,6 +5,7 @@ import struct Foundation.URL
 import struct Foundation.Data
 import struct Foundation.Date
 import HTTPTypes
+import OrcastraAPITypes
 import OrcastraTemplates
 extension APIProtocol {
     /// Registers each operation handler with the provided transport.
@@ -717,9 +718,30 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                     as: Components.Parameters.TaskID.self
                 ))
                 let headers: Operations.CancelTask.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))
+                let contentType = converter.extractContentTypeIfPresent(in: request.headerFields)
+                let body: Operations.CancelTask.Input.Body?
+                let chosenContentType = try converter.bestContentType(
+                    received: contentType,
+                    options: [
+                        "application/json"
+                    ]
+                )
+                switch chosenContentType {
+                case "application/json":
+                    body = try await converter.getOptionalRequestBodyAsJSON(
+                        Components.Schemas.ReasonRequest.self,
+                        from: requestBody,
+                        transforming: { value in
+                            .json(value)
+                        }
+                    )
+                default:
+                    preconditionFailure("bestContentType chose an invalid content type.")
+                }
                 return Operations.CancelTask.Input(
                     path: path,
-                    headers: headers
+                    headers: headers,
+                    body: body
                 )
             },
             serializer: { output, request in
@@ -882,9 +904,30 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                     as: Components.Parameters.StepID.self
                 ))
                 let headers: Operations.RetryStep.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))
+                let contentType = converter.extractContentTypeIfPresent(in: request.headerFields)
+                let body: Operations.RetryStep.Input.Body?
+                let chosenContentType = try converter.bestContentType(
+                    received: contentType,
+                    options: [
+                        "application/json"
+                    ]
+                )
+                switch chosenContentType {
+                case "application/json":
+                    body = try await converter.getOptionalRequestBodyAsJSON(
+                        Components.Schemas.ReasonRequest.self,
+                        from: requestBody,
+                        transforming: { value in
+                            .json(value)
+                        }
+                    )
+                default:
+                    preconditionFailure("bestContentType chose an invalid content type.")
+                }
                 return Operations.RetryStep.Input(
                     path: path,
-                    headers: headers
+                    headers: headers,
+                    body: body
                 )
             },
             serializer: { output, request in

@@ -5,7 +5,5 @@ import struct Foundation.URL
 import struct Foundation.Data
 import struct Foundation.Date
 import OrcastraTemplates
-extension Components {
-    /// Types generated from the `#/components/requestBodies` section of the OpenAPI document.
-    internal enum RequestBodies {}
-}
+/// Types generated from the components section of the OpenAPI document.
+public enum Components {}

@@ -7,17 +7,17 @@ import struct Foundation.Date
 import OrcastraTemplates
 extension Components {
     /// Types generated from the `#/components/responses` section of the OpenAPI document.
-    internal enum Responses {
-        internal struct Problem: Sendable, Hashable {
+    public enum Responses {
+        public struct Problem: Sendable, Hashable {
             /// - Remark: Generated from `#/components/responses/Problem/content`.
-            internal enum Body: Sendable, Hashable {
+            @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/components/responses/Problem/content/application\/problem+json`.
                 case applicationProblemJson(Components.Schemas.Problem)
                 /// The associated value of the enum case if `self` is `.applicationProblemJson`.
                 ///
                 /// - Throws: An error if `self` is not `.applicationProblemJson`.
                 /// - SeeAlso: `.applicationProblemJson`.
-                internal var applicationProblemJson: Components.Schemas.Problem {
+                public var applicationProblemJson: Components.Schemas.Problem {
                     get throws {
                         switch self {
                         case let .applicationProblemJson(body):
@@ -27,12 +27,12 @@ extension Components {
                 }
             }
             /// Received HTTP response body
-            internal var body: Components.Responses.Problem.Body
+            public var body: Components.Responses.Problem.Body
             /// Creates a new `Problem`.
             ///
             /// - Parameters:
             ///   - body: Received HTTP response body
-            internal init(body: Components.Responses.Problem.Body) {
+            public init(body: Components.Responses.Problem.Body) {
                 self.body = body
             }
         }

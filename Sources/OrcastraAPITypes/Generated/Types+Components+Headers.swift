@@ -7,5 +7,5 @@ import struct Foundation.Date
 import OrcastraTemplates
 extension Components {
     /// Types generated from the `#/components/headers` section of the OpenAPI document.
-    internal enum Headers {}
+    public enum Headers {}
 }

@@ -6,45 +6,45 @@ import struct Foundation.Data
 import struct Foundation.Date
 import OrcastraTemplates
 /// API operations, with input and output types, generated from `#/paths` in the OpenAPI document.
-internal enum Operations {
+public enum Operations {
     /// The process is up (no authentication).
     ///
     /// - Remark: HTTP `GET /healthz`.
     /// - Remark: Generated from `#/paths//healthz/get(getHealth)`.
-    internal enum GetHealth {
-        internal static let id: Swift.String = "getHealth"
-        internal struct Input: Sendable, Hashable {
+    public enum GetHealth {
+        public static let id: Swift.String = "getHealth"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/healthz/GET/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetHealth.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetHealth.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetHealth.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetHealth.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.GetHealth.Input.Headers
+            public var headers: Operations.GetHealth.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - headers:
-            internal init(headers: Operations.GetHealth.Input.Headers = .init()) {
+            public init(headers: Operations.GetHealth.Input.Headers = .init()) {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/healthz/GET/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/healthz/GET/responses/200/content/application\/json`.
                     case json(Components.Schemas.Health)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Health {
+                    public var json: Components.Schemas.Health {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -54,12 +54,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.GetHealth.Output.Ok.Body
+                public var body: Operations.GetHealth.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.GetHealth.Output.Ok.Body) {
+                public init(body: Operations.GetHealth.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -73,7 +73,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.GetHealth.Output.Ok {
+            public var ok: Operations.GetHealth.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -91,10 +91,10 @@ internal enum Operations {
             /// A response with a code that is not documented in the OpenAPI document.
             case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -102,7 +102,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -110,7 +110,7 @@ internal enum Operations {
                     return "application/json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json
                 ]
@@ -121,40 +121,40 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `GET /readyz`.
     /// - Remark: Generated from `#/paths//readyz/get(getReadiness)`.
-    internal enum GetReadiness {
-        internal static let id: Swift.String = "getReadiness"
-        internal struct Input: Sendable, Hashable {
+    public enum GetReadiness {
+        public static let id: Swift.String = "getReadiness"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/readyz/GET/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetReadiness.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetReadiness.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetReadiness.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetReadiness.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.GetReadiness.Input.Headers
+            public var headers: Operations.GetReadiness.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - headers:
-            internal init(headers: Operations.GetReadiness.Input.Headers = .init()) {
+            public init(headers: Operations.GetReadiness.Input.Headers = .init()) {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/readyz/GET/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/readyz/GET/responses/200/content/application\/json`.
                     case json(Components.Schemas.Health)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Health {
+                    public var json: Components.Schemas.Health {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -164,12 +164,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.GetReadiness.Output.Ok.Body
+                public var body: Operations.GetReadiness.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.GetReadiness.Output.Ok.Body) {
+                public init(body: Operations.GetReadiness.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -183,7 +183,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.GetReadiness.Output.Ok {
+            public var ok: Operations.GetReadiness.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -196,16 +196,16 @@ internal enum Operations {
                     }
                 }
             }
-            internal struct ServiceUnavailable: Sendable, Hashable {
+            public struct ServiceUnavailable: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/readyz/GET/responses/503/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/readyz/GET/responses/503/content/application\/json`.
                     case json(Components.Schemas.Health)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Health {
+                    public var json: Components.Schemas.Health {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -215,12 +215,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.GetReadiness.Output.ServiceUnavailable.Body
+                public var body: Operations.GetReadiness.Output.ServiceUnavailable.Body
                 /// Creates a new `ServiceUnavailable`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.GetReadiness.Output.ServiceUnavailable.Body) {
+                public init(body: Operations.GetReadiness.Output.ServiceUnavailable.Body) {
                     self.body = body
                 }
             }
@@ -234,7 +234,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.serviceUnavailable`.
             /// - SeeAlso: `.serviceUnavailable`.
-            internal var serviceUnavailable: Operations.GetReadiness.Output.ServiceUnavailable {
+            public var serviceUnavailable: Operations.GetReadiness.Output.ServiceUnavailable {
                 get throws {
                     switch self {
                     case let .serviceUnavailable(response):
@@ -252,10 +252,10 @@ internal enum Operations {
             /// A response with a code that is not documented in the OpenAPI document.
             case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -263,7 +263,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -271,7 +271,7 @@ internal enum Operations {
                     return "application/json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json
                 ]
@@ -282,31 +282,31 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `GET /v1/tasks`.
     /// - Remark: Generated from `#/paths//v1/tasks/get(listTasks)`.
-    internal enum ListTasks {
-        internal static let id: Swift.String = "listTasks"
-        internal struct Input: Sendable, Hashable {
+    public enum ListTasks {
+        public static let id: Swift.String = "listTasks"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/tasks/GET/query`.
-            internal struct Query: Sendable, Hashable {
+            public struct Query: Sendable, Hashable {
                 /// One or more task states (repeat the parameter, or separate with commas).
                 ///
                 /// - Remark: Generated from `#/paths/v1/tasks/GET/query/state`.
-                internal var state: [Components.Schemas.TaskState]?
+                public var state: [Components.Schemas.TaskState]?
                 /// - Remark: Generated from `#/paths/v1/tasks/GET/query/namespace`.
-                internal var namespace: Swift.String?
+                public var namespace: Swift.String?
                 /// The template's name (any version).
                 ///
                 /// - Remark: Generated from `#/paths/v1/tasks/GET/query/template`.
-                internal var template: Swift.String?
+                public var template: Swift.String?
                 /// - Remark: Generated from `#/paths/v1/tasks/GET/query/created_after`.
-                internal var createdAfter: Foundation.Date?
+                public var createdAfter: Foundation.Date?
                 /// - Remark: Generated from `#/paths/v1/tasks/GET/query/created_before`.
-                internal var createdBefore: Foundation.Date?
+                public var createdBefore: Foundation.Date?
                 /// - Remark: Generated from `#/paths/v1/tasks/GET/query/limit`.
-                internal var limit: Swift.Int?
+                public var limit: Swift.Int?
                 /// The `next_cursor` of the previous page.
                 ///
                 /// - Remark: Generated from `#/paths/v1/tasks/GET/query/cursor`.
-                internal var cursor: Swift.String?
+                public var cursor: Swift.String?
                 /// Creates a new `Query`.
                 ///
                 /// - Parameters:
@@ -317,7 +317,7 @@ internal enum Operations {
                 ///   - createdBefore:
                 ///   - limit:
                 ///   - cursor: The `next_cursor` of the previous page.
-                internal init(
+                public init(
                     state: [Components.Schemas.TaskState]? = nil,
                     namespace: Swift.String? = nil,
                     template: Swift.String? = nil,
@@ -335,25 +335,25 @@ internal enum Operations {
                     self.cursor = cursor
                 }
             }
-            internal var query: Operations.ListTasks.Input.Query
+            public var query: Operations.ListTasks.Input.Query
             /// - Remark: Generated from `#/paths/v1/tasks/GET/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTasks.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTasks.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTasks.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTasks.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.ListTasks.Input.Headers
+            public var headers: Operations.ListTasks.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - query:
             ///   - headers:
-            internal init(
+            public init(
                 query: Operations.ListTasks.Input.Query = .init(),
                 headers: Operations.ListTasks.Input.Headers = .init()
             ) {
@@ -361,17 +361,17 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/tasks/GET/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/tasks/GET/responses/200/content/application\/json`.
                     case json(Components.Schemas.TaskPage)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.TaskPage {
+                    public var json: Components.Schemas.TaskPage {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -381,12 +381,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.ListTasks.Output.Ok.Body
+                public var body: Operations.ListTasks.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.ListTasks.Output.Ok.Body) {
+                public init(body: Operations.ListTasks.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -400,7 +400,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.ListTasks.Output.Ok {
+            public var ok: Operations.ListTasks.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -423,7 +423,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -437,11 +437,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -451,7 +451,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -461,7 +461,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -473,27 +473,27 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `POST /v1/tasks`.
     /// - Remark: Generated from `#/paths//v1/tasks/post(submitTask)`.
-    internal enum SubmitTask {
-        internal static let id: Swift.String = "submitTask"
-        internal struct Input: Sendable, Hashable {
+    public enum SubmitTask {
+        public static let id: Swift.String = "submitTask"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/tasks/POST/header`.
-            internal struct Headers: Sendable, Hashable {
+            public struct Headers: Sendable, Hashable {
                 /// A second submission with the same key (per template family) returns the first task with 200.
                 ///
                 /// - Remark: Generated from `#/paths/v1/tasks/POST/header/Idempotency-Key`.
-                internal var idempotencyKey: Swift.String?
+                public var idempotencyKey: Swift.String?
                 /// W3C trace context (https://www.w3.org/TR/trace-context/) the task's step attempts become spans of (docs/tracing.md). A server that traces (OTEL_* variables) stores its own request span, a child of this one; otherwise this value is stored as given. A value that is not a valid traceparent is ignored, as W3C asks, and the task starts a new trace.
                 ///
                 /// - Remark: Generated from `#/paths/v1/tasks/POST/header/traceparent`.
-                internal var traceparent: Swift.String?
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SubmitTask.AcceptableContentType>]
+                public var traceparent: Swift.String?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SubmitTask.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - idempotencyKey: A second submission with the same key (per template family) returns the first task with 200.
                 ///   - traceparent: W3C trace context (https://www.w3.org/TR/trace-context/) the task's step attempts become spans of (docs/tracing.md). A server that traces (OTEL_* variables) stores its own request span, a child of this one; otherwise this value is stored as given. A value that is not a valid traceparent is ignored, as W3C asks, and the task starts a new trace.
                 ///   - accept:
-                internal init(
+                public init(
                     idempotencyKey: Swift.String? = nil,
                     traceparent: Swift.String? = nil,
                     accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SubmitTask.AcceptableContentType>] = .defaultValues()
@@ -503,19 +503,19 @@ internal enum Operations {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.SubmitTask.Input.Headers
+            public var headers: Operations.SubmitTask.Input.Headers
             /// - Remark: Generated from `#/paths/v1/tasks/POST/requestBody`.
-            internal enum Body: Sendable, Hashable {
+            @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/tasks/POST/requestBody/content/application\/json`.
                 case json(Components.Schemas.SubmitRequest)
             }
-            internal var body: Operations.SubmitTask.Input.Body
+            public var body: Operations.SubmitTask.Input.Body
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - headers:
             ///   - body:
-            internal init(
+            public init(
                 headers: Operations.SubmitTask.Input.Headers = .init(),
                 body: Operations.SubmitTask.Input.Body
             ) {
@@ -523,31 +523,31 @@ internal enum Operations {
                 self.body = body
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Created: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/tasks/POST/responses/201/headers`.
-                internal struct Headers: Sendable, Hashable {
+                public struct Headers: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/tasks/POST/responses/201/headers/Location`.
-                    internal var location: Swift.String
+                    public var location: Swift.String
                     /// Creates a new `Headers`.
                     ///
                     /// - Parameters:
                     ///   - location:
-                    internal init(location: Swift.String) {
+                    public init(location: Swift.String) {
                         self.location = location
                     }
                 }
                 /// Received HTTP response headers
-                internal var headers: Operations.SubmitTask.Output.Created.Headers
+                public var headers: Operations.SubmitTask.Output.Created.Headers
                 /// - Remark: Generated from `#/paths/v1/tasks/POST/responses/201/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/tasks/POST/responses/201/content/application\/json`.
                     case json(Components.Schemas.TaskCreated)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.TaskCreated {
+                    public var json: Components.Schemas.TaskCreated {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -557,13 +557,13 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.SubmitTask.Output.Created.Body
+                public var body: Operations.SubmitTask.Output.Created.Body
                 /// Creates a new `Created`.
                 ///
                 /// - Parameters:
                 ///   - headers: Received HTTP response headers
                 ///   - body: Received HTTP response body
-                internal init(
+                public init(
                     headers: Operations.SubmitTask.Output.Created.Headers,
                     body: Operations.SubmitTask.Output.Created.Body
                 ) {
@@ -581,7 +581,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.created`.
             /// - SeeAlso: `.created`.
-            internal var created: Operations.SubmitTask.Output.Created {
+            public var created: Operations.SubmitTask.Output.Created {
                 get throws {
                     switch self {
                     case let .created(response):
@@ -594,16 +594,16 @@ internal enum Operations {
                     }
                 }
             }
-            internal struct Ok: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/tasks/POST/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/tasks/POST/responses/200/content/application\/json`.
                     case json(Components.Schemas.TaskCreated)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.TaskCreated {
+                    public var json: Components.Schemas.TaskCreated {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -613,12 +613,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.SubmitTask.Output.Ok.Body
+                public var body: Operations.SubmitTask.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.SubmitTask.Output.Ok.Body) {
+                public init(body: Operations.SubmitTask.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -632,7 +632,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.SubmitTask.Output.Ok {
+            public var ok: Operations.SubmitTask.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -655,7 +655,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -669,11 +669,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -683,7 +683,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -693,7 +693,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -705,40 +705,40 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `GET /v1/tasks/{id}`.
     /// - Remark: Generated from `#/paths//v1/tasks/{id}/get(getTask)`.
-    internal enum GetTask {
-        internal static let id: Swift.String = "getTask"
-        internal struct Input: Sendable, Hashable {
+    public enum GetTask {
+        public static let id: Swift.String = "getTask"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/tasks/{id}/GET/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/tasks/{id}/GET/path/id`.
-                internal var id: Components.Parameters.TaskID
+                public var id: Components.Parameters.TaskID
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - id:
-                internal init(id: Components.Parameters.TaskID) {
+                public init(id: Components.Parameters.TaskID) {
                     self.id = id
                 }
             }
-            internal var path: Operations.GetTask.Input.Path
+            public var path: Operations.GetTask.Input.Path
             /// - Remark: Generated from `#/paths/v1/tasks/{id}/GET/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetTask.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetTask.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetTask.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetTask.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.GetTask.Input.Headers
+            public var headers: Operations.GetTask.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
-            internal init(
+            public init(
                 path: Operations.GetTask.Input.Path,
                 headers: Operations.GetTask.Input.Headers = .init()
             ) {
@@ -746,17 +746,17 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/tasks/{id}/GET/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/tasks/{id}/GET/responses/200/content/application\/json`.
                     case json(Components.Schemas.Task)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Task {
+                    public var json: Components.Schemas.Task {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -766,12 +766,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.GetTask.Output.Ok.Body
+                public var body: Operations.GetTask.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.GetTask.Output.Ok.Body) {
+                public init(body: Operations.GetTask.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -785,7 +785,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.GetTask.Output.Ok {
+            public var ok: Operations.GetTask.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -808,7 +808,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -822,11 +822,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -836,7 +836,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -846,7 +846,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -858,58 +858,67 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `POST /v1/tasks/{id}/cancel`.
     /// - Remark: Generated from `#/paths//v1/tasks/{id}/cancel/post(cancelTask)`.
-    internal enum CancelTask {
-        internal static let id: Swift.String = "cancelTask"
-        internal struct Input: Sendable, Hashable {
+    public enum CancelTask {
+        public static let id: Swift.String = "cancelTask"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/tasks/{id}/cancel/POST/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/tasks/{id}/cancel/POST/path/id`.
-                internal var id: Components.Parameters.TaskID
+                public var id: Components.Parameters.TaskID
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - id:
-                internal init(id: Components.Parameters.TaskID) {
+                public init(id: Components.Parameters.TaskID) {
                     self.id = id
                 }
             }
-            internal var path: Operations.CancelTask.Input.Path
+            public var path: Operations.CancelTask.Input.Path
             /// - Remark: Generated from `#/paths/v1/tasks/{id}/cancel/POST/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CancelTask.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CancelTask.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CancelTask.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CancelTask.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.CancelTask.Input.Headers
+            public var headers: Operations.CancelTask.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/tasks/{id}/cancel/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/tasks/{id}/cancel/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.ReasonRequest)
+            }
+            public var body: Operations.CancelTask.Input.Body?
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
-            internal init(
+            ///   - body:
+            public init(
                 path: Operations.CancelTask.Input.Path,
-                headers: Operations.CancelTask.Input.Headers = .init()
+                headers: Operations.CancelTask.Input.Headers = .init(),
+                body: Operations.CancelTask.Input.Body? = nil
             ) {
                 self.path = path
                 self.headers = headers
+                self.body = body
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/tasks/{id}/cancel/POST/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/tasks/{id}/cancel/POST/responses/200/content/application\/json`.
                     case json(Components.Schemas.TaskStateChange)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.TaskStateChange {
+                    public var json: Components.Schemas.TaskStateChange {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -919,12 +928,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.CancelTask.Output.Ok.Body
+                public var body: Operations.CancelTask.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.CancelTask.Output.Ok.Body) {
+                public init(body: Operations.CancelTask.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -938,7 +947,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.CancelTask.Output.Ok {
+            public var ok: Operations.CancelTask.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -961,7 +970,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -975,11 +984,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -989,7 +998,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -999,7 +1008,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -1017,35 +1026,35 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `GET /v1/tasks/{id}/events`.
     /// - Remark: Generated from `#/paths//v1/tasks/{id}/events/get(listTaskEvents)`.
-    internal enum ListTaskEvents {
-        internal static let id: Swift.String = "listTaskEvents"
-        internal struct Input: Sendable, Hashable {
+    public enum ListTaskEvents {
+        public static let id: Swift.String = "listTaskEvents"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/tasks/{id}/events/GET/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/tasks/{id}/events/GET/path/id`.
-                internal var id: Components.Parameters.TaskID
+                public var id: Components.Parameters.TaskID
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - id:
-                internal init(id: Components.Parameters.TaskID) {
+                public init(id: Components.Parameters.TaskID) {
                     self.id = id
                 }
             }
-            internal var path: Operations.ListTaskEvents.Input.Path
+            public var path: Operations.ListTaskEvents.Input.Path
             /// - Remark: Generated from `#/paths/v1/tasks/{id}/events/GET/header`.
-            internal struct Headers: Sendable, Hashable {
+            public struct Headers: Sendable, Hashable {
                 /// Resume the stream after this event.
                 ///
                 /// - Remark: Generated from `#/paths/v1/tasks/{id}/events/GET/header/Last-Event-ID`.
-                internal var lastEventID: Swift.String?
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTaskEvents.AcceptableContentType>]
+                public var lastEventID: Swift.String?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTaskEvents.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - lastEventID: Resume the stream after this event.
                 ///   - accept:
-                internal init(
+                public init(
                     lastEventID: Swift.String? = nil,
                     accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTaskEvents.AcceptableContentType>] = .defaultValues()
                 ) {
@@ -1053,13 +1062,13 @@ internal enum Operations {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.ListTaskEvents.Input.Headers
+            public var headers: Operations.ListTaskEvents.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
-            internal init(
+            public init(
                 path: Operations.ListTaskEvents.Input.Path,
                 headers: Operations.ListTaskEvents.Input.Headers = .init()
             ) {
@@ -1067,17 +1076,17 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/tasks/{id}/events/GET/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/tasks/{id}/events/GET/responses/200/content/application\/json`.
                     case json(Components.Schemas.EventList)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.EventList {
+                    public var json: Components.Schemas.EventList {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -1096,7 +1105,7 @@ internal enum Operations {
                     ///
                     /// - Throws: An error if `self` is not `.textEventStream`.
                     /// - SeeAlso: `.textEventStream`.
-                    internal var textEventStream: OpenAPIRuntime.HTTPBody {
+                    public var textEventStream: OpenAPIRuntime.HTTPBody {
                         get throws {
                             switch self {
                             case let .textEventStream(body):
@@ -1111,12 +1120,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.ListTaskEvents.Output.Ok.Body
+                public var body: Operations.ListTaskEvents.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.ListTaskEvents.Output.Ok.Body) {
+                public init(body: Operations.ListTaskEvents.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -1130,7 +1139,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.ListTaskEvents.Output.Ok {
+            public var ok: Operations.ListTaskEvents.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -1153,7 +1162,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -1167,12 +1176,12 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case textEventStream
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -1184,7 +1193,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -1196,7 +1205,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .textEventStream,
@@ -1209,58 +1218,67 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `POST /v1/steps/{id}/retry`.
     /// - Remark: Generated from `#/paths//v1/steps/{id}/retry/post(retryStep)`.
-    internal enum RetryStep {
-        internal static let id: Swift.String = "retryStep"
-        internal struct Input: Sendable, Hashable {
+    public enum RetryStep {
+        public static let id: Swift.String = "retryStep"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/steps/{id}/retry/POST/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/steps/{id}/retry/POST/path/id`.
-                internal var id: Components.Parameters.StepID
+                public var id: Components.Parameters.StepID
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - id:
-                internal init(id: Components.Parameters.StepID) {
+                public init(id: Components.Parameters.StepID) {
                     self.id = id
                 }
             }
-            internal var path: Operations.RetryStep.Input.Path
+            public var path: Operations.RetryStep.Input.Path
             /// - Remark: Generated from `#/paths/v1/steps/{id}/retry/POST/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RetryStep.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RetryStep.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RetryStep.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RetryStep.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.RetryStep.Input.Headers
+            public var headers: Operations.RetryStep.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/steps/{id}/retry/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/steps/{id}/retry/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.ReasonRequest)
+            }
+            public var body: Operations.RetryStep.Input.Body?
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
-            internal init(
+            ///   - body:
+            public init(
                 path: Operations.RetryStep.Input.Path,
-                headers: Operations.RetryStep.Input.Headers = .init()
+                headers: Operations.RetryStep.Input.Headers = .init(),
+                body: Operations.RetryStep.Input.Body? = nil
             ) {
                 self.path = path
                 self.headers = headers
+                self.body = body
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/steps/{id}/retry/POST/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/steps/{id}/retry/POST/responses/200/content/application\/json`.
                     case json(Components.Schemas.Step)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Step {
+                    public var json: Components.Schemas.Step {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -1270,12 +1288,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.RetryStep.Output.Ok.Body
+                public var body: Operations.RetryStep.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.RetryStep.Output.Ok.Body) {
+                public init(body: Operations.RetryStep.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -1289,7 +1307,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.RetryStep.Output.Ok {
+            public var ok: Operations.RetryStep.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -1312,7 +1330,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -1326,11 +1344,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -1340,7 +1358,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -1350,7 +1368,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -1362,47 +1380,47 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `POST /v1/steps/{id}/resolve`.
     /// - Remark: Generated from `#/paths//v1/steps/{id}/resolve/post(resolveStep)`.
-    internal enum ResolveStep {
-        internal static let id: Swift.String = "resolveStep"
-        internal struct Input: Sendable, Hashable {
+    public enum ResolveStep {
+        public static let id: Swift.String = "resolveStep"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/steps/{id}/resolve/POST/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/steps/{id}/resolve/POST/path/id`.
-                internal var id: Components.Parameters.StepID
+                public var id: Components.Parameters.StepID
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - id:
-                internal init(id: Components.Parameters.StepID) {
+                public init(id: Components.Parameters.StepID) {
                     self.id = id
                 }
             }
-            internal var path: Operations.ResolveStep.Input.Path
+            public var path: Operations.ResolveStep.Input.Path
             /// - Remark: Generated from `#/paths/v1/steps/{id}/resolve/POST/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ResolveStep.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ResolveStep.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ResolveStep.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ResolveStep.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.ResolveStep.Input.Headers
+            public var headers: Operations.ResolveStep.Input.Headers
             /// - Remark: Generated from `#/paths/v1/steps/{id}/resolve/POST/requestBody`.
-            internal enum Body: Sendable, Hashable {
+            @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/steps/{id}/resolve/POST/requestBody/content/application\/json`.
                 case json(Components.Schemas.ResolveRequest)
             }
-            internal var body: Operations.ResolveStep.Input.Body?
+            public var body: Operations.ResolveStep.Input.Body?
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
             ///   - body:
-            internal init(
+            public init(
                 path: Operations.ResolveStep.Input.Path,
                 headers: Operations.ResolveStep.Input.Headers = .init(),
                 body: Operations.ResolveStep.Input.Body? = nil
@@ -1412,17 +1430,17 @@ internal enum Operations {
                 self.body = body
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/steps/{id}/resolve/POST/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/steps/{id}/resolve/POST/responses/200/content/application\/json`.
                     case json(Components.Schemas.Step)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Step {
+                    public var json: Components.Schemas.Step {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -1432,12 +1450,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.ResolveStep.Output.Ok.Body
+                public var body: Operations.ResolveStep.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.ResolveStep.Output.Ok.Body) {
+                public init(body: Operations.ResolveStep.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -1451,7 +1469,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.ResolveStep.Output.Ok {
+            public var ok: Operations.ResolveStep.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -1474,7 +1492,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -1488,11 +1506,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -1502,7 +1520,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -1512,7 +1530,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -1524,40 +1542,40 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `GET /v1/templates`.
     /// - Remark: Generated from `#/paths//v1/templates/get(listTemplates)`.
-    internal enum ListTemplates {
-        internal static let id: Swift.String = "listTemplates"
-        internal struct Input: Sendable, Hashable {
+    public enum ListTemplates {
+        public static let id: Swift.String = "listTemplates"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/templates/GET/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTemplates.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTemplates.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTemplates.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTemplates.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.ListTemplates.Input.Headers
+            public var headers: Operations.ListTemplates.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - headers:
-            internal init(headers: Operations.ListTemplates.Input.Headers = .init()) {
+            public init(headers: Operations.ListTemplates.Input.Headers = .init()) {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/templates/GET/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/templates/GET/responses/200/content/application\/json`.
                     case json(Components.Schemas.TemplateList)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.TemplateList {
+                    public var json: Components.Schemas.TemplateList {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -1567,12 +1585,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.ListTemplates.Output.Ok.Body
+                public var body: Operations.ListTemplates.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.ListTemplates.Output.Ok.Body) {
+                public init(body: Operations.ListTemplates.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -1586,7 +1604,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.ListTemplates.Output.Ok {
+            public var ok: Operations.ListTemplates.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -1609,7 +1627,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -1623,11 +1641,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -1637,7 +1655,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -1647,7 +1665,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -1659,33 +1677,33 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `POST /v1/templates`.
     /// - Remark: Generated from `#/paths//v1/templates/post(registerTemplate)`.
-    internal enum RegisterTemplate {
-        internal static let id: Swift.String = "registerTemplate"
-        internal struct Input: Sendable, Hashable {
+    public enum RegisterTemplate {
+        public static let id: Swift.String = "registerTemplate"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/templates/POST/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RegisterTemplate.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RegisterTemplate.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RegisterTemplate.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RegisterTemplate.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.RegisterTemplate.Input.Headers
+            public var headers: Operations.RegisterTemplate.Input.Headers
             /// - Remark: Generated from `#/paths/v1/templates/POST/requestBody`.
-            internal enum Body: Sendable, Hashable {
+            @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/templates/POST/requestBody/content/application\/yaml`.
                 case yaml(OpenAPIRuntime.HTTPBody)
             }
-            internal var body: Operations.RegisterTemplate.Input.Body
+            public var body: Operations.RegisterTemplate.Input.Body
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - headers:
             ///   - body:
-            internal init(
+            public init(
                 headers: Operations.RegisterTemplate.Input.Headers = .init(),
                 body: Operations.RegisterTemplate.Input.Body
             ) {
@@ -1693,17 +1711,17 @@ internal enum Operations {
                 self.body = body
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Created: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/templates/POST/responses/201/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/templates/POST/responses/201/content/application\/json`.
                     case json(Components.Schemas.Registration)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Registration {
+                    public var json: Components.Schemas.Registration {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -1713,12 +1731,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.RegisterTemplate.Output.Created.Body
+                public var body: Operations.RegisterTemplate.Output.Created.Body
                 /// Creates a new `Created`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.RegisterTemplate.Output.Created.Body) {
+                public init(body: Operations.RegisterTemplate.Output.Created.Body) {
                     self.body = body
                 }
             }
@@ -1732,7 +1750,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.created`.
             /// - SeeAlso: `.created`.
-            internal var created: Operations.RegisterTemplate.Output.Created {
+            public var created: Operations.RegisterTemplate.Output.Created {
                 get throws {
                     switch self {
                     case let .created(response):
@@ -1745,16 +1763,16 @@ internal enum Operations {
                     }
                 }
             }
-            internal struct Ok: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/templates/POST/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/templates/POST/responses/200/content/application\/json`.
                     case json(Components.Schemas.Registration)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Registration {
+                    public var json: Components.Schemas.Registration {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -1764,12 +1782,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.RegisterTemplate.Output.Ok.Body
+                public var body: Operations.RegisterTemplate.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.RegisterTemplate.Output.Ok.Body) {
+                public init(body: Operations.RegisterTemplate.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -1783,7 +1801,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.RegisterTemplate.Output.Ok {
+            public var ok: Operations.RegisterTemplate.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -1806,7 +1824,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -1820,11 +1838,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -1834,7 +1852,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -1844,7 +1862,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -1856,21 +1874,21 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `GET /v1/templates/{namespace}/{name}`.
     /// - Remark: Generated from `#/paths//v1/templates/{namespace}/{name}/get(listTemplateVersions)`.
-    internal enum ListTemplateVersions {
-        internal static let id: Swift.String = "listTemplateVersions"
-        internal struct Input: Sendable, Hashable {
+    public enum ListTemplateVersions {
+        public static let id: Swift.String = "listTemplateVersions"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/GET/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/GET/path/namespace`.
-                internal var namespace: Components.Parameters.Namespace
+                public var namespace: Components.Parameters.Namespace
                 /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/GET/path/name`.
-                internal var name: Components.Parameters.Name
+                public var name: Components.Parameters.Name
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - namespace:
                 ///   - name:
-                internal init(
+                public init(
                     namespace: Components.Parameters.Namespace,
                     name: Components.Parameters.Name
                 ) {
@@ -1878,25 +1896,25 @@ internal enum Operations {
                     self.name = name
                 }
             }
-            internal var path: Operations.ListTemplateVersions.Input.Path
+            public var path: Operations.ListTemplateVersions.Input.Path
             /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/GET/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTemplateVersions.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTemplateVersions.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTemplateVersions.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListTemplateVersions.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.ListTemplateVersions.Input.Headers
+            public var headers: Operations.ListTemplateVersions.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
-            internal init(
+            public init(
                 path: Operations.ListTemplateVersions.Input.Path,
                 headers: Operations.ListTemplateVersions.Input.Headers = .init()
             ) {
@@ -1904,17 +1922,17 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/GET/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/GET/responses/200/content/application\/json`.
                     case json(Components.Schemas.TemplateList)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.TemplateList {
+                    public var json: Components.Schemas.TemplateList {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -1924,12 +1942,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.ListTemplateVersions.Output.Ok.Body
+                public var body: Operations.ListTemplateVersions.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.ListTemplateVersions.Output.Ok.Body) {
+                public init(body: Operations.ListTemplateVersions.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -1943,7 +1961,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.ListTemplateVersions.Output.Ok {
+            public var ok: Operations.ListTemplateVersions.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -1966,7 +1984,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -1980,11 +1998,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -1994,7 +2012,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -2004,7 +2022,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -2016,26 +2034,26 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `GET /v1/templates/{namespace}/{name}/{version}`.
     /// - Remark: Generated from `#/paths//v1/templates/{namespace}/{name}/{version}/get(getTemplate)`.
-    internal enum GetTemplate {
-        internal static let id: Swift.String = "getTemplate"
-        internal struct Input: Sendable, Hashable {
+    public enum GetTemplate {
+        public static let id: Swift.String = "getTemplate"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/{version}/GET/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/{version}/GET/path/namespace`.
-                internal var namespace: Components.Parameters.Namespace
+                public var namespace: Components.Parameters.Namespace
                 /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/{version}/GET/path/name`.
-                internal var name: Components.Parameters.Name
+                public var name: Components.Parameters.Name
                 /// A semantic version; one that is not registered, or not a version at all, is 404.
                 ///
                 /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/{version}/GET/path/version`.
-                internal var version: Swift.String
+                public var version: Swift.String
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - namespace:
                 ///   - name:
                 ///   - version: A semantic version; one that is not registered, or not a version at all, is 404.
-                internal init(
+                public init(
                     namespace: Components.Parameters.Namespace,
                     name: Components.Parameters.Name,
                     version: Swift.String
@@ -2045,25 +2063,25 @@ internal enum Operations {
                     self.version = version
                 }
             }
-            internal var path: Operations.GetTemplate.Input.Path
+            public var path: Operations.GetTemplate.Input.Path
             /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/{version}/GET/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetTemplate.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetTemplate.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetTemplate.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetTemplate.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.GetTemplate.Input.Headers
+            public var headers: Operations.GetTemplate.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
-            internal init(
+            public init(
                 path: Operations.GetTemplate.Input.Path,
                 headers: Operations.GetTemplate.Input.Headers = .init()
             ) {
@@ -2071,17 +2089,17 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/{version}/GET/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/templates/{namespace}/{name}/{version}/GET/responses/200/content/application\/json`.
                     case json(Components.Schemas.TemplateDetail)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.TemplateDetail {
+                    public var json: Components.Schemas.TemplateDetail {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -2091,12 +2109,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.GetTemplate.Output.Ok.Body
+                public var body: Operations.GetTemplate.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.GetTemplate.Output.Ok.Body) {
+                public init(body: Operations.GetTemplate.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -2110,7 +2128,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.GetTemplate.Output.Ok {
+            public var ok: Operations.GetTemplate.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -2133,7 +2151,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -2147,11 +2165,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -2161,7 +2179,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -2171,7 +2189,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -2183,40 +2201,40 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `GET /v1/schedules`.
     /// - Remark: Generated from `#/paths//v1/schedules/get(listSchedules)`.
-    internal enum ListSchedules {
-        internal static let id: Swift.String = "listSchedules"
-        internal struct Input: Sendable, Hashable {
+    public enum ListSchedules {
+        public static let id: Swift.String = "listSchedules"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/schedules/GET/query`.
-            internal struct Query: Sendable, Hashable {
+            public struct Query: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/GET/query/namespace`.
-                internal var namespace: Swift.String?
+                public var namespace: Swift.String?
                 /// Creates a new `Query`.
                 ///
                 /// - Parameters:
                 ///   - namespace:
-                internal init(namespace: Swift.String? = nil) {
+                public init(namespace: Swift.String? = nil) {
                     self.namespace = namespace
                 }
             }
-            internal var query: Operations.ListSchedules.Input.Query
+            public var query: Operations.ListSchedules.Input.Query
             /// - Remark: Generated from `#/paths/v1/schedules/GET/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListSchedules.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListSchedules.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListSchedules.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListSchedules.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.ListSchedules.Input.Headers
+            public var headers: Operations.ListSchedules.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - query:
             ///   - headers:
-            internal init(
+            public init(
                 query: Operations.ListSchedules.Input.Query = .init(),
                 headers: Operations.ListSchedules.Input.Headers = .init()
             ) {
@@ -2224,17 +2242,17 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/GET/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/schedules/GET/responses/200/content/application\/json`.
                     case json(Components.Schemas.ScheduleList)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.ScheduleList {
+                    public var json: Components.Schemas.ScheduleList {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -2244,12 +2262,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.ListSchedules.Output.Ok.Body
+                public var body: Operations.ListSchedules.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.ListSchedules.Output.Ok.Body) {
+                public init(body: Operations.ListSchedules.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -2263,7 +2281,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.ListSchedules.Output.Ok {
+            public var ok: Operations.ListSchedules.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -2286,7 +2304,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -2300,11 +2318,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -2314,7 +2332,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -2324,7 +2342,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -2336,33 +2354,33 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `POST /v1/schedules`.
     /// - Remark: Generated from `#/paths//v1/schedules/post(createSchedule)`.
-    internal enum CreateSchedule {
-        internal static let id: Swift.String = "createSchedule"
-        internal struct Input: Sendable, Hashable {
+    public enum CreateSchedule {
+        public static let id: Swift.String = "createSchedule"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/schedules/POST/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CreateSchedule.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CreateSchedule.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CreateSchedule.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CreateSchedule.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.CreateSchedule.Input.Headers
+            public var headers: Operations.CreateSchedule.Input.Headers
             /// - Remark: Generated from `#/paths/v1/schedules/POST/requestBody`.
-            internal enum Body: Sendable, Hashable {
+            @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/POST/requestBody/content/application\/json`.
                 case json(Components.Schemas.ScheduleRequest)
             }
-            internal var body: Operations.CreateSchedule.Input.Body
+            public var body: Operations.CreateSchedule.Input.Body
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - headers:
             ///   - body:
-            internal init(
+            public init(
                 headers: Operations.CreateSchedule.Input.Headers = .init(),
                 body: Operations.CreateSchedule.Input.Body
             ) {
@@ -2370,31 +2388,31 @@ internal enum Operations {
                 self.body = body
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Created: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/POST/responses/201/headers`.
-                internal struct Headers: Sendable, Hashable {
+                public struct Headers: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/schedules/POST/responses/201/headers/Location`.
-                    internal var location: Swift.String
+                    public var location: Swift.String
                     /// Creates a new `Headers`.
                     ///
                     /// - Parameters:
                     ///   - location:
-                    internal init(location: Swift.String) {
+                    public init(location: Swift.String) {
                         self.location = location
                     }
                 }
                 /// Received HTTP response headers
-                internal var headers: Operations.CreateSchedule.Output.Created.Headers
+                public var headers: Operations.CreateSchedule.Output.Created.Headers
                 /// - Remark: Generated from `#/paths/v1/schedules/POST/responses/201/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/schedules/POST/responses/201/content/application\/json`.
                     case json(Components.Schemas.Schedule)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Schedule {
+                    public var json: Components.Schemas.Schedule {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -2404,13 +2422,13 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.CreateSchedule.Output.Created.Body
+                public var body: Operations.CreateSchedule.Output.Created.Body
                 /// Creates a new `Created`.
                 ///
                 /// - Parameters:
                 ///   - headers: Received HTTP response headers
                 ///   - body: Received HTTP response body
-                internal init(
+                public init(
                     headers: Operations.CreateSchedule.Output.Created.Headers,
                     body: Operations.CreateSchedule.Output.Created.Body
                 ) {
@@ -2428,7 +2446,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.created`.
             /// - SeeAlso: `.created`.
-            internal var created: Operations.CreateSchedule.Output.Created {
+            public var created: Operations.CreateSchedule.Output.Created {
                 get throws {
                     switch self {
                     case let .created(response):
@@ -2451,7 +2469,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -2465,11 +2483,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -2479,7 +2497,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -2489,7 +2507,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -2501,21 +2519,21 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `GET /v1/schedules/{namespace}/{name}`.
     /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/get(getSchedule)`.
-    internal enum GetSchedule {
-        internal static let id: Swift.String = "getSchedule"
-        internal struct Input: Sendable, Hashable {
+    public enum GetSchedule {
+        public static let id: Swift.String = "getSchedule"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/GET/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/GET/path/namespace`.
-                internal var namespace: Components.Parameters.Namespace
+                public var namespace: Components.Parameters.Namespace
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/GET/path/name`.
-                internal var name: Components.Parameters.Name
+                public var name: Components.Parameters.Name
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - namespace:
                 ///   - name:
-                internal init(
+                public init(
                     namespace: Components.Parameters.Namespace,
                     name: Components.Parameters.Name
                 ) {
@@ -2523,25 +2541,25 @@ internal enum Operations {
                     self.name = name
                 }
             }
-            internal var path: Operations.GetSchedule.Input.Path
+            public var path: Operations.GetSchedule.Input.Path
             /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/GET/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetSchedule.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetSchedule.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetSchedule.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetSchedule.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.GetSchedule.Input.Headers
+            public var headers: Operations.GetSchedule.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
-            internal init(
+            public init(
                 path: Operations.GetSchedule.Input.Path,
                 headers: Operations.GetSchedule.Input.Headers = .init()
             ) {
@@ -2549,17 +2567,17 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/GET/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/GET/responses/200/content/application\/json`.
                     case json(Components.Schemas.Schedule)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Schedule {
+                    public var json: Components.Schemas.Schedule {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -2569,12 +2587,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.GetSchedule.Output.Ok.Body
+                public var body: Operations.GetSchedule.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.GetSchedule.Output.Ok.Body) {
+                public init(body: Operations.GetSchedule.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -2588,7 +2606,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.GetSchedule.Output.Ok {
+            public var ok: Operations.GetSchedule.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -2611,7 +2629,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -2625,11 +2643,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -2639,7 +2657,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -2649,7 +2667,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -2661,21 +2679,21 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `DELETE /v1/schedules/{namespace}/{name}`.
     /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/delete(deleteSchedule)`.
-    internal enum DeleteSchedule {
-        internal static let id: Swift.String = "deleteSchedule"
-        internal struct Input: Sendable, Hashable {
+    public enum DeleteSchedule {
+        public static let id: Swift.String = "deleteSchedule"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/DELETE/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/DELETE/path/namespace`.
-                internal var namespace: Components.Parameters.Namespace
+                public var namespace: Components.Parameters.Namespace
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/DELETE/path/name`.
-                internal var name: Components.Parameters.Name
+                public var name: Components.Parameters.Name
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - namespace:
                 ///   - name:
-                internal init(
+                public init(
                     namespace: Components.Parameters.Namespace,
                     name: Components.Parameters.Name
                 ) {
@@ -2683,25 +2701,25 @@ internal enum Operations {
                     self.name = name
                 }
             }
-            internal var path: Operations.DeleteSchedule.Input.Path
+            public var path: Operations.DeleteSchedule.Input.Path
             /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/DELETE/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DeleteSchedule.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DeleteSchedule.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DeleteSchedule.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DeleteSchedule.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.DeleteSchedule.Input.Headers
+            public var headers: Operations.DeleteSchedule.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
-            internal init(
+            public init(
                 path: Operations.DeleteSchedule.Input.Path,
                 headers: Operations.DeleteSchedule.Input.Headers = .init()
             ) {
@@ -2709,17 +2727,17 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/DELETE/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/DELETE/responses/200/content/application\/json`.
                     case json(Components.Schemas.Schedule)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Schedule {
+                    public var json: Components.Schemas.Schedule {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -2729,12 +2747,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.DeleteSchedule.Output.Ok.Body
+                public var body: Operations.DeleteSchedule.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.DeleteSchedule.Output.Ok.Body) {
+                public init(body: Operations.DeleteSchedule.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -2748,7 +2766,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.DeleteSchedule.Output.Ok {
+            public var ok: Operations.DeleteSchedule.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -2771,7 +2789,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -2785,11 +2803,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -2799,7 +2817,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -2809,7 +2827,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -2821,21 +2839,21 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `POST /v1/schedules/{namespace}/{name}/pause`.
     /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/pause/post(pauseSchedule)`.
-    internal enum PauseSchedule {
-        internal static let id: Swift.String = "pauseSchedule"
-        internal struct Input: Sendable, Hashable {
+    public enum PauseSchedule {
+        public static let id: Swift.String = "pauseSchedule"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/pause/POST/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/pause/POST/path/namespace`.
-                internal var namespace: Components.Parameters.Namespace
+                public var namespace: Components.Parameters.Namespace
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/pause/POST/path/name`.
-                internal var name: Components.Parameters.Name
+                public var name: Components.Parameters.Name
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - namespace:
                 ///   - name:
-                internal init(
+                public init(
                     namespace: Components.Parameters.Namespace,
                     name: Components.Parameters.Name
                 ) {
@@ -2843,25 +2861,25 @@ internal enum Operations {
                     self.name = name
                 }
             }
-            internal var path: Operations.PauseSchedule.Input.Path
+            public var path: Operations.PauseSchedule.Input.Path
             /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/pause/POST/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.PauseSchedule.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.PauseSchedule.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.PauseSchedule.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.PauseSchedule.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.PauseSchedule.Input.Headers
+            public var headers: Operations.PauseSchedule.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
-            internal init(
+            public init(
                 path: Operations.PauseSchedule.Input.Path,
                 headers: Operations.PauseSchedule.Input.Headers = .init()
             ) {
@@ -2869,17 +2887,17 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/pause/POST/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/pause/POST/responses/200/content/application\/json`.
                     case json(Components.Schemas.Schedule)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Schedule {
+                    public var json: Components.Schemas.Schedule {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -2889,12 +2907,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.PauseSchedule.Output.Ok.Body
+                public var body: Operations.PauseSchedule.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.PauseSchedule.Output.Ok.Body) {
+                public init(body: Operations.PauseSchedule.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -2908,7 +2926,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.PauseSchedule.Output.Ok {
+            public var ok: Operations.PauseSchedule.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -2931,7 +2949,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -2945,11 +2963,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -2959,7 +2977,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -2969,7 +2987,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -2981,21 +2999,21 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `POST /v1/schedules/{namespace}/{name}/resume`.
     /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/resume/post(resumeSchedule)`.
-    internal enum ResumeSchedule {
-        internal static let id: Swift.String = "resumeSchedule"
-        internal struct Input: Sendable, Hashable {
+    public enum ResumeSchedule {
+        public static let id: Swift.String = "resumeSchedule"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/resume/POST/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/resume/POST/path/namespace`.
-                internal var namespace: Components.Parameters.Namespace
+                public var namespace: Components.Parameters.Namespace
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/resume/POST/path/name`.
-                internal var name: Components.Parameters.Name
+                public var name: Components.Parameters.Name
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - namespace:
                 ///   - name:
-                internal init(
+                public init(
                     namespace: Components.Parameters.Namespace,
                     name: Components.Parameters.Name
                 ) {
@@ -3003,25 +3021,25 @@ internal enum Operations {
                     self.name = name
                 }
             }
-            internal var path: Operations.ResumeSchedule.Input.Path
+            public var path: Operations.ResumeSchedule.Input.Path
             /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/resume/POST/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ResumeSchedule.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ResumeSchedule.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ResumeSchedule.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ResumeSchedule.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.ResumeSchedule.Input.Headers
+            public var headers: Operations.ResumeSchedule.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
-            internal init(
+            public init(
                 path: Operations.ResumeSchedule.Input.Path,
                 headers: Operations.ResumeSchedule.Input.Headers = .init()
             ) {
@@ -3029,17 +3047,17 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/resume/POST/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/resume/POST/responses/200/content/application\/json`.
                     case json(Components.Schemas.Schedule)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.Schedule {
+                    public var json: Components.Schemas.Schedule {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -3049,12 +3067,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.ResumeSchedule.Output.Ok.Body
+                public var body: Operations.ResumeSchedule.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.ResumeSchedule.Output.Ok.Body) {
+                public init(body: Operations.ResumeSchedule.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -3068,7 +3086,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.ResumeSchedule.Output.Ok {
+            public var ok: Operations.ResumeSchedule.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -3091,7 +3109,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -3105,11 +3123,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -3119,7 +3137,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -3129,7 +3147,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -3141,21 +3159,21 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `POST /v1/schedules/{namespace}/{name}/trigger`.
     /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/trigger/post(triggerSchedule)`.
-    internal enum TriggerSchedule {
-        internal static let id: Swift.String = "triggerSchedule"
-        internal struct Input: Sendable, Hashable {
+    public enum TriggerSchedule {
+        public static let id: Swift.String = "triggerSchedule"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/trigger/POST/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/trigger/POST/path/namespace`.
-                internal var namespace: Components.Parameters.Namespace
+                public var namespace: Components.Parameters.Namespace
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/trigger/POST/path/name`.
-                internal var name: Components.Parameters.Name
+                public var name: Components.Parameters.Name
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - namespace:
                 ///   - name:
-                internal init(
+                public init(
                     namespace: Components.Parameters.Namespace,
                     name: Components.Parameters.Name
                 ) {
@@ -3163,25 +3181,25 @@ internal enum Operations {
                     self.name = name
                 }
             }
-            internal var path: Operations.TriggerSchedule.Input.Path
+            public var path: Operations.TriggerSchedule.Input.Path
             /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/trigger/POST/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.TriggerSchedule.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.TriggerSchedule.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.TriggerSchedule.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.TriggerSchedule.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.TriggerSchedule.Input.Headers
+            public var headers: Operations.TriggerSchedule.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
-            internal init(
+            public init(
                 path: Operations.TriggerSchedule.Input.Path,
                 headers: Operations.TriggerSchedule.Input.Headers = .init()
             ) {
@@ -3189,31 +3207,31 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Created: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/trigger/POST/responses/201/headers`.
-                internal struct Headers: Sendable, Hashable {
+                public struct Headers: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/trigger/POST/responses/201/headers/Location`.
-                    internal var location: Swift.String
+                    public var location: Swift.String
                     /// Creates a new `Headers`.
                     ///
                     /// - Parameters:
                     ///   - location:
-                    internal init(location: Swift.String) {
+                    public init(location: Swift.String) {
                         self.location = location
                     }
                 }
                 /// Received HTTP response headers
-                internal var headers: Operations.TriggerSchedule.Output.Created.Headers
+                public var headers: Operations.TriggerSchedule.Output.Created.Headers
                 /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/trigger/POST/responses/201/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/trigger/POST/responses/201/content/application\/json`.
                     case json(Components.Schemas.ScheduleTrigger)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.ScheduleTrigger {
+                    public var json: Components.Schemas.ScheduleTrigger {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -3223,13 +3241,13 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.TriggerSchedule.Output.Created.Body
+                public var body: Operations.TriggerSchedule.Output.Created.Body
                 /// Creates a new `Created`.
                 ///
                 /// - Parameters:
                 ///   - headers: Received HTTP response headers
                 ///   - body: Received HTTP response body
-                internal init(
+                public init(
                     headers: Operations.TriggerSchedule.Output.Created.Headers,
                     body: Operations.TriggerSchedule.Output.Created.Body
                 ) {
@@ -3247,7 +3265,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.created`.
             /// - SeeAlso: `.created`.
-            internal var created: Operations.TriggerSchedule.Output.Created {
+            public var created: Operations.TriggerSchedule.Output.Created {
                 get throws {
                     switch self {
                     case let .created(response):
@@ -3270,7 +3288,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -3284,11 +3302,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -3298,7 +3316,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -3308,7 +3326,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -3320,23 +3338,23 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `GET /v1/workers`.
     /// - Remark: Generated from `#/paths//v1/workers/get(listWorkers)`.
-    internal enum ListWorkers {
-        internal static let id: Swift.String = "listWorkers"
-        internal struct Input: Sendable, Hashable {
+    public enum ListWorkers {
+        public static let id: Swift.String = "listWorkers"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/workers/GET/query`.
-            internal struct Query: Sendable, Hashable {
+            public struct Query: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/workers/GET/query/namespace`.
-                internal var namespace: Swift.String?
+                public var namespace: Swift.String?
                 /// Also workers not heard from for three beats (killed, or cut off); pruned after a day.
                 ///
                 /// - Remark: Generated from `#/paths/v1/workers/GET/query/include_stale`.
-                internal var includeStale: Swift.Bool?
+                public var includeStale: Swift.Bool?
                 /// Creates a new `Query`.
                 ///
                 /// - Parameters:
                 ///   - namespace:
                 ///   - includeStale: Also workers not heard from for three beats (killed, or cut off); pruned after a day.
-                internal init(
+                public init(
                     namespace: Swift.String? = nil,
                     includeStale: Swift.Bool? = nil
                 ) {
@@ -3344,25 +3362,25 @@ internal enum Operations {
                     self.includeStale = includeStale
                 }
             }
-            internal var query: Operations.ListWorkers.Input.Query
+            public var query: Operations.ListWorkers.Input.Query
             /// - Remark: Generated from `#/paths/v1/workers/GET/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListWorkers.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListWorkers.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListWorkers.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListWorkers.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.ListWorkers.Input.Headers
+            public var headers: Operations.ListWorkers.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - query:
             ///   - headers:
-            internal init(
+            public init(
                 query: Operations.ListWorkers.Input.Query = .init(),
                 headers: Operations.ListWorkers.Input.Headers = .init()
             ) {
@@ -3370,17 +3388,17 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/workers/GET/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/workers/GET/responses/200/content/application\/json`.
                     case json(Components.Schemas.WorkerList)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.WorkerList {
+                    public var json: Components.Schemas.WorkerList {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -3390,12 +3408,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.ListWorkers.Output.Ok.Body
+                public var body: Operations.ListWorkers.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.ListWorkers.Output.Ok.Body) {
+                public init(body: Operations.ListWorkers.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -3409,7 +3427,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.ListWorkers.Output.Ok {
+            public var ok: Operations.ListWorkers.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -3432,7 +3450,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -3446,11 +3464,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -3460,7 +3478,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -3470,7 +3488,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson
@@ -3482,40 +3500,40 @@ internal enum Operations {
     ///
     /// - Remark: HTTP `GET /v1/steps/{id}/attempts`.
     /// - Remark: Generated from `#/paths//v1/steps/{id}/attempts/get(listStepAttempts)`.
-    internal enum ListStepAttempts {
-        internal static let id: Swift.String = "listStepAttempts"
-        internal struct Input: Sendable, Hashable {
+    public enum ListStepAttempts {
+        public static let id: Swift.String = "listStepAttempts"
+        public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/steps/{id}/attempts/GET/path`.
-            internal struct Path: Sendable, Hashable {
+            public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/steps/{id}/attempts/GET/path/id`.
-                internal var id: Components.Parameters.StepID
+                public var id: Components.Parameters.StepID
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
                 ///   - id:
-                internal init(id: Components.Parameters.StepID) {
+                public init(id: Components.Parameters.StepID) {
                     self.id = id
                 }
             }
-            internal var path: Operations.ListStepAttempts.Input.Path
+            public var path: Operations.ListStepAttempts.Input.Path
             /// - Remark: Generated from `#/paths/v1/steps/{id}/attempts/GET/header`.
-            internal struct Headers: Sendable, Hashable {
-                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListStepAttempts.AcceptableContentType>]
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListStepAttempts.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
                 ///   - accept:
-                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListStepAttempts.AcceptableContentType>] = .defaultValues()) {
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListStepAttempts.AcceptableContentType>] = .defaultValues()) {
                     self.accept = accept
                 }
             }
-            internal var headers: Operations.ListStepAttempts.Input.Headers
+            public var headers: Operations.ListStepAttempts.Input.Headers
             /// Creates a new `Input`.
             ///
             /// - Parameters:
             ///   - path:
             ///   - headers:
-            internal init(
+            public init(
                 path: Operations.ListStepAttempts.Input.Path,
                 headers: Operations.ListStepAttempts.Input.Headers = .init()
             ) {
@@ -3523,17 +3541,17 @@ internal enum Operations {
                 self.headers = headers
             }
         }
-        internal enum Output: Sendable, Hashable {
-            internal struct Ok: Sendable, Hashable {
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/steps/{id}/attempts/GET/responses/200/content`.
-                internal enum Body: Sendable, Hashable {
+                @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/steps/{id}/attempts/GET/responses/200/content/application\/json`.
                     case json(Components.Schemas.StepAttempts)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Components.Schemas.StepAttempts {
+                    public var json: Components.Schemas.StepAttempts {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -3543,12 +3561,12 @@ internal enum Operations {
                     }
                 }
                 /// Received HTTP response body
-                internal var body: Operations.ListStepAttempts.Output.Ok.Body
+                public var body: Operations.ListStepAttempts.Output.Ok.Body
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
                 ///   - body: Received HTTP response body
-                internal init(body: Operations.ListStepAttempts.Output.Ok.Body) {
+                public init(body: Operations.ListStepAttempts.Output.Ok.Body) {
                     self.body = body
                 }
             }
@@ -3562,7 +3580,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.ok`.
             /// - SeeAlso: `.ok`.
-            internal var ok: Operations.ListStepAttempts.Output.Ok {
+            public var ok: Operations.ListStepAttempts.Output.Ok {
                 get throws {
                     switch self {
                     case let .ok(response):
@@ -3585,7 +3603,7 @@ internal enum Operations {
             ///
             /// - Throws: An error if `self` is not `.`default``.
             /// - SeeAlso: `.`default``.
-            internal var `default`: Components.Responses.Problem {
+            public var `default`: Components.Responses.Problem {
                 get throws {
                     switch self {
                     case let .`default`(_, response):
@@ -3599,11 +3617,11 @@ internal enum Operations {
                 }
             }
         }
-        internal enum AcceptableContentType: AcceptableProtocol {
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
             case applicationProblemJson
             case other(Swift.String)
-            internal init?(rawValue: Swift.String) {
+            public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
@@ -3613,7 +3631,7 @@ internal enum Operations {
                     self = .other(rawValue)
                 }
             }
-            internal var rawValue: Swift.String {
+            public var rawValue: Swift.String {
                 switch self {
                 case let .other(string):
                     return string
@@ -3623,7 +3641,7 @@ internal enum Operations {
                     return "application/problem+json"
                 }
             }
-            internal static var allCases: [Self] {
+            public static var allCases: [Self] {
                 [
                     .json,
                     .applicationProblemJson

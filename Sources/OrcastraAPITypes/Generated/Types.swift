@@ -6,7 +6,7 @@ import struct Foundation.Data
 import struct Foundation.Date
 import OrcastraTemplates
 /// A type that performs HTTP operations defined by the OpenAPI document.
-internal protocol APIProtocol: Sendable {
+public protocol APIProtocol: Sendable {
     /// The process is up (no authentication).
     ///
     /// - Remark: HTTP `GET /healthz`.
@@ -131,21 +131,21 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `GET /healthz`.
     /// - Remark: Generated from `#/paths//healthz/get(getHealth)`.
-    internal func getHealth(headers: Operations.GetHealth.Input.Headers = .init()) async throws -> Operations.GetHealth.Output {
+    public func getHealth(headers: Operations.GetHealth.Input.Headers = .init()) async throws -> Operations.GetHealth.Output {
         try await getHealth(Operations.GetHealth.Input(headers: headers))
     }
     /// The database is reachable and migrated to what this binary expects (no authentication).
     ///
     /// - Remark: HTTP `GET /readyz`.
     /// - Remark: Generated from `#/paths//readyz/get(getReadiness)`.
-    internal func getReadiness(headers: Operations.GetReadiness.Input.Headers = .init()) async throws -> Operations.GetReadiness.Output {
+    public func getReadiness(headers: Operations.GetReadiness.Input.Headers = .init()) async throws -> Operations.GetReadiness.Output {
         try await getReadiness(Operations.GetReadiness.Input(headers: headers))
     }
     /// Tasks newest first, with keyset pagination (scope tasks:read).
     ///
     /// - Remark: HTTP `GET /v1/tasks`.
     /// - Remark: Generated from `#/paths//v1/tasks/get(listTasks)`.
-    internal func listTasks(
+    public func listTasks(
         query: Operations.ListTasks.Input.Query = .init(),
         headers: Operations.ListTasks.Input.Headers = .init()
     ) async throws -> Operations.ListTasks.Output {
@@ -158,7 +158,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `POST /v1/tasks`.
     /// - Remark: Generated from `#/paths//v1/tasks/post(submitTask)`.
-    internal func submitTask(
+    public func submitTask(
         headers: Operations.SubmitTask.Input.Headers = .init(),
         body: Operations.SubmitTask.Input.Body
     ) async throws -> Operations.SubmitTask.Output {
@@ -171,7 +171,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `GET /v1/tasks/{id}`.
     /// - Remark: Generated from `#/paths//v1/tasks/{id}/get(getTask)`.
-    internal func getTask(
+    public func getTask(
         path: Operations.GetTask.Input.Path,
         headers: Operations.GetTask.Input.Headers = .init()
     ) async throws -> Operations.GetTask.Output {
@@ -184,13 +184,15 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `POST /v1/tasks/{id}/cancel`.
     /// - Remark: Generated from `#/paths//v1/tasks/{id}/cancel/post(cancelTask)`.
-    internal func cancelTask(
+    public func cancelTask(
         path: Operations.CancelTask.Input.Path,
-        headers: Operations.CancelTask.Input.Headers = .init()
+        headers: Operations.CancelTask.Input.Headers = .init(),
+        body: Operations.CancelTask.Input.Body? = nil
     ) async throws -> Operations.CancelTask.Output {
         try await cancelTask(Operations.CancelTask.Input(
             path: path,
-            headers: headers
+            headers: headers,
+            body: body
         ))
     }
     /// The task's transitions and its steps', in order (scope tasks:read).
@@ -203,7 +205,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `GET /v1/tasks/{id}/events`.
     /// - Remark: Generated from `#/paths//v1/tasks/{id}/events/get(listTaskEvents)`.
-    internal func listTaskEvents(
+    public func listTaskEvents(
         path: Operations.ListTaskEvents.Input.Path,
         headers: Operations.ListTaskEvents.Input.Headers = .init()
     ) async throws -> Operations.ListTaskEvents.Output {
@@ -216,20 +218,22 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `POST /v1/steps/{id}/retry`.
     /// - Remark: Generated from `#/paths//v1/steps/{id}/retry/post(retryStep)`.
-    internal func retryStep(
+    public func retryStep(
         path: Operations.RetryStep.Input.Path,
-        headers: Operations.RetryStep.Input.Headers = .init()
+        headers: Operations.RetryStep.Input.Headers = .init(),
+        body: Operations.RetryStep.Input.Body? = nil
     ) async throws -> Operations.RetryStep.Output {
         try await retryStep(Operations.RetryStep.Input(
             path: path,
-            headers: headers
+            headers: headers,
+            body: body
         ))
     }
     /// Declare a step done by hand with a result (scope tasks:write).
     ///
     /// - Remark: HTTP `POST /v1/steps/{id}/resolve`.
     /// - Remark: Generated from `#/paths//v1/steps/{id}/resolve/post(resolveStep)`.
-    internal func resolveStep(
+    public func resolveStep(
         path: Operations.ResolveStep.Input.Path,
         headers: Operations.ResolveStep.Input.Headers = .init(),
         body: Operations.ResolveStep.Input.Body? = nil
@@ -244,14 +248,14 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `GET /v1/templates`.
     /// - Remark: Generated from `#/paths//v1/templates/get(listTemplates)`.
-    internal func listTemplates(headers: Operations.ListTemplates.Input.Headers = .init()) async throws -> Operations.ListTemplates.Output {
+    public func listTemplates(headers: Operations.ListTemplates.Input.Headers = .init()) async throws -> Operations.ListTemplates.Output {
         try await listTemplates(Operations.ListTemplates.Input(headers: headers))
     }
     /// Register a template from its YAML (scope templates:write).
     ///
     /// - Remark: HTTP `POST /v1/templates`.
     /// - Remark: Generated from `#/paths//v1/templates/post(registerTemplate)`.
-    internal func registerTemplate(
+    public func registerTemplate(
         headers: Operations.RegisterTemplate.Input.Headers = .init(),
         body: Operations.RegisterTemplate.Input.Body
     ) async throws -> Operations.RegisterTemplate.Output {
@@ -264,7 +268,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `GET /v1/templates/{namespace}/{name}`.
     /// - Remark: Generated from `#/paths//v1/templates/{namespace}/{name}/get(listTemplateVersions)`.
-    internal func listTemplateVersions(
+    public func listTemplateVersions(
         path: Operations.ListTemplateVersions.Input.Path,
         headers: Operations.ListTemplateVersions.Input.Headers = .init()
     ) async throws -> Operations.ListTemplateVersions.Output {
@@ -277,7 +281,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `GET /v1/templates/{namespace}/{name}/{version}`.
     /// - Remark: Generated from `#/paths//v1/templates/{namespace}/{name}/{version}/get(getTemplate)`.
-    internal func getTemplate(
+    public func getTemplate(
         path: Operations.GetTemplate.Input.Path,
         headers: Operations.GetTemplate.Input.Headers = .init()
     ) async throws -> Operations.GetTemplate.Output {
@@ -290,7 +294,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `GET /v1/schedules`.
     /// - Remark: Generated from `#/paths//v1/schedules/get(listSchedules)`.
-    internal func listSchedules(
+    public func listSchedules(
         query: Operations.ListSchedules.Input.Query = .init(),
         headers: Operations.ListSchedules.Input.Headers = .init()
     ) async throws -> Operations.ListSchedules.Output {
@@ -303,7 +307,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `POST /v1/schedules`.
     /// - Remark: Generated from `#/paths//v1/schedules/post(createSchedule)`.
-    internal func createSchedule(
+    public func createSchedule(
         headers: Operations.CreateSchedule.Input.Headers = .init(),
         body: Operations.CreateSchedule.Input.Body
     ) async throws -> Operations.CreateSchedule.Output {
@@ -316,7 +320,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `GET /v1/schedules/{namespace}/{name}`.
     /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/get(getSchedule)`.
-    internal func getSchedule(
+    public func getSchedule(
         path: Operations.GetSchedule.Input.Path,
         headers: Operations.GetSchedule.Input.Headers = .init()
     ) async throws -> Operations.GetSchedule.Output {
@@ -329,7 +333,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `DELETE /v1/schedules/{namespace}/{name}`.
     /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/delete(deleteSchedule)`.
-    internal func deleteSchedule(
+    public func deleteSchedule(
         path: Operations.DeleteSchedule.Input.Path,
         headers: Operations.DeleteSchedule.Input.Headers = .init()
     ) async throws -> Operations.DeleteSchedule.Output {
@@ -342,7 +346,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `POST /v1/schedules/{namespace}/{name}/pause`.
     /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/pause/post(pauseSchedule)`.
-    internal func pauseSchedule(
+    public func pauseSchedule(
         path: Operations.PauseSchedule.Input.Path,
         headers: Operations.PauseSchedule.Input.Headers = .init()
     ) async throws -> Operations.PauseSchedule.Output {
@@ -355,7 +359,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `POST /v1/schedules/{namespace}/{name}/resume`.
     /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/resume/post(resumeSchedule)`.
-    internal func resumeSchedule(
+    public func resumeSchedule(
         path: Operations.ResumeSchedule.Input.Path,
         headers: Operations.ResumeSchedule.Input.Headers = .init()
     ) async throws -> Operations.ResumeSchedule.Output {
@@ -368,7 +372,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `POST /v1/schedules/{namespace}/{name}/trigger`.
     /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/trigger/post(triggerSchedule)`.
-    internal func triggerSchedule(
+    public func triggerSchedule(
         path: Operations.TriggerSchedule.Input.Path,
         headers: Operations.TriggerSchedule.Input.Headers = .init()
     ) async throws -> Operations.TriggerSchedule.Output {
@@ -381,7 +385,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `GET /v1/workers`.
     /// - Remark: Generated from `#/paths//v1/workers/get(listWorkers)`.
-    internal func listWorkers(
+    public func listWorkers(
         query: Operations.ListWorkers.Input.Query = .init(),
         headers: Operations.ListWorkers.Input.Headers = .init()
     ) async throws -> Operations.ListWorkers.Output {
@@ -394,7 +398,7 @@ extension APIProtocol {
     ///
     /// - Remark: HTTP `GET /v1/steps/{id}/attempts`.
     /// - Remark: Generated from `#/paths//v1/steps/{id}/attempts/get(listStepAttempts)`.
-    internal func listStepAttempts(
+    public func listStepAttempts(
         path: Operations.ListStepAttempts.Input.Path,
         headers: Operations.ListStepAttempts.Input.Headers = .init()
     ) async throws -> Operations.ListStepAttempts.Output {
@@ -406,9 +410,9 @@ extension APIProtocol {
 }
 
 /// Server URLs defined in the OpenAPI document.
-internal enum Servers {
-    internal enum Server1 {
-        internal static func url() throws -> Foundation.URL {
+public enum Servers {
+    public enum Server1 {
+        public static func url() throws -> Foundation.URL {
             try Foundation.URL(
                 validatingOpenAPIServerURL: "http://127.0.0.1:8080",
                 variables: []
@@ -416,7 +420,7 @@ internal enum Servers {
         }
     }
     @available(*, deprecated, renamed: "Servers.Server1.url")
-    internal static func server1() throws -> Foundation.URL {
+    public static func server1() throws -> Foundation.URL {
         try Foundation.URL(
             validatingOpenAPIServerURL: "http://127.0.0.1:8080",
             variables: []

@@ -7,70 +7,70 @@ import struct Foundation.Date
 import OrcastraTemplates
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
-    internal enum Schemas {
+    public enum Schemas {
         /// Any JSON value. Numbers keep every digit (the server reads and writes them exactly).
         ///
         /// - Remark: Generated from `#/components/schemas/AnyJSON`.
-        internal typealias AnyJSON = JSONValue
+        public typealias AnyJSON = JSONValue
         /// The workflow's input, checked against the template's input schema (422 when it does not match). Numbers keep every digit.
         ///
         /// - Remark: Generated from `#/components/schemas/TaskContext`.
-        internal typealias TaskContext = JSONValue
+        public typealias TaskContext = JSONValue
         /// - Remark: Generated from `#/components/schemas/Health`.
-        internal struct Health: Codable, Hashable, Sendable {
+        public struct Health: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Health/status`.
-            internal enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+            @frozen public enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case up = "up"
                 case ready = "ready"
                 case unavailable = "unavailable"
             }
             /// - Remark: Generated from `#/components/schemas/Health/status`.
-            internal var status: Components.Schemas.Health.StatusPayload
+            public var status: Components.Schemas.Health.StatusPayload
             /// - Remark: Generated from `#/components/schemas/Health/reason`.
-            internal var reason: Swift.String?
+            public var reason: Swift.String?
             /// Creates a new `Health`.
             ///
             /// - Parameters:
             ///   - status:
             ///   - reason:
-            internal init(
+            public init(
                 status: Components.Schemas.Health.StatusPayload,
                 reason: Swift.String? = nil
             ) {
                 self.status = status
                 self.reason = reason
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case status
                 case reason
             }
         }
         /// - Remark: Generated from `#/components/schemas/Problem`.
-        internal struct Problem: Codable, Hashable, Sendable {
+        public struct Problem: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Problem/type`.
-            internal var _type: Swift.String
+            public var _type: Swift.String
             /// - Remark: Generated from `#/components/schemas/Problem/title`.
-            internal var title: Swift.String
+            public var title: Swift.String
             /// - Remark: Generated from `#/components/schemas/Problem/status`.
-            internal var status: Swift.Int
+            public var status: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Problem/detail`.
-            internal var detail: Swift.String?
+            public var detail: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Problem/instance`.
-            internal var instance: Swift.String?
+            public var instance: Swift.String?
             /// Where malformed JSON or YAML went wrong.
             ///
             /// - Remark: Generated from `#/components/schemas/Problem/line`.
-            internal var line: Swift.Int?
+            public var line: Swift.Int?
             /// - Remark: Generated from `#/components/schemas/Problem/column`.
-            internal var column: Swift.Int?
+            public var column: Swift.Int?
             /// Every field or line at fault.
             ///
             /// - Remark: Generated from `#/components/schemas/Problem/errors`.
-            internal var errors: [Components.Schemas.FieldError]?
+            public var errors: [Components.Schemas.FieldError]?
             /// The closest template names, for an unknown template.
             ///
             /// - Remark: Generated from `#/components/schemas/Problem/suggestions`.
-            internal var suggestions: [Swift.String]?
+            public var suggestions: [Swift.String]?
             /// Creates a new `Problem`.
             ///
             /// - Parameters:
@@ -83,7 +83,7 @@ extension Components {
             ///   - column:
             ///   - errors: Every field or line at fault.
             ///   - suggestions: The closest template names, for an unknown template.
-            internal init(
+            public init(
                 _type: Swift.String,
                 title: Swift.String,
                 status: Swift.Int,
@@ -104,7 +104,7 @@ extension Components {
                 self.errors = errors
                 self.suggestions = suggestions
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case _type = "type"
                 case title
                 case status
@@ -117,15 +117,15 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/FieldError`.
-        internal struct FieldError: Codable, Hashable, Sendable {
+        public struct FieldError: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/FieldError/path`.
-            internal var path: Swift.String?
+            public var path: Swift.String?
             /// - Remark: Generated from `#/components/schemas/FieldError/message`.
-            internal var message: Swift.String
+            public var message: Swift.String
             /// - Remark: Generated from `#/components/schemas/FieldError/line`.
-            internal var line: Swift.Int?
+            public var line: Swift.Int?
             /// - Remark: Generated from `#/components/schemas/FieldError/column`.
-            internal var column: Swift.Int?
+            public var column: Swift.Int?
             /// Creates a new `FieldError`.
             ///
             /// - Parameters:
@@ -133,7 +133,7 @@ extension Components {
             ///   - message:
             ///   - line:
             ///   - column:
-            internal init(
+            public init(
                 path: Swift.String? = nil,
                 message: Swift.String,
                 line: Swift.Int? = nil,
@@ -144,7 +144,7 @@ extension Components {
                 self.line = line
                 self.column = column
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case path
                 case message
                 case line
@@ -152,7 +152,7 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/TaskState`.
-        internal enum TaskState: String, Codable, Hashable, Sendable, CaseIterable {
+        @frozen public enum TaskState: String, Codable, Hashable, Sendable, CaseIterable {
             case pending = "pending"
             case inProgress = "in_progress"
             case waitingForRetry = "waiting_for_retry"
@@ -162,25 +162,25 @@ extension Components {
             case resolvedManually = "resolved_manually"
         }
         /// - Remark: Generated from `#/components/schemas/SubmitRequest`.
-        internal struct SubmitRequest: Codable, Hashable, Sendable {
+        public struct SubmitRequest: Codable, Hashable, Sendable {
             /// `namespace/name` or `namespace/name@version`.
             ///
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/template`.
-            internal var template: Swift.String
+            public var template: Swift.String
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/context`.
-            internal var context: Components.Schemas.TaskContext?
+            public var context: Components.Schemas.TaskContext?
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/priority`.
-            internal var priority: Swift.Int32?
+            public var priority: Swift.Int32?
             /// Start no earlier than this.
             ///
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/run_at`.
-            internal var runAt: Foundation.Date?
+            public var runAt: Foundation.Date?
             /// Start after this long, e.g. `30s`, `5m`, `1h30m` (not with run_at).
             ///
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/delay`.
-            internal var delay: Swift.String?
+            public var delay: Swift.String?
             /// - Remark: Generated from `#/components/schemas/SubmitRequest/allow_deprecated`.
-            internal var allowDeprecated: Swift.Bool?
+            public var allowDeprecated: Swift.Bool?
             /// Creates a new `SubmitRequest`.
             ///
             /// - Parameters:
@@ -190,7 +190,7 @@ extension Components {
             ///   - runAt: Start no earlier than this.
             ///   - delay: Start after this long, e.g. `30s`, `5m`, `1h30m` (not with run_at).
             ///   - allowDeprecated:
-            internal init(
+            public init(
                 template: Swift.String,
                 context: Components.Schemas.TaskContext? = nil,
                 priority: Swift.Int32? = nil,
@@ -205,7 +205,7 @@ extension Components {
                 self.delay = delay
                 self.allowDeprecated = allowDeprecated
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case template
                 case context
                 case priority
@@ -213,7 +213,7 @@ extension Components {
                 case delay
                 case allowDeprecated = "allow_deprecated"
             }
-            internal init(from decoder: any Swift.Decoder) throws {
+            public init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
                 self.template = try container.decode(
                     Swift.String.self,
@@ -250,15 +250,15 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/TaskCreated`.
-        internal struct TaskCreated: Codable, Hashable, Sendable {
+        public struct TaskCreated: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/TaskCreated/id`.
-            internal var id: Swift.String
+            public var id: Swift.String
             /// - Remark: Generated from `#/components/schemas/TaskCreated/created`.
-            internal var created: Swift.Bool
+            public var created: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/TaskCreated/template`.
-            internal var template: Swift.String
+            public var template: Swift.String
             /// - Remark: Generated from `#/components/schemas/TaskCreated/context_differs`.
-            internal var contextDiffers: Swift.Bool
+            public var contextDiffers: Swift.Bool
             /// Creates a new `TaskCreated`.
             ///
             /// - Parameters:
@@ -266,7 +266,7 @@ extension Components {
             ///   - created:
             ///   - template:
             ///   - contextDiffers:
-            internal init(
+            public init(
                 id: Swift.String,
                 created: Swift.Bool,
                 template: Swift.String,
@@ -277,7 +277,7 @@ extension Components {
                 self.template = template
                 self.contextDiffers = contextDiffers
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case id
                 case created
                 case template
@@ -285,66 +285,66 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/TaskStateChange`.
-        internal struct TaskStateChange: Codable, Hashable, Sendable {
+        public struct TaskStateChange: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/TaskStateChange/id`.
-            internal var id: Swift.String
+            public var id: Swift.String
             /// - Remark: Generated from `#/components/schemas/TaskStateChange/state`.
-            internal var state: Components.Schemas.TaskState
+            public var state: Components.Schemas.TaskState
             /// Creates a new `TaskStateChange`.
             ///
             /// - Parameters:
             ///   - id:
             ///   - state:
-            internal init(
+            public init(
                 id: Swift.String,
                 state: Components.Schemas.TaskState
             ) {
                 self.id = id
                 self.state = state
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case id
                 case state
             }
         }
         /// - Remark: Generated from `#/components/schemas/Task`.
-        internal struct Task: Codable, Hashable, Sendable {
+        public struct Task: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Task/id`.
-            internal var id: Swift.String
+            public var id: Swift.String
             /// - Remark: Generated from `#/components/schemas/Task/template`.
-            internal var template: Swift.String
+            public var template: Swift.String
             /// - Remark: Generated from `#/components/schemas/Task/template_namespace`.
-            internal var templateNamespace: Swift.String
+            public var templateNamespace: Swift.String
             /// - Remark: Generated from `#/components/schemas/Task/template_name`.
-            internal var templateName: Swift.String
+            public var templateName: Swift.String
             /// - Remark: Generated from `#/components/schemas/Task/template_version`.
-            internal var templateVersion: Swift.String
+            public var templateVersion: Swift.String
             /// - Remark: Generated from `#/components/schemas/Task/state`.
-            internal var state: Components.Schemas.TaskState
+            public var state: Components.Schemas.TaskState
             /// - Remark: Generated from `#/components/schemas/Task/state_reason`.
-            internal var stateReason: Swift.String
+            public var stateReason: Swift.String
             /// - Remark: Generated from `#/components/schemas/Task/priority`.
-            internal var priority: Swift.Int
+            public var priority: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Task/idempotency_key`.
-            internal var idempotencyKey: Swift.String?
+            public var idempotencyKey: Swift.String?
             /// The W3C trace context the task was submitted under; its step attempts are spans of this trace (docs/tracing.md). Null only for tasks made before migration 0008.
             ///
             /// - Remark: Generated from `#/components/schemas/Task/traceparent`.
-            internal var traceparent: Swift.String?
+            public var traceparent: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Task/context`.
-            internal var context: Components.Schemas.AnyJSON
+            public var context: Components.Schemas.AnyJSON
             /// - Remark: Generated from `#/components/schemas/Task/run_at`.
-            internal var runAt: Foundation.Date
+            public var runAt: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/Task/created_at`.
-            internal var createdAt: Foundation.Date
+            public var createdAt: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/Task/started_at`.
-            internal var startedAt: Foundation.Date?
+            public var startedAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/Task/finished_at`.
-            internal var finishedAt: Foundation.Date?
+            public var finishedAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/Task/error`.
-            internal var error: Swift.String?
+            public var error: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Task/steps`.
-            internal var steps: [Components.Schemas.Step]
+            public var steps: [Components.Schemas.Step]
             /// Creates a new `Task`.
             ///
             /// - Parameters:
@@ -365,7 +365,7 @@ extension Components {
             ///   - finishedAt:
             ///   - error:
             ///   - steps:
-            internal init(
+            public init(
                 id: Swift.String,
                 template: Swift.String,
                 templateNamespace: Swift.String,
@@ -402,7 +402,7 @@ extension Components {
                 self.error = error
                 self.steps = steps
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case id
                 case template
                 case templateNamespace = "template_namespace"
@@ -423,33 +423,33 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/Step`.
-        internal struct Step: Codable, Hashable, Sendable {
+        public struct Step: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Step/id`.
-            internal var id: Swift.Int64
+            public var id: Swift.Int64
             /// - Remark: Generated from `#/components/schemas/Step/name`.
-            internal var name: Swift.String
+            public var name: Swift.String
             /// - Remark: Generated from `#/components/schemas/Step/namespace`.
-            internal var namespace: Swift.String
+            public var namespace: Swift.String
             /// - Remark: Generated from `#/components/schemas/Step/state`.
-            internal var state: Swift.String
+            public var state: Swift.String
             /// - Remark: Generated from `#/components/schemas/Step/state_reason`.
-            internal var stateReason: Swift.String
+            public var stateReason: Swift.String
             /// - Remark: Generated from `#/components/schemas/Step/attempts`.
-            internal var attempts: Swift.Int
+            public var attempts: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Step/max_attempts`.
-            internal var maxAttempts: Swift.Int
+            public var maxAttempts: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Step/started_at`.
-            internal var startedAt: Foundation.Date?
+            public var startedAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/Step/finished_at`.
-            internal var finishedAt: Foundation.Date?
+            public var finishedAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/Step/duration_seconds`.
-            internal var durationSeconds: Swift.Double?
+            public var durationSeconds: Swift.Double?
             /// - Remark: Generated from `#/components/schemas/Step/last_error`.
-            internal var lastError: Swift.String?
+            public var lastError: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Step/result`.
-            internal var result: Components.Schemas.AnyJSON?
+            public var result: Components.Schemas.AnyJSON?
             /// - Remark: Generated from `#/components/schemas/Step/depends_on`.
-            internal var dependsOn: [Swift.String]
+            public var dependsOn: [Swift.String]
             /// Creates a new `Step`.
             ///
             /// - Parameters:
@@ -466,7 +466,7 @@ extension Components {
             ///   - lastError:
             ///   - result:
             ///   - dependsOn:
-            internal init(
+            public init(
                 id: Swift.Int64,
                 name: Swift.String,
                 namespace: Swift.String,
@@ -495,7 +495,7 @@ extension Components {
                 self.result = result
                 self.dependsOn = dependsOn
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case id
                 case name
                 case namespace
@@ -512,35 +512,35 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/TaskSummary`.
-        internal struct TaskSummary: Codable, Hashable, Sendable {
+        public struct TaskSummary: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/TaskSummary/id`.
-            internal var id: Swift.String
+            public var id: Swift.String
             /// - Remark: Generated from `#/components/schemas/TaskSummary/template`.
-            internal var template: Swift.String
+            public var template: Swift.String
             /// - Remark: Generated from `#/components/schemas/TaskSummary/template_namespace`.
-            internal var templateNamespace: Swift.String
+            public var templateNamespace: Swift.String
             /// - Remark: Generated from `#/components/schemas/TaskSummary/template_name`.
-            internal var templateName: Swift.String
+            public var templateName: Swift.String
             /// - Remark: Generated from `#/components/schemas/TaskSummary/state`.
-            internal var state: Components.Schemas.TaskState
+            public var state: Components.Schemas.TaskState
             /// - Remark: Generated from `#/components/schemas/TaskSummary/priority`.
-            internal var priority: Swift.Int
+            public var priority: Swift.Int
             /// - Remark: Generated from `#/components/schemas/TaskSummary/created_at`.
-            internal var createdAt: Foundation.Date
+            public var createdAt: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/TaskSummary/started_at`.
-            internal var startedAt: Foundation.Date?
+            public var startedAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/TaskSummary/finished_at`.
-            internal var finishedAt: Foundation.Date?
+            public var finishedAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/TaskSummary/step_count`.
-            internal var stepCount: Swift.Int
+            public var stepCount: Swift.Int
             /// - Remark: Generated from `#/components/schemas/TaskSummary/finished_step_count`.
-            internal var finishedStepCount: Swift.Int
+            public var finishedStepCount: Swift.Int
             /// - Remark: Generated from `#/components/schemas/TaskSummary/error`.
-            internal var error: Swift.String?
+            public var error: Swift.String?
             /// This row's position in the listing: pass it as `cursor` for the rows after it.
             ///
             /// - Remark: Generated from `#/components/schemas/TaskSummary/cursor`.
-            internal var cursor: Swift.String?
+            public var cursor: Swift.String?
             /// Creates a new `TaskSummary`.
             ///
             /// - Parameters:
@@ -557,7 +557,7 @@ extension Components {
             ///   - finishedStepCount:
             ///   - error:
             ///   - cursor: This row's position in the listing: pass it as `cursor` for the rows after it.
-            internal init(
+            public init(
                 id: Swift.String,
                 template: Swift.String,
                 templateNamespace: Swift.String,
@@ -586,7 +586,7 @@ extension Components {
                 self.error = error
                 self.cursor = cursor
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case id
                 case template
                 case templateNamespace = "template_namespace"
@@ -603,55 +603,55 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/TaskPage`.
-        internal struct TaskPage: Codable, Hashable, Sendable {
+        public struct TaskPage: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/TaskPage/tasks`.
-            internal var tasks: [Components.Schemas.TaskSummary]
+            public var tasks: [Components.Schemas.TaskSummary]
             /// Absent on the last page.
             ///
             /// - Remark: Generated from `#/components/schemas/TaskPage/next_cursor`.
-            internal var nextCursor: Swift.String?
+            public var nextCursor: Swift.String?
             /// Creates a new `TaskPage`.
             ///
             /// - Parameters:
             ///   - tasks:
             ///   - nextCursor: Absent on the last page.
-            internal init(
+            public init(
                 tasks: [Components.Schemas.TaskSummary],
                 nextCursor: Swift.String? = nil
             ) {
                 self.tasks = tasks
                 self.nextCursor = nextCursor
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case tasks
                 case nextCursor = "next_cursor"
             }
         }
         /// - Remark: Generated from `#/components/schemas/Event`.
-        internal struct Event: Codable, Hashable, Sendable {
+        public struct Event: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Event/time`.
-            internal var time: Foundation.Date
+            public var time: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/Event/kind`.
-            internal enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case task = "task"
                 case step = "step"
             }
             /// - Remark: Generated from `#/components/schemas/Event/kind`.
-            internal var kind: Components.Schemas.Event.KindPayload
+            public var kind: Components.Schemas.Event.KindPayload
             /// - Remark: Generated from `#/components/schemas/Event/step_id`.
-            internal var stepId: Swift.Int64?
+            public var stepId: Swift.Int64?
             /// - Remark: Generated from `#/components/schemas/Event/step_name`.
-            internal var stepName: Swift.String?
+            public var stepName: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Event/from`.
-            internal var from: Swift.String?
+            public var from: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Event/to`.
-            internal var to: Swift.String
+            public var to: Swift.String
             /// - Remark: Generated from `#/components/schemas/Event/reason`.
-            internal var reason: Swift.String
+            public var reason: Swift.String
             /// - Remark: Generated from `#/components/schemas/Event/attempt`.
-            internal var attempt: Swift.Int?
+            public var attempt: Swift.Int?
             /// - Remark: Generated from `#/components/schemas/Event/metadata`.
-            internal var metadata: Components.Schemas.AnyJSON?
+            public var metadata: Components.Schemas.AnyJSON?
             /// Creates a new `Event`.
             ///
             /// - Parameters:
@@ -664,7 +664,7 @@ extension Components {
             ///   - reason:
             ///   - attempt:
             ///   - metadata:
-            internal init(
+            public init(
                 time: Foundation.Date,
                 kind: Components.Schemas.Event.KindPayload,
                 stepId: Swift.Int64? = nil,
@@ -685,7 +685,7 @@ extension Components {
                 self.attempt = attempt
                 self.metadata = metadata
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case time
                 case kind
                 case stepId = "step_id"
@@ -698,45 +698,72 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/EventList`.
-        internal struct EventList: Codable, Hashable, Sendable {
+        public struct EventList: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/EventList/events`.
-            internal var events: [Components.Schemas.Event]
+            public var events: [Components.Schemas.Event]
             /// Creates a new `EventList`.
             ///
             /// - Parameters:
             ///   - events:
-            internal init(events: [Components.Schemas.Event]) {
+            public init(events: [Components.Schemas.Event]) {
                 self.events = events
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case events
             }
         }
+        /// Why, as the task's log records it (`orcastra task show`); without it the API records its own.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ReasonRequest`.
+        public struct ReasonRequest: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ReasonRequest/reason`.
+            public var reason: Swift.String?
+            /// Creates a new `ReasonRequest`.
+            ///
+            /// - Parameters:
+            ///   - reason:
+            public init(reason: Swift.String? = nil) {
+                self.reason = reason
+            }
+            public enum CodingKeys: String, CodingKey {
+                case reason
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.reason = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .reason
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "reason"
+                ])
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/ResolveRequest`.
-        internal struct ResolveRequest: Codable, Hashable, Sendable {
+        public struct ResolveRequest: Codable, Hashable, Sendable {
             /// The step's result (JSON null when absent).
             ///
             /// - Remark: Generated from `#/components/schemas/ResolveRequest/result`.
-            internal var result: Components.Schemas.AnyJSON?
+            public var result: Components.Schemas.AnyJSON?
             /// - Remark: Generated from `#/components/schemas/ResolveRequest/reason`.
-            internal var reason: Swift.String?
+            public var reason: Swift.String?
             /// Creates a new `ResolveRequest`.
             ///
             /// - Parameters:
             ///   - result: The step's result (JSON null when absent).
             ///   - reason:
-            internal init(
+            public init(
                 result: Components.Schemas.AnyJSON? = nil,
                 reason: Swift.String? = nil
             ) {
                 self.result = result
                 self.reason = reason
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case result
                 case reason
             }
-            internal init(from decoder: any Swift.Decoder) throws {
+            public init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
                 self.result = try container.decodeIfPresent(
                     Components.Schemas.AnyJSON.self,
@@ -753,33 +780,33 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/TemplateSummary`.
-        internal struct TemplateSummary: Codable, Hashable, Sendable {
+        public struct TemplateSummary: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/namespace`.
-            internal var namespace: Swift.String
+            public var namespace: Swift.String
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/name`.
-            internal var name: Swift.String
+            public var name: Swift.String
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/version`.
-            internal var version: Swift.String
+            public var version: Swift.String
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/reference`.
-            internal var reference: Swift.String
+            public var reference: Swift.String
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/description`.
-            internal var description: Swift.String?
+            public var description: Swift.String?
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/step_count`.
-            internal var stepCount: Swift.Int
+            public var stepCount: Swift.Int
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/registered_at`.
-            internal var registeredAt: Foundation.Date
+            public var registeredAt: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/is_default`.
-            internal var isDefault: Swift.Bool
+            public var isDefault: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/is_deprecated`.
-            internal var isDeprecated: Swift.Bool
+            public var isDeprecated: Swift.Bool
             /// A reference without a version (`namespace/name`) takes this one: the default, else the highest release that is not deprecated.
             ///
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/is_unpinned_choice`.
-            internal var isUnpinnedChoice: Swift.Bool?
+            public var isUnpinnedChoice: Swift.Bool?
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/deprecated_at`.
-            internal var deprecatedAt: Foundation.Date?
+            public var deprecatedAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/TemplateSummary/deprecation_reason`.
-            internal var deprecationReason: Swift.String?
+            public var deprecationReason: Swift.String?
             /// Creates a new `TemplateSummary`.
             ///
             /// - Parameters:
@@ -795,7 +822,7 @@ extension Components {
             ///   - isUnpinnedChoice: A reference without a version (`namespace/name`) takes this one: the default, else the highest release that is not deprecated.
             ///   - deprecatedAt:
             ///   - deprecationReason:
-            internal init(
+            public init(
                 namespace: Swift.String,
                 name: Swift.String,
                 version: Swift.String,
@@ -822,7 +849,7 @@ extension Components {
                 self.deprecatedAt = deprecatedAt
                 self.deprecationReason = deprecationReason
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case namespace
                 case name
                 case version
@@ -838,34 +865,34 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/TemplateList`.
-        internal struct TemplateList: Codable, Hashable, Sendable {
+        public struct TemplateList: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/TemplateList/templates`.
-            internal var templates: [Components.Schemas.TemplateSummary]
+            public var templates: [Components.Schemas.TemplateSummary]
             /// Creates a new `TemplateList`.
             ///
             /// - Parameters:
             ///   - templates:
-            internal init(templates: [Components.Schemas.TemplateSummary]) {
+            public init(templates: [Components.Schemas.TemplateSummary]) {
                 self.templates = templates
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case templates
             }
         }
         /// - Remark: Generated from `#/components/schemas/TemplateStep`.
-        internal struct TemplateStep: Codable, Hashable, Sendable {
+        public struct TemplateStep: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/TemplateStep/name`.
-            internal var name: Swift.String
+            public var name: Swift.String
             /// - Remark: Generated from `#/components/schemas/TemplateStep/description`.
-            internal var description: Swift.String?
+            public var description: Swift.String?
             /// - Remark: Generated from `#/components/schemas/TemplateStep/namespace`.
-            internal var namespace: Swift.String
+            public var namespace: Swift.String
             /// - Remark: Generated from `#/components/schemas/TemplateStep/depends_on`.
-            internal var dependsOn: [Swift.String]
+            public var dependsOn: [Swift.String]
             /// - Remark: Generated from `#/components/schemas/TemplateStep/max_attempts`.
-            internal var maxAttempts: Swift.Int
+            public var maxAttempts: Swift.Int
             /// - Remark: Generated from `#/components/schemas/TemplateStep/timeout`.
-            internal var timeout: Swift.String
+            public var timeout: Swift.String
             /// Creates a new `TemplateStep`.
             ///
             /// - Parameters:
@@ -875,7 +902,7 @@ extension Components {
             ///   - dependsOn:
             ///   - maxAttempts:
             ///   - timeout:
-            internal init(
+            public init(
                 name: Swift.String,
                 description: Swift.String? = nil,
                 namespace: Swift.String,
@@ -890,7 +917,7 @@ extension Components {
                 self.maxAttempts = maxAttempts
                 self.timeout = timeout
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case name
                 case description
                 case namespace
@@ -900,53 +927,53 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/TemplateDetail`.
-        internal struct TemplateDetail: Codable, Hashable, Sendable {
+        public struct TemplateDetail: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/namespace`.
-            internal var namespace: Swift.String
+            public var namespace: Swift.String
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/name`.
-            internal var name: Swift.String
+            public var name: Swift.String
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/version`.
-            internal var version: Swift.String
+            public var version: Swift.String
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/reference`.
-            internal var reference: Swift.String
+            public var reference: Swift.String
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/description`.
-            internal var description: Swift.String?
+            public var description: Swift.String?
             /// The YAML as registered.
             ///
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/source`.
-            internal var source: Swift.String
+            public var source: Swift.String
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/input_schema`.
-            internal var inputSchema: Components.Schemas.AnyJSON?
+            public var inputSchema: Components.Schemas.AnyJSON?
             /// The DAG; each step names its parents.
             ///
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/steps`.
-            internal var steps: [Components.Schemas.TemplateStep]
+            public var steps: [Components.Schemas.TemplateStep]
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/registered_at`.
-            internal var registeredAt: Foundation.Date
+            public var registeredAt: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/is_default`.
-            internal var isDefault: Swift.Bool
+            public var isDefault: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/is_deprecated`.
-            internal var isDeprecated: Swift.Bool
+            public var isDeprecated: Swift.Bool
             /// A reference without a version (`namespace/name`) takes this one.
             ///
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/is_unpinned_choice`.
-            internal var isUnpinnedChoice: Swift.Bool?
+            public var isUnpinnedChoice: Swift.Bool?
             /// The version a reference without one takes (null when none can be taken).
             ///
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/unpinned_version`.
-            internal var unpinnedVersion: Swift.String?
+            public var unpinnedVersion: Swift.String?
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/deprecated_at`.
-            internal var deprecatedAt: Foundation.Date?
+            public var deprecatedAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/deprecation_reason`.
-            internal var deprecationReason: Swift.String?
+            public var deprecationReason: Swift.String?
             /// The registry's id of this version.
             ///
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/id`.
-            internal var id: Swift.Int64?
+            public var id: Swift.Int64?
             /// SHA-256 of the normalized definition.
             ///
             /// - Remark: Generated from `#/components/schemas/TemplateDetail/content_hash`.
-            internal var contentHash: Swift.String?
+            public var contentHash: Swift.String?
             /// Creates a new `TemplateDetail`.
             ///
             /// - Parameters:
@@ -967,7 +994,7 @@ extension Components {
             ///   - deprecationReason:
             ///   - id: The registry's id of this version.
             ///   - contentHash: SHA-256 of the normalized definition.
-            internal init(
+            public init(
                 namespace: Swift.String,
                 name: Swift.String,
                 version: Swift.String,
@@ -1004,7 +1031,7 @@ extension Components {
                 self.id = id
                 self.contentHash = contentHash
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case namespace
                 case name
                 case version
@@ -1025,22 +1052,22 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/Registration`.
-        internal struct Registration: Codable, Hashable, Sendable {
+        public struct Registration: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Registration/reference`.
-            internal var reference: Swift.String
+            public var reference: Swift.String
             /// - Remark: Generated from `#/components/schemas/Registration/created`.
-            internal var created: Swift.Bool
+            public var created: Swift.Bool
             /// The registry's id of this version.
             ///
             /// - Remark: Generated from `#/components/schemas/Registration/id`.
-            internal var id: Swift.Int64?
+            public var id: Swift.Int64?
             /// Creates a new `Registration`.
             ///
             /// - Parameters:
             ///   - reference:
             ///   - created:
             ///   - id: The registry's id of this version.
-            internal init(
+            public init(
                 reference: Swift.String,
                 created: Swift.Bool,
                 id: Swift.Int64? = nil
@@ -1049,74 +1076,74 @@ extension Components {
                 self.created = created
                 self.id = id
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case reference
                 case created
                 case id
             }
         }
         /// - Remark: Generated from `#/components/schemas/Schedule`.
-        internal struct Schedule: Codable, Hashable, Sendable {
+        public struct Schedule: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Schedule/id`.
-            internal var id: Swift.Int64
+            public var id: Swift.Int64
             /// - Remark: Generated from `#/components/schemas/Schedule/namespace`.
-            internal var namespace: Swift.String
+            public var namespace: Swift.String
             /// - Remark: Generated from `#/components/schemas/Schedule/name`.
-            internal var name: Swift.String
+            public var name: Swift.String
             /// `namespace/name` or `namespace/name@version`, as given.
             ///
             /// - Remark: Generated from `#/components/schemas/Schedule/template`.
-            internal var template: Swift.String
+            public var template: Swift.String
             /// - Remark: Generated from `#/components/schemas/Schedule/cron`.
-            internal var cron: Swift.String
+            public var cron: Swift.String
             /// - Remark: Generated from `#/components/schemas/Schedule/timezone`.
-            internal var timezone: Swift.String
+            public var timezone: Swift.String
             /// - Remark: Generated from `#/components/schemas/Schedule/start_at`.
-            internal var startAt: Foundation.Date?
+            public var startAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/Schedule/end_at`.
-            internal var endAt: Foundation.Date?
+            public var endAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/Schedule/context`.
-            internal var context: Components.Schemas.AnyJSON
+            public var context: Components.Schemas.AnyJSON
             /// - Remark: Generated from `#/components/schemas/Schedule/priority`.
-            internal var priority: Swift.Int
+            public var priority: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Schedule/catch_up`.
-            internal enum CatchUpPayload: String, Codable, Hashable, Sendable, CaseIterable {
+            @frozen public enum CatchUpPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case latest = "latest"
                 case all = "all"
                 case none = "none"
             }
             /// - Remark: Generated from `#/components/schemas/Schedule/catch_up`.
-            internal var catchUp: Components.Schemas.Schedule.CatchUpPayload
+            public var catchUp: Components.Schemas.Schedule.CatchUpPayload
             /// - Remark: Generated from `#/components/schemas/Schedule/overlap`.
-            internal enum OverlapPayload: String, Codable, Hashable, Sendable, CaseIterable {
+            @frozen public enum OverlapPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case allow = "allow"
                 case skip = "skip"
                 case cancelPrevious = "cancel_previous"
             }
             /// - Remark: Generated from `#/components/schemas/Schedule/overlap`.
-            internal var overlap: Components.Schemas.Schedule.OverlapPayload
+            public var overlap: Components.Schemas.Schedule.OverlapPayload
             /// - Remark: Generated from `#/components/schemas/Schedule/paused`.
-            internal var paused: Swift.Bool
+            public var paused: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/Schedule/next_fire_at`.
-            internal var nextFireAt: Foundation.Date?
+            public var nextFireAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/Schedule/last_fire_at`.
-            internal var lastFireAt: Foundation.Date?
+            public var lastFireAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/Schedule/last_task_id`.
-            internal var lastTaskId: Swift.String?
+            public var lastTaskId: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Schedule/last_task_state`.
-            internal var lastTaskState: Swift.String?
+            public var lastTaskState: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Schedule/last_outcome`.
-            internal var lastOutcome: Swift.String?
+            public var lastOutcome: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Schedule/last_error`.
-            internal var lastError: Swift.String?
+            public var lastError: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Schedule/fired_count`.
-            internal var firedCount: Swift.Int
+            public var firedCount: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Schedule/skipped_count`.
-            internal var skippedCount: Swift.Int
+            public var skippedCount: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Schedule/created_at`.
-            internal var createdAt: Foundation.Date
+            public var createdAt: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/Schedule/updated_at`.
-            internal var updatedAt: Foundation.Date
+            public var updatedAt: Foundation.Date
             /// Creates a new `Schedule`.
             ///
             /// - Parameters:
@@ -1143,7 +1170,7 @@ extension Components {
             ///   - skippedCount:
             ///   - createdAt:
             ///   - updatedAt:
-            internal init(
+            public init(
                 id: Swift.Int64,
                 namespace: Swift.String,
                 name: Swift.String,
@@ -1192,7 +1219,7 @@ extension Components {
                 self.createdAt = createdAt
                 self.updatedAt = updatedAt
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case id
                 case namespace
                 case name
@@ -1219,64 +1246,64 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/ScheduleList`.
-        internal struct ScheduleList: Codable, Hashable, Sendable {
+        public struct ScheduleList: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/ScheduleList/schedules`.
-            internal var schedules: [Components.Schemas.Schedule]
+            public var schedules: [Components.Schemas.Schedule]
             /// Creates a new `ScheduleList`.
             ///
             /// - Parameters:
             ///   - schedules:
-            internal init(schedules: [Components.Schemas.Schedule]) {
+            public init(schedules: [Components.Schemas.Schedule]) {
                 self.schedules = schedules
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case schedules
             }
         }
         /// What `orcastra schedule create` takes (docs/schedules.md).
         ///
         /// - Remark: Generated from `#/components/schemas/ScheduleRequest`.
-        internal struct ScheduleRequest: Codable, Hashable, Sendable {
+        public struct ScheduleRequest: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/name`.
-            internal var name: Swift.String
+            public var name: Swift.String
             /// `namespace/name` (the version a reference without one takes, at each firing) or `namespace/name@version`.
             ///
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/template`.
-            internal var template: Swift.String
+            public var template: Swift.String
             /// Five fields, or a macro such as @daily.
             ///
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/cron`.
-            internal var cron: Swift.String
+            public var cron: Swift.String
             /// An IANA time zone name; UTC when absent.
             ///
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/timezone`.
-            internal var timezone: Swift.String?
+            public var timezone: Swift.String?
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/start_at`.
-            internal var startAt: Foundation.Date?
+            public var startAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/end_at`.
-            internal var endAt: Foundation.Date?
+            public var endAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/context`.
-            internal var context: Components.Schemas.TaskContext?
+            public var context: Components.Schemas.TaskContext?
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/priority`.
-            internal var priority: Swift.Int32?
+            public var priority: Swift.Int32?
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/catch_up`.
-            internal enum CatchUpPayload: String, Codable, Hashable, Sendable, CaseIterable {
+            @frozen public enum CatchUpPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case latest = "latest"
                 case all = "all"
                 case none = "none"
             }
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/catch_up`.
-            internal var catchUp: Components.Schemas.ScheduleRequest.CatchUpPayload?
+            public var catchUp: Components.Schemas.ScheduleRequest.CatchUpPayload?
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/overlap`.
-            internal enum OverlapPayload: String, Codable, Hashable, Sendable, CaseIterable {
+            @frozen public enum OverlapPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case allow = "allow"
                 case skip = "skip"
                 case cancelPrevious = "cancel_previous"
             }
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/overlap`.
-            internal var overlap: Components.Schemas.ScheduleRequest.OverlapPayload?
+            public var overlap: Components.Schemas.ScheduleRequest.OverlapPayload?
             /// - Remark: Generated from `#/components/schemas/ScheduleRequest/paused`.
-            internal var paused: Swift.Bool?
+            public var paused: Swift.Bool?
             /// Creates a new `ScheduleRequest`.
             ///
             /// - Parameters:
@@ -1291,7 +1318,7 @@ extension Components {
             ///   - catchUp:
             ///   - overlap:
             ///   - paused:
-            internal init(
+            public init(
                 name: Swift.String,
                 template: Swift.String,
                 cron: Swift.String,
@@ -1316,7 +1343,7 @@ extension Components {
                 self.overlap = overlap
                 self.paused = paused
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case name
                 case template
                 case cron
@@ -1329,7 +1356,7 @@ extension Components {
                 case overlap
                 case paused
             }
-            internal init(from decoder: any Swift.Decoder) throws {
+            public init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
                 self.name = try container.decode(
                     Swift.String.self,
@@ -1391,54 +1418,54 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/ScheduleTrigger`.
-        internal struct ScheduleTrigger: Codable, Hashable, Sendable {
+        public struct ScheduleTrigger: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/ScheduleTrigger/task_id`.
-            internal var taskId: Swift.String
+            public var taskId: Swift.String
             /// - Remark: Generated from `#/components/schemas/ScheduleTrigger/scheduled_for`.
-            internal var scheduledFor: Foundation.Date
+            public var scheduledFor: Foundation.Date
             /// Creates a new `ScheduleTrigger`.
             ///
             /// - Parameters:
             ///   - taskId:
             ///   - scheduledFor:
-            internal init(
+            public init(
                 taskId: Swift.String,
                 scheduledFor: Foundation.Date
             ) {
                 self.taskId = taskId
                 self.scheduledFor = scheduledFor
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case taskId = "task_id"
                 case scheduledFor = "scheduled_for"
             }
         }
         /// - Remark: Generated from `#/components/schemas/Worker`.
-        internal struct Worker: Codable, Hashable, Sendable {
+        public struct Worker: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Worker/id`.
-            internal var id: Swift.String
+            public var id: Swift.String
             /// - Remark: Generated from `#/components/schemas/Worker/namespace`.
-            internal var namespace: Swift.String
+            public var namespace: Swift.String
             /// - Remark: Generated from `#/components/schemas/Worker/host`.
-            internal var host: Swift.String
+            public var host: Swift.String
             /// - Remark: Generated from `#/components/schemas/Worker/pid`.
-            internal var pid: Swift.Int
+            public var pid: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Worker/version`.
-            internal var version: Swift.String
+            public var version: Swift.String
             /// - Remark: Generated from `#/components/schemas/Worker/concurrency`.
-            internal var concurrency: Swift.Int
+            public var concurrency: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Worker/running_steps`.
-            internal var runningSteps: Swift.Int
+            public var runningSteps: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Worker/heartbeat_interval_seconds`.
-            internal var heartbeatIntervalSeconds: Swift.Double
+            public var heartbeatIntervalSeconds: Swift.Double
             /// - Remark: Generated from `#/components/schemas/Worker/started_at`.
-            internal var startedAt: Foundation.Date
+            public var startedAt: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/Worker/last_seen_at`.
-            internal var lastSeenAt: Foundation.Date
+            public var lastSeenAt: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/Worker/seconds_since_last_seen`.
-            internal var secondsSinceLastSeen: Swift.Double
+            public var secondsSinceLastSeen: Swift.Double
             /// - Remark: Generated from `#/components/schemas/Worker/stale`.
-            internal var stale: Swift.Bool
+            public var stale: Swift.Bool
             /// Creates a new `Worker`.
             ///
             /// - Parameters:
@@ -1454,7 +1481,7 @@ extension Components {
             ///   - lastSeenAt:
             ///   - secondsSinceLastSeen:
             ///   - stale:
-            internal init(
+            public init(
                 id: Swift.String,
                 namespace: Swift.String,
                 host: Swift.String,
@@ -1481,7 +1508,7 @@ extension Components {
                 self.secondsSinceLastSeen = secondsSinceLastSeen
                 self.stale = stale
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case id
                 case namespace
                 case host
@@ -1497,71 +1524,71 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/UnservedNamespace`.
-        internal struct UnservedNamespace: Codable, Hashable, Sendable {
+        public struct UnservedNamespace: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/UnservedNamespace/namespace`.
-            internal var namespace: Swift.String
+            public var namespace: Swift.String
             /// - Remark: Generated from `#/components/schemas/UnservedNamespace/enqueued_steps`.
-            internal var enqueuedSteps: Swift.Int
+            public var enqueuedSteps: Swift.Int
             /// Creates a new `UnservedNamespace`.
             ///
             /// - Parameters:
             ///   - namespace:
             ///   - enqueuedSteps:
-            internal init(
+            public init(
                 namespace: Swift.String,
                 enqueuedSteps: Swift.Int
             ) {
                 self.namespace = namespace
                 self.enqueuedSteps = enqueuedSteps
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case namespace
                 case enqueuedSteps = "enqueued_steps"
             }
         }
         /// - Remark: Generated from `#/components/schemas/WorkerList`.
-        internal struct WorkerList: Codable, Hashable, Sendable {
+        public struct WorkerList: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/WorkerList/workers`.
-            internal var workers: [Components.Schemas.Worker]
+            public var workers: [Components.Schemas.Worker]
             /// Namespaces where steps are queued and no live worker is registered.
             ///
             /// - Remark: Generated from `#/components/schemas/WorkerList/unserved`.
-            internal var unserved: [Components.Schemas.UnservedNamespace]
+            public var unserved: [Components.Schemas.UnservedNamespace]
             /// Creates a new `WorkerList`.
             ///
             /// - Parameters:
             ///   - workers:
             ///   - unserved: Namespaces where steps are queued and no live worker is registered.
-            internal init(
+            public init(
                 workers: [Components.Schemas.Worker],
                 unserved: [Components.Schemas.UnservedNamespace]
             ) {
                 self.workers = workers
                 self.unserved = unserved
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case workers
                 case unserved
             }
         }
         /// - Remark: Generated from `#/components/schemas/StepAttempt`.
-        internal struct StepAttempt: Codable, Hashable, Sendable {
+        public struct StepAttempt: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/StepAttempt/number`.
-            internal var number: Swift.Int
+            public var number: Swift.Int
             /// - Remark: Generated from `#/components/schemas/StepAttempt/worker`.
-            internal var worker: Swift.String?
+            public var worker: Swift.String?
             /// - Remark: Generated from `#/components/schemas/StepAttempt/started_at`.
-            internal var startedAt: Foundation.Date
+            public var startedAt: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/StepAttempt/ended_at`.
-            internal var endedAt: Foundation.Date?
+            public var endedAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/StepAttempt/duration_seconds`.
-            internal var durationSeconds: Swift.Double?
+            public var durationSeconds: Swift.Double?
             /// - Remark: Generated from `#/components/schemas/StepAttempt/outcome`.
-            internal var outcome: Swift.String?
+            public var outcome: Swift.String?
             /// - Remark: Generated from `#/components/schemas/StepAttempt/reason`.
-            internal var reason: Swift.String?
+            public var reason: Swift.String?
             /// - Remark: Generated from `#/components/schemas/StepAttempt/error`.
-            internal var error: Swift.String?
+            public var error: Swift.String?
             /// Creates a new `StepAttempt`.
             ///
             /// - Parameters:
@@ -1573,7 +1600,7 @@ extension Components {
             ///   - outcome:
             ///   - reason:
             ///   - error:
-            internal init(
+            public init(
                 number: Swift.Int,
                 worker: Swift.String? = nil,
                 startedAt: Foundation.Date,
@@ -1592,7 +1619,7 @@ extension Components {
                 self.reason = reason
                 self.error = error
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case number
                 case worker
                 case startedAt = "started_at"
@@ -1604,15 +1631,19 @@ extension Components {
             }
         }
         /// - Remark: Generated from `#/components/schemas/StepAttempts`.
-        internal struct StepAttempts: Codable, Hashable, Sendable {
+        public struct StepAttempts: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/StepAttempts/task_id`.
-            internal var taskId: Swift.String
+            public var taskId: Swift.String
             /// - Remark: Generated from `#/components/schemas/StepAttempts/template`.
-            internal var template: Swift.String
+            public var template: Swift.String
             /// - Remark: Generated from `#/components/schemas/StepAttempts/step`.
-            internal var step: Components.Schemas.Step
+            public var step: Components.Schemas.Step
             /// - Remark: Generated from `#/components/schemas/StepAttempts/attempts`.
-            internal var attempts: [Components.Schemas.StepAttempt]
+            public var attempts: [Components.Schemas.StepAttempt]
+            /// The step's own state changes, oldest first (what its attempts are told from).
+            ///
+            /// - Remark: Generated from `#/components/schemas/StepAttempts/transitions`.
+            public var transitions: [Components.Schemas.Event]?
             /// Creates a new `StepAttempts`.
             ///
             /// - Parameters:
@@ -1620,22 +1651,26 @@ extension Components {
             ///   - template:
             ///   - step:
             ///   - attempts:
-            internal init(
+            ///   - transitions: The step's own state changes, oldest first (what its attempts are told from).
+            public init(
                 taskId: Swift.String,
                 template: Swift.String,
                 step: Components.Schemas.Step,
-                attempts: [Components.Schemas.StepAttempt]
+                attempts: [Components.Schemas.StepAttempt],
+                transitions: [Components.Schemas.Event]? = nil
             ) {
                 self.taskId = taskId
                 self.template = template
                 self.step = step
                 self.attempts = attempts
+                self.transitions = transitions
             }
-            internal enum CodingKeys: String, CodingKey {
+            public enum CodingKeys: String, CodingKey {
                 case taskId = "task_id"
                 case template
                 case step
                 case attempts
+                case transitions
             }
         }
     }

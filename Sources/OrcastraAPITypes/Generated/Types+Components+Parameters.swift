@@ -7,14 +7,14 @@ import struct Foundation.Date
 import OrcastraTemplates
 extension Components {
     /// Types generated from the `#/components/parameters` section of the OpenAPI document.
-    internal enum Parameters {
+    public enum Parameters {
         /// - Remark: Generated from `#/components/parameters/TaskID`.
-        internal typealias TaskID = Swift.String
+        public typealias TaskID = Swift.String
         /// - Remark: Generated from `#/components/parameters/StepID`.
-        internal typealias StepID = Swift.Int64
+        public typealias StepID = Swift.Int64
         /// - Remark: Generated from `#/components/parameters/Namespace`.
-        internal typealias Namespace = Swift.String
+        public typealias Namespace = Swift.String
         /// - Remark: Generated from `#/components/parameters/Name`.
-        internal typealias Name = Swift.String
+        public typealias Name = Swift.String
     }
 }

@@ -1,0 +1,156 @@
+import Foundation
+import OrcastraTesting
+import Testing
+
+/// The operator's commands over HTTP (`--api-url`) beside the same over SQL: `task cancel` with
+/// filters, `step show`, `worker list`, the `--reason` given to a cancel, and `--wait` / `task wait`
+/// following the task's event stream.
+@Suite(.timeLimit(.minutes(4)))
+struct CLIOverHTTPOperatorTests {
+    static func both(_ fixture: APIFixture, _ arguments: [String], _ token: String) async throws -> CLIOverHTTPTests.Both {
+        try await CLIOverHTTPTests.both(fixture, arguments, token: token)
+    }
+
+    static func expectSame(_ result: CLIOverHTTPTests.Both, status: Int32, _ comment: String,
+                           sourceLocation: SourceLocation = #_sourceLocation) {
+        CLIOverHTTPTests.expectSame(result, status: status, comment, sourceLocation: sourceLocation)
+    }
+
+    static let twoSteps = """
+        namespace: apiwait
+        name: two
+        version: 1.0.0
+        steps:
+          - {name: a, command: [sh, -c, "sleep 0.2; echo '{}'"]}
+          - {name: b, depends_on: [a], command: [sh, -c, "sleep 0.2; echo '{}'"]}
+        """
+
+    static let failing = """
+        namespace: apiwait
+        name: failing
+        version: 1.0.0
+        steps:
+          - name: fail
+            command: [sh, -c, "echo 'boom' >&2; exit 3"]
+            retry: {max_attempts: 1}
+        """
+
+    @Test func stepShowWorkerListAndBulkCancel() async throws {
+        let fixture = try await APIFixture()
+        defer { Task { await fixture.shutdown() } }
+        let token = try await fixture.admin()
+        try await fixture.registerOrder()
+        let tool = CommandLineTool("orcastra")
+        var tasks: [String] = []
+        for order in 1...3 {
+            let submitted = try await tool.run(["submit", "shop/order", "--context", #"{"order_id": \#(order)}"#, "--database-url", fixture.cluster.url])
+            #expect(submitted.status == 0, "\(submitted.output)")
+            tasks.append(submitted.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+
+        // step show: a queued step, as text and JSON; an unknown one.
+        let detail = try await fixture.object("GET", "/v1/tasks/\(tasks[0])", token: token).2
+        let steps = try #require(detail["steps"] as? [[String: Any]])
+        let charge = try #require(steps.first?["id"] as? Int)
+        Self.expectSame(try await Self.both(fixture, ["step", "show", "\(charge)"], token), status: 0, "step show")
+        Self.expectSame(try await Self.both(fixture, ["step", "show", "\(charge)", "--json"], token), status: 0, "step show --json")
+        Self.expectSame(try await Self.both(fixture, ["step", "show", "987654321"], token), status: 66, "step show of an unknown step")
+
+        // worker list: nobody serves shop, where steps wait.
+        let workers = try await Self.both(fixture, ["worker", "list"], token)
+        Self.expectSame(workers, status: 0, "worker list")
+        #expect(workers.http.out.contains("No live worker serves namespace shop"), "\(workers.http.out)")
+        Self.expectSame(try await Self.both(fixture, ["worker", "list", "--namespace", "shop", "--all", "--json"], token), status: 0, "worker list --json")
+
+        // task cancel with filters: listing, the refusal without --yes, an unknown template.
+        Self.expectSame(try await Self.both(fixture, ["task", "cancel", "--template", "shop/order", "--dry-run"], token), status: 0, "bulk cancel --dry-run")
+        Self.expectSame(try await Self.both(fixture, ["task", "cancel", "--template", "shop/order", "--json"], token), status: 64, "bulk cancel without --yes")
+        Self.expectSame(try await Self.both(fixture, ["task", "cancel", "--template", "shop/ordr", "--dry-run"], token), status: 66, "bulk cancel of an unknown template")
+
+        // Over HTTP with --yes: every task cancelled, with the reason given in its log.
+        let cancelled = try await tool.run(["--api-url", fixture.base, "--api-token", token, "task", "cancel", "--template", "shop/order",
+                                            "--yes", "--reason", "withdrawn in bulk", "--json"])
+        #expect(cancelled.status == 0, "\(cancelled.output)")
+        for task in tasks { #expect(cancelled.standardOutput.contains(task), "\(cancelled.output)") }
+        let log = try await tool.run(["task", "events", tasks[1], "--database-url", fixture.cluster.url])
+        #expect(log.standardOutput.contains("withdrawn in bulk"), "\(log.output)")
+        // Nothing is left to cancel, either way.
+        Self.expectSame(try await Self.both(fixture, ["task", "cancel", "--template", "shop/order", "--yes"], token), status: 0, "bulk cancel, none left")
+    }
+
+    @Test func schedulesBothWays() async throws {
+        let fixture = try await APIFixture()
+        defer { Task { await fixture.shutdown() } }
+        let token = try await fixture.admin()
+        try await fixture.registerOrder()
+        let tool = CommandLineTool("orcastra")
+        // A yearly cron: nothing fires during the test by itself.
+        let created = try await tool.run(["schedule", "create", "yearly", "--template", "shop/order", "--cron", "0 0 1 1 *",
+                                          "--context", #"{"order_id": 9}"#, "--database-url", fixture.cluster.url])
+        #expect(created.status == 0, "\(created.output)")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "list"], token), status: 0, "schedule list")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "list", "--namespace", "shop", "--json"], token), status: 0, "schedule list --json")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "show", "yearly"], token), status: 0, "schedule show of a bare name")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "show", "shop/yearly", "--json"], token), status: 0, "schedule show --json")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "show", "yearli"], token), status: 66, "schedule show of an unknown name")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "pause", "shop/yearly"], token), status: 0, "schedule pause")
+        let resumed = try await tool.run(["--api-url", fixture.base, "--api-token", token, "schedule", "resume", "yearly"])
+        #expect(resumed.status == 0 && resumed.standardOutput.hasPrefix("Resumed schedule shop/yearly."), "\(resumed.output)")
+        let triggered = try await tool.run(["--api-url", fixture.base, "--api-token", token, "schedule", "trigger", "yearly", "--json"])
+        #expect(triggered.status == 0 && triggered.standardOutput.contains("task_id") && triggered.standardOutput.contains("yearly"),
+                "\(triggered.output)")
+        let deleted = try await tool.run(["--api-url", fixture.base, "--api-token", token, "schedule", "delete", "shop/yearly"])
+        #expect(deleted.status == 0 && deleted.standardOutput == "Deleted schedule shop/yearly.\n", "\(deleted.output)")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "delete", "shop/yearly"], token), status: 66, "deleting it again")
+    }
+
+    @Test func cancelAndRetryTakeTheReason() async throws {
+        let fixture = try await APIFixture()
+        defer { Task { await fixture.shutdown() } }
+        let token = try await fixture.admin()
+        try await fixture.registerOrder()
+        let (status, _, body) = try await fixture.object("POST", "/v1/tasks", token: token, json: #"{"template": "shop/order", "context": {"order_id": 7}}"#)
+        #expect(status == 201, "\(body)")
+        let id = try #require(body["id"] as? String)
+        let (cancelled, _, answer) = try await fixture.object("POST", "/v1/tasks/\(id)/cancel", token: token, json: #"{"reason": "customer called"}"#)
+        #expect(cancelled == 200 && answer["state"] as? String == "cancelled", "\(answer)")
+        let events = try await fixture.object("GET", "/v1/tasks/\(id)/events", token: token).2
+        let reasons = (events["events"] as? [[String: Any]] ?? []).compactMap { $0["reason"] as? String }
+        #expect(reasons.contains("customer called"), "\(reasons)")
+        // A reason that is not a string is refused, naming the field, before anything changes.
+        let (refused, _, problem) = try await fixture.object("POST", "/v1/steps/1/retry", token: token, json: #"{"reason": 5}"#)
+        #expect(refused == 422, "\(problem)")
+        #expect((problem["errors"] as? [[String: Any]])?.first?["path"] as? String == "reason", "\(problem)")
+    }
+
+    @Test func waitFollowsTheEventStream() async throws {
+        let fixture = try await APIFixture()
+        defer { Task { await fixture.shutdown() } }
+        let token = try await fixture.admin()
+        let tool = CommandLineTool("orcastra")
+        let api = ["--api-url", fixture.base, "--api-token", token]
+        for source in [Self.twoSteps, Self.failing] {
+            let (status, _, body) = try await fixture.object("POST", "/v1/templates", token: token, body: Data(source.utf8),
+                                                             contentType: "application/yaml")
+            #expect(status == 201, "\(body)")
+        }
+        try await fixture.registerOrder()
+
+        // Nothing serves shop: both ways time out alike (exit 4), the task as it stands on stdout.
+        let queued = try await tool.run(["submit", "shop/order", "--context", #"{"order_id": 1}"#, "--database-url", fixture.cluster.url])
+        let queuedID = queued.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let timedOut = try await Self.both(fixture, ["task", "wait", queuedID, "--timeout", "1s", "--json"], token)
+        #expect(timedOut.sql.status == 4 && timedOut.http.status == 4, "\(timedOut)")
+        #expect(timedOut.http.out == timedOut.sql.out, "\(timedOut)")
+
+        try fixture.cluster.worker(namespace: "apiwait")
+        let done = try await tool.run(api + ["submit", "apiwait/two", "--wait"])
+        #expect(done.status == 0, "\(done.output)")
+        #expect(done.standardOutput.contains("complete"), "\(done.output)")
+        let failed = try await tool.run(api + ["submit", "apiwait/failing", "--wait", "--json"])
+        #expect(failed.status == 2, "\(failed.output)")
+        let failedID = try #require((try JSONSerialization.jsonObject(with: Data(failed.standardOutput.utf8)) as? [String: Any])?["id"] as? String)
+        // A finished task: the same answer both ways.
+        Self.expectSame(try await Self.both(fixture, ["task", "wait", failedID], token), status: 2, "waiting for a failed task")
+    }
+}
