@@ -51,6 +51,12 @@ public enum OrcastraSQLState: String, CaseIterable, Sendable {
     /// `create_task` was given a context in which the template's concurrency key selects nothing
     /// (or null), so the task could not be counted under any key.
     case concurrencyKeyMissing = "OR010"
+    /// `create_task` was given a template with a `workflow:` step that names a template which is
+    /// not registered (docs/templates.md, "Sub-workflows").
+    case workflowTemplateMissing = "OR017"
+    /// `create_task` was given a `p_parent_step` that is not a workflow step waiting to start its
+    /// child task (only the database's own start_subworkflows passes one).
+    case parentStepInvalid = "OR018"
     /// `create_task`, `create_task_by_name` or `create_tasks` was given a traceparent that is not a
     /// W3C trace context (docs/tracing.md).
     case traceparentInvalid = "OR025"
