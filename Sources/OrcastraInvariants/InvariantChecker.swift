@@ -537,7 +537,7 @@ public struct InvariantChecker: Sendable {
                     FROM orcastra.tasks c JOIN orcastra.steps s ON s.id = c.parent_step_id
                     WHERE c.parent_step_id IS NOT NULL AND c.state IN ('pending', 'in_progress', 'waiting_for_retry')
                       AND (s.state <> 'in_progress' OR s.child_task_id IS DISTINCT FROM c.id)
-                      AND s.finished_at < now() - :grace_ms * interval '1 millisecond'
+                      AND coalesce(s.finished_at, c.created_at) < now() - :grace_ms * interval '1 millisecond'
                 )
                 SELECT j.task_id, j.id AS step_id, j.name AS step_name, j.message
                 FROM judged j WHERE j.message IS NOT NULL
