@@ -36,10 +36,16 @@ BEGIN
         WHERE c.id = f.child_id
         RETURNING c.id, c.namespace, c.task_id, c.state,
                   c.state = 'pending' AND (c.pending_parents = 0 OR c.trigger_rule IN ('one_success', 'all_done')
-                                           OR c.max_parallel IS NOT NULL) AS undecided
+                                           OR c.max_parallel IS NOT NULL) AS undecided,
+                  -- A fan-out step still waiting for an instance that is queued or running: its
+                  -- task is busy, so the caller need not settle it (settling counts every step of
+                  -- the task: with 10,000 instances, once per report, that was most of the time).
+                  CASE WHEN c.instances IS NOT NULL AND c.state = 'pending' AND c.pending_parents > 0
+                       THEN EXISTS (SELECT 1 FROM orcastra.steps i WHERE i.fanout_of = c.id AND i.state IN ('enqueued', 'in_progress'))
+                       ELSE false END AS busy_group
     )
     SELECT coalesce(array_agg(DISTINCT namespace) FILTER (WHERE state = 'enqueued'), '{}'),
-           coalesce(array_agg(DISTINCT task_id) FILTER (WHERE state = 'enqueued'), '{}'),
+           coalesce(array_agg(DISTINCT task_id) FILTER (WHERE state = 'enqueued' OR busy_group), '{}'),
            array_agg(id ORDER BY id) FILTER (WHERE undecided)
     INTO namespaces, tasks, v_undecided
     FROM released;
