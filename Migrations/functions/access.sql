@@ -126,6 +126,7 @@ BEGIN
             ('orcastra_orchestrator', 'EXECUTE', 'recover_expired_leases'), ('orcastra_orchestrator', 'EXECUTE', 'settle_stalled_tasks'),
             ('orcastra_orchestrator', 'EXECUTE', 'next_due'), ('orcastra_orchestrator', 'EXECUTE', 'prune_workers'),
             ('orcastra_orchestrator', 'EXECUTE', 'fail_overdue_tasks'),
+            ('orcastra_orchestrator', 'EXECUTE', 'advance_subworkflows'), ('orcastra_orchestrator', 'EXECUTE', 'cancel_orphaned_subworkflows'),
             ('orcastra_orchestrator', 'EXECUTE', 'fire_schedules'), ('orcastra_orchestrator', 'EXECUTE', 'resolve_template'),
             ('orcastra_orchestrator', 'EXECUTE', 'semver_key'), ('orcastra_orchestrator', 'EXECUTE', 'schedule_instant_text'),
             ('orcastra_orchestrator', 'EXECUTE', 'prune_expired_tasks'), ('orcastra_orchestrator', 'EXECUTE', 'maintain_history_partitions'),

@@ -27,10 +27,14 @@ $$;
 CREATE OR REPLACE FUNCTION orcastra.audit_step_transition() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- pending → complete and pending → error are a fan-out step's moves (it never runs itself:
-    -- fanout.sql); for any other step they would skip the queue.
+    -- fanout.sql), pending → error also a workflow step's that could not start its child, and
+    -- pending → in_progress and error → in_progress a workflow step's starting its child
+    -- (subworkflows.sql); for any other step they would skip the queue.
     IF NOT EXISTS (SELECT 1 FROM orcastra.step_state_transitions_allowed
                    WHERE from_state = OLD.state AND to_state = NEW.state)
-       OR (OLD.state = 'pending' AND NEW.state IN ('complete', 'error') AND NEW.for_each IS NULL) THEN
+       OR (OLD.state = 'pending' AND NEW.state = 'complete' AND NEW.for_each IS NULL)
+       OR (OLD.state = 'pending' AND NEW.state = 'error' AND NEW.for_each IS NULL AND NEW.workflow IS NULL)
+       OR (OLD.state IN ('pending', 'error') AND NEW.state = 'in_progress' AND NEW.workflow IS NULL) THEN
         RAISE EXCEPTION 'illegal step transition from % to % (step % of task %)', OLD.state, NEW.state, OLD.id, OLD.task_id
             USING ERRCODE = 'OR001', HINT = 'See docs/state-machines.md for the legal transitions.';
     END IF;
@@ -42,7 +46,9 @@ BEGIN
     VALUES (NEW.id, NEW.task_id, OLD.state, NEW.state, NEW.attempts, NEW.state_reason,
             CASE WHEN OLD.state = 'in_progress' AND NEW.state IN ('waiting_for_retry', 'error') AND NEW.last_error IS NOT NULL
                  THEN jsonb_strip_nulls(jsonb_build_object('worker', NEW.lease_owner, 'error', NEW.last_error))
-                 WHEN NEW.lease_owner IS NOT NULL THEN jsonb_build_object('worker', NEW.lease_owner) END,
+                 WHEN NEW.lease_owner IS NOT NULL THEN jsonb_build_object('worker', NEW.lease_owner)
+                 -- A workflow step's child task, on the move that started it.
+                 WHEN NEW.state = 'in_progress' AND NEW.child_task_id IS NOT NULL THEN jsonb_build_object('child_task', NEW.child_task_id) END,
             (SELECT t.created_at FROM orcastra.tasks t WHERE t.id = NEW.task_id));
     RETURN NEW;
 END

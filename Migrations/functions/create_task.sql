@@ -43,6 +43,7 @@ DROP FUNCTION IF EXISTS orcastra.create_task_by_name(text, text, text, jsonb, te
 DROP FUNCTION IF EXISTS orcastra.create_task(bigint, jsonb, text, integer, timestamptz, boolean);
 DROP FUNCTION IF EXISTS orcastra.create_task_by_name(text, text, text, jsonb, text, integer, timestamptz, boolean);
 DROP FUNCTION IF EXISTS orcastra.create_tasks(bigint[], jsonb[], text[], integer[]);
+DROP FUNCTION IF EXISTS orcastra.create_task(bigint, jsonb, text, integer, timestamptz, boolean, text);
 
 -- Creates a task from a registered template (orcastra.templates.id) in one transaction: the task,
 -- every step of the stored definition, the edges between them and the "created" audit rows.
@@ -55,6 +56,9 @@ DROP FUNCTION IF EXISTS orcastra.create_tasks(bigint[], jsonb[], text[], integer
 --   p_allow_deprecated a deprecated version is refused (OR004) unless this is true
 --   p_traceparent      the W3C trace context the task's step attempts become spans of
 --                      (docs/tracing.md); NULL starts a new trace; a malformed one raises OR025
+--   p_parent_step      the workflow step this task is the sub-workflow of (functions/
+--                      subworkflows.sql passes it; a step that is not a workflow step waiting to
+--                      start raises OR018); NULL for a task of its own
 -- Returns the task, whether it was made now, its state, and its real template (id and version:
 -- for a key that matched, the version the earlier task runs). context_differs is true when a key
 -- matched a task whose context is not equal (as jsonb) to p_context: that context was not used.
@@ -62,13 +66,14 @@ DROP FUNCTION IF EXISTS orcastra.create_tasks(bigint[], jsonb[], text[], integer
 -- namespaces notified at commit, so a worker can start without an orchestrator. A later start
 -- leaves the task and its steps 'pending' until orcastra.start_due_tasks starts it.
 -- Raises OR003 when there is no such template, OR004 when it is deprecated and not allowed (a
--- key that matched still returns its task: only new tasks are refused).
+-- key that matched still returns its task: only new tasks are refused), OR017 when a `workflow:`
+-- step of the template names a template that is not registered.
 -- Lock order: this only inserts rows; the only row it may wait on is a concurrent insert of the
 -- same idempotency key (then it returns that task once it commits).
 CREATE OR REPLACE FUNCTION orcastra.create_task(p_template_id bigint, p_context jsonb DEFAULT '{}',
                                                p_idempotency_key text DEFAULT NULL, p_priority integer DEFAULT 0,
                                                p_run_at timestamptz DEFAULT NULL, p_allow_deprecated boolean DEFAULT false,
-                                               p_traceparent text DEFAULT NULL)
+                                               p_traceparent text DEFAULT NULL, p_parent_step bigint DEFAULT NULL)
 RETURNS TABLE (task_id uuid, created boolean, state text, template_id bigint, template_version text, context_differs boolean)
 LANGUAGE plpgsql -- generic plans on indexes; hash joins of the template's own steps stay allowed: see the top of claim.sql
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
@@ -77,6 +82,9 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_template record;
+    v_parent_task uuid;
+    v_depth integer := 0;
+    v_missing text;
     v_scope text;
     v_task uuid;
     v_state text := CASE WHEN coalesce(p_run_at, now()) <= now() THEN 'in_progress' ELSE 'pending' END;
@@ -112,6 +120,29 @@ BEGIN
                   HINT = 'Submit without a version to take the current one, or pass p_allow_deprecated => true to run this version anyway.';
     END IF;
 
+    -- Every template its `workflow:` steps call must exist now (which version an unpinned one
+    -- takes is decided when the step starts: functions/subworkflows.sql).
+    IF jsonb_path_exists(v_template.definition, '$.steps[*].workflow') THEN
+        SELECT string_agg(format('step %s calls %s', d.step->>'name', d.step->>'workflow'), ', ') INTO v_missing
+        FROM jsonb_array_elements(v_template.definition->'steps') AS d(step)
+        WHERE d.step ? 'workflow' AND orcastra.workflow_template(d.step->>'workflow') IS NULL;
+        IF v_missing IS NOT NULL THEN
+            RAISE EXCEPTION '%/%@% cannot run: % — no such template is registered', v_template.namespace, v_template.name,
+                            v_template.version, v_missing
+                USING ERRCODE = 'OR017',
+                      HINT = 'Register the templates its workflow: steps call first (`orcastra template register FILE`); a reference without a version needs a release that is not deprecated.';
+        END IF;
+    END IF;
+    IF p_parent_step IS NOT NULL THEN
+        SELECT s.task_id, t.workflow_depth + 1 INTO v_parent_task, v_depth
+        FROM orcastra.steps s JOIN orcastra.tasks t ON t.id = s.task_id
+        WHERE s.id = p_parent_step AND s.workflow IS NOT NULL AND s.state IN ('pending', 'error');
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'step % is not a workflow step waiting to start its sub-workflow', p_parent_step
+                USING ERRCODE = 'OR018', HINT = 'Leave p_parent_step NULL: only the database starts sub-workflows.';
+        END IF;
+    END IF;
+
     -- A concurrency limit (functions/limits.sql): the key is evaluated now, once; a task that would
     -- start now waits as pending when its key has no free slot or older tasks wait for one.
     IF v_template.definition ? 'concurrency' THEN
@@ -128,11 +159,13 @@ BEGIN
     LOOP
         INSERT INTO orcastra.tasks AS t (template_id, state, state_reason, priority, idempotency_key, idempotency_scope,
                                          context, run_at, started_at, timeout_ms, concurrency_scope, concurrency_key,
-                                         concurrency_limit, waiting_for_slot, waiting_since, traceparent)
+                                         concurrency_limit, waiting_for_slot, waiting_since, traceparent,
+                                         parent_step_id, parent_task_id, workflow_depth)
         VALUES (p_template_id, v_state, v_reason, coalesce(p_priority, 0), p_idempotency_key, v_scope, coalesce(p_context, '{}'),
                 coalesce(p_run_at, now()), CASE WHEN v_state = 'in_progress' THEN now() END,
                 (v_template.definition->>'timeout_ms')::bigint, v_concurrency_scope, v_concurrency_key,
-                (v_template.definition->'concurrency'->>'limit')::integer, v_waiting, CASE WHEN v_waiting THEN clock_timestamp() END, v_traceparent)
+                (v_template.definition->'concurrency'->>'limit')::integer, v_waiting, CASE WHEN v_waiting THEN clock_timestamp() END, v_traceparent,
+                p_parent_step, v_parent_task, v_depth)
         ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING t.id INTO v_task;
         EXIT WHEN v_task IS NOT NULL;
@@ -153,7 +186,8 @@ BEGIN
                coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on,
                (d.step->>'concurrency')::integer AS step_limit,
                nullif(d.step->>'trigger', 'all_success') AS trigger_rule, (d.step->>'when')::jsonpath AS when_condition,
-               (d.step->>'for_each')::jsonpath AS for_each, (d.step->>'max_parallel')::integer AS max_parallel
+               (d.step->>'for_each')::jsonpath AS for_each, (d.step->>'max_parallel')::integer AS max_parallel,
+               d.step->>'workflow' AS workflow
         FROM jsonb_array_elements(v_template.definition->'steps') WITH ORDINALITY AS d(step, n)
     ), limits AS (
         -- A step's `concurrency` (functions/claim.sql): its scope's limit, written once.
@@ -163,16 +197,17 @@ BEGIN
     ), new_steps AS (
         -- Ids in the template's order. A root step with a `when:` stays pending: decided below.
         INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at,
-                                         limit_scope, trigger_rule, when_condition, for_each, max_parallel)
+                                         limit_scope, trigger_rule, when_condition, for_each, max_parallel, workflow)
         SELECT v_task, d.name, d.namespace, ready.state, v_reason, coalesce(p_priority, 0), d.max_attempts, d.parents,
                CASE WHEN ready.state = 'enqueued' THEN now() END,
                CASE WHEN d.step_limit IS NOT NULL THEN p_template_id || ':' || d.name END,
-               d.trigger_rule, d.when_condition, d.for_each, d.max_parallel
+               d.trigger_rule, d.when_condition, d.for_each, d.max_parallel, d.workflow
         FROM definition d
         CROSS JOIN LATERAL (SELECT CASE WHEN v_state = 'in_progress' AND d.parents = 0 AND d.when_condition IS NULL AND d.for_each IS NULL
+                                             AND d.workflow IS NULL
                                         THEN 'enqueued' ELSE 'pending' END AS state) AS ready
         ORDER BY d.n
-        RETURNING s.id, s.name, s.namespace, s.state, s.pending_parents, s.when_condition, s.for_each
+        RETURNING s.id, s.name, s.namespace, s.state, s.pending_parents, s.when_condition, s.for_each, s.workflow
     ), step_audit AS (
         INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
         SELECT n.id, v_task, NULL, n.state, 0, v_reason FROM new_steps n
@@ -185,7 +220,8 @@ BEGIN
         JOIN new_steps AS parent ON parent.name = e.parent
     )
     SELECT array_agg(DISTINCT n.namespace) FILTER (WHERE n.state = 'enqueued'),
-           array_agg(n.id ORDER BY n.id) FILTER (WHERE n.pending_parents = 0 AND (n.when_condition IS NOT NULL OR n.for_each IS NOT NULL))
+           array_agg(n.id ORDER BY n.id) FILTER (WHERE n.pending_parents = 0 AND (n.when_condition IS NOT NULL OR n.for_each IS NOT NULL
+                                                                                  OR n.workflow IS NOT NULL))
     INTO v_namespaces, v_conditional_roots FROM new_steps n;
 
     -- Root steps with a `when:` in a task that starts now: enqueued or skipped now (a skip travels
@@ -268,7 +304,8 @@ BEGIN
                coalesce(jsonb_array_length(d.step->'depends_on'), 0) AS parents, d.step->'depends_on' AS depends_on,
                (d.step->>'concurrency')::integer AS step_limit, m.template_id,
                nullif(d.step->>'trigger', 'all_success') AS trigger_rule, (d.step->>'when')::jsonpath AS when_condition,
-               (d.step->>'for_each')::jsonpath AS for_each, (d.step->>'max_parallel')::integer AS max_parallel
+               (d.step->>'for_each')::jsonpath AS for_each, (d.step->>'max_parallel')::integer AS max_parallel,
+               d.step->>'workflow' AS workflow
         FROM made m CROSS JOIN LATERAL jsonb_array_elements(m.definition->'steps') WITH ORDINALITY AS d(step, n)
     ), limits AS (
         INSERT INTO orcastra.step_limits (scope, namespace, max_running)
@@ -277,14 +314,16 @@ BEGIN
         ON CONFLICT (scope) DO NOTHING
     ), new_steps AS (
         INSERT INTO orcastra.steps AS s (task_id, name, namespace, state, state_reason, priority, max_attempts, pending_parents, enqueued_at,
-                                         limit_scope, trigger_rule, when_condition, for_each, max_parallel)
-        SELECT d.task_id, d.name, d.namespace, CASE WHEN d.parents = 0 AND d.when_condition IS NULL AND d.for_each IS NULL THEN 'enqueued' ELSE 'pending' END, 'created',
-               d.priority, d.max_attempts, d.parents, CASE WHEN d.parents = 0 AND d.when_condition IS NULL AND d.for_each IS NULL THEN now() END,
+                                         limit_scope, trigger_rule, when_condition, for_each, max_parallel, workflow)
+        SELECT d.task_id, d.name, d.namespace,
+               CASE WHEN d.parents = 0 AND d.when_condition IS NULL AND d.for_each IS NULL AND d.workflow IS NULL THEN 'enqueued' ELSE 'pending' END, 'created',
+               d.priority, d.max_attempts, d.parents,
+               CASE WHEN d.parents = 0 AND d.when_condition IS NULL AND d.for_each IS NULL AND d.workflow IS NULL THEN now() END,
                CASE WHEN d.step_limit IS NOT NULL THEN d.template_id || ':' || d.name END,
-               d.trigger_rule, d.when_condition, d.for_each, d.max_parallel
+               d.trigger_rule, d.when_condition, d.for_each, d.max_parallel, d.workflow
         FROM definition d
         ORDER BY d.task_id, d.n
-        RETURNING s.id, s.task_id, s.name, s.namespace, s.state, s.pending_parents, s.when_condition, s.for_each
+        RETURNING s.id, s.task_id, s.name, s.namespace, s.state, s.pending_parents, s.when_condition, s.for_each, s.workflow
     ), step_audit AS (
         INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason)
         SELECT s.id, s.task_id, NULL, s.state, 0, 'created' FROM new_steps s
@@ -298,7 +337,8 @@ BEGIN
     )
     SELECT array_agg(m.n ORDER BY m.n), array_agg(m.id ORDER BY m.n),
            (SELECT array_agg(DISTINCT s.namespace) FILTER (WHERE s.state = 'enqueued') FROM new_steps s),
-           (SELECT array_agg(s.id ORDER BY s.id) FILTER (WHERE s.pending_parents = 0 AND (s.when_condition IS NOT NULL OR s.for_each IS NOT NULL)) FROM new_steps s)
+           (SELECT array_agg(s.id ORDER BY s.id) FILTER (WHERE s.pending_parents = 0 AND (s.when_condition IS NOT NULL OR s.for_each IS NOT NULL
+                                                                                          OR s.workflow IS NOT NULL)) FROM new_steps s)
     INTO v_created, v_ids, v_namespaces, v_conditional_roots
     FROM made m;
     -- Root steps with a `when:`: enqueued or skipped now, as create_task does.

@@ -60,14 +60,14 @@ BEGIN
     WITH roots AS (
         UPDATE orcastra.steps s SET state = 'enqueued', state_reason = 'task started', enqueued_at = now()
         WHERE s.task_id = ANY (v_tasks) AND s.state = 'pending' AND s.pending_parents = 0 AND s.when_condition IS NULL
-          AND s.for_each IS NULL
+          AND s.for_each IS NULL AND s.workflow IS NULL
         RETURNING s.namespace
     )
     SELECT array_agg(namespace) INTO v_namespaces FROM roots;
     -- Root steps with a `when:` (or a fan-out): enqueued, skipped or fanned out now.
     SELECT array_agg(s.id ORDER BY s.id) INTO v_conditional_roots FROM orcastra.steps s
     WHERE s.task_id = ANY (v_tasks) AND s.state = 'pending' AND s.pending_parents = 0
-      AND (s.when_condition IS NOT NULL OR s.for_each IS NOT NULL);
+      AND (s.when_condition IS NOT NULL OR s.for_each IS NOT NULL OR s.workflow IS NOT NULL);
     IF v_conditional_roots IS NOT NULL THEN
         SELECT * INTO v_decided FROM orcastra.decide_steps(v_conditional_roots);
         v_namespaces := v_namespaces || v_decided.namespaces;

@@ -2,6 +2,24 @@
 -- locks steps (ascending id) before tasks (ascending id), like every other function, and refuses
 -- with SQLSTATE OR002 and a sentence that says why when the action does not apply.
 
+-- A sub-workflow task follows its workflow step (functions/subworkflows.sql): an operator's retry
+-- or resolve inside it would let the two disagree (the step may have failed with it already), so
+-- they are refused, naming the step to act on instead. Cancelling a child stays allowed (its step
+-- then fails).
+CREATE OR REPLACE FUNCTION orcastra.refuse_in_subworkflow(p_task uuid, p_action text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_parent record;
+BEGIN
+    SELECT t.parent_step_id, t.parent_task_id INTO v_parent FROM orcastra.tasks t WHERE t.id = p_task AND t.parent_step_id IS NOT NULL;
+    IF FOUND THEN
+        RAISE EXCEPTION 'task % is the sub-workflow of step % (task %): it cannot be %; act on that step instead (`orcastra step retry %` starts a new child task, `orcastra step resolve %` gives its result)',
+                        p_task, v_parent.parent_step_id, v_parent.parent_task_id, p_action, v_parent.parent_step_id, v_parent.parent_step_id
+            USING ERRCODE = 'OR002';
+    END IF;
+END
+$$;
+
 -- The attempts a step's template allows (retry.max_attempts): an operator's retry grants that many
 -- again on top of those used, whatever earlier retries granted.
 CREATE OR REPLACE FUNCTION orcastra.template_max_attempts(p_task uuid, p_step text) RETURNS integer
@@ -13,8 +31,9 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Cancels a task: steps not yet running are cancelled now; running ones when their worker next
--- heartbeats or reports (their outcome is then ignored). Returns the task's state afterwards, or
--- NULL when there is no such task.
+-- heartbeats or reports (their outcome is then ignored). Its live sub-workflow tasks (and theirs,
+-- all the way down) are cancelled with it, and so are the workflow steps waiting for them.
+-- Returns the task's state afterwards, or NULL when there is no such task.
 CREATE OR REPLACE FUNCTION orcastra.cancel_task(p_task uuid, p_reason text) RETURNS text
 LANGUAGE plpgsql -- generic plans on indexes only: see the top of claim.sql
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
@@ -23,16 +42,63 @@ AS $$
 DECLARE
     v_state text;
 BEGIN
-    PERFORM 1 FROM orcastra.steps s WHERE s.task_id = p_task ORDER BY s.id FOR UPDATE;
-    SELECT t.state INTO v_state FROM orcastra.tasks t WHERE t.id = p_task FOR UPDATE;
-    IF NOT FOUND THEN RETURN NULL; END IF;
-    IF v_state IN ('complete', 'cancelled', 'resolved_manually') THEN RETURN v_state; END IF;
-    UPDATE orcastra.steps s SET state = 'cancelled', state_reason = p_reason, finished_at = now()
-    WHERE s.task_id = p_task AND s.state IN ('pending', 'enqueued', 'waiting_for_retry');
-    UPDATE orcastra.tasks t SET state = 'cancelled', state_reason = p_reason, finished_at = now() WHERE t.id = p_task;
+    SELECT c.state INTO v_state FROM orcastra.cancel_task_trees(ARRAY[p_task], p_reason) AS c WHERE c.task_id = p_task;
+    IF NOT FOUND THEN
+        SELECT t.state INTO v_state FROM orcastra.tasks t WHERE t.id = p_task;
+    END IF;
+    RETURN v_state;
+END
+$$;
+
+-- Cancels the live tasks `p_roots` and their live descendants (sub-workflow tasks, found through
+-- parent_task_id): steps not running and workflow steps are cancelled now, tasks go cancelled, and
+-- each task that held a concurrency slot hands it on. Returns the tasks it cancelled.
+-- Lock order: every step of the whole tree by ascending id, then its tasks by ascending id. A
+-- child can only be made by a transaction holding its workflow step, so once a generation's steps
+-- are locked, its children are known: the tree is looked up again until no new task appears (a
+-- child made meanwhile is then locked after the others, out of order, in that rare race only).
+CREATE OR REPLACE FUNCTION orcastra.cancel_task_trees(p_roots uuid[], p_reason text)
+RETURNS TABLE (task_id uuid, state text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_tree uuid[] := '{}';
+    v_found uuid[];
+    v_cancelled uuid[];
+    v_running uuid[];
+BEGIN
+    LOOP
+        WITH RECURSIVE tree AS (
+            SELECT t.id FROM orcastra.tasks t WHERE t.id = ANY (p_roots)
+            UNION
+            SELECT c.id FROM orcastra.tasks c JOIN tree ON c.parent_task_id = tree.id
+            WHERE c.parent_task_id IS NOT NULL
+        )
+        SELECT coalesce(array_agg(tree.id), '{}') INTO v_found FROM tree WHERE NOT tree.id = ANY (v_tree);
+        EXIT WHEN cardinality(v_found) = 0;
+        PERFORM 1 FROM orcastra.steps s WHERE s.task_id = ANY (v_found) ORDER BY s.id FOR UPDATE;
+        v_tree := v_tree || v_found;
+    END LOOP;
+    SELECT coalesce(array_agg(x.id), '{}'), coalesce(array_agg(x.id) FILTER (WHERE x.state IN ('in_progress', 'waiting_for_retry')), '{}')
+    INTO v_cancelled, v_running FROM (
+        SELECT t.id, t.state FROM orcastra.tasks t WHERE t.id = ANY (v_tree) ORDER BY t.id FOR UPDATE
+    ) x
+    -- A root in error may be cancelled too (it stops being retryable); a descendant only while live.
+    WHERE CASE WHEN x.id = ANY (p_roots) THEN x.state NOT IN ('complete', 'cancelled', 'resolved_manually')
+               ELSE x.state IN ('pending', 'in_progress', 'waiting_for_retry') END;
+    IF cardinality(v_cancelled) = 0 THEN RETURN; END IF;
+    UPDATE orcastra.steps s
+    SET state = 'cancelled', finished_at = now(),
+        state_reason = CASE WHEN s.task_id = ANY (p_roots) THEN p_reason ELSE 'its parent task was cancelled: ' || p_reason END
+    WHERE s.task_id = ANY (v_cancelled)
+      AND (s.state IN ('pending', 'enqueued', 'waiting_for_retry') OR (s.state = 'in_progress' AND s.workflow IS NOT NULL));
+    UPDATE orcastra.tasks t
+    SET state = 'cancelled', finished_at = now(),
+        state_reason = CASE WHEN t.id = ANY (p_roots) THEN p_reason ELSE 'its parent task was cancelled: ' || p_reason END
+    WHERE t.id = ANY (v_cancelled);
     -- A running task frees its concurrency slot for the next in line (functions/limits.sql).
-    IF v_state IN ('in_progress', 'waiting_for_retry') THEN PERFORM orcastra.admit_waiting_tasks(ARRAY[p_task]); END IF;
-    RETURN 'cancelled';
+    IF cardinality(v_running) > 0 THEN PERFORM orcastra.admit_waiting_tasks(v_running); END IF;
+    RETURN QUERY SELECT u.id, 'cancelled'::text FROM unnest(v_cancelled) AS u(id);
 END
 $$;
 
@@ -53,6 +119,7 @@ BEGIN
     SELECT t.state INTO v_state FROM orcastra.tasks t WHERE t.id = p_task FOR UPDATE;
     IF NOT FOUND THEN RETURN NULL; END IF;
     IF v_state IN ('complete', 'cancelled', 'resolved_manually') THEN RETURN v_state; END IF;
+    PERFORM orcastra.refuse_in_subworkflow(p_task, 'resolved by hand');
     IF v_state = 'pending' THEN
         RAISE EXCEPTION 'task % has not started (it is scheduled, or waits for a concurrency slot): cancel it instead', p_task
             USING ERRCODE = 'OR002';
@@ -96,6 +163,7 @@ AS $$
 DECLARE
     v_step record;
     v_task_state text;
+    v_error text;
 BEGIN
     SELECT s.* INTO v_step FROM orcastra.steps s WHERE s.id = p_step FOR UPDATE;
     IF NOT FOUND THEN RETURN NULL; END IF;
@@ -103,6 +171,7 @@ BEGIN
         RAISE EXCEPTION 'step % is %, not error: only a failed step can be retried', p_step, v_step.state
             USING ERRCODE = 'OR002';
     END IF;
+    PERFORM orcastra.refuse_in_subworkflow(v_step.task_id, 'retried step by step');
     IF v_step.for_each IS NOT NULL THEN
         RAISE EXCEPTION 'step % is a fan-out (for_each) that failed before making its instances (%): it cannot run again; resolve it with the list of results (orcastra step resolve) or cancel the task',
                         p_step, coalesce(v_step.last_error, v_step.state_reason)
@@ -113,6 +182,15 @@ BEGIN
     IF v_task_state IN ('cancelled', 'complete', 'resolved_manually') THEN
         RAISE EXCEPTION 'step % belongs to a task that is %: it cannot run again', p_step, v_task_state
             USING ERRCODE = 'OR002';
+    END IF;
+    -- A workflow step runs again as a new child task (functions/subworkflows.sql), or not at all.
+    IF v_step.workflow IS NOT NULL THEN
+        SELECT x.error INTO v_error FROM orcastra.start_subworkflows(ARRAY[p_step]) AS x;
+        IF v_error IS NOT NULL THEN
+            RAISE EXCEPTION 'step % cannot run again: %', p_step, v_error USING ERRCODE = 'OR002';
+        END IF;
+        PERFORM orcastra.settle_tasks(ARRAY[v_step.task_id]);
+        RETURN 'in_progress';
     END IF;
     UPDATE orcastra.steps s
     SET state = 'enqueued', state_reason = p_reason, enqueued_at = now(), finished_at = NULL,
@@ -135,6 +213,7 @@ DECLARE
     v_task_state text;
     v_count integer;
     v_namespaces text[];
+    v_error text;
 BEGIN
     PERFORM 1 FROM orcastra.steps s WHERE s.task_id = p_task AND s.state = 'error' ORDER BY s.id FOR UPDATE;
     SELECT t.state INTO v_task_state FROM orcastra.tasks t WHERE t.id = p_task;
@@ -142,14 +221,23 @@ BEGIN
     IF v_task_state IN ('cancelled', 'complete', 'resolved_manually') THEN
         RAISE EXCEPTION 'task % is %: its steps cannot run again', p_task, v_task_state USING ERRCODE = 'OR002';
     END IF;
+    PERFORM orcastra.refuse_in_subworkflow(p_task, 'retried');
     WITH retried AS (
         UPDATE orcastra.steps s
         SET state = 'enqueued', state_reason = p_reason, enqueued_at = now(), finished_at = NULL,
             max_attempts = s.attempts + orcastra.template_max_attempts(s.task_id, s.name)
-        WHERE s.task_id = p_task AND s.state = 'error' AND s.for_each IS NULL
+        WHERE s.task_id = p_task AND s.state = 'error' AND s.for_each IS NULL AND s.workflow IS NULL
         RETURNING s.namespace
     )
     SELECT count(*), array_agg(DISTINCT r.namespace) INTO v_count, v_namespaces FROM retried r;
+    -- Workflow steps in error start a new child task each; one that cannot start refuses the retry.
+    SELECT string_agg('step ' || x.step_id || ': ' || x.error, '; '), v_count + count(*) FILTER (WHERE x.error IS NULL)
+    INTO v_error, v_count
+    FROM orcastra.start_subworkflows(ARRAY(SELECT s.id FROM orcastra.steps s
+                                           WHERE s.task_id = p_task AND s.state = 'error' AND s.workflow IS NOT NULL ORDER BY s.id)) AS x;
+    IF v_error IS NOT NULL THEN
+        RAISE EXCEPTION 'task % cannot run again: %', p_task, v_error USING ERRCODE = 'OR002';
+    END IF;
     IF v_count = 0 THEN
         RAISE EXCEPTION 'task % is % and has no step in error: nothing to retry', p_task, v_task_state USING ERRCODE = 'OR002';
     END IF;
@@ -181,6 +269,7 @@ BEGIN
         RAISE EXCEPTION 'step % is %: only a failed, waiting or pending step can be resolved by hand', p_step, v_step.state
             USING ERRCODE = 'OR002';
     END IF;
+    PERFORM orcastra.refuse_in_subworkflow(v_step.task_id, 'resolved step by step');
     SELECT t.state, t.run_at INTO v_task FROM orcastra.tasks t WHERE t.id = v_step.task_id;
     IF v_task.state = 'pending' THEN
         RAISE EXCEPTION 'step % belongs to a task scheduled to start at %: resolve it once the task has started', p_step, v_task.run_at

@@ -27,19 +27,25 @@ BEGIN
         UPDATE orcastra.steps c
         SET pending_parents = c.pending_parents - f.n,
             state = CASE WHEN c.state = 'pending' AND c.pending_parents - f.n = 0 AND c.trigger_rule IS NULL
-                              AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL THEN 'enqueued' ELSE c.state END,
+                              AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL AND c.workflow IS NULL THEN 'enqueued' ELSE c.state END,
             state_reason = CASE WHEN c.state = 'pending' AND c.pending_parents - f.n = 0 AND c.trigger_rule IS NULL
-                                     AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL THEN 'parents complete' ELSE c.state_reason END,
+                                     AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL AND c.workflow IS NULL THEN 'parents complete' ELSE c.state_reason END,
             enqueued_at = CASE WHEN c.state = 'pending' AND c.pending_parents - f.n = 0 AND c.trigger_rule IS NULL
-                                    AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL THEN now() ELSE c.enqueued_at END
+                                    AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL AND c.workflow IS NULL THEN now() ELSE c.enqueued_at END
         FROM finished_parents f
         WHERE c.id = f.child_id
         RETURNING c.id, c.namespace, c.task_id, c.state,
                   c.state = 'pending' AND (c.pending_parents = 0 OR c.trigger_rule IN ('one_success', 'all_done')
-                                           OR c.max_parallel IS NOT NULL) AS undecided
+                                           OR c.max_parallel IS NOT NULL) AS undecided,
+                  -- A fan-out step still waiting for an instance that is queued or running: its
+                  -- task is busy, so the caller need not settle it (settling counts every step of
+                  -- the task: with 10,000 instances, once per report, that was most of the time).
+                  CASE WHEN c.instances IS NOT NULL AND c.state = 'pending' AND c.pending_parents > 0
+                       THEN EXISTS (SELECT 1 FROM orcastra.steps i WHERE i.fanout_of = c.id AND i.state IN ('enqueued', 'in_progress'))
+                       ELSE false END AS busy_group
     )
     SELECT coalesce(array_agg(DISTINCT namespace) FILTER (WHERE state = 'enqueued'), '{}'),
-           coalesce(array_agg(DISTINCT task_id) FILTER (WHERE state = 'enqueued'), '{}'),
+           coalesce(array_agg(DISTINCT task_id) FILTER (WHERE state = 'enqueued' OR busy_group), '{}'),
            array_agg(id ORDER BY id) FILTER (WHERE undecided)
     INTO namespaces, tasks, v_undecided
     FROM released;
@@ -107,6 +113,7 @@ DECLARE
     v_skipped bigint[];
     v_fan_out bigint[];
     v_groups bigint[];
+    v_workflows bigint[];
     v_more record;
 BEGIN
     namespaces := '{}'; tasks := '{}';
@@ -119,7 +126,7 @@ BEGIN
     END IF;
 
     WITH candidates AS (
-        SELECT s.id, s.trigger_rule, s.when_condition, s.skipped_parents, s.task_id, s.for_each,
+        SELECT s.id, s.trigger_rule, s.when_condition, s.skipped_parents, s.task_id, s.for_each, s.workflow,
                CASE WHEN s.trigger_rule IN ('one_success', 'all_done') THEN
                    (SELECT count(*) FILTER (WHERE p.state IN ('complete', 'resolved_manually'))
                     FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id WHERE e.child_id = s.id) END AS succeeded,
@@ -150,27 +157,38 @@ BEGIN
                         THEN 'skipped: when is not true'
                END AS skip_reason,
                CASE WHEN r.for_each IS NOT NULL THEN 'fanning out'
+                    WHEN r.workflow IS NOT NULL THEN 'starting its sub-workflow'
                     WHEN r.when_condition IS NOT NULL THEN 'when is true'
                     WHEN r.trigger_rule IS NOT NULL THEN 'parents done (trigger ' || r.trigger_rule || ')'
                     ELSE 'parents complete' END AS run_reason
         FROM ready r JOIN orcastra.tasks t ON t.id = r.task_id
     ), decided AS (
         UPDATE orcastra.steps s
-        -- A fan-out step that may run stays pending: fan_out makes its instances.
-        SET state = CASE WHEN v.skip_reason IS NOT NULL THEN 'skipped' WHEN s.for_each IS NOT NULL THEN 'pending' ELSE 'enqueued' END,
+        -- A fan-out step that may run stays pending: fan_out makes its instances; so does a
+        -- workflow step: start_subworkflows makes its child task.
+        SET state = CASE WHEN v.skip_reason IS NOT NULL THEN 'skipped'
+                         WHEN s.for_each IS NOT NULL OR s.workflow IS NOT NULL THEN 'pending' ELSE 'enqueued' END,
             state_reason = coalesce(v.skip_reason, v.run_reason),
-            enqueued_at = CASE WHEN v.skip_reason IS NULL AND s.for_each IS NULL THEN now() ELSE s.enqueued_at END,
+            enqueued_at = CASE WHEN v.skip_reason IS NULL AND s.for_each IS NULL AND s.workflow IS NULL THEN now() ELSE s.enqueued_at END,
             finished_at = CASE WHEN v.skip_reason IS NULL THEN s.finished_at ELSE now() END
         FROM verdicts v
         WHERE s.id = v.id
-        RETURNING s.id, s.namespace, s.task_id, s.state
+        RETURNING s.id, s.namespace, s.task_id, s.state, s.workflow IS NOT NULL AS is_workflow
     )
     SELECT ARRAY(SELECT unnest(namespaces) UNION SELECT d.namespace FROM decided d WHERE d.state = 'enqueued'),
            ARRAY(SELECT unnest(tasks) UNION SELECT d.task_id FROM decided d WHERE d.state = 'enqueued'),
            array_agg(d.id ORDER BY d.id) FILTER (WHERE d.state = 'skipped'),
-           array_agg(d.id ORDER BY d.id) FILTER (WHERE d.state = 'pending')
-    INTO namespaces, tasks, v_skipped, v_fan_out
+           array_agg(d.id ORDER BY d.id) FILTER (WHERE d.state = 'pending' AND NOT d.is_workflow),
+           array_agg(d.id ORDER BY d.id) FILTER (WHERE d.state = 'pending' AND d.is_workflow)
+    INTO namespaces, tasks, v_skipped, v_fan_out, v_workflows
     FROM decided d;
+    -- Workflow steps start their child task now; one that started runs (its task is busy), one
+    -- that could not is in error (its task settles like after a failure).
+    IF v_workflows IS NOT NULL THEN
+        tasks := ARRAY(SELECT unnest(tasks) UNION
+                       SELECT s.task_id FROM orcastra.start_subworkflows(v_workflows) AS x JOIN orcastra.steps s ON s.id = x.step_id
+                       WHERE x.error IS NULL);
+    END IF;
     IF v_fan_out IS NOT NULL THEN
         SELECT * INTO v_more FROM orcastra.fan_out(v_fan_out);
         namespaces := ARRAY(SELECT unnest(namespaces) UNION SELECT unnest(v_more.namespaces));

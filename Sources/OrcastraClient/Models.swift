@@ -10,7 +10,7 @@ public struct TaskDetail: Sendable, Hashable, Codable {
     public init(id: UUID, template: String, templateNamespace: String, templateName: String, templateVersion: String,
                 state: TaskState, stateReason: String, priority: Int, idempotencyKey: String?, traceparent: String? = nil,
                 context: JSONValue, runAt: Date, createdAt: Date, startedAt: Date?, finishedAt: Date?, error: String?,
-                steps: [StepDetail]) {
+                steps: [StepDetail], parentTaskID: String? = nil, parentStepID: Int64? = nil, parentStepName: String? = nil) {
         self.id = id
         self.template = template
         self.templateNamespace = templateNamespace
@@ -28,6 +28,9 @@ public struct TaskDetail: Sendable, Hashable, Codable {
         self.finishedAt = finishedAt
         self.error = error
         self.steps = steps
+        self.parentTaskID = parentTaskID
+        self.parentStepID = parentStepID
+        self.parentStepName = parentStepName
     }
 
     @LowercaseUUID public var id: UUID
@@ -54,6 +57,12 @@ public struct TaskDetail: Sendable, Hashable, Codable {
     @NullEncoded public var error: String?
     /// In the template's order (which is also id order).
     public var steps: [StepDetail]
+    /// For a sub-workflow task (docs/templates.md, "Sub-workflows"): the task, and the workflow step
+    /// of it, that started this one; nil for a task submitted by a client or a schedule. (The other
+    /// direction is each workflow step's `childTaskID`.)
+    @NullEncoded public var parentTaskID: String?
+    @NullEncoded public var parentStepID: Int64?
+    @NullEncoded public var parentStepName: String?
 
     /// Complete, cancelled or resolved by hand: nothing will ever change again.
     public var isTerminal: Bool { state.isTerminal }
@@ -91,6 +100,7 @@ public struct TaskDetail: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case id, template, state, priority, context, error, steps
         case templateNamespace = "template_namespace", templateName = "template_name", templateVersion = "template_version"
+        case parentTaskID = "parent_task_id", parentStepID = "parent_step_id", parentStepName = "parent_step_name"
         case stateReason = "state_reason", idempotencyKey = "idempotency_key", runAt = "run_at", traceparent
         case createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at"
     }
@@ -100,7 +110,7 @@ public struct TaskDetail: Sendable, Hashable, Codable {
 public struct StepDetail: Sendable, Hashable, Codable {
     public init(id: Int64, name: String, namespace: String, state: StepState, stateReason: String, attempts: Int,
                 maxAttempts: Int, startedAt: Date?, finishedAt: Date?, durationSeconds: Double?, lastError: String?,
-                result: JSONValue?, dependsOn: [String]) {
+                result: JSONValue?, dependsOn: [String], workflow: String? = nil, childTaskID: String? = nil) {
         self.id = id
         self.name = name
         self.namespace = namespace
@@ -114,6 +124,8 @@ public struct StepDetail: Sendable, Hashable, Codable {
         self.lastError = lastError
         self.result = result
         self.dependsOn = dependsOn
+        self.workflow = workflow
+        self.childTaskID = childTaskID
     }
 
     /// The id `orcastra step retry|resolve` take.
@@ -134,12 +146,16 @@ public struct StepDetail: Sendable, Hashable, Codable {
     @NullEncoded public var result: JSONValue?
     /// The names of its parents.
     public var dependsOn: [String]
+    /// A sub-workflow step's template reference (`ns/name@version`), and the child task its last
+    /// run started; nil for other steps.
+    @NullEncoded public var workflow: String?
+    @NullEncoded public var childTaskID: String?
 
     enum CodingKeys: String, CodingKey {
         case id, name, namespace, state, attempts, result
         case stateReason = "state_reason", maxAttempts = "max_attempts", startedAt = "started_at"
         case finishedAt = "finished_at", durationSeconds = "duration_seconds", lastError = "last_error"
-        case dependsOn = "depends_on"
+        case dependsOn = "depends_on", workflow, childTaskID = "child_task_id"
     }
 }
 

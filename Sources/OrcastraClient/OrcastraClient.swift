@@ -93,6 +93,8 @@ public struct OrcastraClient: Sendable {
             SELECT t.id, t.state, t.state_reason, t.priority, t.idempotency_key, t.traceparent, t.context::text AS context,
                    t.run_at, t.created_at, t.started_at, t.finished_at, t.error,
                    tp.namespace AS template_namespace, tp.name AS template_name, tp.version AS template_version,
+                   t.parent_task_id::text AS parent_task_id, t.parent_step_id,
+                   (SELECT ps.name FROM orcastra.steps ps WHERE ps.id = t.parent_step_id) AS parent_step_name,
                    coalesce((
                        SELECT jsonb_agg(jsonb_build_object(
                                   'id', s.id, 'name', s.name, 'namespace', s.namespace, 'state', s.state,
@@ -100,6 +102,7 @@ public struct OrcastraClient: Sendable {
                                   'started_at', s.started_at, 'finished_at', s.finished_at,
                                   'duration_seconds', extract(epoch FROM s.finished_at - s.started_at),
                                   'last_error', s.last_error, 'result', r.result,
+                                  'workflow', s.workflow, 'child_task_id', s.child_task_id,
                                   'depends_on', coalesce((SELECT jsonb_agg(p.name ORDER BY p.id)
                                                           FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
                                                           WHERE e.child_id = s.id), '[]'::jsonb))
@@ -130,7 +133,10 @@ public struct OrcastraClient: Sendable {
             startedAt: try row.decode("started_at"),
             finishedAt: try row.decode("finished_at"),
             error: try row.decode("error"),
-            steps: try Self.decodeSteps(try row.decode("steps", as: String.self))
+            steps: try Self.decodeSteps(try row.decode("steps", as: String.self)),
+            parentTaskID: try row.decode("parent_task_id"),
+            parentStepID: try row.decode("parent_step_id"),
+            parentStepName: try row.decode("parent_step_name")
         )
     }
 
@@ -416,7 +422,9 @@ public struct OrcastraClient: Sendable {
                 durationSeconds: duration,
                 lastError: string("last_error"),
                 result: result,
-                dependsOn: parents
+                dependsOn: parents,
+                workflow: string("workflow"),
+                childTaskID: string("child_task_id")
             )
         }
     }

@@ -87,6 +87,10 @@ public struct Problem: Error, Sendable, Encodable, Equatable {
                 return problem
             case .onlyPrereleases, .noReleaseToTake:
                 return Problem("unknown-template", .notFound, title: "No version to take", detail: "\(error)")
+            case .workflowCycle:
+                return Problem("invalid-template", .unprocessableContent, title: "The template's sub-workflows recurse", detail: "\(error)")
+            case .workflowTemplateMissing:
+                return Problem("unknown-template", .notFound, title: "A sub-workflow's template is not registered", detail: "\(error)")
             case .taskNotFound:
                 return Problem("unknown-task", .notFound, title: "Unknown task", detail: "\(error)")
             case .contextInvalid(_, let violations):

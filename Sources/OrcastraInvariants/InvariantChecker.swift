@@ -240,7 +240,7 @@ public struct InvariantChecker: Sendable {
                 """),
         Invariant(
             name: "single-live-lease",
-            rule: "A step never held two leases at once: after a move to in_progress, the step leaves in_progress before it goes in_progress again; and only an in_progress step holds a lease token.",
+            rule: "A step never held two leases at once: after a move to in_progress, the step leaves in_progress before it goes in_progress again; and only an in_progress step holds a lease token (and every in_progress step but a workflow step, which runs as its child task, holds one).",
             sql: """
                 WITH starts AS (
                     SELECT step_id, id, lead(id) OVER (PARTITION BY step_id ORDER BY id) AS next_start
@@ -258,6 +258,7 @@ public struct InvariantChecker: Sendable {
                     UNION ALL
                     SELECT s.id, 'It is in_progress but holds no lease token, so no worker can report it and only lease expiry frees it.'
                     FROM orcastra.steps s WHERE s.state = 'in_progress' AND (s.lease_token IS NULL OR s.lease_expires_at IS NULL)
+                      AND s.workflow IS NULL -- a workflow step runs as its child task, with no lease
                 )
                 SELECT s.task_id, s.id AS step_id, s.name AS step_name, v.message
                 FROM (SELECT * FROM doubled UNION ALL SELECT * FROM stray) v JOIN orcastra.steps s ON s.id = v.step_id
@@ -520,6 +521,50 @@ public struct InvariantChecker: Sendable {
                 FROM orcastra.step_transitions st JOIN orcastra.tasks t ON t.id = st.task_id
                 WHERE NOT EXISTS (SELECT 1 FROM orcastra.steps s WHERE s.id = st.step_id)
                 ORDER BY 1, 2 LIMIT :limit
-                """)
+                """),
+        Invariant(
+            name: "workflow-step-follows-child",
+            rule: "A workflow step's state agrees with its child task's: while it is in_progress its child (linked both ways: the step's child_task_id, the child's parent_step_id and parent_task_id) is live; once complete its child is complete or resolved_manually and its result is the child's leaf results by step name; once in error after starting, its child is in error or cancelled; a child is one level deeper than its parent task, never past the depth limit, and a live child's step waits for it. A step or child that changed within the grace period (5 s) is not judged yet: the orchestrator moves a step after its child finishes, in a transaction of its own.",
+            sql: """
+                WITH workflow_steps AS (
+                    SELECT s.id, s.task_id, s.name, s.state, s.child_task_id, s.workflow, c.id AS child, c.state AS child_state,
+                           c.parent_step_id, c.parent_task_id, c.workflow_depth AS child_depth, t.workflow_depth AS depth,
+                           greatest(c.finished_at, s.finished_at) < now() - :grace_ms * interval '1 millisecond' AS settled
+                    FROM orcastra.steps s JOIN orcastra.tasks t ON t.id = s.task_id
+                    LEFT JOIN orcastra.tasks c ON c.id = s.child_task_id
+                    WHERE s.workflow IS NOT NULL AND s.child_task_id IS NOT NULL
+                ), judged AS (
+                    SELECT w.task_id, w.id, w.name,
+                           CASE WHEN w.child IS NULL THEN NULL -- the child was pruned (retention) before its parent
+                                WHEN w.parent_step_id IS DISTINCT FROM w.id OR w.parent_task_id IS DISTINCT FROM w.task_id
+                                    THEN format('Its child task %s names step %s of task %s as its parent.', w.child, w.parent_step_id, w.parent_task_id)
+                                WHEN w.child_depth <> w.depth + 1 OR w.child_depth > orcastra.workflow_depth_limit()
+                                    THEN format('Its child task %s is %s levels deep under a task %s deep (limit %s).', w.child, w.child_depth, w.depth, orcastra.workflow_depth_limit())
+                                WHEN w.state = 'in_progress' AND w.child_state NOT IN ('pending', 'in_progress', 'waiting_for_retry')
+                                     AND coalesce(w.settled, true)
+                                    THEN format('It is in_progress but its child task %s finished (%s) more than the grace period ago.', w.child, w.child_state)
+                                WHEN w.state = 'complete' AND w.child_state NOT IN ('complete', 'resolved_manually')
+                                    THEN format('It is complete but its child task %s is %s.', w.child, w.child_state)
+                                WHEN w.state = 'complete' AND (SELECT r.result FROM orcastra.step_results r WHERE r.step_id = w.id)
+                                                               IS DISTINCT FROM orcastra.subworkflow_result(w.child)
+                                    THEN format('It is complete but its result is not its child task %s''s leaf results.', w.child)
+                                WHEN w.state = 'error' AND w.child_state NOT IN ('error', 'cancelled')
+                                    THEN format('It is in error but its child task %s is %s.', w.child, w.child_state)
+                           END AS message
+                    FROM workflow_steps w
+                    UNION ALL
+                    -- Live children nobody waits for (the orchestrator cancels them: cancel_orphaned_subworkflows).
+                    SELECT c.id, s.id, s.name,
+                           format('Its child task %s is %s, but the step is %s%s.', c.id, c.state, s.state,
+                                  CASE WHEN s.child_task_id IS DISTINCT FROM c.id THEN ' and waits for task ' || coalesce(s.child_task_id::text, 'none') ELSE '' END)
+                    FROM orcastra.tasks c JOIN orcastra.steps s ON s.id = c.parent_step_id
+                    WHERE c.parent_step_id IS NOT NULL AND c.state IN ('pending', 'in_progress', 'waiting_for_retry')
+                      AND (s.state <> 'in_progress' OR s.child_task_id IS DISTINCT FROM c.id)
+                      AND coalesce(s.finished_at, c.created_at) < now() - :grace_ms * interval '1 millisecond'
+                )
+                SELECT j.task_id, j.id AS step_id, j.name AS step_name, j.message
+                FROM judged j WHERE j.message IS NOT NULL
+                ORDER BY j.id LIMIT :limit
+                """),
     ]
 }

@@ -159,11 +159,17 @@ public actor Orchestrator: Service {
             let retried = try await chore("enqueue_due_retries", on: connection, "SELECT orcastra.enqueue_due_retries(\(limit)::int) AS n")
             let recovered = try await chore("recover_expired_leases", on: connection, "SELECT orcastra.recover_expired_leases(\(limit)::int) AS n")
             let timedOut = try await chore("fail_overdue_tasks", on: connection, "SELECT orcastra.fail_overdue_tasks(\(limit)::int) AS n")
+            // Sub-workflows: workflow steps follow their finished child tasks, then children nobody
+            // waits for any more (a parent that timed out) are cancelled (functions/subworkflows.sql).
+            let followed = try await chore("advance_subworkflows", on: connection, "SELECT orcastra.advance_subworkflows(\(limit)::int) AS n")
+            let orphaned = try await chore("cancel_orphaned_subworkflows", on: connection, "SELECT orcastra.cancel_orphaned_subworkflows(\(limit)::int) AS n")
             if timedOut > 0 { logger.warning("failed tasks past their timeout", metadata: ["count": "\(timedOut)"]) }
+            if followed > 0 { logger.debug("moved workflow steps after their sub-workflows", metadata: ["count": "\(followed)"]) }
+            if orphaned > 0 { logger.info("cancelled sub-workflows whose step no longer waits", metadata: ["count": "\(orphaned)"]) }
             if started > 0 { logger.info("started scheduled tasks", metadata: ["count": "\(started)"]) }
             if retried > 0 { logger.debug("enqueued retries", metadata: ["count": "\(retried)"]) }
             if recovered > 0 { logger.warning("recovered steps whose worker stopped heartbeating", metadata: ["count": "\(recovered)"]) }
-            if max(started, retried, recovered, timedOut) < limit { break }
+            if max(started, retried, recovered, timedOut, followed, orphaned) < limit { break }
         }
         if ContinuousClock.now - lastSweep >= configuration.stalledSweepInterval {
             lastSweep = .now

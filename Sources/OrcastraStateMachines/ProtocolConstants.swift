@@ -51,6 +51,12 @@ public enum OrcastraSQLState: String, CaseIterable, Sendable {
     /// `create_task` was given a context in which the template's concurrency key selects nothing
     /// (or null), so the task could not be counted under any key.
     case concurrencyKeyMissing = "OR010"
+    /// `create_task` was given a template with a `workflow:` step that names a template which is
+    /// not registered (docs/templates.md, "Sub-workflows").
+    case workflowTemplateMissing = "OR017"
+    /// `create_task` was given a `p_parent_step` that is not a workflow step waiting to start its
+    /// child task (only the database's own start_subworkflows passes one).
+    case parentStepInvalid = "OR018"
     /// `maintain_history_partitions` or `create_history_partition` was given an argument out of
     /// range (a table that is not history, a week that does not start on Monday 00:00 UTC).
     case historyPartitionArgument = "OR021"

@@ -4,7 +4,8 @@ public enum StepState: String, CaseIterable, Sendable, Codable, StateMachineStat
     case pending
     /// Ready: visible to the workers of its namespace.
     case enqueued
-    /// Claimed by a worker, which holds a lease on it and heartbeats.
+    /// Claimed by a worker, which holds a lease on it and heartbeats — or, for a workflow step,
+    /// running as its child task (no lease, no worker).
     case inProgress = "in_progress"
     /// An attempt failed; the step is enqueued again when its backoff ends.
     case waitingForRetry = "waiting_for_retry"
@@ -34,13 +35,16 @@ public enum StepState: String, CaseIterable, Sendable, Codable, StateMachineStat
         // pending → skipped: its `when:` was not true or its trigger rejected its parents' outcomes.
         // pending → complete / error: a fan-out step (`for_each`), which never runs itself, completes
         // when its instances did (or its list was empty), or fails when its list cannot be made.
-        .pending: [.enqueued, .cancelled, .resolvedManually, .skipped, .complete, .error],
+        // pending → in_progress: a workflow step (`workflow:`) made its child task; it runs as that
+        // task, with no lease (pending → error: it could not make one).
+        .pending: [.enqueued, .cancelled, .resolvedManually, .skipped, .complete, .error, .inProgress],
         // enqueued → pending never happens: readiness only grows.
         .enqueued: [.inProgress, .cancelled],
         // in_progress → enqueued: the lease expired (worker died) and the step goes back in line.
         .inProgress: [.complete, .waitingForRetry, .error, .enqueued, .cancelled],
         .waitingForRetry: [.enqueued, .cancelled, .resolvedManually],
-        .error: [.enqueued, .resolvedManually],
+        // error → in_progress: an operator's retry of a workflow step makes a new child task.
+        .error: [.enqueued, .resolvedManually, .inProgress],
         .complete: [],
         .cancelled: [],
         .resolvedManually: [],

@@ -28,6 +28,12 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case contextUnstorable(reason: String)
     /// The template's concurrency key selects nothing (or null) in the task's context (SQLSTATE OR010).
     case concurrencyKeyMissing(template: String, key: String)
+    /// A `workflow:` step of the template names a template that is not registered (SQLSTATE OR017);
+    /// `message` is the database's sentence naming the steps and references.
+    case workflowTemplateMissing(message: String)
+    /// Registering this template would let `workflow:` steps call back into it (through the
+    /// templates registered now): `chain` shows the references, `line` is the step's `workflow:` line.
+    case workflowCycle(file: String, line: Int?, step: String, chain: String)
     /// The database has no Orcastra schema yet.
     case notMigrated
     /// A transactional submission on a connection that is not inside an open transaction block
@@ -71,6 +77,11 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             return "The concurrency key \(key) of \(template) selects nothing in this context, so the task could not be counted under any key; nothing was written. Give the context that field (make it required in the template's input_schema to be told earlier)."
         case .contextUnstorable(let reason):
             return "The context cannot be stored: \(reason). Nothing was written; remove it, or encode binary data (e.g. as base64)."
+        case .workflowTemplateMissing(let message):
+            return "\(message); nothing was written. Register the templates its workflow: steps call first (`orcastra template register FILE`); a reference without a version needs a release that is not deprecated."
+        case .workflowCycle(let file, let line, let step, let chain):
+            let place = line.map { "\(file):\($0)" } ?? file
+            return "\(place): step '\(step)' makes the sub-workflows recurse: \(chain); a task would start itself again until the depth limit. Nothing was registered: call another template, or break the chain."
         case .notMigrated:
             return "This database has no Orcastra schema. Run `orcastra migrate` first."
         case .traceparentInvalid(let value):

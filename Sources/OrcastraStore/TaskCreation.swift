@@ -136,6 +136,9 @@ public struct TaskCreator: Sendable {
             throw await deprecated(template.reference, stored)
         } catch let error as PostgresError where error.sqlState == OrcastraSQLState.concurrencyKeyMissing.rawValue {
             throw StoreError.concurrencyKeyMissing(template: template.reference, key: template.concurrency?.key ?? "?")
+        } catch let error as PostgresError where error.sqlState == OrcastraSQLState.workflowTemplateMissing.rawValue {
+            guard case .server(let server) = error else { throw error }
+            throw StoreError.workflowTemplateMissing(message: server.message)
         }
         // No row only if the task holding the idempotency key vanished twice over; never in practice.
         guard let row else { throw PostgresError.noRows(statement: statement.text) }

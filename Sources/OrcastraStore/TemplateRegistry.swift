@@ -112,7 +112,16 @@ public struct TemplateRegistry: Sendable {
                 ON CONFLICT (namespace, name, version) DO NOTHING
                 RETURNING id
                 """)
-            if let row = inserted.first { return .registered(id: try row.decode("id")) }
+            if let row = inserted.first {
+                let id: Int64 = try row.decode("id")
+                // Recursion through templates (functions/subworkflows.sql): refused, and rolled back.
+                if let cycle = try await connection.query("SELECT step_name, chain FROM orcastra.workflow_cycle(\(id))").first {
+                    let step: String = try cycle.decode("step_name")
+                    throw StoreError.workflowCycle(file: loaded.file, line: Self.workflowLine(ofStep: step, in: loaded.source),
+                                                   step: step, chain: try cycle.decode("chain"))
+                }
+                return .registered(id: id)
+            }
             let existing = try await connection.queryRow("""
                 SELECT id, content_hash = encode(sha256(convert_to(\(definition)::text, 'UTF8')), 'hex') AS same
                 FROM orcastra.templates
@@ -123,6 +132,23 @@ public struct TemplateRegistry: Sendable {
             }
             return .unchanged(id: try existing.decode("id"))
         }
+    }
+
+    /// The line (1-based) of step `step`'s `workflow:` key in a template's YAML source, for errors
+    /// about what it refers to; nil when it cannot be told (a flow-style step, say).
+    static func workflowLine(ofStep step: String, in source: String) -> Int? {
+        var inStep = false
+        for (index, line) in source.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var text = line.trimmingCharacters(in: .whitespaces)
+            if text.hasPrefix("- ") { text = String(text.dropFirst(2)).trimmingCharacters(in: .whitespaces) }
+            if text.hasPrefix("name:") {
+                let value = text.dropFirst(5).trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+                inStep = value == step
+            } else if inStep, text.hasPrefix("workflow:") {
+                return index + 1
+            }
+        }
+        return nil
     }
 
     /// Every registered version, by namespace, name and version, with its lifecycle.

@@ -75,6 +75,8 @@ extension WorkflowTemplate {
             var text = command.argv.map(shellQuoted).joined(separator: " ")
             if text.count > 48 { text = String(text.prefix(47)) + "…" }
             return "command: \(text)"
+        case .workflow(let reference):
+            return "workflow: \(reference)"
         }
     }
 

@@ -58,12 +58,12 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         case name, description, namespace, retry, concurrency, when, trigger
         case forEach = "for_each", maxParallel = "max_parallel"
         case dependsOn = "depends_on"
-        case handler, command
+        case handler, command, workflow
         case timeout = "timeout_ms"
     }
 
     /// The action is flattened into the step object as exactly one of
-    /// `"handler": "name"` or `"command": {…}`, so SQL can test
+    /// `"handler": "name"`, `"command": {…}` or `"workflow": "ns/name@version"`, so SQL can test
     /// `definition ? 'handler'` without unwrapping an enum encoding.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -80,13 +80,20 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         maxParallel = try container.decodeIfPresent(Int.self, forKey: .maxParallel)
         let handler = try container.decodeIfPresent(String.self, forKey: .handler)
         let command = try container.decodeIfPresent(CommandSpec.self, forKey: .command)
-        switch (handler, command) {
-        case let (handler?, nil): action = .handler(handler)
-        case let (nil, command?): action = .command(command)
+        let workflow = try container.decodeIfPresent(String.self, forKey: .workflow)
+        switch (handler, command, workflow) {
+        case let (handler?, nil, nil): action = .handler(handler)
+        case let (nil, command?, nil): action = .command(command)
+        case let (nil, nil, workflow?):
+            switch Result(catching: { () throws(WorkflowReferenceError) in try WorkflowReference(parsing: workflow) }) {
+            case .success(let reference): action = .workflow(reference)
+            case .failure(let error):
+                throw DecodingError.dataCorruptedError(forKey: .workflow, in: container, debugDescription: error.message)
+            }
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .handler, in: container,
-                debugDescription: "step '\(name)' must have exactly one of handler or command"
+                debugDescription: "step '\(name)' must have exactly one of handler, command or workflow"
             )
         }
     }
@@ -108,6 +115,7 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         switch action {
         case .handler(let handler): try container.encode(handler, forKey: .handler)
         case .command(let command): try container.encode(command, forKey: .command)
+        case .workflow(let reference): try container.encode(reference.description, forKey: .workflow)
         }
     }
 }
@@ -130,6 +138,9 @@ public enum StepAction: Sendable, Hashable {
     case handler(String)
     /// A process run by the stock worker (see docs/templates.md for the stdin/stdout convention).
     case command(CommandSpec)
+    /// A sub-workflow: a child task of another template, made by the database when the step is
+    /// ready (no worker runs it); the step completes or fails with that task (docs/templates.md).
+    case workflow(WorkflowReference)
 }
 
 /// A process to run: no shell is involved unless `argv` asks for one

@@ -22,6 +22,8 @@ struct TemplateReader {
         var trigger: StepTrigger?
         var forEach: (text: String, node: Node)?
         var maxParallel: (value: Int, node: Node)?
+        /// Where `workflow:`'s value is, for errors about what it refers to.
+        var workflowNode: Node?
     }
 
     /// Retry fields given at one level (`defaults.retry` or a step's `retry`).
@@ -93,6 +95,14 @@ struct TemplateReader {
             }
         }
         checkGraph(rawSteps)
+        if let namespace, let name {
+            for raw in rawSteps {
+                guard case .workflow(let reference)? = raw.action, reference.namespace == namespace, reference.name == name else { continue }
+                let owner = raw.name.map { "step '\($0)'" } ?? "step \(raw.index + 1)"
+                session.report(raw.workflowNode, path: "steps[\(raw.index)].workflow",
+                               "\(owner) runs workflow \(reference), this template itself: a task would start itself again without end; call another template, or loop with for_each")
+            }
+        }
 
         var steps: [StepDefinition] = []
         for raw in rawSteps {
@@ -285,19 +295,37 @@ struct TemplateReader {
                 }
             }
         }
-        switch (entries["handler"], entries["command"]) {
-        case let (handler?, nil):
+        // In the order written: the error names them so, at the second one.
+        let actions = ["handler", "command", "workflow"].compactMap { key in entries[key].map { (key, $0.key) } }
+            .sorted { ($0.1.mark?.line ?? 0, $0.1.mark?.column ?? 0) < ($1.1.mark?.line ?? 0, $1.1.mark?.column ?? 0) }
+        if actions.count > 1 {
+            session.report(actions[1].1, path: path,
+                           "\(owner) has both \(actions[0].0) and \(actions[1].0); keep exactly one of them")
+        } else if let handler = entries["handler"] {
             if let name = session.name(handler.value, path: ParseSession.path(path, "handler"), label: "handler name", allowDots: true) {
                 step.action = .handler(name)
             }
-        case let (nil, command?):
+        } else if let command = entries["command"] {
             if let spec = readCommand(command.value, path: ParseSession.path(path, "command")) {
                 step.action = .command(spec)
             }
-        case let (_?, command?):
-            session.report(command.key, path: path, "\(owner) has both handler and command; keep exactly one of them")
-        case (nil, nil):
-            session.report(node, path: path, "\(owner) needs either handler (a Swift handler name) or command (a program to run); add one of them")
+        } else if let workflow = entries["workflow"] {
+            let keyPath = ParseSession.path(path, "workflow")
+            if let text = session.text(workflow.value, path: keyPath, label: "workflow") {
+                switch Result(catching: { () throws(WorkflowReferenceError) in try WorkflowReference(parsing: text) }) {
+                case .success(let reference):
+                    step.action = .workflow(reference)
+                    step.workflowNode = workflow.value
+                    if let forEach = entries["for_each"] {
+                        session.report(forEach.key, path: ParseSession.path(path, "for_each"),
+                                       "\(owner) has both workflow and for_each; a sub-workflow step makes one child task: fan out over a handler step, or move the for_each into the child template")
+                    }
+                case .failure(let error):
+                    session.report(workflow.value, path: keyPath, "workflow of \(owner): \(error.message)")
+                }
+            }
+        } else {
+            session.report(node, path: path, "\(owner) needs either handler (a Swift handler name) or command (a program to run) or workflow (a template to run as a child task); add one of them")
         }
         if let entry = entries["retry"] {
             step.retry = readRetry(entry.value, path: ParseSession.path(path, "retry"))

@@ -103,6 +103,9 @@ extension Worker {
         case .command(let spec):
             let stdin = input.document
             return .value(try await CommandStep.run(spec, input: stdin, step: context, timeout: timeout, limits: configuration.limits))
+        case .workflow(let reference):
+            // The database runs these (a child task); claim_steps never hands one out.
+            throw StepFailure.permanent("step \(definition.name) is a sub-workflow (workflow: \(reference)): the database runs it as a child task, no worker does")
         case .handler(let name):
             guard let handler = registry.handler(named: name) else {
                 throw StepFailure.retryable("no handler named \(name) is registered in worker \(configuration.workerID) (namespace \(configuration.namespace)); it has: \(registry.names.joined(separator: ", "))")

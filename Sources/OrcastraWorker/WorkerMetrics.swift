@@ -50,6 +50,7 @@ extension StepAction {
         switch self {
         case .handler(let name): name
         case .command: "command"
+        case .workflow: "workflow"
         }
     }
 }

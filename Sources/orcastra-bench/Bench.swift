@@ -92,6 +92,8 @@ final class Bench: @unchecked Sendable {
         try spawn("orcastra-orchestrator", arguments)
     }
 
+    func startFanOutWorkers() throws -> [BackgroundProcess] { try startWorkers(namespace: "bench_fan") }
+
     private func startWorkers(namespace: String) throws -> [BackgroundProcess] {
         try (0..<options.workers).map { _ in
             try spawn("orcastra-worker", ["--namespace", namespace, "--concurrency", "\(options.concurrency)",
@@ -123,8 +125,10 @@ final class Bench: @unchecked Sendable {
         report.add("4-step linear, submit → complete seen by client, p99.9", observed.percentile(99.9), "ms")
         report.add("4-step linear, server-side created → finished, p50", server.percentile(50), "ms")
 
+        var burnRate: Double?
         if options.burnDown > 0 {
             let burn = try await burnDown()
+            burnRate = burn.stepsPerSecond
             report.add("burn-down of \(options.burnDown) 4-step tasks", burn.stepsPerSecond, "steps/s", target: "≥ 3,000", met: burn.stepsPerSecond >= 3000)
             report.add("commits per executed step, at full load", burn.commitsPerStep, "commits", target: "< 2", met: burn.commitsPerStep < 2)
             report.add("dead tuples in orcastra.steps after burn-down", Double(burn.deadSteps), "rows")
@@ -135,6 +139,20 @@ final class Bench: @unchecked Sendable {
                 report.add("continuous submit at \(options.rate) tasks/s: completed", continuous.stepsPerSecond, "steps/s")
                 report.add("continuous submit: created → finished, p50", continuous.latency.percentile(50), "ms")
                 report.add("continuous submit: created → finished, p99", continuous.latency.percentile(99), "ms")
+            }
+        }
+
+        if options.fanOut > 0 {
+            let fan = try await fanOutRun(count: options.fanOut)
+            report.add("fan-out of \(options.fanOut): create_task making the instances", fan.creationMilliseconds, "ms",
+                       target: "≤ 200 ms", met: fan.creationMilliseconds <= 200)
+            if let burnRate {
+                report.add("fan-out of \(options.fanOut) + fan-in", fan.stepsPerSecond, "steps/s", target: "≥ 80 % of burn-down",
+                           met: fan.stepsPerSecond >= 0.8 * burnRate,
+                           note: String(format: "%.0f %% of the burn-down's %.0f steps/s; %d instances complete", 100 * fan.stepsPerSecond / burnRate, burnRate, fan.instances))
+            } else {
+                report.add("fan-out of \(options.fanOut) + fan-in", fan.stepsPerSecond, "steps/s",
+                           note: "\(fan.instances) instances complete; --burn-down > 0 compares it with the plain burn-down")
             }
         }
 

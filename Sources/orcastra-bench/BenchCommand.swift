@@ -23,6 +23,7 @@ struct BenchCommand: AsyncParsableCommand {
               swift build -c release && .build/release/orcastra-bench
               .build/release/orcastra-bench --burn-down 5000 --history 0 --json bench.json
               .build/release/orcastra-bench --transactional --linear 500 --burn-down 5000
+              .build/release/orcastra-bench --fan-out 10000 --burn-down 10000 --history 0 --rate 0
             """
     )
 
@@ -34,6 +35,8 @@ struct BenchCommand: AsyncParsableCommand {
     var linear = 1000
     @Option(help: "Pre-submitted independent 4-step tasks for the burn-down throughput (0 skips).")
     var burnDown = 20_000
+    @Option(help: "Items of the fan-out run: one task fanning out into this many no-op instances, then a fan-in; prints the creation time and the rate beside the burn-down's (0 skips). docs/benchmarks.md.")
+    var fanOut = 0
     @Option(help: "Tasks per second for the continuous-rate run (0 skips).")
     var rate = 400
     @Option(help: "Seconds of the continuous-rate run.")

@@ -50,12 +50,13 @@ enum ExitCodes {
         case let error as TemplateReferenceError: return ("\(error)", .invalidInput)
         case let error as StoreError:
             switch error {
-            case .templateNotFound, .onlyPrereleases, .noReleaseToTake: return ("\(error)", .notFound)
+            case .templateNotFound, .onlyPrereleases, .noReleaseToTake, .workflowTemplateMissing: return ("\(error)", .notFound)
             case .templateDeprecated, .deprecatedCannotBeDefault, .defaultCannotBeDeprecated: return ("\(error)", .conflict)
             case .taskNotFound: return ("\(error) `orcastra task list` shows recent tasks and their ids.", .notFound)
             case .contextInvalid(let template, _):
                 return ("\(error) `orcastra template show \(template) --source` shows the schema.", .invalidInput)
             case .versionConflict: return ("\(error)", .conflict)
+            case .workflowCycle: return ("\(error)", .invalidInput)
             case .contextTooLarge, .contextUnstorable, .concurrencyKeyMissing: return ("\(error)", .invalidInput)
             case .traceparentInvalid: return ("--traceparent: \(error)", .invalidInput)
             case .notMigrated: return ("\(error)", .unavailable)

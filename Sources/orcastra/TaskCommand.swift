@@ -90,6 +90,10 @@ struct TaskCommand: AsyncParsableCommand {
             if let duration = detail.duration() { lines.append("Duration  \(CLI.duration(duration))") }
             if let key = detail.idempotencyKey { lines.append("Key       \(key)") }
             if let trace = detail.traceID { lines.append("Trace     \(trace)") }
+            if let parent = detail.parentTaskID {
+                let step = detail.parentStepName.map { "step \($0) (\(detail.parentStepID.map(String.init) ?? "?"))" } ?? "step \(detail.parentStepID.map(String.init) ?? "?")"
+                lines.append("Parent    \(step) of task \(parent)")
+            }
             if let error = detail.error {
                 // One line: each failed step's error summed up; `step show` has them whole.
                 let failed = detail.failedSteps.map { "\($0.name): \(CLI.errorSummary($0.lastError) ?? $0.stateReason)" }
@@ -104,6 +108,15 @@ struct TaskCommand: AsyncParsableCommand {
                  CLI.abbreviate(CLI.errorSummary(step.lastError))]
             }
             lines.append(CLI.table(["ID", "STEP", "NAMESPACE", "STATE", "ATTEMPTS", "DURATION", "DEPENDS ON", "RESULT", "LAST ERROR"], rows))
+            let subWorkflows = detail.steps.filter { $0.workflow != nil }
+            if !subWorkflows.isEmpty {
+                lines.append("")
+                lines.append("Sub-workflows")
+                for step in subWorkflows {
+                    let child = step.childTaskID.map { "task \($0)" } ?? "not started"
+                    lines.append("  \(step.name) (step \(step.id))  \(step.workflow ?? "?")  \(child)")
+                }
+            }
             if !unserved.isEmpty { lines.append("") }
             for (namespace, steps) in unserved {
                 lines.append("No live worker serves namespace \(namespace) (\(Self.waiting(steps))): start one with `orcastra-worker --namespace \(namespace)`.")

@@ -17,6 +17,8 @@ import Testing
         "DROP FUNCTION IF EXISTS orcastra.create_task(bigint, jsonb, text, integer, timestamptz, boolean)",
         "DROP FUNCTION IF EXISTS orcastra.create_task_by_name(text, text, text, jsonb, text, integer, timestamptz, boolean)",
         "DROP FUNCTION IF EXISTS orcastra.create_tasks(bigint[], jsonb[], text[], integer[])",
+        // ... then p_parent_step (sub-workflows, issue 19), with a NULL default: the same.
+        "DROP FUNCTION IF EXISTS orcastra.create_task(bigint, jsonb, text, integer, timestamptz, boolean, text)",
         // The same arguments, new result columns after the old ones (traceparent; item, item_index):
         // PostgreSQL cannot change a result type in place. Callers that name columns, or read the
         // first ten by position, are unaffected.

@@ -82,6 +82,11 @@ import Testing
                     """)
             }
 
+            // A live task calling itself the sub-workflow of a step that never started one.
+            _ = try await connection.execute("""
+                UPDATE orcastra.tasks SET parent_step_id = \(second), parent_task_id = \(damaged), workflow_depth = 1 WHERE id = \(waiter)
+                """)
+
             let violations = try await checker.check(on: connection)
             let found = Set(violations.map(\.invariant))
             #expect(found == Set(InvariantChecker.invariants.map(\.name)), "\(violations.map(\.description).joined(separator: "\n"))")
@@ -93,6 +98,7 @@ import Testing
             #expect(violations.contains { $0.invariant == "task-deadline" && $0.taskID == overdue && $0.stepName == "only" })
             #expect(violations.contains { $0.invariant == "step-concurrency-limit" && $0.taskID == overdue && $0.message.contains("2 attempts") })
             #expect(violations.contains { $0.invariant == "skipped-vs-triggers" && $0.taskID == stalled && $0.stepName == "first" })
+            #expect(violations.contains { $0.invariant == "workflow-step-follows-child" && $0.taskID == waiter && $0.stepName == "second" })
             #expect(violations.contains { $0.invariant == "fan-out-instances" && $0.taskID == stalled && $0.stepName == "second" })
             // A grace period keeps a task changed within it out of the report. (Not the default 5 s:
             // on a loaded machine this test takes longer than that since the task was created.)

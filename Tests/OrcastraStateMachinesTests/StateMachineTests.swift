@@ -16,6 +16,8 @@ import Testing
     static let legalStepMoves: Set<String> = [
         "pending→enqueued", "pending→cancelled", "pending→resolved_manually", "pending→skipped",
         "pending→complete", "pending→error",
+        // A workflow step starting its child task, first or after an operator's retry.
+        "pending→in_progress", "error→in_progress",
         "enqueued→in_progress", "enqueued→cancelled",
         "in_progress→complete", "in_progress→waiting_for_retry", "in_progress→error",
         "in_progress→enqueued", "in_progress→cancelled",

@@ -50,7 +50,8 @@ def test_error_codes_match_the_sql(db: psycopg.Connection[Any]) -> None:
                       protocol.SQLSTATE_TEMPLATE_NOT_FOUND, protocol.SQLSTATE_TEMPLATE_DEPRECATED,
                       protocol.SQLSTATE_STEP_NOT_COMPLETED,
                       protocol.SQLSTATE_NAMESPACE_NOT_GRANTED, protocol.SQLSTATE_CONCURRENCY_KEY_MISSING,
-                      protocol.SQLSTATE_HISTORY_PARTITION_ARGUMENT, protocol.SQLSTATE_TRACEPARENT_INVALID}
+                      protocol.SQLSTATE_HISTORY_PARTITION_ARGUMENT, protocol.SQLSTATE_TRACEPARENT_INVALID,
+                      protocol.SQLSTATE_WORKFLOW_TEMPLATE_MISSING, protocol.SQLSTATE_PARENT_STEP_INVALID}
 
 
 def test_states_match_the_check_constraints(db: psycopg.Connection[Any]) -> None:

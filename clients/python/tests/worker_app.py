@@ -46,6 +46,11 @@ async def info(step: Step) -> Any:
             "traceparent": step.traceparent}
 
 
+@worker.handler("t.item")
+async def item(step: Step) -> Any:
+    return {"name": step.name, "item": step.item, "index": step.index}
+
+
 @worker.handler("t.none")
 def none(step: Step) -> None:
     return None

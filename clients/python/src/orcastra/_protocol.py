@@ -40,6 +40,10 @@ SQLSTATE_STEP_NOT_COMPLETED: Final = "OR005"
 SQLSTATE_NAMESPACE_NOT_GRANTED: Final = "OR007"
 # create_task: the template's concurrency key selects nothing (or null) in the task's context.
 SQLSTATE_CONCURRENCY_KEY_MISSING: Final = "OR010"
+# create_task: a `workflow:` step of the template names a template that is not registered.
+SQLSTATE_WORKFLOW_TEMPLATE_MISSING: Final = "OR017"
+# create_task: p_parent_step is not a workflow step waiting to start (only the database passes one).
+SQLSTATE_PARENT_STEP_INVALID: Final = "OR018"
 # maintain_history_partitions, create_history_partition: an argument out of range (docs/retention.md).
 SQLSTATE_HISTORY_PARTITION_ARGUMENT: Final = "OR021"
 # create_task, create_task_by_name, create_tasks: p_traceparent is not a W3C trace context (docs/tracing.md).

@@ -54,7 +54,7 @@ class Step:
     def __init__(self, *, step_id: int, task_id: uuid.UUID, name: str, handler: str, attempt: int,
                  max_attempts: int, context: Any, parents: dict[str, Any], timeout: float,
                  worker: Worker, connection: psycopg.AsyncConnection[Any] | None = None,
-                 traceparent: str | None = None) -> None:
+                 traceparent: str | None = None, item: Any = None, index: int | None = None) -> None:
         self.step_id = step_id
         self.task_id = task_id
         self.name = name
@@ -74,6 +74,10 @@ class Step:
         #: trace: ``opentelemetry.propagate.extract({"traceparent": step.traceparent})``. None only
         #: for tasks made before migration 0008.
         self.traceparent = traceparent
+        #: For an instance of a fan-out step (``for_each``, docs/templates.md "Fan-out"): its item of
+        #: the list and that item's index (from 0); None for any other step.
+        self.item = item
+        self.index = index
         self._worker = worker
         self._connection = connection
 
@@ -131,6 +135,9 @@ class _Held:
     context: Any
     parents: dict[str, Any]
     traceparent: str | None
+    #: A fan-out instance's item and index (claim_steps' item, item_index); None otherwise.
+    item: Any
+    item_index: int | None
     #: Until when the lease surely holds (monotonic): the last claim or heartbeat *sent* plus the lease.
     renewed_until: float
     task: asyncio.Task[None] | None = None
@@ -482,7 +489,7 @@ class Worker:
                 await asyncio.wait_for(self._kick.wait(), timeout=timeout)
 
     _CLAIM_COLUMNS = ("SELECT step_id, task_id, step_name, attempt, max_attempts, lease_token, template_id, context, parents, "
-                      "traceparent "
+                      "traceparent, item, item_index "
                       "FROM orcastra.claim_steps(%s, %s, %s::int, %s::int)")
 
     async def _claim_until_short(self) -> bool:
@@ -511,10 +518,11 @@ class Worker:
         return (self.namespace, self.worker_id, limit, int(self.lease * 1000))
 
     def _accept(self, rows: list[tuple[Any, ...]], sent: float) -> None:
-        for step_id, task_id, name, attempt, max_attempts, token, template_id, context, parents, traceparent in rows:
+        for step_id, task_id, name, attempt, max_attempts, token, template_id, context, parents, traceparent, item, item_index in rows:
             held = _Held(step_id=step_id, token=token, task_id=task_id, name=name, attempt=attempt,
                          max_attempts=max_attempts, template_id=template_id, context=context,
-                         parents=dict(parents or {}), traceparent=traceparent, renewed_until=sent + self.lease)
+                         parents=dict(parents or {}), traceparent=traceparent, item=item, item_index=item_index,
+                         renewed_until=sent + self.lease)
             self._held[step_id] = held
             self._counters.claimed += 1
             held.task = asyncio.create_task(self._execute(held), name=f"orcastra-step-{step_id}")
@@ -676,9 +684,11 @@ class Worker:
         policy: dict[str, Any] | None = None
         outcome: _Outcome
         try:
-            spec = await self._step_definition(held.template_id, held.name)
+            # An instance `charge[3]` runs its fan-out step `charge`'s definition.
+            defined = held.name.rsplit("[", 1)[0] if held.item_index is not None else held.name
+            spec = await self._step_definition(held.template_id, defined)
             if spec is None:
-                raise Permanent(f"the template (id {held.template_id}) has no step {held.name}")
+                raise Permanent(f"the template (id {held.template_id}) has no step {defined}")
             policy = spec.get("retry")
             handler_name = spec.get("handler")
             function = self._handlers.get(handler_name) if isinstance(handler_name, str) else None
@@ -693,7 +703,8 @@ class Worker:
                 return  # settled in its transaction; a failure raised after the rollback is reported below
             step = Step(step_id=held.step_id, task_id=held.task_id, name=held.name, handler=handler_name,
                         attempt=held.attempt, max_attempts=held.max_attempts, context=held.context,
-                        parents=held.parents, timeout=timeout_ms / 1000, worker=self, traceparent=held.traceparent)
+                        parents=held.parents, timeout=timeout_ms / 1000, worker=self, traceparent=held.traceparent,
+                        item=held.item, index=held.item_index)
             try:
                 async with asyncio.timeout(timeout_ms / 1000) as scope:
                     value = await self._call(function, step)
@@ -741,7 +752,8 @@ class Worker:
             await connection.execute("BEGIN")
             step = Step(step_id=held.step_id, task_id=held.task_id, name=held.name, handler=handler_name,
                         attempt=held.attempt, max_attempts=held.max_attempts, context=held.context,
-                        parents=held.parents, timeout=timeout_ms / 1000, worker=self, traceparent=held.traceparent, connection=connection)
+                        parents=held.parents, timeout=timeout_ms / 1000, worker=self, traceparent=held.traceparent,
+                        item=held.item, index=held.item_index, connection=connection)
             try:
                 # On a timeout (or a lost lease, a cancelled task, the grace period: _forget cancels this
                 # task) the statement in flight is cancelled on the server: psycopg sends a cancel

@@ -1,0 +1,57 @@
+-- The references of step_edges (parent_id, child_id) and step_items (step_id) to steps, kept by
+-- statement-level triggers instead of row-by-row foreign keys (0013_sub_workflows.sql says why).
+--
+-- What a foreign key does, per statement: every step an inserted or updated row points at must
+-- exist, and is locked FOR KEY SHARE until commit (so a concurrent delete waits, then takes the
+-- new rows with it) — one query for the whole statement, locking in ascending id (the one lock
+-- order); a missing one raises 23503 (foreign_key_violation) naming it. A statement that deletes
+-- steps deletes their edges (either end) and items in three statements (ON DELETE CASCADE did it
+-- row by row).
+
+CREATE OR REPLACE FUNCTION orcastra.check_step_references() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_wanted bigint[];
+    v_locked integer;
+    v_missing bigint;
+BEGIN
+    -- Counted, not anti-joined: the callers' plans forbid hash and merge joins (see the top of
+    -- claim.sql), and a nested loop of 10,000 × 10,000 takes seconds. The slow search for the
+    -- missing id runs only when one is missing.
+    IF TG_TABLE_NAME = 'step_edges' THEN
+        SELECT array_agg(DISTINCT x.id) INTO v_wanted FROM (SELECT r.parent_id AS id FROM new_rows r UNION ALL SELECT r.child_id FROM new_rows r) x;
+    ELSE
+        SELECT array_agg(DISTINCT r.step_id) INTO v_wanted FROM new_rows r;
+    END IF;
+    IF v_wanted IS NULL THEN RETURN NULL; END IF;
+    SELECT count(*) INTO v_locked FROM (
+        SELECT s.id FROM orcastra.steps s WHERE s.id = ANY (v_wanted) ORDER BY s.id FOR KEY SHARE
+    ) l;
+    IF v_locked < cardinality(v_wanted) THEN
+        SELECT w.id INTO v_missing FROM unnest(v_wanted) AS w(id)
+        WHERE NOT EXISTS (SELECT 1 FROM orcastra.steps s WHERE s.id = w.id) ORDER BY w.id LIMIT 1;
+        RAISE EXCEPTION 'insert or update on table "%" refers to step %, which does not exist', TG_TABLE_NAME, v_missing
+            USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME, SCHEMA = TG_TABLE_SCHEMA;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER step_edges_refer_to_steps_on_insert AFTER INSERT ON orcastra.step_edges
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orcastra.check_step_references();
+CREATE OR REPLACE TRIGGER step_edges_refer_to_steps_on_update AFTER UPDATE ON orcastra.step_edges
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orcastra.check_step_references();
+CREATE OR REPLACE TRIGGER step_items_refer_to_steps_on_insert AFTER INSERT ON orcastra.step_items
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orcastra.check_step_references();
+CREATE OR REPLACE TRIGGER step_items_refer_to_steps_on_update AFTER UPDATE ON orcastra.step_items
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orcastra.check_step_references();
+
+CREATE OR REPLACE FUNCTION orcastra.delete_step_references() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM orcastra.step_edges e WHERE e.parent_id IN (SELECT o.id FROM old_steps o);
+    DELETE FROM orcastra.step_edges e WHERE e.child_id IN (SELECT o.id FROM old_steps o);
+    DELETE FROM orcastra.step_items i WHERE i.step_id IN (SELECT o.id FROM old_steps o);
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER steps_delete_references AFTER DELETE ON orcastra.steps
+    REFERENCING OLD TABLE AS old_steps FOR EACH STATEMENT EXECUTE FUNCTION orcastra.delete_step_references();
