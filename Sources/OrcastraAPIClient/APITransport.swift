@@ -14,15 +14,23 @@ enum APITransport {
     private static let clients = Mutex<[String: HTTPClient]>([:])
 
     /// The transport for one API; `caCertificates` are PEM certificates to trust besides the system's.
+    ///
+    /// AsyncHTTPClient retries a failed connection until the connect timeout, and without one until
+    /// the request's own (a minute): a CLI told a wrong `--api-url` would sit silent that long. Five
+    /// seconds still rides out a flaky network, then says the API cannot be reached.
     static func make(caCertificates: APICACertificates?) -> AsyncHTTPClientTransport {
-        guard let caCertificates else { return AsyncHTTPClientTransport(configuration: .init(client: .shared)) }
         let client = clients.withLock { clients in
-            if let client = clients[caCertificates.path] { return client }
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.additionalTrustRoots = [.certificates(caCertificates.certificates)]
-            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-                                    configuration: HTTPClient.Configuration(tlsConfiguration: tls))
-            clients[caCertificates.path] = client
+            let key = caCertificates?.path ?? ""
+            if let client = clients[key] { return client }
+            var configuration = HTTPClient.Configuration()
+            configuration.timeout = .init(connect: .seconds(5))
+            if let caCertificates {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.additionalTrustRoots = [.certificates(caCertificates.certificates)]
+                configuration.tlsConfiguration = tls
+            }
+            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+            clients[key] = client
             return client
         }
         return AsyncHTTPClientTransport(configuration: .init(client: client))

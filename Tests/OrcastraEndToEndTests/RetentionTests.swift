@@ -175,7 +175,9 @@ extension EndToEndTests {
         }
         #expect(historyGone, "\(cluster.logs)")
         #expect(try await cluster.count("SELECT count(*) FROM orcastra.task_transitions") == 300)
-        #expect(cluster.logs.contains("dropped history partitions no task is left in"), "\(cluster.logs)")
+        // The drop commits before its log line is written: wait for the line, do not race it.
+        let logged = await waitUntil(within: .seconds(10)) { cluster.logs.contains("dropped history partitions no task is left in") }
+        #expect(logged, "\(cluster.logs)")
         // Neither waited on the other into an error (a deadlock, a lock timeout, a failed batch).
         #expect(!cluster.logs.contains("pruning expired tasks failed"), "\(cluster.logs)")
         #expect(cluster.logs.contains("deleted finished tasks whose retention ran out"))
