@@ -30,6 +30,11 @@ import Testing
         // Drops tasks_pending_run_at and creates it again at once, under the same name, with a
         // narrower predicate (not waiting_for_slot): no binary names an index.
         "0010_limits_and_deadlines.sql": "index rebuilt under its own name in the same migration",
+        // Drops the six partial indexes of steps that named `state` (so that its updates can be HOT);
+        // the tables it adds serve their queries. No binary names an index: old functions still
+        // running before the repeatable files are re-applied read steps without them (slower, still
+        // right), and functions/live_steps.sql then fills the new tables under a lock on steps.
+        "0012_live_step_tables.sql": "partial indexes of steps replaced by the live-step tables; no binary names an index",
     ]
 
     var migrations: URL {
