@@ -2,8 +2,9 @@
 --
 -- Three statements, each with a plan that stays on an index whatever the limit and the history:
 -- the pick walks step_queue_claim in its own order (SKIP LOCKED on the steps it joins by primary
--- key), the update and the final select go by primary key. (One statement joining the pick with tasks and results was planned badly
--- with a generic plan, and planning it anew for every claim cost about half a millisecond.)
+-- key), the update and the final select go by primary key. (One statement joining the pick with
+-- tasks and results was planned badly with a generic plan, and planning it anew for every claim
+-- cost about half a millisecond.)
 --
 -- SKIP LOCKED never waits, so a claim cannot take part in a deadlock, also when it runs in the
 -- same transaction as a report that holds step and task locks.
