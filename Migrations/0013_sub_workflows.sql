@@ -29,7 +29,8 @@ CREATE INDEX tasks_live_children ON orcastra.tasks (parent_step_id)
     WHERE parent_step_id IS NOT NULL AND state IN ('pending', 'in_progress', 'waiting_for_retry');
 -- The workflow steps that wait for their child: few at any time, and what the orchestrator's
 -- chore looks at (advance_subworkflows).
-CREATE INDEX steps_waiting_for_child ON orcastra.steps (child_task_id) WHERE state = 'in_progress' AND workflow IS NOT NULL;
+-- No index on steps for the workflow steps waiting for their child: a running workflow step has a
+-- row in step_leases (0012), which advance_subworkflows reads, so updates of steps stay HOT.
 
 -- A workflow step goes from pending straight to in_progress (its child task was made), and an
 -- operator's retry of a failed one from error straight to in_progress (a new child task).

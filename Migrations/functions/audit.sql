@@ -50,6 +50,40 @@ BEGIN
                  -- A workflow step's child task, on the move that started it.
                  WHEN NEW.state = 'in_progress' AND NEW.child_task_id IS NOT NULL THEN jsonb_build_object('child_task', NEW.child_task_id) END,
             (SELECT t.created_at FROM orcastra.tasks t WHERE t.id = NEW.task_id));
+    -- The live-step tables (0012_live_step_tables.sql): the step leaves the one of its old state and
+    -- enters the one of its new state. Rows leave by the full key of their table's index.
+    IF OLD.state = 'enqueued' THEN
+        DELETE FROM orcastra.step_queue q
+        WHERE q.namespace = OLD.namespace AND q.priority = OLD.priority AND q.enqueued_at = OLD.enqueued_at AND q.step_id = OLD.id;
+    ELSIF OLD.state = 'in_progress' THEN
+        DELETE FROM orcastra.step_leases l WHERE l.step_id = OLD.id;
+    ELSIF OLD.state = 'waiting_for_retry' THEN
+        DELETE FROM orcastra.step_retries r WHERE r.visible_at = OLD.visible_at AND r.step_id = OLD.id;
+    ELSIF OLD.state = 'pending' AND OLD.fanout_of IS NOT NULL THEN
+        DELETE FROM orcastra.step_fanout_held h WHERE h.fanout_of = OLD.fanout_of AND h.item_index = OLD.item_index;
+    END IF;
+    IF NEW.state = 'enqueued' THEN
+        NEW.enqueued_at := coalesce(NEW.enqueued_at, now());
+        INSERT INTO orcastra.step_queue (step_id, namespace, priority, enqueued_at, limit_scope, fanout_of)
+        VALUES (NEW.id, NEW.namespace, NEW.priority, NEW.enqueued_at, NEW.limit_scope, NEW.fanout_of);
+    ELSIF NEW.state = 'in_progress' THEN
+        INSERT INTO orcastra.step_leases (step_id, namespace, limit_scope, fanout_of)
+        VALUES (NEW.id, NEW.namespace, NEW.limit_scope, NEW.fanout_of);
+    ELSIF NEW.state = 'waiting_for_retry' THEN
+        INSERT INTO orcastra.step_retries (step_id, namespace, visible_at, fanout_of)
+        VALUES (NEW.id, NEW.namespace, NEW.visible_at, NEW.fanout_of);
+    ELSIF NEW.state = 'pending' AND NEW.fanout_of IS NOT NULL THEN
+        INSERT INTO orcastra.step_fanout_held (fanout_of, item_index, step_id) VALUES (NEW.fanout_of, NEW.item_index, NEW.id);
+    END IF;
     RETURN NEW;
+END
+$$;
+
+-- A new version of the state-change trigger above may find the live-step tables out of date (an
+-- older version ran meanwhile, for example after a downgrade and upgrade): rebuild them now, in this
+-- file's transaction, once live_steps.sql has defined how (it does the same when it is applied).
+DO $$
+BEGIN
+    IF to_regprocedure('orcastra.sync_live_steps()') IS NOT NULL THEN PERFORM orcastra.sync_live_steps(); END IF;
 END
 $$;

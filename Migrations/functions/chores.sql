@@ -60,9 +60,10 @@ DECLARE
     v_count integer;
 BEGIN
     WITH due AS (
-        SELECT s.id FROM orcastra.steps s
-        WHERE s.state = 'waiting_for_retry' AND s.visible_at <= now()
-        ORDER BY s.visible_at LIMIT p_limit FOR UPDATE SKIP LOCKED
+        -- step_retries (0012) by due time; the steps are locked, as claim_steps does.
+        SELECT s.id FROM orcastra.step_retries r JOIN orcastra.steps s ON s.id = r.step_id
+        WHERE r.visible_at <= now() AND s.state = 'waiting_for_retry' AND s.visible_at <= now()
+        ORDER BY r.visible_at LIMIT p_limit FOR UPDATE OF s SKIP LOCKED
     ), retried AS (
         UPDATE orcastra.steps s SET state = 'enqueued', state_reason = 'retry due', enqueued_at = now()
         FROM due WHERE s.id = due.id
@@ -93,9 +94,11 @@ DECLARE
     v_after_failures record;
 BEGIN
     WITH expired AS (
-        SELECT s.id FROM orcastra.steps s
+        -- The running steps (step_leases, 0012) whose lease expired: reads every running step's
+        -- row by primary key (the expiry stays on steps so that a heartbeat is one HOT update).
+        SELECT s.id FROM orcastra.step_leases l JOIN orcastra.steps s ON s.id = l.step_id
         WHERE s.state = 'in_progress' AND s.lease_expires_at < clock_timestamp()
-        ORDER BY s.lease_expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED
+        ORDER BY s.lease_expires_at LIMIT p_limit FOR UPDATE OF s SKIP LOCKED
     ), recovered AS (
         UPDATE orcastra.steps s
         SET state = CASE WHEN t.state = 'cancelled' THEN 'cancelled'
@@ -157,8 +160,8 @@ LANGUAGE sql STABLE
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
 AS $$
     SELECT least(
-        (SELECT min(visible_at) FROM orcastra.steps WHERE state = 'waiting_for_retry'),
-        (SELECT min(lease_expires_at) FROM orcastra.steps WHERE state = 'in_progress'),
+        (SELECT min(r.visible_at) FROM orcastra.step_retries r),
+        (SELECT min(s.lease_expires_at) FROM orcastra.step_leases l JOIN orcastra.steps s ON s.id = l.step_id),
         (SELECT min(run_at) FROM orcastra.tasks WHERE state = 'pending' AND NOT waiting_for_slot),
         (SELECT min(deadline_at) FROM orcastra.tasks WHERE deadline_at IS NOT NULL AND state IN ('in_progress', 'waiting_for_retry')),
         (SELECT min(next_fire_at) FROM orcastra.schedules WHERE NOT paused AND next_fire_at IS NOT NULL));

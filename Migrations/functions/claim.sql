@@ -1,9 +1,10 @@
 -- Claiming: a worker takes a batch of enqueued steps of its namespace, each leased to it.
 --
 -- Three statements, each with a plan that stays on an index whatever the limit and the history:
--- the pick walks steps_claimable in its own order (SKIP LOCKED), the update and the final select
--- go by primary key. (One statement joining the pick with tasks and results was planned badly
--- with a generic plan, and planning it anew for every claim cost about half a millisecond.)
+-- the pick walks step_queue_claim in its own order (SKIP LOCKED on the steps it joins by primary
+-- key), the update and the final select go by primary key. (One statement joining the pick with
+-- tasks and results was planned badly with a generic plan, and planning it anew for every claim
+-- cost about half a millisecond.)
 --
 -- SKIP LOCKED never waits, so a claim cannot take part in a deadlock, also when it runs in the
 -- same transaction as a report that holds step and task locks.
@@ -48,13 +49,17 @@ BEGIN
     -- limit the OR stops at its first operand: nothing is called, and the pick costs what it cost
     -- before limits existed. (A function, not inline subqueries: those would open step_limits
     -- and an index of steps at every claim, measurably slower — docs/benchmarks.md.)
+    -- The queue (step_queue, 0012) in its index's order; the step rows are locked, not the queue's:
+    -- the state-change trigger deletes a claimed step's queue row, and every other writer of a step
+    -- (a cancel, a recovery) locks the step first, so no two transactions lock in opposite orders.
+    -- A queue row whose step another transaction holds, or has just moved on, is passed over.
     SELECT array_agg(picked.id), bool_or(picked.limit_scope IS NOT NULL) INTO v_ids, v_limited FROM (
-        SELECT s.id, s.limit_scope FROM orcastra.steps s
-        WHERE s.namespace = p_namespace AND s.state = 'enqueued'
-          AND (s.limit_scope IS NULL OR orcastra.step_scope_has_room(s.limit_scope))
-        ORDER BY s.priority DESC, s.enqueued_at, s.id
+        SELECT s.id, q.limit_scope FROM orcastra.step_queue q JOIN orcastra.steps s ON s.id = q.step_id
+        WHERE q.namespace = p_namespace AND s.state = 'enqueued'
+          AND (q.limit_scope IS NULL OR orcastra.step_scope_has_room(q.limit_scope))
+        ORDER BY q.priority DESC, q.enqueued_at, q.step_id
         LIMIT p_limit
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF s SKIP LOCKED
     ) AS picked;
     IF v_ids IS NULL THEN RETURN; END IF;
     -- The pick counted without a lock: the claim takes only as many as are free (claim.sql).
@@ -93,7 +98,7 @@ $$;
 CREATE OR REPLACE FUNCTION orcastra.step_scope_has_room(p_scope text) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    RETURN (SELECT count(*) FROM orcastra.steps r WHERE r.limit_scope = p_scope AND r.state = 'in_progress')
+    RETURN (SELECT count(*) FROM orcastra.step_leases r WHERE r.limit_scope = p_scope)
            < (SELECT l.max_running FROM orcastra.step_limits l WHERE l.scope = p_scope);
 END
 $$;
@@ -118,7 +123,7 @@ BEGIN
         WHERE s.limit_scope IS NOT NULL GROUP BY s.limit_scope ORDER BY s.limit_scope
     LOOP
         IF pg_try_advisory_xact_lock(hashtextextended('step ' || v_scope.scope, 19)) THEN
-            SELECT l.max_running - (SELECT count(*) FROM orcastra.steps r WHERE r.limit_scope = l.scope AND r.state = 'in_progress')
+            SELECT l.max_running - (SELECT count(*) FROM orcastra.step_leases r WHERE r.limit_scope = l.scope)
             INTO v_free FROM orcastra.step_limits l WHERE l.scope = v_scope.scope;
             v_drop := v_drop || v_scope.ids[greatest(coalesce(v_free, 0), 0) + 1:];
         ELSE

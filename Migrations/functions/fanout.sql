@@ -147,14 +147,18 @@ BEGIN
             namespaces := namespaces || v_released.namespaces;
             tasks := tasks || v_released.tasks;
         ELSIF v_group.max_parallel IS NOT NULL THEN
-            SELECT v_group.max_parallel - count(*) INTO v_free FROM orcastra.steps i
-            WHERE i.fanout_of = v_group.id AND i.state IN ('enqueued', 'in_progress', 'waiting_for_retry');
+            -- Live instances: those queued, running or waiting for a retry (0012's tables).
+            SELECT v_group.max_parallel
+                   - (SELECT count(*) FROM orcastra.step_queue q WHERE q.fanout_of = v_group.id)
+                   - (SELECT count(*) FROM orcastra.step_leases l WHERE l.fanout_of = v_group.id)
+                   - (SELECT count(*) FROM orcastra.step_retries r WHERE r.fanout_of = v_group.id)
+            INTO v_free;
             IF v_free > 0 THEN
                 WITH next AS (
-                    SELECT i.id FROM orcastra.steps i
-                    WHERE i.fanout_of = v_group.id AND i.state = 'pending'
-                    ORDER BY i.item_index LIMIT v_free
-                    FOR UPDATE
+                    SELECT i.id FROM orcastra.step_fanout_held h JOIN orcastra.steps i ON i.id = h.step_id
+                    WHERE h.fanout_of = v_group.id AND i.state = 'pending'
+                    ORDER BY h.item_index LIMIT v_free
+                    FOR UPDATE OF i
                 ), enqueued AS (
                     UPDATE orcastra.steps i SET state = 'enqueued', state_reason = 'a slot of max_parallel freed', enqueued_at = now()
                     FROM next WHERE i.id = next.id

@@ -178,7 +178,9 @@ DECLARE
     v_count integer := 0;
 BEGIN
     SELECT coalesce(array_agg(x.id), '{}') INTO v_candidates FROM (
-        SELECT s.id FROM orcastra.steps s JOIN orcastra.tasks c ON c.id = s.child_task_id
+        -- Running workflow steps are among the running steps (step_leases, 0012_live_step_tables.sql).
+        SELECT s.id FROM orcastra.step_leases l JOIN orcastra.steps s ON s.id = l.step_id
+        JOIN orcastra.tasks c ON c.id = s.child_task_id
         WHERE s.state = 'in_progress' AND s.workflow IS NOT NULL
           AND c.state IN ('complete', 'resolved_manually', 'error', 'cancelled')
         ORDER BY s.id LIMIT p_limit

@@ -102,16 +102,16 @@ extension OrcastraClient {
     }
 
     /// Namespaces with queued steps and no live worker, with how many steps wait in each (all
-    /// tasks), by name; only `namespace` when given. Reads the queued steps through their index.
+    /// tasks), by name; only `namespace` when given. Reads the queue (orcastra.step_queue), not the steps.
     public func unservedNamespaces(namespace: String? = nil) async throws -> [UnservedNamespace] {
-        let filter: SQL = namespace.map { "AND s.namespace = \($0)" } ?? ""
+        let filter: SQL = namespace.map { "AND q.namespace = \($0)" } ?? ""
         let rows = try await registryQuery("""
-            SELECT s.namespace, count(*) AS enqueued_steps
-            FROM orcastra.steps s
-            WHERE s.state = 'enqueued' \(filter)
-              AND NOT EXISTS (SELECT 1 FROM orcastra.worker_status w WHERE w.namespace = s.namespace AND NOT w.stale)
-            GROUP BY s.namespace
-            ORDER BY s.namespace
+            SELECT q.namespace, count(*) AS enqueued_steps
+            FROM orcastra.step_queue q
+            WHERE true \(filter)
+              AND NOT EXISTS (SELECT 1 FROM orcastra.worker_status w WHERE w.namespace = q.namespace AND NOT w.stale)
+            GROUP BY q.namespace
+            ORDER BY q.namespace
             """)
         return try rows.map { UnservedNamespace(namespace: try $0.decode("namespace"), enqueuedSteps: try $0.decode("enqueued_steps")) }
     }

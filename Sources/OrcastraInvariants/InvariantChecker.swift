@@ -239,6 +239,46 @@ public struct InvariantChecker: Sendable {
                 ORDER BY step_id LIMIT :limit
                 """),
         Invariant(
+            name: "live-step-tables",
+            rule: "The live-step tables agree with the steps' states: each enqueued step has exactly one row in step_queue, each in_progress step one in step_leases, each step waiting_for_retry one in step_retries and each pending fan-out instance one in step_fanout_held, each with the step's own values (namespace, priority, enqueued_at, visible_at, limit_scope, fanout_of, item_index); and the tables hold no other rows (claiming, lease recovery and retries read only these tables).",
+            sql: """
+                WITH live_rows AS (
+                    SELECT q.step_id, 'step_queue' AS tbl, 'enqueued' AS for_state,
+                           (q.namespace, q.priority, q.enqueued_at, q.limit_scope, q.fanout_of)
+                               IS NOT DISTINCT FROM (s.namespace, s.priority, s.enqueued_at, s.limit_scope, s.fanout_of) AS matches
+                    FROM orcastra.step_queue q LEFT JOIN orcastra.steps s ON s.id = q.step_id
+                    UNION ALL
+                    SELECT l.step_id, 'step_leases', 'in_progress',
+                           (l.namespace, l.limit_scope, l.fanout_of) IS NOT DISTINCT FROM (s.namespace, s.limit_scope, s.fanout_of)
+                    FROM orcastra.step_leases l LEFT JOIN orcastra.steps s ON s.id = l.step_id
+                    UNION ALL
+                    SELECT r.step_id, 'step_retries', 'waiting_for_retry',
+                           (r.namespace, r.visible_at, r.fanout_of) IS NOT DISTINCT FROM (s.namespace, s.visible_at, s.fanout_of)
+                    FROM orcastra.step_retries r LEFT JOIN orcastra.steps s ON s.id = r.step_id
+                    UNION ALL
+                    SELECT h.step_id, 'step_fanout_held', 'pending', (h.fanout_of, h.item_index) IS NOT DISTINCT FROM (s.fanout_of, s.item_index)
+                    FROM orcastra.step_fanout_held h LEFT JOIN orcastra.steps s ON s.id = h.step_id
+                ), wrong AS (
+                    SELECT r.step_id,
+                           CASE WHEN s.id IS NULL THEN format('It no longer exists but has a row in %s.', r.tbl)
+                                WHEN s.state IS DISTINCT FROM r.for_state THEN format('It is %s but has a row in %s, which holds %s steps only.', s.state, r.tbl, r.for_state)
+                                ELSE format('Its row in %s does not hold the step''s own values.', r.tbl) END AS message
+                    FROM live_rows r LEFT JOIN orcastra.steps s ON s.id = r.step_id
+                    WHERE s.id IS NULL OR s.state IS DISTINCT FROM r.for_state OR NOT r.matches
+                ), counted AS (
+                    SELECT s.id AS step_id,
+                           format('It is %s but has %s rows in %s; it must have exactly one.', s.state, count(r.step_id),
+                                  CASE s.state WHEN 'enqueued' THEN 'step_queue' WHEN 'in_progress' THEN 'step_leases'
+                                               WHEN 'waiting_for_retry' THEN 'step_retries' ELSE 'step_fanout_held' END) AS message
+                    FROM orcastra.steps s LEFT JOIN live_rows r ON r.step_id = s.id AND r.for_state = s.state
+                    WHERE s.state IN ('enqueued', 'in_progress', 'waiting_for_retry') OR (s.state = 'pending' AND s.fanout_of IS NOT NULL)
+                    GROUP BY s.id, s.state HAVING count(r.step_id) <> 1
+                )
+                SELECT s.task_id, v.step_id, s.name AS step_name, v.message
+                FROM (SELECT * FROM wrong UNION ALL SELECT * FROM counted) v LEFT JOIN orcastra.steps s ON s.id = v.step_id
+                ORDER BY v.step_id LIMIT :limit
+                """),
+        Invariant(
             name: "single-live-lease",
             rule: "A step never held two leases at once: after a move to in_progress, the step leaves in_progress before it goes in_progress again; and only an in_progress step holds a lease token (and every in_progress step but a workflow step, which runs as its child task, holds one).",
             sql: """

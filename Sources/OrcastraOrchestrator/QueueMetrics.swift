@@ -4,7 +4,8 @@ import OrcastraPostgres
 
 /// The queue as the database holds it, for `/metrics`: steps per namespace and live state, the
 /// age of the oldest enqueued step per namespace, and live workers per namespace. One statement,
-/// on the partial indexes of the live states, run at most once per `maximumAge` however often
+/// on the live-step tables (step_queue, step_leases, step_retries: only live rows, however long the
+/// history), run at most once per `maximumAge` however often
 /// Prometheus (or several) scrape; a scrape in between sees the last answer.
 ///
 /// A namespace or state that drops out of the answer is set to 0, not left at its last value.
@@ -48,11 +49,13 @@ public actor QueueMetrics {
     }
 
     static let statement: SQL = """
-        SELECT 'steps' AS kind, s.namespace, s.state, count(*)::float8 AS value,
-               extract(epoch FROM now() - min(s.enqueued_at) FILTER (WHERE s.state = 'enqueued'))::float8 AS oldest
-        FROM orcastra.steps s
-        WHERE s.state IN ('enqueued', 'in_progress', 'waiting_for_retry')
-        GROUP BY s.namespace, s.state
+        SELECT 'steps' AS kind, q.namespace, 'enqueued' AS state, count(*)::float8 AS value,
+               extract(epoch FROM now() - min(q.enqueued_at))::float8 AS oldest
+        FROM orcastra.step_queue q GROUP BY q.namespace
+        UNION ALL
+        SELECT 'steps', l.namespace, 'in_progress', count(*)::float8, NULL FROM orcastra.step_leases l GROUP BY l.namespace
+        UNION ALL
+        SELECT 'steps', r.namespace, 'waiting_for_retry', count(*)::float8, NULL FROM orcastra.step_retries r GROUP BY r.namespace
         UNION ALL
         SELECT 'workers', w.namespace, NULL, count(*)::float8, NULL
         FROM orcastra.workers w

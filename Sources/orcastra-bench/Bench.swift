@@ -367,8 +367,9 @@ final class Bench: @unchecked Sendable {
         let probeSteps = try await pool.query("SELECT id FROM orcastra.steps WHERE task_id = ANY(\(probeTasks)) AND name = 'a'").rows.map { try $0.decode("id", as: Int64.self) }
         let queries: [(String, SQL)] = [
             ("claim (SKIP LOCKED pick)", """
-                SELECT id FROM orcastra.steps WHERE namespace = 'bench_probe' AND state = 'enqueued'
-                ORDER BY priority DESC, enqueued_at, id LIMIT 32 FOR UPDATE SKIP LOCKED
+                SELECT s.id FROM orcastra.step_queue q JOIN orcastra.steps s ON s.id = q.step_id
+                WHERE q.namespace = 'bench_probe' AND s.state = 'enqueued'
+                ORDER BY q.priority DESC, q.enqueued_at, q.step_id LIMIT 32 FOR UPDATE OF s SKIP LOCKED
                 """),
             ("discovery (children of finished parents)", """
                 SELECT e.child_id, count(*) FROM orcastra.step_edges e JOIN orcastra.steps c ON c.id = e.child_id
@@ -379,8 +380,9 @@ final class Bench: @unchecked Sendable {
                 WHERE task_id = ANY(\(probeTasks)) GROUP BY task_id
                 """),
             ("due retries", """
-                SELECT id FROM orcastra.steps WHERE state = 'waiting_for_retry' AND visible_at <= now()
-                ORDER BY visible_at LIMIT 1000 FOR UPDATE SKIP LOCKED
+                SELECT s.id FROM orcastra.step_retries r JOIN orcastra.steps s ON s.id = r.step_id
+                WHERE r.visible_at <= now() AND s.state = 'waiting_for_retry' AND s.visible_at <= now()
+                ORDER BY r.visible_at LIMIT 1000 FOR UPDATE OF s SKIP LOCKED
                 """),
             // What `orcastra task show` reads: one task's log, through its row and its week's partition.
             ("task log (task show)", """
@@ -392,8 +394,9 @@ final class Bench: @unchecked Sendable {
                 JOIN orcastra.task_transitions tt ON tt.task_id = o.id AND tt.task_created_at = o.created_at
                 """),
             ("expired leases", """
-                SELECT id FROM orcastra.steps WHERE state = 'in_progress' AND lease_expires_at < clock_timestamp()
-                ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED
+                SELECT s.id FROM orcastra.step_leases l JOIN orcastra.steps s ON s.id = l.step_id
+                WHERE s.state = 'in_progress' AND s.lease_expires_at < clock_timestamp()
+                ORDER BY s.lease_expires_at LIMIT 1000 FOR UPDATE OF s SKIP LOCKED
                 """),
         ]
         var result = QueryTimes()

@@ -32,6 +32,11 @@ import Testing
         // Drops tasks_pending_run_at and creates it again at once, under the same name, with a
         // narrower predicate (not waiting_for_slot): no binary names an index.
         "0010_limits_and_deadlines.sql": "index rebuilt under its own name in the same migration",
+        // Drops the six partial indexes of steps that named `state` (so that its updates can be HOT);
+        // the tables it adds serve their queries. No binary names an index: old functions still
+        // running before the repeatable files are re-applied read steps without them (slower, still
+        // right), and functions/live_steps.sql then fills the new tables under a lock on steps.
+        "0012_live_step_tables.sql": "partial indexes of steps replaced by the live-step tables; no binary names an index",
         // Renames task_transitions and step_transitions aside, creates them again under their own
         // names as partitioned tables with the same columns plus task_created_at (defaulting to
         // now(), right for what an older create_task writes), copies every row and drops the old
