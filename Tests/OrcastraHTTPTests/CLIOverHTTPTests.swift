@@ -31,7 +31,7 @@ struct CLIOverHTTPTests {
     /// Progress lines start with the local time (`14:03:46 error: …`); the two runs may fall in
     /// different seconds, so the times are masked before comparing.
     static func withoutClockTimes(_ text: String) -> String {
-        text.replacing(/(?m)^\d\d:\d\d:\d\d /, with: "HH:MM:SS ")
+        text.replacing(#/(?m)^\d\d:\d\d:\d\d /#, with: "HH:MM:SS ")
     }
 
     /// The same command both ways prints the same and exits the same, for successes and for each
