@@ -78,11 +78,24 @@ BEGIN
     )
     SELECT c.id, c.task_id, c.name, c.attempts, c.max_attempts, c.lease_token, c.lease_expires_at,
            t.template_id, t.context,
-           coalesce((SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
-                     FROM orcastra.step_edges e
-                     JOIN orcastra.steps p ON p.id = e.parent_id
-                     LEFT JOIN orcastra.step_results r ON r.step_id = p.id
-                     WHERE e.child_id = coalesce(c.fanout_of, c.id) AND p.fanout_of IS NULL), '{}'::jsonb),
+           -- A step's parents by its edges. A fan-out instance gets its group's parents, found by
+           -- the group's `depends_on` in the template: the group's own edges also come from every
+           -- instance (the fan-in), and reading those for each instance claimed made a fan-out of
+           -- N items cost N² row visits.
+           coalesce(CASE WHEN c.fanout_of IS NULL
+                         THEN (SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
+                               FROM orcastra.step_edges e
+                               JOIN orcastra.steps p ON p.id = e.parent_id
+                               LEFT JOIN orcastra.step_results r ON r.step_id = p.id
+                               WHERE e.child_id = c.id AND p.fanout_of IS NULL)
+                         ELSE (SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
+                               FROM orcastra.steps g
+                               JOIN orcastra.templates tm ON tm.id = t.template_id
+                               CROSS JOIN LATERAL jsonb_array_elements(tm.definition -> 'steps') AS d(step)
+                               CROSS JOIN LATERAL jsonb_array_elements_text(d.step -> 'depends_on') AS dep(name)
+                               JOIN orcastra.steps p ON p.task_id = c.task_id AND p.name = dep.name
+                               LEFT JOIN orcastra.step_results r ON r.step_id = p.id
+                               WHERE g.id = c.fanout_of AND d.step ->> 'name' = g.name) END, '{}'::jsonb),
            t.traceparent,
            CASE WHEN c.fanout_of IS NOT NULL THEN (SELECT i.item FROM orcastra.step_items i WHERE i.step_id = c.id) END,
            c.item_index,
