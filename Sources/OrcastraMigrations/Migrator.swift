@@ -209,8 +209,31 @@ public struct Migrator: Sendable {
 
     /// Sends the file's text whole and records it, in one transaction. A failure is located from
     /// the server's error position.
+    ///
+    /// Processes may be running while `orcastra migrate` does (upgrades with running workers,
+    /// docs/operations.md): a file that locks a table they write can lose a deadlock to one of
+    /// them (40P01) or find a lock taken (55P03). The file was rolled back whole, so it is sent
+    /// again, a few times, after a short pause.
     private func run(_ file: String, _ text: String, on connection: PostgresConnection,
                      record: @escaping @Sendable (Int) -> SQL) async throws {
+        var attempt = 1
+        while true {
+            do {
+                try await runOnce(file, text, on: connection, record: record)
+                return
+            } catch MigrationError.failed(_, _, _, let underlying as PostgresError)
+                        where ["40P01", "55P03"].contains(underlying.sqlState ?? "") && attempt < Self.lockConflictAttempts {
+                try await Task.sleep(for: .milliseconds(100 * (1 << attempt)))
+                attempt += 1
+            }
+        }
+    }
+
+    /// How many times a file is sent when it keeps losing to other sessions' locks.
+    static let lockConflictAttempts = 5
+
+    private func runOnce(_ file: String, _ text: String, on connection: PostgresConnection,
+                         record: @escaping @Sendable (Int) -> SQL) async throws {
         let started = ContinuousClock.now
         try await connection.withTransaction { connection in
             do {

@@ -189,6 +189,34 @@ import Testing
         await connection.close()
     }
 
+    /// A file that loses to another session's lock (here a lock timeout, 55P03; a deadlock, 40P01,
+    /// goes the same way) was rolled back whole: it is sent again and applies once the lock is gone.
+    /// Seen in CI: 0014 lost a deadlock to an orchestrator already running on the half-migrated database.
+    @Test func aFileThatLosesToAnotherSessionsLockIsSentAgain() async throws {
+        let url = try await TestDatabases.shared.makeEmptyDatabase()
+        let connection = try await PostgresConnection.connect(url)
+        let directory = try folder(["0001_table.sql": "CREATE TABLE busy (id int);"])
+        try await Migrator.load(from: directory).migrate(on: connection)
+        try write(["0002_lock.sql": "SET LOCAL lock_timeout = '100ms';\nLOCK TABLE busy IN ACCESS EXCLUSIVE MODE;\nALTER TABLE busy ADD COLUMN note text;"],
+                  into: directory)
+        // Another session holds the table for about a second: the first attempts time out.
+        let holder = try await PostgresConnection.connect(url)
+        try await holder.execute("BEGIN")
+        try await holder.execute("LOCK TABLE busy IN ACCESS SHARE MODE")
+        let release = Task {
+            try await Task.sleep(for: .milliseconds(900))
+            try await holder.execute("COMMIT")
+            await holder.close()
+        }
+        try await Migrator.load(from: directory).migrate(on: connection)
+        try await release.value
+        let note = try await connection.queryRow("SELECT count(*) AS n FROM information_schema.columns WHERE table_name = 'busy' AND column_name = 'note'")
+        #expect(try note.decode("n", as: Int64.self) == 1)
+        let applied = try await connection.query("SELECT file FROM orcastra.schema_migrations ORDER BY version").rows.map { try $0.decode("file", as: String.self) }
+        #expect(applied == ["0001_table.sql", "0002_lock.sql"])
+        await connection.close()
+    }
+
     /// Text a statement splitter gets wrong: a backslash-escaped quote in an E'' string, and a
     /// SQL-standard function body whose inner statements end in semicolons.
     @Test func filesAreSentWholeSoTrickyTextApplies() async throws {
