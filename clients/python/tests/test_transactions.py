@@ -195,7 +195,8 @@ def test_a_task_cancelled_while_its_step_runs_rolls_the_step_back(
     wait_until(lambda: db.execute("SELECT state FROM orcastra.steps WHERE id = %s", (step_id,)).fetchone() == ("cancelled",),
                what="the step to be recorded cancelled")
     # Its completion heard "ignored", rolled back, and recorded the cancellation on its own.
-    assert "rolled back: its task was cancelled" in cluster.logs()
+    # The worker logs that after its rollback commits, so the line may trail the row: wait for it.
+    wait_until(lambda: "rolled back: its task was cancelled" in cluster.logs(), what="the step to log its rollback")
     assert rows(db, table, task) == []
 
 
