@@ -37,6 +37,7 @@ $$;
 -- Whether the calling login role may work `p_namespace`: an admin may work any; anyone else only
 -- a namespace granted to it (or to a group role it belongs to). The namespace is only ever
 -- compared, never put into a statement's text.
+-- claim_steps (claim.sql) holds a copy of this test in its pick: change both.
 CREATE OR REPLACE FUNCTION orcastra.may_work(p_namespace text) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
 BEGIN

@@ -10,14 +10,17 @@
 
 CREATE OR REPLACE FUNCTION orcastra.audit_task_transition() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM orcastra.task_state_transitions_allowed
-                   WHERE from_state = OLD.state AND to_state = NEW.state) THEN
+    -- The move is written only when it is legal, in one statement with the check (a state change
+    -- is on the latency path: docs/benchmarks.md, "Statements per step").
+    -- task_created_at is the history's partition key (migration 0014, history_partitions.sql).
+    INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason, task_created_at)
+    SELECT NEW.id, OLD.state, NEW.state, NEW.state_reason, NEW.created_at
+    FROM orcastra.task_state_transitions_allowed a
+    WHERE a.from_state = OLD.state AND a.to_state = NEW.state;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'illegal task transition from % to % (task %)', OLD.state, NEW.state, OLD.id
             USING ERRCODE = 'OR001', HINT = 'See docs/state-machines.md for the legal transitions.';
     END IF;
-    -- task_created_at is the history's partition key (migration 0014, history_partitions.sql).
-    INSERT INTO orcastra.task_transitions (task_id, from_state, to_state, reason, task_created_at)
-    VALUES (NEW.id, OLD.state, NEW.state, NEW.state_reason, NEW.created_at);
     -- Wakes whoever waits for this task (`orcastra submit --wait`); one per task per transaction.
     PERFORM pg_notify('orcastra_task_events', NEW.id::text);
     RETURN NEW;
@@ -26,30 +29,36 @@ $$;
 
 CREATE OR REPLACE FUNCTION orcastra.audit_step_transition() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- pending → complete and pending → error are a fan-out step's moves (it never runs itself:
-    -- fanout.sql), pending → error also a workflow step's that could not start its child, and
-    -- pending → in_progress and error → in_progress a workflow step's starting its child
-    -- (subworkflows.sql); for any other step they would skip the queue.
-    IF NOT EXISTS (SELECT 1 FROM orcastra.step_state_transitions_allowed
-                   WHERE from_state = OLD.state AND to_state = NEW.state)
-       OR (OLD.state = 'pending' AND NEW.state = 'complete' AND NEW.for_each IS NULL)
-       OR (OLD.state = 'pending' AND NEW.state = 'error' AND NEW.for_each IS NULL AND NEW.workflow IS NULL)
-       OR (OLD.state IN ('pending', 'error') AND NEW.state = 'in_progress' AND NEW.workflow IS NULL) THEN
+    -- The transition row, written only when the move is legal: the check is part of the insert
+    -- (one statement instead of two; this trigger runs 2.75 times per executed step of a linear
+    -- task: docs/benchmarks.md, "Statements per step"). pending → complete and pending → error are a
+    -- fan-out step's moves (it never runs itself: fanout.sql), pending → error also a workflow
+    -- step's that could not start its child, and pending → in_progress and error → in_progress a
+    -- workflow step's starting its child (subworkflows.sql); for any other step they would skip
+    -- the queue.
+    -- The row holds the worker that held the step, and for an attempt that failed its error (the
+    -- command's exit status and the end of its stderr): `orcastra step show` lists every attempt
+    -- from these rows. task_created_at, the history's partition key (migration 0014), is one probe
+    -- of the tasks' primary key, whose page the same transaction has usually just read.
+    -- (The live-table moves below stay separate statements: folded into this one as data-modifying
+    -- CTEs, the trigger took 25 % longer — every table of the eight was opened on every call.)
+    INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason, metadata, task_created_at)
+    SELECT NEW.id, NEW.task_id, OLD.state, NEW.state, NEW.attempts, NEW.state_reason,
+           CASE WHEN OLD.state = 'in_progress' AND NEW.state IN ('waiting_for_retry', 'error') AND NEW.last_error IS NOT NULL
+                THEN jsonb_strip_nulls(jsonb_build_object('worker', NEW.lease_owner, 'error', NEW.last_error))
+                WHEN NEW.lease_owner IS NOT NULL THEN jsonb_build_object('worker', NEW.lease_owner)
+                -- A workflow step's child task, on the move that started it.
+                WHEN NEW.state = 'in_progress' AND NEW.child_task_id IS NOT NULL THEN jsonb_build_object('child_task', NEW.child_task_id) END,
+           (SELECT t.created_at FROM orcastra.tasks t WHERE t.id = NEW.task_id)
+    FROM orcastra.step_state_transitions_allowed a
+    WHERE a.from_state = OLD.state AND a.to_state = NEW.state
+      AND NOT (OLD.state = 'pending' AND NEW.state = 'complete' AND NEW.for_each IS NULL)
+      AND NOT (OLD.state = 'pending' AND NEW.state = 'error' AND NEW.for_each IS NULL AND NEW.workflow IS NULL)
+      AND NOT (OLD.state IN ('pending', 'error') AND NEW.state = 'in_progress' AND NEW.workflow IS NULL);
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'illegal step transition from % to % (step % of task %)', OLD.state, NEW.state, OLD.id, OLD.task_id
             USING ERRCODE = 'OR001', HINT = 'See docs/state-machines.md for the legal transitions.';
     END IF;
-    -- The worker that held the step, and for an attempt that failed its error (the command's exit
-    -- status and the end of its stderr): `orcastra step show` lists every attempt from these rows.
-    -- task_created_at, the history's partition key (migration 0014), is one probe of the tasks'
-    -- primary key, whose page the same transaction has usually just read.
-    INSERT INTO orcastra.step_transitions (step_id, task_id, from_state, to_state, attempt, reason, metadata, task_created_at)
-    VALUES (NEW.id, NEW.task_id, OLD.state, NEW.state, NEW.attempts, NEW.state_reason,
-            CASE WHEN OLD.state = 'in_progress' AND NEW.state IN ('waiting_for_retry', 'error') AND NEW.last_error IS NOT NULL
-                 THEN jsonb_strip_nulls(jsonb_build_object('worker', NEW.lease_owner, 'error', NEW.last_error))
-                 WHEN NEW.lease_owner IS NOT NULL THEN jsonb_build_object('worker', NEW.lease_owner)
-                 -- A workflow step's child task, on the move that started it.
-                 WHEN NEW.state = 'in_progress' AND NEW.child_task_id IS NOT NULL THEN jsonb_build_object('child_task', NEW.child_task_id) END,
-            (SELECT t.created_at FROM orcastra.tasks t WHERE t.id = NEW.task_id));
     -- The live-step tables (0012_live_step_tables.sql): the step leaves the one of its old state and
     -- enters the one of its new state. Rows leave by the full key of their table's index.
     IF OLD.state = 'enqueued' THEN

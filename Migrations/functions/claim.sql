@@ -42,8 +42,6 @@ DECLARE
     v_ids bigint[];
     v_limited boolean;
 BEGIN
-    -- Only a namespace granted to the calling login role (access.sql); an inlined catalog lookup.
-    IF NOT orcastra.may_work(p_namespace) THEN PERFORM orcastra.require_namespace(p_namespace); END IF;
     -- Step concurrency (a step's `concurrency: N`): a limited step whose scope has no free slot
     -- now is passed over, not picked, so it never holds back other work. For a step without a
     -- limit the OR stops at its first operand: nothing is called, and the pick costs what it cost
@@ -53,15 +51,26 @@ BEGIN
     -- the state-change trigger deletes a claimed step's queue row, and every other writer of a step
     -- (a cancel, a recovery) locks the step first, so no two transactions lock in opposite orders.
     -- A queue row whose step another transaction holds, or has just moved on, is passed over.
+    -- Only a namespace granted to the calling login role: the test of access.sql's may_work, copied
+    -- here as the pick's one-time filter (two init plans run once per claim; calling may_work was a
+    -- statement of its own in every claim). Keep the two alike. A claim that picks nothing asks
+    -- may_work below, and is refused there (OR007) when the role may not work the namespace.
     SELECT array_agg(picked.id), bool_or(picked.limit_scope IS NOT NULL) INTO v_ids, v_limited FROM (
         SELECT s.id, q.limit_scope FROM orcastra.step_queue q JOIN orcastra.steps s ON s.id = q.step_id
-        WHERE q.namespace = p_namespace AND s.state = 'enqueued'
+        WHERE (coalesce(pg_catalog.pg_has_role(session_user,
+                        (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname = 'orcastra'), 'MEMBER'), false)
+               OR EXISTS (SELECT 1 FROM orcastra.namespace_grants g
+                          WHERE g.namespace = p_namespace AND coalesce(pg_catalog.pg_has_role(session_user, g.role::oid, 'MEMBER'), false)))
+          AND q.namespace = p_namespace AND s.state = 'enqueued'
           AND (q.limit_scope IS NULL OR orcastra.step_scope_has_room(q.limit_scope))
         ORDER BY q.priority DESC, q.enqueued_at, q.step_id
         LIMIT p_limit
         FOR UPDATE OF s SKIP LOCKED
     ) AS picked;
-    IF v_ids IS NULL THEN RETURN; END IF;
+    IF v_ids IS NULL THEN
+        IF NOT orcastra.may_work(p_namespace) THEN PERFORM orcastra.require_namespace(p_namespace); END IF;
+        RETURN;
+    END IF;
     -- The pick counted without a lock: the claim takes only as many as are free (claim.sql).
     IF v_limited THEN v_ids := orcastra.limit_claimed_steps(v_ids, p_namespace); END IF;
     IF cardinality(v_ids) = 0 THEN RETURN; END IF;

@@ -86,9 +86,11 @@ BEGIN
             WHERE s.id = i.id
             RETURNING s.id, s.task_id
         ), stored AS (
+            -- No ON CONFLICT: a step that ran has no result row yet. Only a move into complete or
+            -- resolved_manually writes one, both final, and a step got here from in_progress. (The
+            -- speculative insertion of ON CONFLICT wrote one more WAL record per step.)
             INSERT INTO orcastra.step_results (step_id, result)
             SELECT d.id, i.result FROM done d JOIN input i ON i.id = d.id
-            ON CONFLICT (step_id) DO UPDATE SET result = EXCLUDED.result, written_at = now()
         )
         SELECT coalesce(array_agg(d.id), '{}'), coalesce(array_agg(DISTINCT d.task_id), '{}')
         INTO v_done, v_done_tasks FROM done d;
@@ -130,7 +132,11 @@ BEGIN
 
     IF cardinality(v_done) > 0 THEN
         SELECT * INTO v_released FROM orcastra.release_children(v_done);
-        IF cardinality(v_released.namespaces) > 0 THEN PERFORM orcastra.notify_namespaces(v_released.namespaces); END IF;
+        -- notify_namespaces' own statement, inline: one statement fewer per step that releases a
+        -- child (release_children returns each namespace once).
+        IF cardinality(v_released.namespaces) > 0 THEN
+            PERFORM pg_notify(orcastra.namespace_channel(n.namespace), '') FROM unnest(v_released.namespaces) AS n(namespace);
+        END IF;
     ELSE
         SELECT '{}'::text[] AS namespaces, '{}'::uuid[] AS tasks INTO v_released;
     END IF;

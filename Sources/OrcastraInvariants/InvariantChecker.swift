@@ -283,14 +283,14 @@ public struct InvariantChecker: Sendable {
             rule: "A step never held two leases at once: after a move to in_progress, the step leaves in_progress before it goes in_progress again; and only an in_progress step holds a lease token (and every in_progress step but a workflow step, which runs as its child task, holds one).",
             sql: """
                 WITH starts AS (
-                    SELECT step_id, id, lead(id) OVER (PARTITION BY step_id ORDER BY id) AS next_start
+                    SELECT task_id, step_id, id, lead(id) OVER (PARTITION BY step_id ORDER BY id) AS next_start
                     FROM orcastra.step_transitions WHERE to_state = 'in_progress'
                 ), doubled AS (
                     SELECT st.step_id, format('It was claimed again (transition %s) while its claim of transition %s was still live.', st.next_start, st.id) AS message
                     FROM starts st
                     WHERE st.next_start IS NOT NULL
                       AND NOT EXISTS (SELECT 1 FROM orcastra.step_transitions x
-                                      WHERE x.step_id = st.step_id AND x.from_state = 'in_progress'
+                                      WHERE x.task_id = st.task_id AND x.step_id = st.step_id AND x.from_state = 'in_progress'
                                         AND x.id > st.id AND x.id < st.next_start)
                 ), stray AS (
                     SELECT s.id AS step_id, format('It is %s but still holds a lease token (owner %s).', s.state, coalesce(s.lease_owner, 'unknown')) AS message
@@ -475,7 +475,7 @@ public struct InvariantChecker: Sendable {
                                     LEFT JOIN orcastra.step_results r ON r.step_id = p.id
                                     WHERE e.child_id = s.id AND p.fanout_of IS NULL), '{}'::jsonb)),
                                s.when_condition, '{}'::jsonb, true), false) END AS condition_true,
-                           EXISTS (SELECT 1 FROM orcastra.step_transitions x WHERE x.step_id = s.id AND x.to_state = 'in_progress') AS ran
+                           EXISTS (SELECT 1 FROM orcastra.step_transitions x WHERE x.task_id = s.task_id AND x.step_id = s.id AND x.to_state = 'in_progress') AS ran
                     FROM orcastra.steps s JOIN orcastra.tasks t ON t.id = s.task_id
                     WHERE s.when_condition IS NOT NULL OR s.trigger_rule IS NOT NULL OR s.skipped_parents > 0 OR s.state = 'skipped'
                 )
