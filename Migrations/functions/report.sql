@@ -37,13 +37,19 @@ DECLARE
     v_after_failures record;
     v_released record;
     v_any_cancelled boolean;
+    v_has_children boolean;
     v_has_successes boolean := cardinality(array_remove(p_errors, NULL)) < cardinality(p_ids);
     v_has_failures boolean := cardinality(array_remove(p_errors, NULL)) > 0;
 BEGIN
     -- Lock, and learn on the way whether a reported step's task was cancelled (rare: the check
     -- below runs only then). A union of ids, not `id = ANY (…) OR id IN (…)`: that form is
     -- planned as a sequential scan.
-    SELECT coalesce(bool_or(t.state = 'cancelled'), false) INTO v_any_cancelled
+    -- And whether a success has a child at all: a task's last steps have none, and then
+    -- release_children (two statements) is not called. An init plan, run once.
+    SELECT coalesce(bool_or(t.state = 'cancelled'), false),
+           EXISTS (SELECT 1 FROM unnest(p_ids, p_errors) AS i(id, error) JOIN orcastra.step_edges e ON e.parent_id = i.id
+                   WHERE i.error IS NULL)
+    INTO v_any_cancelled, v_has_children
     FROM (SELECT s.id, s.task_id FROM orcastra.steps s
           WHERE s.id IN (SELECT unnest(p_ids)
                          UNION
@@ -130,7 +136,7 @@ BEGIN
         END IF;
     END IF;
 
-    IF cardinality(v_done) > 0 THEN
+    IF cardinality(v_done) > 0 AND v_has_children THEN
         SELECT * INTO v_released FROM orcastra.release_children(v_done);
         -- notify_namespaces' own statement, inline: one statement fewer per step that releases a
         -- child (release_children returns each namespace once).
