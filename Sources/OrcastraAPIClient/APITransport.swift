@@ -36,15 +36,20 @@ enum APITransport {
         return AsyncHTTPClientTransport(configuration: .init(client: client))
     }
 
-    /// A failure to reach the server in a few words (`Connection refused (errno: 111)`, a TLS
+    /// A failure to reach the server in a few words (`connection refused (errno 111)`, a TLS
     /// handshake's reason), not the type dumps the errors print by default.
     static func reason(_ error: any Error) -> String {
         switch error {
-        case let error as IOError: return error.description
+        // Its description garbles the reason (`connection reset (error set): Connection refused)`).
+        case let error as IOError: return Self.lowercasedFirst(String(cString: strerror(error.errnoCode))) + " (errno \(error.errnoCode))"
         case let error as NIOSSLError: return "TLS: \(error)"
         case let error as HTTPClientError: return "\(error)"
         default: return "\(error)"
         }
+    }
+
+    private static func lowercasedFirst(_ text: String) -> String {
+        text.prefix(1).lowercased() + text.dropFirst()
     }
 }
 

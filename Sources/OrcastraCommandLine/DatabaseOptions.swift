@@ -31,8 +31,7 @@ public struct DatabaseOptions: ParsableArguments {
             if let value = environment[name], !value.isEmpty { return try Self.checked(value, source: name) }
         }
         // libpq reads PG* itself from an empty conninfo.
-        let libpqVariables = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"]
-        if libpqVariables.contains(where: { environment[$0].map { !$0.isEmpty } ?? false }) { return "" }
+        if !Self.libpqVariablesSet(in: environment).isEmpty { return "" }
         let devDB = try DevDatabase.cluster()
         let wasRunning = try devDB.status() != nil
         let url = try await devDB.start()
@@ -44,6 +43,12 @@ public struct DatabaseOptions: ParsableArguments {
 }
 
 extension DatabaseOptions {
+    /// libpq's own variables that, set without a database URL, make every command connect with them
+    /// instead of starting the development database.
+    public static func libpqVariablesSet(in environment: [String: String]) -> [String] {
+        ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"].filter { !(environment[$0] ?? "").isEmpty }
+    }
+
     /// A connection string libpq cannot read is bad input, not an unreachable server.
     static func checked(_ conninfo: String, source: String) throws -> String {
         if let problem = ConnectionAddress.parseProblem(conninfo) {

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 
 /// The HTTP API's options. Only `orcastra-orchestrator` serves the API (`orcastra orchestrator` does
-/// not link the HTTP server, and checks the address itself); they live here so that every
-/// executable knows them as keys of orcastra.yaml.
+/// not link the HTTP server and refuses these settings: `RefusedHTTPOptions`); they live here so
+/// that every executable knows them as keys of orcastra.yaml.
 public struct HTTPOptions: ParsableArguments {
     public init() {}
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OrcastraConfiguration
 import OrcastraOrchestrator
 import ServiceLifecycle
 
@@ -81,11 +82,40 @@ public struct OrchestratorCommand: AsyncParsableCommand {
     public func run() async throws { try await options.runOrchestrator() }
 }
 
-/// `orcastra orchestrator`: the same orchestrator as `orcastra-orchestrator`, from the main binary.
+/// `orcastra orchestrator`: the same orchestrator as `orcastra-orchestrator`, from the main binary,
+/// without the HTTP API (this binary does not link the server).
 public struct OrchestratorSubcommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "orchestrator", abstract: "Run Orcastra's orchestrator (same as orcastra-orchestrator).", discussion: OrchestratorOptions.discussion)
+        commandName: "orchestrator",
+        abstract: "Run Orcastra's orchestrator (as orcastra-orchestrator does, but without the HTTP API: for --http-address run orcastra-orchestrator).",
+        discussion: OrchestratorOptions.discussion)
     @OptionGroup public var options: OrchestratorOptions
+    @OptionGroup(visibility: .hidden) var http: RefusedHTTPOptions
     public init() {}
+
+    public func validate() throws {
+        guard let setting = http.given else { return }
+        let origin = ConfiguredLaunch.origin(ofOption: setting) ?? "--\(setting)"
+        throw ValidationError("""
+            `orcastra orchestrator` does not serve the HTTP API, but \(origin) asks for it. To serve it, run \
+            `orcastra-orchestrator` (built beside orcastra, e.g. .build/debug/orcastra-orchestrator) with the same options; \
+            to run without it, remove the setting.
+            """)
+    }
+
     public func run() async throws { try await options.runOrchestrator() }
+}
+
+/// The HTTP settings `orcastra orchestrator` reads only to refuse them. They are keys of the
+/// orchestrator's scope (orcastra.yaml, `ORCASTRA_HTTP_ADDRESS`, …), and an orchestrator that
+/// skipped them would run without the API and say nothing.
+struct RefusedHTTPOptions: ParsableArguments {
+    @Option(help: "Refused: only orcastra-orchestrator serves the HTTP API.") var httpAddress: String?
+    @Option(help: "Refused: only orcastra-orchestrator serves the HTTP API.") var tlsCert: String?
+    @Option(help: "Refused: only orcastra-orchestrator serves the HTTP API.") var tlsKey: String?
+
+    /// The first HTTP setting given, by its key.
+    var given: String? {
+        [("http-address", httpAddress), ("tls-cert", tlsCert), ("tls-key", tlsKey)].first { !($0.1 ?? "").isEmpty }?.0
+    }
 }

@@ -99,7 +99,9 @@ public struct HTTPServer: Service {
         let hub = TaskEventHub(conninfo: conninfo, logger: logger)
         try APIHandler(client: OrcastraClient(pool: pool), hub: hub,
                        templates: TemplateLookupCache(registry: TemplateRegistry(pool: pool)), logger: logger)
-            .registerHandlers(on: router, configuration: .init(dateTranscoder: RFC3339Dates()))
+            .registerHandlers(on: router, configuration: .init(dateTranscoder: RFC3339Dates(),
+                                                               // `"shop/order@1.0.0"`, as the docs print it, not `shop\/order`.
+                                                               jsonEncodingOptions: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]))
         let logger = self.logger
         let configuration = self.configuration
         return Application(

@@ -27,35 +27,18 @@ struct HistoryPartitioner: Sendable {
 
     /// Maintains now and then every interval, until cancelled.
     func run() async {
-        var connection: PostgresConnection?
-        var warnedNotMigrated = false
-        while !Task.isCancelled {
-            do {
-                let live: PostgresConnection
-                if let connection, !connection.isBroken { live = connection } else {
-                    live = try await PostgresConnection.connect(conninfo, logger: logger)
-                    connection = live
-                }
-                let outcome = try await Self.maintain(on: live, weeksAhead: weeksAhead)
-                if outcome.created > 0 || outcome.dropped > 0 {
-                    logger.info("history partitions maintained", metadata: [
-                        "created": "\(outcome.created)", "moved_rows": "\(outcome.movedRows)",
-                        "dropped": "\(outcome.dropped)", "dropped_bytes": "\(outcome.droppedBytes)"])
-                }
-            } catch let error as PostgresError where error.meansSchemaNotMigrated {
-                if !warnedNotMigrated {
-                    warnedNotMigrated = true
-                    logger.warning("the database has no history partitions (its schema is older than this orchestrator): run `orcastra migrate`",
-                                   metadata: ["error": "\(error)"])
-                }
-            } catch {
-                if Task.isCancelled { break }
-                logger.warning("maintaining history partitions failed; trying again at the next interval", metadata: ["error": "\(error)"])
-                if let broken = connection, broken.isBroken { await broken.close(); connection = nil }
+        let chore = PeriodicChore(
+            conninfo: conninfo, interval: interval, logger: logger,
+            notMigrated: "the database has no history partitions (its schema is older than this orchestrator): run `orcastra migrate`",
+            failed: "maintaining history partitions failed; trying again at the next interval")
+        await chore.run { connection in
+            let outcome = try await Self.maintain(on: connection, weeksAhead: weeksAhead)
+            if outcome.created > 0 || outcome.dropped > 0 {
+                logger.info("history partitions maintained", metadata: [
+                    "created": "\(outcome.created)", "moved_rows": "\(outcome.movedRows)",
+                    "dropped": "\(outcome.dropped)", "dropped_bytes": "\(outcome.droppedBytes)"])
             }
-            try? await Task.sleep(for: interval)
         }
-        await connection?.close()
     }
 
     /// One run of `orcastra.maintain_history_partitions` (also what `orcastra prune` calls).

@@ -29,40 +29,22 @@ struct TaskPruner: Sendable {
 
     /// Prunes now and then every interval, until cancelled.
     func run() async {
-        var connection: PostgresConnection?
-        var warnedNotMigrated = false
-        while !Task.isCancelled {
-            do {
-                let live: PostgresConnection
-                if let connection, !connection.isBroken { live = connection } else {
-                    live = try await PostgresConnection.connect(conninfo, logger: logger)
-                    connection = live
-                }
-                let round = try await pruneExpired(on: live)
-                if round.tasks > 0 {
-                    logger.info("deleted finished tasks whose retention ran out", metadata: [
-                        "tasks": "\(round.tasks)", "rows": "\(round.rows)", "batches": "\(round.batches)"])
-                    // Their history goes with its week once no task of the week is left.
-                    let history = try await HistoryPartitioner.maintain(on: live)
-                    if history.dropped > 0 {
-                        logger.info("dropped history partitions no task is left in", metadata: [
-                            "partitions": "\(history.dropped)", "bytes": "\(history.droppedBytes)"])
-                    }
-                }
-            } catch let error as PostgresError where error.meansSchemaNotMigrated {
-                if !warnedNotMigrated {
-                    warnedNotMigrated = true
-                    logger.warning("the database has no retention functions (its schema is older than this orchestrator): run `orcastra migrate`",
-                                   metadata: ["error": "\(error)"])
-                }
-            } catch {
-                if Task.isCancelled { break }
-                logger.warning("pruning expired tasks failed; trying again at the next interval", metadata: ["error": "\(error)"])
-                if let broken = connection, broken.isBroken { await broken.close(); connection = nil }
+        let chore = PeriodicChore(
+            conninfo: conninfo, interval: interval, logger: logger,
+            notMigrated: "the database has no retention functions (its schema is older than this orchestrator): run `orcastra migrate`",
+            failed: "pruning expired tasks failed; trying again at the next interval")
+        await chore.run { connection in
+            let round = try await pruneExpired(on: connection)
+            guard round.tasks > 0 else { return }
+            logger.info("deleted finished tasks whose retention ran out", metadata: [
+                "tasks": "\(round.tasks)", "rows": "\(round.rows)", "batches": "\(round.batches)"])
+            // Their history goes with its week once no task of the week is left.
+            let history = try await HistoryPartitioner.maintain(on: connection)
+            if history.dropped > 0 {
+                logger.info("dropped history partitions no task is left in", metadata: [
+                    "partitions": "\(history.dropped)", "bytes": "\(history.droppedBytes)"])
             }
-            try? await Task.sleep(for: interval)
         }
-        await connection?.close()
     }
 
     /// Deletes batches until none is left (or none could be locked), resting between them.

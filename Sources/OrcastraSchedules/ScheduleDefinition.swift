@@ -64,25 +64,19 @@ public struct ScheduleDefinition: Sendable, Equatable {
         return "schedule name '\(name)' is invalid because \(problem); names must \(TemplateNames.rule)"
     }
 
-    /// Only the syntax: `namespace/name` or `namespace/name@version` with valid names and a
-    /// semantic version.
+    /// Only the syntax (``TemplateReferenceSyntax``): `namespace/name` or `namespace/name@version`
+    /// with valid names and a semantic version.
     public static func problem(withTemplate text: String) -> String? {
-        let pieces = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        let parts = pieces[0].split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+        switch Result(catching: { () throws(TemplateReferenceSyntax.Problem) in try TemplateReferenceSyntax.parse(text) }) {
+        case .success:
+            return nil
+        case .failure(.shape):
             return "'\(text)' is not a template reference; write it as NAMESPACE/NAME or NAMESPACE/NAME@VERSION, e.g. examples/linear@1.0.0"
+        case .failure(.invalidName(_, let part, let problem)):
+            return "'\(text)' is not a template reference: '\(part.prefix(40))' is invalid because \(problem); names must \(TemplateNames.rule)"
+        case .failure(.invalidVersion(let version, _)):
+            return "'\(text)' is not a template reference: '\(version)' is not a semantic version like 1.2.0"
         }
-        for part in parts {
-            if let problem = TemplateNames.problem(with: part, allowDots: false) {
-                return "'\(text)' is not a template reference: '\(part.prefix(40))' is invalid because \(problem); names must \(TemplateNames.rule)"
-            }
-        }
-        if pieces.count == 2 {
-            do { _ = try SemanticVersion(parsing: pieces[1]) } catch {
-                return "'\(text)' is not a template reference: '\(pieces[1])' is not a semantic version like 1.2.0"
-            }
-        }
-        return nil
     }
 
     public static func problem(withCron cron: CronExpression) -> String? {

@@ -252,21 +252,18 @@ public struct TemplateReference: Sendable, Hashable, CustomStringConvertible {
         self.version = version
     }
 
+    /// Reads `namespace/name` or `namespace/name@version` (``TemplateReferenceSyntax``, the reader
+    /// `workflow:` steps and schedules share); throws ``TemplateReferenceError``.
     public init(parsing text: String) throws {
-        let (path, version) = text.split(separator: "@", maxSplits: 1).map(String.init).splitPair()
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+        switch Result(catching: { () throws(TemplateReferenceSyntax.Problem) in try TemplateReferenceSyntax.parse(text) }) {
+        case .success(let parts):
+            self.init(namespace: parts.namespace, name: parts.name, version: parts.version)
+        case .failure(.shape):
             throw TemplateReferenceError(text: text, reason: "write it as NAMESPACE/NAME or NAMESPACE/NAME@VERSION, e.g. examples/linear@1.0.0")
-        }
-        for part in parts where !TemplateNames.isValid(part) {
+        case .failure(.invalidName(_, let part, _)):
             throw TemplateReferenceError(text: text, reason: "'\(part.prefix(40))' is not a valid name (a lowercase letter, then lowercase letters, digits, _ or -; see docs/templates.md)")
-        }
-        namespace = parts[0]
-        name = parts[1]
-        if let version {
-            do { self.version = try SemanticVersion(parsing: version) } catch {
-                throw TemplateReferenceError(text: text, reason: "\(version) is not a semantic version like 1.2.0")
-            }
+        case .failure(.invalidVersion(let version, _)):
+            throw TemplateReferenceError(text: text, reason: "\(version) is not a semantic version like 1.2.0")
         }
     }
 
@@ -279,10 +276,4 @@ public struct TemplateReferenceError: Error, Sendable, CustomStringConvertible {
     public var text: String
     public var reason: String
     public var description: String { "'\(text)' is not a template reference: \(reason)." }
-}
-
-extension Array where Element == String {
-    fileprivate func splitPair() -> (String, String?) {
-        (first ?? "", count > 1 ? self[1] : nil)
-    }
 }

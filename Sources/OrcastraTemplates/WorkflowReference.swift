@@ -17,29 +17,19 @@ public struct WorkflowReference: Sendable, Hashable, CustomStringConvertible {
         "\(namespace)/\(name)" + (version.map { "@\($0)" } ?? "")
     }
 
-    /// Reads `ns/name` or `ns/name@version`; throws a sentence saying what is wrong.
+    /// Reads `ns/name` or `ns/name@version` (``TemplateReferenceSyntax``); throws a sentence saying
+    /// what is wrong, as a template's `workflow:` key reports it.
     public init(parsing text: String) throws(WorkflowReferenceError) {
-        let (path, versionText): (Substring, Substring?) = {
-            guard let at = text.firstIndex(of: "@") else { return (text[...], nil) }
-            return (text[..<at], text[text.index(after: at)...])
-        }()
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2 else {
+        switch Result(catching: { () throws(TemplateReferenceSyntax.Problem) in try TemplateReferenceSyntax.parse(text) }) {
+        case .success(let parts):
+            self.init(namespace: parts.namespace, name: parts.name, version: parts.version)
+        case .failure(.shape):
             throw WorkflowReferenceError("'\(text)' is not a template reference; write namespace/name or namespace/name@version, like billing/refunds@1.2.0")
+        case .failure(.invalidName(let label, _, let problem)):
+            throw WorkflowReferenceError("the \(label) in '\(text)' is not valid: \(problem); a \(label) must \(TemplateNames.rule)")
+        case .failure(.invalidVersion(_, let message)):
+            throw WorkflowReferenceError("the version in '\(text)' \(message)")
         }
-        for (part, label) in [(parts[0], "namespace"), (parts[1], "name")] {
-            if let problem = TemplateNames.problem(with: String(part), allowDots: false) {
-                throw WorkflowReferenceError("the \(label) in '\(text)' is not valid: \(problem); a \(label) must \(TemplateNames.rule)")
-            }
-        }
-        var version: SemanticVersion?
-        if let versionText {
-            switch Result(catching: { () throws(SemanticVersionError) in try SemanticVersion(parsing: String(versionText)) }) {
-            case .success(let parsed): version = parsed
-            case .failure(let error): throw WorkflowReferenceError("the version in '\(text)' \(error.message)")
-            }
-        }
-        self.init(namespace: String(parts[0]), name: String(parts[1]), version: version)
     }
 }
 

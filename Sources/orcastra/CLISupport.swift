@@ -36,11 +36,18 @@ enum CLI {
             exitCode: .invalidInput)
     }
 
+    /// Why `path` could not be read, in a few words that say what to fix.
+    static func whyUnreadable(_ path: String) -> String {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { return "no such file; check the path" }
+        return isFolder.boolValue ? "it is a folder; give a JSON file" : "this user may not read it (permission denied)"
+    }
+
     /// `--context JSON`, `--context -` (standard input) or `--context-file FILE`; `{}` when none.
     static func readContext(_ context: String?, file contextFile: String?) throws -> JSONValue {
         if let contextFile {
             guard let data = FileManager.default.contents(atPath: contextFile) else {
-                throw CLIFailure(message: "Cannot read the context file \(contextFile): no such file or no permission.",
+                throw CLIFailure(message: "Cannot read the context file \(contextFile): \(whyUnreadable(contextFile)).",
                                  exitCode: .notFound)
             }
             return try JSONInput.parse(String(decoding: data, as: UTF8.self), source: "The context in \(contextFile)")

@@ -102,6 +102,21 @@ struct ConfigShowCommand: ParsableCommand {
                 print("  \(key)  \(shownValue)  \(Self.sourceText(setting.source))")
             }
         }
+        if shown.contains(where: { $0.settings.contains { $0.option.name == "database-url" && $0.value == nil } }) {
+            print("")
+            print(Self.withoutDatabaseURL(environment: context?.environment ?? ProcessInfo.processInfo.environment))
+        }
+    }
+
+    /// Where a command connects when no database-url is set ("Where the database is", docs/cli.md):
+    /// "unset" alone hid that it still connects somewhere.
+    static func withoutDatabaseURL(environment: [String: String]) -> String {
+        let libpq = DatabaseOptions.libpqVariablesSet(in: environment)
+        if !libpq.isEmpty {
+            return "Without database-url, commands connect with libpq's own variables (\(libpq.joined(separator: ", ")))."
+        }
+        return "Without database-url, commands use the local development database in \(DevDatabase.directory.path), "
+            + "starting it when needed (`orcastra dev-db status`); it is for development only (docs/security.md)."
     }
 
     func printJSON(_ shown: [(scope: Scope, settings: [ResolvedSetting])], context: LaunchContext?) {

@@ -99,7 +99,7 @@ struct StepCommand: AsyncParsableCommand {
         private func readResult() throws -> JSONValue {
             if let resultFile {
                 guard let data = FileManager.default.contents(atPath: resultFile) else {
-                    throw CLIFailure(message: "Cannot read the result file \(resultFile): no such file or no permission.",
+                    throw CLIFailure(message: "Cannot read the result file \(resultFile): \(CLI.whyUnreadable(resultFile)).",
                                      exitCode: .notFound)
                 }
                 return try JSONInput.parse(String(decoding: data, as: UTF8.self), source: "The result in \(resultFile)")
