@@ -29,12 +29,14 @@ BEGIN
     -- pending → complete and pending → error are a fan-out step's moves (it never runs itself:
     -- fanout.sql), pending → error also a workflow step's that could not start its child, and
     -- pending → in_progress and error → in_progress a workflow step's starting its child
-    -- (subworkflows.sql); for any other step they would skip the queue.
+    -- (subworkflows.sql); for any other step they would skip the queue. error → pending is a
+    -- fan-out's that failed with its instances, reopened when one is retried or resolved (fanout.sql).
     IF NOT EXISTS (SELECT 1 FROM orcastra.step_state_transitions_allowed
                    WHERE from_state = OLD.state AND to_state = NEW.state)
        OR (OLD.state = 'pending' AND NEW.state = 'complete' AND NEW.for_each IS NULL)
        OR (OLD.state = 'pending' AND NEW.state = 'error' AND NEW.for_each IS NULL AND NEW.workflow IS NULL)
-       OR (OLD.state IN ('pending', 'error') AND NEW.state = 'in_progress' AND NEW.workflow IS NULL) THEN
+       OR (OLD.state IN ('pending', 'error') AND NEW.state = 'in_progress' AND NEW.workflow IS NULL)
+       OR (OLD.state = 'error' AND NEW.state = 'pending' AND NEW.instances IS NULL) THEN
         RAISE EXCEPTION 'illegal step transition from % to % (step % of task %)', OLD.state, NEW.state, OLD.id, OLD.task_id
             USING ERRCODE = 'OR001', HINT = 'See docs/state-machines.md for the legal transitions.';
     END IF;
