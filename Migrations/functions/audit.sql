@@ -35,7 +35,8 @@ BEGIN
     -- fan-out step's moves (it never runs itself: fanout.sql), pending → error also a workflow
     -- step's that could not start its child, and pending → in_progress and error → in_progress a
     -- workflow step's starting its child (subworkflows.sql); for any other step they would skip
-    -- the queue.
+    -- the queue. error → pending is a fan-out's that failed with its instances, reopened when one
+    -- is retried or resolved (fanout.sql).
     -- The row holds the worker that held the step, and for an attempt that failed its error (the
     -- command's exit status and the end of its stderr): `orcastra step show` lists every attempt
     -- from these rows. task_created_at, the history's partition key (migration 0014), is one probe
@@ -54,7 +55,8 @@ BEGIN
     WHERE a.from_state = OLD.state AND a.to_state = NEW.state
       AND NOT (OLD.state = 'pending' AND NEW.state = 'complete' AND NEW.for_each IS NULL)
       AND NOT (OLD.state = 'pending' AND NEW.state = 'error' AND NEW.for_each IS NULL AND NEW.workflow IS NULL)
-      AND NOT (OLD.state IN ('pending', 'error') AND NEW.state = 'in_progress' AND NEW.workflow IS NULL);
+      AND NOT (OLD.state IN ('pending', 'error') AND NEW.state = 'in_progress' AND NEW.workflow IS NULL)
+      AND NOT (OLD.state = 'error' AND NEW.state = 'pending' AND NEW.instances IS NULL);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'illegal step transition from % to % (step % of task %)', OLD.state, NEW.state, OLD.id, OLD.task_id
             USING ERRCODE = 'OR001', HINT = 'See docs/state-machines.md for the legal transitions.';

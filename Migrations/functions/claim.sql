@@ -21,8 +21,9 @@
 -- (PlanStabilityTests; docs/benchmarks.md, "Plans"). The settings hold for the functions these
 -- call too (release_children, settle_tasks, the audit triggers).
 -- For an instance of a fan-out (docs/templates.md, "Fan-out"), `item` and `item_index` are its
--- item and index (NULL for other steps), `parents` its group's parents' results, and `step_name`
--- its own name (`charge[3]`): its definition is its group's (the name before the '[').
+-- item and index (NULL for other steps), `context` and `parents` the task's context and its
+-- group's parents' results only when its step's `instance_input` lists them (else NULL), and
+-- `step_name` its own name (`charge[3]`): its definition is its group's (the name before the '[').
 -- The result gained `traceparent` (the task's W3C trace context, docs/tracing.md) and, with
 -- issue 19, `item` and `item_index`: a new row type, so the old function goes first. Callers that
 -- name their columns are unaffected.
@@ -86,31 +87,41 @@ BEGIN
         RETURNING s.id, s.task_id, s.name, s.attempts, s.max_attempts, s.lease_token, s.lease_expires_at, s.fanout_of, s.item_index, s.enqueued_at
     )
     SELECT c.id, c.task_id, c.name, c.attempts, c.max_attempts, c.lease_token, c.lease_expires_at,
-           t.template_id, t.context,
-           -- A step's parents by its edges. A fan-out instance gets its group's parents, found by
-           -- the group's `depends_on` in the template: the group's own edges also come from every
+           t.template_id,
+           -- A fan-out instance gets the task's context and its group's parents only when its
+           -- template step lists them in `instance_input` (docs/templates.md, "Fan-out"): the list
+           -- it fans out over is usually in one of them, and shipping (and decoding) it with each
+           -- of N instances made a fan-out cost O(N²).
+           CASE WHEN c.fanout_of IS NULL OR g.wants_context THEN t.context END,
+           -- A step's parents by its edges. A fan-out instance's are its group's, found by the
+           -- group's `depends_on` in the template: the group's own edges also come from every
            -- instance (the fan-in), and reading those for each instance claimed made a fan-out of
            -- N items cost N² row visits.
-           coalesce(CASE WHEN c.fanout_of IS NULL
-                         THEN (SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
+           CASE WHEN c.fanout_of IS NULL
+                THEN coalesce((SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
                                FROM orcastra.step_edges e
                                JOIN orcastra.steps p ON p.id = e.parent_id
                                LEFT JOIN orcastra.step_results r ON r.step_id = p.id
-                               WHERE e.child_id = c.id AND p.fanout_of IS NULL)
-                         ELSE (SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
-                               FROM orcastra.steps g
-                               JOIN orcastra.templates tm ON tm.id = t.template_id
-                               CROSS JOIN LATERAL jsonb_array_elements(tm.definition -> 'steps') AS d(step)
-                               CROSS JOIN LATERAL jsonb_array_elements_text(d.step -> 'depends_on') AS dep(name)
+                               WHERE e.child_id = c.id AND p.fanout_of IS NULL), '{}'::jsonb)
+                WHEN g.wants_parents
+                THEN coalesce((SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
+                               FROM jsonb_array_elements_text(g.depends_on) AS dep(name)
                                JOIN orcastra.steps p ON p.task_id = c.task_id AND p.name = dep.name
-                               LEFT JOIN orcastra.step_results r ON r.step_id = p.id
-                               WHERE g.id = c.fanout_of AND d.step ->> 'name' = g.name) END, '{}'::jsonb),
+                               LEFT JOIN orcastra.step_results r ON r.step_id = p.id), '{}'::jsonb) END,
            t.traceparent,
            CASE WHEN c.fanout_of IS NOT NULL THEN (SELECT i.item FROM orcastra.step_items i WHERE i.step_id = c.id) END,
            c.item_index,
            extract(epoch FROM now() - c.enqueued_at)::double precision,
            extract(epoch FROM now() - t.created_at)::double precision
     FROM claimed c JOIN orcastra.tasks t ON t.id = c.task_id
+    -- An instance's template step (its name before the '['): what its input carries.
+    LEFT JOIN LATERAL (
+        SELECT coalesce(d.step -> 'instance_input' ? 'context', false) AS wants_context,
+               coalesce(d.step -> 'instance_input' ? 'parents', false) AS wants_parents,
+               d.step -> 'depends_on' AS depends_on
+        FROM orcastra.templates tm CROSS JOIN LATERAL jsonb_array_elements(tm.definition -> 'steps') AS d(step)
+        WHERE c.fanout_of IS NOT NULL AND tm.id = t.template_id AND d.step ->> 'name' = left(c.name, strpos(c.name, '[') - 1)
+    ) AS g ON true
     ORDER BY c.id;
 END
 $$;

@@ -263,8 +263,27 @@ DECLARE
     v_namespaces text[];
     v_conditional_roots bigint[];
     v_decided record;
+    v_missing text;
 BEGIN
     IF coalesce(cardinality(p_templates), 0) = 0 THEN RETURN; END IF;
+
+    -- Every template the `workflow:` steps call must exist now, as create_task checks: the whole
+    -- call is refused (OR017, nothing written), naming each template that cannot run; the
+    -- schedule firer then fires its schedules one by one and records the error on the schedule
+    -- concerned (ScheduleFirer.swift).
+    SELECT string_agg(x.problem, '; ' ORDER BY x.problem) INTO v_missing FROM (
+        SELECT format('%s/%s@%s cannot run: %s — no such template is registered', t.namespace, t.name, t.version,
+                      string_agg(format('step %s calls %s', d.step->>'name', d.step->>'workflow'), ', ' ORDER BY d.n)) AS problem
+        FROM orcastra.templates t CROSS JOIN LATERAL jsonb_array_elements(t.definition->'steps') WITH ORDINALITY AS d(step, n)
+        WHERE t.id IN (SELECT DISTINCT unnest(p_templates)) AND jsonb_path_exists(t.definition, '$.steps[*].workflow')
+          AND d.step ? 'workflow' AND orcastra.workflow_template(d.step->>'workflow') IS NULL
+        GROUP BY t.id, t.namespace, t.name, t.version
+    ) x;
+    IF v_missing IS NOT NULL THEN
+        RAISE EXCEPTION '%', v_missing
+            USING ERRCODE = 'OR017',
+                  HINT = 'Register the templates its workflow: steps call first (`orcastra template register FILE`); a reference without a version needs a release that is not deprecated.';
+    END IF;
 
     -- Entries of a template with a concurrency limit take create_task's way, one by one (each
     -- decides under its key's lock whether it may start); the rest are made below, set-based.

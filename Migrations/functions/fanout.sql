@@ -174,3 +174,40 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Fan-outs `p_groups` (pending, fanned out; the caller holds their row locks) whose every instance
+-- finished — none queued, running, waiting for a retry or held by max_parallel — and at least one
+-- failed for good: the fan-out fails (error), naming how many failed and the first one's error, so
+-- that its children with trigger all_done run (release_after_failures). A fan-out whose failed
+-- instance an operator later retries or resolves is pending again (reopen_fanouts). Returns the
+-- groups that failed, ascending.
+CREATE OR REPLACE FUNCTION orcastra.fail_fanouts(p_groups bigint[]) RETURNS bigint[]
+LANGUAGE sql AS $$
+    WITH failed AS (
+        UPDATE orcastra.steps g
+        SET state = 'error', finished_at = now(), state_reason = 'instances failed',
+            last_error = (SELECT format('%s of %s instances failed for good; the first, %s: %s', count(*), g.instances,
+                                        (array_agg(i.name ORDER BY i.item_index))[1],
+                                        left((array_agg(coalesce(i.last_error, 'failed') ORDER BY i.item_index))[1], 60000))
+                          FROM orcastra.steps i WHERE i.fanout_of = g.id AND i.state = 'error')
+        WHERE g.id = ANY (p_groups) AND g.state = 'pending' AND g.instances IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM orcastra.step_queue q WHERE q.fanout_of = g.id)
+          AND NOT EXISTS (SELECT 1 FROM orcastra.step_leases l WHERE l.fanout_of = g.id)
+          AND NOT EXISTS (SELECT 1 FROM orcastra.step_retries r WHERE r.fanout_of = g.id)
+          AND NOT EXISTS (SELECT 1 FROM orcastra.step_fanout_held h WHERE h.fanout_of = g.id)
+          AND EXISTS (SELECT 1 FROM orcastra.steps i WHERE i.fanout_of = g.id AND i.state = 'error')
+        RETURNING g.id
+    )
+    SELECT coalesce(array_agg(f.id ORDER BY f.id), '{}') FROM failed f
+$$;
+
+-- An operator retried or resolved instances `p_instances`: their fan-outs that had failed
+-- (fail_fanouts) are pending again and carry on. Locks those groups; callers lock them before the
+-- instances (a group's id is below its instances').
+CREATE OR REPLACE FUNCTION orcastra.reopen_fanouts(p_instances bigint[]) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE orcastra.steps g
+    SET state = 'pending', state_reason = 'an instance runs again', finished_at = NULL, last_error = NULL
+    WHERE g.id IN (SELECT i.fanout_of FROM orcastra.steps i WHERE i.id = ANY (p_instances) AND i.fanout_of IS NOT NULL)
+      AND g.state = 'error' AND g.instances IS NOT NULL
+$$;

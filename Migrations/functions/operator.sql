@@ -27,7 +27,9 @@ LANGUAGE sql STABLE AS $$
     SELECT (d.step->'retry'->>'max_attempts')::integer
     FROM orcastra.tasks t JOIN orcastra.templates tp ON tp.id = t.template_id,
          jsonb_array_elements(tp.definition->'steps') AS d(step)
-    WHERE t.id = p_task AND d.step->>'name' = p_step
+    -- An instance `charge[3]` of a fan-out has its fan-out step's policy (was NULL: the retry of an
+    -- instance failed on steps.max_attempts NOT NULL).
+    WHERE t.id = p_task AND d.step->>'name' = split_part(p_step, '[', 1)
 $$;
 
 -- Cancels a task: steps not yet running are cancelled now; running ones when their worker next
@@ -165,14 +167,22 @@ DECLARE
     v_task_state text;
     v_error text;
 BEGIN
-    SELECT s.* INTO v_step FROM orcastra.steps s WHERE s.id = p_step FOR UPDATE;
+    -- An instance's fan-out first (a lower id): it may have failed with it and must reopen.
+    PERFORM 1 FROM orcastra.steps s
+    WHERE s.id IN (SELECT p_step UNION SELECT i.fanout_of FROM orcastra.steps i WHERE i.id = p_step)
+    ORDER BY s.id FOR UPDATE;
+    SELECT s.* INTO v_step FROM orcastra.steps s WHERE s.id = p_step;
     IF NOT FOUND THEN RETURN NULL; END IF;
     IF v_step.state <> 'error' THEN
         RAISE EXCEPTION 'step % is %, not error: only a failed step can be retried', p_step, v_step.state
             USING ERRCODE = 'OR002';
     END IF;
     PERFORM orcastra.refuse_in_subworkflow(v_step.task_id, 'retried step by step');
-    IF v_step.for_each IS NOT NULL THEN
+    IF v_step.for_each IS NOT NULL AND v_step.instances IS NOT NULL THEN
+        RAISE EXCEPTION 'step % is a fan-out (for_each) whose instances failed (%): retry the failed instances (orcastra step retry of each, or orcastra task retry), and the fan-out carries on',
+                        p_step, coalesce(v_step.last_error, v_step.state_reason)
+            USING ERRCODE = 'OR002';
+    ELSIF v_step.for_each IS NOT NULL THEN
         RAISE EXCEPTION 'step % is a fan-out (for_each) that failed before making its instances (%): it cannot run again; resolve it with the list of results (orcastra step resolve) or cancel the task',
                         p_step, coalesce(v_step.last_error, v_step.state_reason)
             USING ERRCODE = 'OR002';
@@ -192,6 +202,7 @@ BEGIN
         PERFORM orcastra.settle_tasks(ARRAY[v_step.task_id]);
         RETURN 'in_progress';
     END IF;
+    PERFORM orcastra.reopen_fanouts(ARRAY[p_step]);
     UPDATE orcastra.steps s
     SET state = 'enqueued', state_reason = p_reason, enqueued_at = now(), finished_at = NULL,
         max_attempts = s.attempts + orcastra.template_max_attempts(s.task_id, s.name)
@@ -222,6 +233,10 @@ BEGIN
         RAISE EXCEPTION 'task % is %: its steps cannot run again', p_task, v_task_state USING ERRCODE = 'OR002';
     END IF;
     PERFORM orcastra.refuse_in_subworkflow(p_task, 'retried');
+    -- Fan-outs that failed with their instances carry on (they were locked above, with the
+    -- instances: every step in error, ascending).
+    PERFORM orcastra.reopen_fanouts(ARRAY(SELECT s.id FROM orcastra.steps s
+                                          WHERE s.task_id = p_task AND s.state = 'error' AND s.fanout_of IS NOT NULL));
     WITH retried AS (
         UPDATE orcastra.steps s
         SET state = 'enqueued', state_reason = p_reason, enqueued_at = now(), finished_at = NULL,
@@ -264,6 +279,11 @@ BEGIN
     WHERE s.id IN (SELECT p_step UNION SELECT e.child_id FROM orcastra.step_edges e WHERE e.parent_id = p_step)
     ORDER BY s.id FOR UPDATE;
     SELECT s.* INTO v_step FROM orcastra.steps s WHERE s.id = p_step;
+    IF v_step.state = 'error' AND v_step.for_each IS NOT NULL AND v_step.instances IS NOT NULL
+       AND EXISTS (SELECT 1 FROM orcastra.steps i WHERE i.fanout_of = p_step AND i.state = 'error') THEN
+        RAISE EXCEPTION 'step % is a fan-out whose instances failed: resolve or retry the failed instances instead, and the fan-out completes with their results',
+                        p_step USING ERRCODE = 'OR002';
+    END IF;
     IF NOT FOUND THEN RETURN NULL; END IF;
     IF v_step.state NOT IN ('error', 'pending', 'waiting_for_retry') THEN
         RAISE EXCEPTION 'step % is %: only a failed, waiting or pending step can be resolved by hand', p_step, v_step.state
@@ -278,6 +298,8 @@ BEGIN
         RAISE EXCEPTION 'step % belongs to a task that is %: its steps cannot change any more', p_step, v_task.state
             USING ERRCODE = 'OR002';
     END IF;
+    -- Its fan-out (its child, locked above) carries on if it had failed with it.
+    PERFORM orcastra.reopen_fanouts(ARRAY[p_step]);
     UPDATE orcastra.steps s SET state = 'resolved_manually', state_reason = p_reason,
         finished_at = CASE WHEN s.state = 'error' THEN s.finished_at ELSE now() END
     WHERE s.id = p_step;

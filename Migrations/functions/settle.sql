@@ -17,6 +17,7 @@ CREATE OR REPLACE FUNCTION orcastra.release_children(p_parents bigint[], OUT nam
 LANGUAGE plpgsql AS $$
 DECLARE
     v_undecided bigint[];
+    v_idle_groups bigint[];
     v_decided record;
 BEGIN
     WITH finished_parents AS (
@@ -34,7 +35,7 @@ BEGIN
                                     AND c.when_condition IS NULL AND c.skipped_parents = 0 AND c.for_each IS NULL AND c.workflow IS NULL THEN now() ELSE c.enqueued_at END
         FROM finished_parents f
         WHERE c.id = f.child_id
-        RETURNING c.id, c.namespace, c.task_id, c.state,
+        RETURNING c.id, c.namespace, c.task_id, c.state, c.instances, c.pending_parents,
                   c.state = 'pending' AND (c.pending_parents = 0 OR c.trigger_rule IN ('one_success', 'all_done')
                                            OR c.max_parallel IS NOT NULL) AS undecided,
                   -- A fan-out step still waiting for an instance that is queued or running: its
@@ -46,13 +47,24 @@ BEGIN
     )
     SELECT coalesce(array_agg(DISTINCT namespace) FILTER (WHERE state = 'enqueued'), '{}'),
            coalesce(array_agg(DISTINCT task_id) FILTER (WHERE state = 'enqueued' OR busy_group), '{}'),
-           array_agg(id ORDER BY id) FILTER (WHERE undecided)
-    INTO namespaces, tasks, v_undecided
+           array_agg(id ORDER BY id) FILTER (WHERE undecided),
+           -- A fan-out with an unfinished instance but none queued or running: maybe every other
+           -- instance finished and one failed for good (fail_fanouts, after any top-up below).
+           array_agg(id ORDER BY id) FILTER (WHERE instances IS NOT NULL AND state = 'pending' AND pending_parents > 0 AND NOT busy_group)
+    INTO namespaces, tasks, v_undecided, v_idle_groups
     FROM released;
     IF v_undecided IS NOT NULL THEN
         SELECT * INTO v_decided FROM orcastra.decide_steps(v_undecided);
         namespaces := ARRAY(SELECT unnest(namespaces) UNION SELECT unnest(v_decided.namespaces));
         tasks := ARRAY(SELECT unnest(tasks) UNION SELECT unnest(v_decided.tasks));
+    END IF;
+    IF v_idle_groups IS NOT NULL THEN
+        v_idle_groups := orcastra.fail_fanouts(v_idle_groups);
+        IF cardinality(v_idle_groups) > 0 THEN
+            SELECT * INTO v_decided FROM orcastra.release_after_failures(v_idle_groups);
+            namespaces := ARRAY(SELECT unnest(namespaces) UNION SELECT unnest(v_decided.namespaces));
+            tasks := ARRAY(SELECT unnest(tasks) UNION SELECT unnest(v_decided.tasks));
+        END IF;
     END IF;
 END
 $$;
@@ -114,6 +126,7 @@ DECLARE
     v_fan_out bigint[];
     v_groups bigint[];
     v_workflows bigint[];
+    v_failed bigint[];
     v_more record;
 BEGIN
     namespaces := '{}'; tasks := '{}';
@@ -194,6 +207,17 @@ BEGIN
         namespaces := ARRAY(SELECT unnest(namespaces) UNION SELECT unnest(v_more.namespaces));
         tasks := ARRAY(SELECT unnest(tasks) UNION SELECT unnest(v_more.tasks));
     END IF;
+    -- A workflow step whose child could not start, a fan-out whose for_each yielded no list or too
+    -- many items: failed here, so their all_done children may run.
+    IF v_workflows IS NOT NULL OR v_fan_out IS NOT NULL THEN
+        SELECT array_agg(s.id ORDER BY s.id) INTO v_failed FROM orcastra.steps s
+        WHERE s.id IN (SELECT unnest(v_workflows) UNION SELECT unnest(v_fan_out)) AND s.state = 'error';
+        IF v_failed IS NOT NULL THEN
+            SELECT * INTO v_more FROM orcastra.release_after_failures(v_failed);
+            namespaces := ARRAY(SELECT unnest(namespaces) UNION SELECT unnest(v_more.namespaces));
+            tasks := ARRAY(SELECT unnest(tasks) UNION SELECT unnest(v_more.tasks));
+        END IF;
+    END IF;
     IF v_skipped IS NOT NULL THEN
         SELECT * INTO v_more FROM orcastra.skip_children(v_skipped);
         namespaces := ARRAY(SELECT unnest(namespaces) UNION SELECT unnest(v_more.namespaces));
@@ -203,22 +227,37 @@ END
 $$;
 
 -- Steps that just failed for good (`p_failed`, in error): their pending children with trigger
--- all_done may now be ready (every parent finished, whatever its outcome). The caller holds the
--- children's row locks. Returns what release_children returns.
+-- all_done may now be ready (every parent finished, whatever its outcome). A failed instance of a
+-- fan-out frees its max_parallel slot (held instances are topped up, as after a completion), and
+-- when it leaves its fan-out with no instance left to run, the fan-out fails (fail_fanouts) and
+-- its own all_done children are looked at too. The caller holds the failed steps' children's row
+-- locks (a failed instance's child is its group); a failed fan-out's children are locked here,
+-- ascending, after them (as a fan-in's are when the fan-out completes). Returns what
+-- release_children returns.
 CREATE OR REPLACE FUNCTION orcastra.release_after_failures(p_failed bigint[], OUT namespaces text[], OUT tasks uuid[])
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_groups bigint[];
+    v_failed_groups bigint[] := '{}';
     v_children bigint[];
     v_decided record;
 BEGIN
     namespaces := '{}'; tasks := '{}';
+    SELECT array_agg(DISTINCT i.fanout_of) INTO v_groups
+    FROM orcastra.steps i WHERE i.id = ANY (p_failed) AND i.fanout_of IS NOT NULL;
+    IF v_groups IS NOT NULL THEN
+        SELECT * INTO v_decided FROM orcastra.advance_fanouts(v_groups);
+        namespaces := v_decided.namespaces; tasks := v_decided.tasks;
+        v_failed_groups := orcastra.fail_fanouts(v_groups);
+    END IF;
     SELECT array_agg(DISTINCT c.id) INTO v_children
     FROM orcastra.step_edges e JOIN orcastra.steps c ON c.id = e.child_id
-    WHERE e.parent_id = ANY (p_failed) AND c.state = 'pending' AND c.trigger_rule = 'all_done';
+    WHERE e.parent_id = ANY (p_failed || v_failed_groups) AND c.state = 'pending' AND c.trigger_rule = 'all_done';
     IF v_children IS NOT NULL THEN
+        PERFORM 1 FROM orcastra.steps c WHERE c.id = ANY (v_children) ORDER BY c.id FOR UPDATE;
         SELECT * INTO v_decided FROM orcastra.decide_steps(v_children);
-        namespaces := v_decided.namespaces;
-        tasks := v_decided.tasks;
+        namespaces := ARRAY(SELECT unnest(namespaces) UNION SELECT unnest(v_decided.namespaces));
+        tasks := ARRAY(SELECT unnest(tasks) UNION SELECT unnest(v_decided.tasks));
     END IF;
 END
 $$;

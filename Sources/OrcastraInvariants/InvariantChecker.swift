@@ -540,6 +540,27 @@ public struct InvariantChecker: Sendable {
                 ORDER BY c.id LIMIT :limit
                 """),
         Invariant(
+            name: "fan-out-failure",
+            rule: "A fan-out step that made its instances is in error exactly when none of them is left to run (queued, running, waiting for a retry or held by max_parallel) and at least one failed for good (so that its all_done children could run); an operator's retry or resolve of a failed instance makes it pending again.",
+            sql: """
+                WITH groups AS (
+                    SELECT g.id, g.task_id, g.name, g.state,
+                           (SELECT count(*) FROM orcastra.steps i WHERE i.fanout_of = g.id
+                              AND i.state IN ('pending', 'enqueued', 'in_progress', 'waiting_for_retry')) AS live,
+                           (SELECT count(*) FROM orcastra.steps i WHERE i.fanout_of = g.id AND i.state = 'error') AS failed
+                    FROM orcastra.steps g
+                    WHERE g.for_each IS NOT NULL AND g.instances IS NOT NULL AND g.state IN ('pending', 'error')
+                )
+                SELECT g.task_id, g.id AS step_id, g.name AS step_name,
+                       CASE WHEN g.state = 'error'
+                            THEN format('It is in error with %s instances left to run and %s failed.', g.live, g.failed)
+                            ELSE format('It is pending with no instance left to run and %s failed: it should have failed.', g.failed) END AS message
+                FROM groups g
+                WHERE (g.state = 'error' AND (g.live > 0 OR g.failed = 0))
+                   OR (g.state = 'pending' AND g.live = 0 AND g.failed > 0)
+                ORDER BY g.id LIMIT :limit
+                """),
+        Invariant(
             name: "history-owned-and-keyed",
             rule: "Every transition of a task or step that exists carries its task's created_at (the history's partition key, migration 0014), and a step transition belongs to its step's task; a step's history without the step is left only by a pruned task (steps are never deleted alone).",
             sql: """

@@ -44,7 +44,9 @@ public enum StepState: String, CaseIterable, Sendable, Codable, StateMachineStat
         .inProgress: [.complete, .waitingForRetry, .error, .enqueued, .cancelled],
         .waitingForRetry: [.enqueued, .cancelled, .resolvedManually],
         // error → in_progress: an operator's retry of a workflow step makes a new child task.
-        .error: [.enqueued, .resolvedManually, .inProgress],
+        // error → pending: a fan-out that failed with its instances carries on when an operator
+        // retries or resolves one of them.
+        .error: [.enqueued, .resolvedManually, .inProgress, .pending],
         .complete: [],
         .cancelled: [],
         .resolvedManually: [],

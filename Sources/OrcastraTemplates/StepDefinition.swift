@@ -22,6 +22,9 @@ public struct StepDefinition: Sendable, Hashable, Codable {
     public var forEach: String?
     /// How many instances of this fan-out may be enqueued or running at once.
     public var maxParallel: Int?
+    /// With `forEach`: what each instance's input carries besides its `item` and `index`
+    /// (docs/templates.md, "Fan-out"). Empty by default, in `InstanceInputPart` order.
+    public var instanceInput: [InstanceInputPart]
 
     public init(
         name: String,
@@ -35,7 +38,8 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         when: String? = nil,
         trigger: StepTrigger = .allSuccess,
         forEach: String? = nil,
-        maxParallel: Int? = nil
+        maxParallel: Int? = nil,
+        instanceInput: [InstanceInputPart] = []
     ) {
         self.name = name
         self.description = description
@@ -49,6 +53,7 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         self.trigger = trigger
         self.forEach = forEach
         self.maxParallel = maxParallel
+        self.instanceInput = InstanceInputPart.allCases.filter(instanceInput.contains)
     }
 
     /// The built-in timeout for one attempt: 5 minutes.
@@ -56,7 +61,7 @@ public struct StepDefinition: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case name, description, namespace, retry, concurrency, when, trigger
-        case forEach = "for_each", maxParallel = "max_parallel"
+        case forEach = "for_each", maxParallel = "max_parallel", instanceInput = "instance_input"
         case dependsOn = "depends_on"
         case handler, command, workflow
         case timeout = "timeout_ms"
@@ -78,6 +83,7 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         trigger = try container.decodeIfPresent(StepTrigger.self, forKey: .trigger) ?? .allSuccess
         forEach = try container.decodeIfPresent(String.self, forKey: .forEach)
         maxParallel = try container.decodeIfPresent(Int.self, forKey: .maxParallel)
+        instanceInput = try container.decodeIfPresent([InstanceInputPart].self, forKey: .instanceInput) ?? []
         let handler = try container.decodeIfPresent(String.self, forKey: .handler)
         let command = try container.decodeIfPresent(CommandSpec.self, forKey: .command)
         let workflow = try container.decodeIfPresent(String.self, forKey: .workflow)
@@ -112,12 +118,22 @@ public struct StepDefinition: Sendable, Hashable, Codable {
         if trigger != .allSuccess { try container.encode(trigger, forKey: .trigger) }
         try container.encodeIfPresent(forEach, forKey: .forEach)
         try container.encodeIfPresent(maxParallel, forKey: .maxParallel)
+        // claim_steps reads it from the stored definition (functions/claim.sql).
+        if !instanceInput.isEmpty { try container.encode(instanceInput, forKey: .instanceInput) }
         switch action {
         case .handler(let handler): try container.encode(handler, forKey: .handler)
         case .command(let command): try container.encode(command, forKey: .command)
         case .workflow(let reference): try container.encode(reference.description, forKey: .workflow)
         }
     }
+}
+
+/// What a fan-out instance's input may carry besides its item and index (`instance_input:`).
+public enum InstanceInputPart: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The task's context.
+    case context
+    /// The fan-out step's parents' results (what the group itself would receive as `parents`).
+    case parents
 }
 
 /// Which outcomes of a step's parents let it run (Airflow's trigger rules, a subset).

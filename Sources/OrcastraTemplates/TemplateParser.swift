@@ -9,7 +9,7 @@ public enum TemplateParser {
                                 "timeout", "concurrency"]
     static let concurrencyKeys = ["key", "limit"]
     static let stepKeys = ["name", "description", "depends_on", "handler", "command", "namespace", "retry", "timeout", "concurrency",
-                           "when", "trigger", "for_each", "max_parallel", "workflow"]
+                           "when", "trigger", "for_each", "max_parallel", "instance_input", "workflow"]
     static let defaultsKeys = ["retry", "timeout"]
     static let retryKeys = ["max_attempts", "backoff", "initial_delay", "max_delay", "jitter"]
     static let commandKeys = ["argv", "env", "working_directory"]

@@ -22,6 +22,7 @@ struct TemplateReader {
         var trigger: StepTrigger?
         var forEach: (text: String, node: Node)?
         var maxParallel: (value: Int, node: Node)?
+        var instanceInput: [InstanceInputPart] = []
         /// Where `workflow:`'s value is, for errors about what it refers to.
         var workflowNode: Node?
     }
@@ -124,7 +125,8 @@ struct TemplateReader {
                 when: raw.when?.text,
                 trigger: raw.trigger ?? .allSuccess,
                 forEach: raw.forEach?.text,
-                maxParallel: raw.maxParallel?.value
+                maxParallel: raw.maxParallel?.value,
+                instanceInput: raw.instanceInput
             ))
         }
 
@@ -368,6 +370,10 @@ struct TemplateReader {
                     step.maxParallel = (value, entry.value)
                 }
             }
+        }
+        if let entry = entries["instance_input"] {
+            readInstanceInput(entry, hasForEach: entries["for_each"] != nil, owner: owner,
+                              path: ParseSession.path(path, "instance_input"), into: &step)
         }
         if let entry = entries["trigger"] {
             let keyPath = ParseSession.path(path, "trigger")

@@ -16,8 +16,9 @@ struct ClaimedStep: Sendable {
     var attempt: Int
     var maxAttempts: Int
     var templateID: Int64
-    var contextText: String
-    var parentsText: String
+    /// nil for a fan-out instance whose step's `instance_input` does not list them.
+    var contextText: String?
+    var parentsText: String?
     /// The W3C trace context the task was submitted under (nil for tasks made before migration 0008).
     var taskTraceparent: String?
     /// This attempt's span and what it hands on; set when the step starts (AttemptTrace.start).
@@ -56,7 +57,7 @@ struct ClaimedStep: Sendable {
                 taskID: try row.decode("task_id"), name: try row.decode("step_name"),
                 attempt: try row.decode("attempt"), maxAttempts: try row.decode("max_attempts"),
                 templateID: try row.decode("template_id"),
-                contextText: try row.decode("context"), parentsText: try row.decode("parents"),
+                contextText: try row.decode("context", as: String?.self), parentsText: try row.decode("parents", as: String?.self),
                 taskTraceparent: (try? row.decode("traceparent", as: String?.self)) ?? nil,
                 queueWaitSeconds: (try? row.decode("queue_wait_seconds", as: Double?.self) ?? 0) ?? 0,
                 taskAgeSeconds: (try? row.decode("task_age_seconds", as: Double?.self) ?? 0) ?? 0,
@@ -79,11 +80,15 @@ struct ClaimedStep: Sendable {
     /// Parses the input; throws a permanent failure that says what is wrong with it.
     func input() throws -> StepInput {
         do {
-            let context = try JSONValue(parsing: contextText)
+            let context = try contextText.map { try JSONValue(parsing: $0) }
             let item = try itemText.map { try JSONValue(parsing: $0) }
-            // The parents' results sit one level deeper here than where they were checked.
-            guard case .object(let parents) = try JSONValue(parsing: parentsText, maximumDepth: JSONValue.maximumDepth + 1) else {
-                throw StepFailure.permanent("the step's input could not be read: its parents' results are not a JSON object")
+            var parents: [String: JSONValue]?
+            if let parentsText {
+                // The parents' results sit one level deeper here than where they were checked.
+                guard case .object(let object) = try JSONValue(parsing: parentsText, maximumDepth: JSONValue.maximumDepth + 1) else {
+                    throw StepFailure.permanent("the step's input could not be read: its parents' results are not a JSON object")
+                }
+                parents = object
             }
             return StepInput(context: context, parents: parents, item: item, index: itemIndex)
         } catch let error as StepFailure {
@@ -143,16 +148,23 @@ enum Storable {
 }
 
 /// What a step receives: the task's context, its parents' results, and for an instance of a
-/// fan-out its item and index.
+/// fan-out its item and index. An instance has the context and the parents only when its step's
+/// `instance_input` lists them (docs/templates.md, "Fan-out"); every other step has both.
 struct StepInput: Sendable {
-    var context: JSONValue
-    var parents: [String: JSONValue]
+    var context: JSONValue?
+    var parents: [String: JSONValue]?
     var item: JSONValue?
     var index: Int?
 
-    /// `{"context": …, "parents": …}`, plus `"item"` and `"index"` for an instance of a fan-out.
+    /// What a Swift handler's `Input` is decoded from: the context, or null when it was not passed.
+    var handlerInput: JSONValue { context ?? .null }
+
+    /// `{"context": …, "parents": …}` (each when present), plus `"item"` and `"index"` for an
+    /// instance of a fan-out: a command step's stdin.
     var document: JSONValue {
-        var object: [String: JSONValue] = ["context": context, "parents": .object(parents)]
+        var object: [String: JSONValue] = [:]
+        if let context { object["context"] = context }
+        if let parents { object["parents"] = .object(parents) }
         if let item, let index {
             object["item"] = item
             object["index"] = .number(JSONNumber(index))

@@ -51,8 +51,8 @@ public struct HandlerRegistry: Sendable {
     func handler(named name: String) -> Registered? { handlers[name] }
 
     /// The handlers every stock worker has: `orcastra.noop` returns `{}`; `orcastra.echo` returns
-    /// its input (`{"context": …, "parents": …}`, with `item` and `index` for an instance of a
-    /// fan-out); `orcastra.sleep` waits `sleep_ms` from the
+    /// its input (`{"context": …, "parents": …}`; for an instance of a fan-out `item` and `index`,
+    /// with the context and parents its step's `instance_input` passes); `orcastra.sleep` waits `sleep_ms` from the
     /// context (default 1000) and returns `{"slept_ms": …}` — handy for trying templates out.
     public static var builtIn: HandlerRegistry {
         var registry = HandlerRegistry()
@@ -71,11 +71,14 @@ struct NoopHandler: StepHandler {
 struct EchoHandler: StepHandler {
     static let name = "orcastra.echo"
     func run(_ input: JSONValue, context: StepContext) async throws -> JSONValue {
-        var echo: [String: JSONValue] = ["context": input, "parents": .object(context.parents)]
-        if let item = context.item, let index = context.index {
-            echo["item"] = item
-            echo["index"] = .number(JSONNumber(index))
+        guard let item = context.item, let index = context.index else {
+            return .object(["context": input, "parents": .object(context.parents)])
         }
+        // An instance echoes what it received: its item and index, and the context and parents
+        // only when its step's instance_input passed them.
+        var echo: [String: JSONValue] = ["item": item, "index": .number(JSONNumber(index))]
+        if context.receivedContext { echo["context"] = input }
+        if context.receivedParents { echo["parents"] = .object(context.parents) }
         return .object(echo)
     }
 }

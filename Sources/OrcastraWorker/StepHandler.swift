@@ -25,9 +25,11 @@ public struct StepContext: Sendable {
     /// 1 for the first attempt.
     public let attempt: Int
     public let maxAttempts: Int
-    /// The task's context as submitted.
+    /// The task's context as submitted. For an instance of a fan-out, null unless its step's
+    /// `instance_input` lists `context` (docs/templates.md, "Fan-out").
     public let taskContext: JSONValue
-    /// Results of the step's parents, by step name.
+    /// Results of the step's parents, by step name. For an instance of a fan-out, its fan-out
+    /// step's parents when `instance_input` lists `parents`, else empty.
     public let parents: [String: JSONValue]
     /// For an instance of a fan-out (`for_each`): its item; nil for other steps.
     public let item: JSONValue?
@@ -41,6 +43,9 @@ public struct StepContext: Sendable {
     /// else the one the task was submitted under; nil for tasks made before tracing existed. Pass
     /// it on to continue the trace (command steps get it as `TRACEPARENT`).
     public var traceparent: String? = nil
+    /// False for an instance of a fan-out that was not passed the context / the parents.
+    var receivedContext = true
+    var receivedParents = true
 
     /// A key that names this step of this task, the same in every attempt (and on every worker):
     /// `<task id>/<step name>`. Pass it to an external API that deduplicates requests (an

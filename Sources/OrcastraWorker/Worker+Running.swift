@@ -37,9 +37,11 @@ extension Worker {
             metrics.claimed(step)
             policy = definition.retry
             let input = try step.input()
-            let context = StepContext(taskID: step.taskID, stepID: step.id, stepName: step.name, attempt: step.attempt, maxAttempts: step.maxAttempts,
-                                      taskContext: input.context, parents: input.parents, item: input.item, index: input.index,
+            var context = StepContext(taskID: step.taskID, stepID: step.id, stepName: step.name, attempt: step.attempt, maxAttempts: step.maxAttempts,
+                                      taskContext: input.handlerInput, parents: input.parents ?? [:], item: input.item, index: input.index,
                                       logger: stepLogger, shutdown: shutdownFlag, traceparent: step.trace.traceparent)
+            context.receivedContext = input.context != nil
+            context.receivedParents = input.parents != nil
             step.trace.event("handler started")
             let timeout = Duration.milliseconds(definition.timeout.milliseconds)
             switch try await perform(definition, step: step, input: input, context: context, timeout: timeout) {
@@ -114,9 +116,9 @@ extension Worker {
             await handlerStarted(step.lease, timeout: timeout)
             switch handler {
             case .plain(let run):
-                return .value(try await run(input.context, context))
+                return .value(try await run(input.handlerInput, context))
             case .transactional(let run):
-                return .settledInTransaction(try await runInTransaction(run, name: name, step: step, input: input.context, context: context))
+                return .settledInTransaction(try await runInTransaction(run, name: name, step: step, input: input.handlerInput, context: context))
             }
         }
     }

@@ -148,5 +148,33 @@ extension EndToEndTests {
         #expect(rootError.contains("tasks nest at most 10"), "\(rootError)")
         try await ConditionTests.checkInvariants(cluster)
     }
+
+    /// The workflow step's `timeout` is its child's deadline: the orchestrator fails the child when
+    /// it passes (its running command cancelled), the step fails with it, and the step's
+    /// `trigger: all_done` child still runs.
+    @Test func aStepTimeoutFailsTheChildAndTheStepAndAnAllDoneChildRuns() async throws {
+        let parent = """
+            namespace: e2e
+            name: hurried
+            version: 1.0.0
+            steps:
+              - {name: sub, workflow: e2e/slow, timeout: 2s}
+              - {name: after, depends_on: [sub], trigger: all_done, command: ["true"]}
+            """
+        let cluster = try await Self.cluster([Self.slowChild, parent])
+        defer { Task { await cluster.shutdown() } }
+        let task = try await cluster.submit("e2e/hurried")
+        #expect(try await cluster.settled(task, within: .seconds(60)) == "error", "\(cluster.logs)")
+        let child = try await Self.child(of: task, cluster)
+        #expect(try await cluster.taskState(child) == "error")
+        let childError: String = try await cluster.pool.query("SELECT error FROM orcastra.tasks WHERE id = \(child)").first!.decode("error")
+        #expect(childError.hasPrefix("timed out after 2s"), "\(childError)")
+        let sub = try await cluster.stepRow(task, step: "sub")
+        let error: String = try sub.decode("last_error")
+        #expect(error.hasPrefix("sub-workflow task \(child.uuidString.lowercased()) (e2e/slow) failed: timed out after 2s"), "\(error)")
+        #expect(try await cluster.steps(task) == ["sub": "error", "after": "complete"])
+        #expect(try await cluster.steps(child)["wait"] == "cancelled")
+        try await ConditionTests.checkInvariants(cluster)
+    }
 }
 }

@@ -65,6 +65,8 @@ import Testing
                 """)
             // A fan-out said to have 2 instances that has none (and a for_each that yields no list).
             _ = try await connection.execute("UPDATE orcastra.steps SET for_each = '$.context.items', instances = 2 WHERE task_id = \(stalled) AND name = 'second'")
+            // A fan-out in error although none of its instances failed (it has none).
+            _ = try await connection.execute("UPDATE orcastra.steps SET for_each = '$.context.items', instances = 1, state = 'error' WHERE task_id = \(damaged) AND name = 'first'")
             // A step skipped with no reason: no when, the default trigger, no skipped parent (and,
             // with the triggers off, left in the queue).
             _ = try await connection.execute("UPDATE orcastra.steps SET state = 'skipped' WHERE task_id = \(stalled) AND name = 'first'")
@@ -101,6 +103,7 @@ import Testing
             #expect(violations.contains { $0.invariant == "skipped-vs-triggers" && $0.taskID == stalled && $0.stepName == "first" })
             #expect(violations.contains { $0.invariant == "workflow-step-follows-child" && $0.taskID == waiter && $0.stepName == "second" })
             #expect(violations.contains { $0.invariant == "fan-out-instances" && $0.taskID == stalled && $0.stepName == "second" })
+            #expect(violations.contains { $0.invariant == "fan-out-failure" && $0.taskID == damaged && $0.stepName == "first" && $0.message.contains("0 failed") })
             // Skipped behind the triggers' back while enqueued: its queue row stayed.
             #expect(violations.contains { $0.invariant == "live-step-tables" && $0.taskID == stalled && $0.stepName == "first" && $0.message.contains("step_queue") })
             // A grace period keeps a task changed within it out of the report. (Not the default 5 s:

@@ -78,4 +78,24 @@ import Testing
         // CI shares its cores with every other suite (6.9 s was seen there against 0.8 s alone).
         print("fan-out of 10,000 instances: the completing report took \(elapsed)")
     }
+
+    /// An instance's claim carries its item and index; the task's context and its fan-out step's
+    /// parents only when `instance_input` lists them (no copy of the list per instance otherwise).
+    @Test(arguments: [("", false, false), ("instance_input: [context], ", true, false),
+                      ("instance_input: [parents, context], ", true, true)])
+    func anInstanceGetsTheContextAndParentsOnlyWhenAsked(option: String, context: Bool, parents: Bool) async throws {
+        let fixture = try await StoreFixture()
+        try await fixture.register(Self.template.replacingOccurrences(of: "for_each:", with: "\(option)for_each:"))
+        let (task, _) = try await Self.split(fixture, result: #"{"orders": ["x", "y"]}"#)
+        let rows = try await fixture.pool.query("SELECT step_name, context, parents, item, item_index FROM orcastra.claim_steps('fan', 'w', 10, 30000) ORDER BY item_index")
+        #expect(rows.count == 2)
+        for (index, row) in rows.enumerated() {
+            #expect(try row.decode("step_name", as: String.self) == "charge[\(index)]")
+            #expect(try row.decode("item", as: String?.self) == (index == 0 ? #""x""# : #""y""#))
+            #expect(try row.decode("item_index", as: Int?.self) == index)
+            #expect(try row.decode("context", as: String?.self) == (context ? "{}" : nil))
+            #expect(try row.decode("parents", as: String?.self) == (parents ? #"{"split": {"orders": ["x", "y"]}}"# : nil))
+        }
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE task_id = \(task)") == 4)
+    }
 }

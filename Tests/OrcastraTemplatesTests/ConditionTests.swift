@@ -155,4 +155,34 @@ import Testing
         #expect(issues.contains { $0.path == "steps[3].max_parallel" && $0.message.contains("step 'c' has max_parallel but no for_each") }, "\(issues)")
         #expect(issues.contains { $0.path == "steps[4].max_parallel" && $0.message.contains("max_parallel must be at least 1") }, "\(issues)")
     }
+    /// `instance_input:` kept in the stored definition (claim_steps reads it there), in its
+    /// canonical order; absent when empty, so older definitions and their hashes stay as they were.
+    @Test func keepsInstanceInput() throws {
+        let template = try Fixtures.template(ConditionTests.template(steps: """
+              - {name: split, handler: shop.split}
+              - {name: charge, depends_on: [split], for_each: "$.parents.split.orders", instance_input: [parents, context], handler: shop.charge}
+              - {name: plain, depends_on: [split], for_each: "$.parents.split.orders", handler: shop.charge}
+            """))
+        #expect(template.steps[1].instanceInput == [.context, .parents])
+        let json = String(decoding: try JSONEncoder().encode(template.steps[1]), as: UTF8.self)
+        #expect(json.contains(#""instance_input":["context","parents"]"#), "\(json)")
+        #expect(try JSONDecoder().decode(StepDefinition.self, from: Data(json.utf8)) == template.steps[1])
+        let plain = String(decoding: try JSONEncoder().encode(template.steps[2]), as: UTF8.self)
+        #expect(!plain.contains("instance_input"), "\(plain)")
+    }
+
+    @Test func everyInstanceInputErrorIsLocated() {
+        let issues = ConditionTests.issues(ConditionTests.template(steps: """
+              - {name: split, handler: shop.split}
+              - {name: a, depends_on: [split], instance_input: [context], handler: shop.a}
+              - {name: b, depends_on: [split], for_each: "$.parents.split.orders", instance_input: [contxt], handler: shop.b}
+              - {name: c, depends_on: [split], for_each: "$.parents.split.orders", instance_input: [parents, parents], handler: shop.c}
+              - {name: d, depends_on: [split], for_each: "$.parents.split.orders", instance_input: context, handler: shop.d}
+            """))
+        #expect(issues.count == 4, "\(issues)")
+        #expect(issues.contains { $0.path == "steps[1].instance_input" && $0.line == 6 && $0.message.contains("step 'a' has instance_input but no for_each") }, "\(issues)")
+        #expect(issues.contains { $0.path == "steps[2].instance_input[0]" && $0.line == 7 && $0.message.contains("unknown instance_input entry 'contxt'; did you mean 'context'?") }, "\(issues)")
+        #expect(issues.contains { $0.path == "steps[3].instance_input[1]" && $0.message.contains("instance_input lists 'parents' twice") }, "\(issues)")
+        #expect(issues.contains { $0.path == "steps[4].instance_input" && $0.message.contains("instance_input must be a list") }, "\(issues)")
+    }
 }

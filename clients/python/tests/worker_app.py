@@ -48,7 +48,7 @@ async def info(step: Step) -> Any:
 
 @worker.handler("t.item")
 async def item(step: Step) -> Any:
-    return {"name": step.name, "item": step.item, "index": step.index}
+    return {"name": step.name, "item": step.item, "index": step.index, "context": step.context, "parents": step.parents}
 
 
 @worker.handler("t.none")

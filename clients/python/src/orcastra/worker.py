@@ -61,9 +61,12 @@ class Step:
         self.handler = handler
         self.attempt = attempt
         self.max_attempts = max_attempts
-        #: The task's context: the JSON it was submitted with.
+        #: The task's context: the JSON it was submitted with. For an instance of a fan-out, None
+        #: unless its step's ``instance_input`` lists ``context`` (docs/templates.md "Fan-out").
         self.context = context
-        #: Each parent step's name → its result (None when it has none). {} for a root step.
+        #: Each parent step's name → its result (None when it has none). {} for a root step. For an
+        #: instance of a fan-out, its fan-out step's parents when ``instance_input`` lists
+        #: ``parents``, else {}.
         self.parents = parents
         #: How long this attempt may run (the template's `timeout`), in seconds.
         self.timeout = timeout
