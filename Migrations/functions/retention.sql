@@ -64,6 +64,9 @@ $$;
 -- steps, edges, items and results; at least one task, however large). Their transitions are not
 -- counted: they are not deleted row by row but dropped with their week's partition.
 -- A task whose row or any of whose steps another transaction holds is skipped (taken next time).
+-- Set-based throughout (issue 20: 50,000 tasks/s): one scan locks the steps, one counts them (a
+-- skipped step shows as a task with fewer locked than it has), one locks the tasks, one counts
+-- each task's rows in the three owned tables; no join of the candidates against themselves.
 CREATE OR REPLACE FUNCTION orcastra.lock_tasks_for_pruning(p_tasks uuid[], p_finished_at timestamptz[], p_max_rows integer)
 RETURNS TABLE (task_id uuid, owned_rows bigint)
 LANGUAGE plpgsql
@@ -71,44 +74,80 @@ SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privil
 SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
-    v_whole uuid[];
+    v_step_ids bigint[];
+    v_step_tasks uuid[];
+    v_bad uuid[];
+    v_all bigint;
     v_locked uuid[];
+    v_lo bigint;
+    v_hi bigint;
+    v_count_tasks uuid[];
+    v_counts bigint[];
 BEGIN
     IF cardinality(p_tasks) = 0 THEN RETURN; END IF;
-    -- Tasks all of whose steps are now ours, none of them live.
-    WITH locked AS (
-        SELECT s.id, s.task_id, s.state FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks)
-        ORDER BY s.id FOR UPDATE SKIP LOCKED
-    ), per_task AS (
-        SELECT l.task_id, count(*) AS n, bool_or(l.state IN ('enqueued', 'in_progress')) AS live
-        FROM locked l GROUP BY l.task_id
-    )
-    SELECT coalesce(array_agg(p.task_id), '{}') INTO v_whole FROM per_task p
-    WHERE NOT p.live AND p.n = (SELECT count(*) FROM orcastra.steps s WHERE s.task_id = p.task_id);
+    -- Their steps, in ascending id (the house lock order), skipping those another transaction
+    -- holds; a task with a live step is not taken (a step of a cancelled task runs until its
+    -- worker reports).
+    SELECT coalesce(array_agg(l.id ORDER BY l.id), '{}'), coalesce(array_agg(l.task_id ORDER BY l.id), '{}'),
+           coalesce(array_agg(DISTINCT l.task_id) FILTER (WHERE l.state IN ('enqueued', 'in_progress')), '{}')
+    INTO v_step_ids, v_step_tasks, v_bad
+    FROM (SELECT s.id, s.task_id, s.state FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks)
+          ORDER BY s.id FOR UPDATE SKIP LOCKED) l;
+    -- A step skipped: only then find whose (counted per task without a join: tasks whose steps
+    -- number other than their locked ones).
+    SELECT count(*) INTO v_all FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks);
+    IF v_all <> cardinality(v_step_ids) THEN
+        v_bad := v_bad || ARRAY(
+            SELECT x.task_id FROM (SELECT s.task_id, 1 AS n FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks)
+                                   UNION ALL SELECT u.task_id, -1 FROM unnest(v_step_tasks) AS u(task_id)) x
+            GROUP BY x.task_id HAVING sum(x.n) <> 0);
+    END IF;
+    -- The tasks, still finished as chosen, in ascending id.
     SELECT coalesce(array_agg(t.id), '{}') INTO v_locked FROM (
-        SELECT t.id FROM orcastra.tasks t
-        JOIN unnest(p_tasks, p_finished_at) AS c(id, finished_at) ON c.id = t.id
-        WHERE t.id = ANY (v_whole)
+        SELECT t.id FROM unnest(p_tasks, p_finished_at) AS c(id, finished_at)
+        JOIN orcastra.tasks t ON t.id = c.id
+        WHERE NOT (c.id = ANY (v_bad))
           AND t.state IN ('complete', 'error', 'cancelled', 'resolved_manually')
           AND t.finished_at IS NOT DISTINCT FROM c.finished_at
         ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
     ) t;
+    -- Rows each owns (the task, its steps, their results, items and edges from them), oldest
+    -- first, cut at p_max_rows. Steps of tasks not taken are counted too (they are few) and
+    -- dropped by the join. A task's steps have neighbouring ids (create_task inserts them
+    -- together), so the batch's steps mostly fill the range of their ids: then the owned tables are
+    -- read by one range scan each, hashed against the steps (an index descent per step costs
+    -- more); otherwise (steps scattered: the range over four times their number) by descents.
+    v_lo := v_step_ids[1];
+    v_hi := v_step_ids[cardinality(v_step_ids)];
+    PERFORM set_config('enable_hashjoin', 'on', true);
+    IF v_hi - v_lo + 1 <= 4 * cardinality(v_step_ids) THEN
+        SELECT coalesce(array_agg(o.task_id), '{}'), coalesce(array_agg(o.n), '{}') INTO v_count_tasks, v_counts FROM (
+            SELECT st.task_id, count(*) AS n FROM (
+                SELECT r.step_id AS id FROM orcastra.step_results r WHERE r.step_id BETWEEN v_lo AND v_hi
+                UNION ALL SELECT i.step_id FROM orcastra.step_items i WHERE i.step_id BETWEEN v_lo AND v_hi
+                UNION ALL SELECT e.parent_id FROM orcastra.step_edges e WHERE e.parent_id BETWEEN v_lo AND v_hi
+            ) x JOIN unnest(v_step_ids, v_step_tasks) AS st(id, task_id) ON st.id = x.id
+            GROUP BY st.task_id) o;
+    ELSE
+        SELECT coalesce(array_agg(o.task_id), '{}'), coalesce(array_agg(o.n), '{}') INTO v_count_tasks, v_counts FROM (
+            SELECT st.task_id, count(*) AS n FROM (
+                SELECT r.step_id AS id FROM orcastra.step_results r WHERE r.step_id = ANY (v_step_ids)
+                UNION ALL SELECT i.step_id FROM orcastra.step_items i WHERE i.step_id = ANY (v_step_ids)
+                UNION ALL SELECT e.parent_id FROM orcastra.step_edges e WHERE e.parent_id = ANY (v_step_ids)
+            ) x JOIN unnest(v_step_ids, v_step_tasks) AS st(id, task_id) ON st.id = x.id
+            GROUP BY st.task_id) o;
+    END IF;
     RETURN QUERY
-    WITH counts AS (
-        SELECT t.id AS task_id, 1::bigint AS n FROM unnest(v_locked) AS t(id)
-        UNION ALL
-        SELECT s.task_id, count(*) + count(r.step_id) + count(i.step_id) FROM orcastra.steps s
-        LEFT JOIN orcastra.step_results r ON r.step_id = s.id LEFT JOIN orcastra.step_items i ON i.step_id = s.id
-        WHERE s.task_id = ANY (v_locked) GROUP BY s.task_id
-        UNION ALL
-        SELECT s.task_id, count(*) FROM orcastra.steps s JOIN orcastra.step_edges e ON e.parent_id = s.id
-        WHERE s.task_id = ANY (v_locked) GROUP BY s.task_id
-    ), owned AS (
-        SELECT c.task_id AS id, sum(c.n)::bigint AS n FROM counts c GROUP BY c.task_id
+    WITH owned AS (
+        SELECT x.task_id, sum(x.n)::bigint AS n FROM (
+            SELECT u.task_id, 1::bigint AS n, false AS taken FROM unnest(v_step_tasks) AS u(task_id)
+            UNION ALL SELECT c.task_id, c.n, false FROM unnest(v_count_tasks, v_counts) AS c(task_id, n)
+            UNION ALL SELECT l.id, 1, true FROM unnest(v_locked) AS l(id)
+        ) x GROUP BY x.task_id HAVING bool_or(x.taken)
     ), running AS (
-        SELECT o.id, o.n, sum(o.n) OVER (ORDER BY t.finished_at, o.id) AS total,
-               row_number() OVER (ORDER BY t.finished_at, o.id) AS position
-        FROM owned o JOIN orcastra.tasks t ON t.id = o.id
+        SELECT c.id, o.n, sum(o.n) OVER (ORDER BY c.position) AS total, row_number() OVER (ORDER BY c.position) AS position
+        FROM unnest(p_tasks) WITH ORDINALITY AS c(id, position)
+        JOIN owned o ON o.task_id = c.id
     )
     SELECT r.id, r.n FROM running r WHERE r.total <= p_max_rows OR r.position = 1
     ORDER BY r.total;
@@ -143,9 +182,11 @@ AS $$
 $$;
 
 -- Deletes the tasks (locked by lock_tasks_for_pruning in this transaction) and everything they
--- own, children first; not their transitions, which stay, owned by nobody and read by nobody,
--- until maintain_history_partitions drops their week whole (no vacuum). Returns the rows deleted and the bytes of row data they held (what vacuum
--- makes reusable; their index entries besides).
+-- own, children first, one statement per table; not their transitions, which stay, owned by
+-- nobody and read by nobody, until maintain_history_partitions drops their week whole (no
+-- vacuum). Returns the rows deleted and the bytes of row data they held (what vacuum makes
+-- reusable; their index entries besides). The statement-level cascades of task_references.sql
+-- and step_references.sql are told (orcastra.deleting_owned) that the children are gone already.
 CREATE OR REPLACE FUNCTION orcastra.delete_tasks(p_tasks uuid[], OUT deleted_rows bigint, OUT deleted_bytes bigint)
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
@@ -153,6 +194,8 @@ SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off 
 AS $$
 DECLARE
     v_steps bigint[];
+    v_lo bigint;
+    v_hi bigint;
     v_n bigint;
     v_b bigint;
 BEGIN
@@ -160,22 +203,50 @@ BEGIN
     deleted_bytes := 0;
     IF cardinality(p_tasks) = 0 THEN RETURN; END IF;
     SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}') INTO v_steps FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks);
-    WITH d AS (DELETE FROM orcastra.step_results x WHERE x.step_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
-    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
-    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
-    WITH d AS (DELETE FROM orcastra.step_edges x WHERE x.parent_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
-    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
-    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
-    -- A fan-out instance's item (migration 0011).
-    WITH d AS (DELETE FROM orcastra.step_items x WHERE x.step_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
-    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
-    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
-    WITH d AS (DELETE FROM orcastra.steps x WHERE x.task_id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)
-    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
-    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+    PERFORM set_config('orcastra.deleting_owned', 'on', true);
+    -- Steps with neighbouring ids (lock_tasks_for_pruning says why): one range scan per table,
+    -- hashed against the steps; otherwise an index descent per step.
+    v_lo := v_steps[1];
+    v_hi := v_steps[cardinality(v_steps)];
+    IF v_hi - v_lo + 1 <= 4 * cardinality(v_steps) THEN
+        PERFORM set_config('enable_hashjoin', 'on', true);
+        WITH d AS (DELETE FROM orcastra.step_results x USING unnest(v_steps) AS u(id)
+                   WHERE x.step_id BETWEEN v_lo AND v_hi AND x.step_id = u.id RETURNING pg_column_size(x.*) AS b)
+        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+        -- Every edge of a task joins two of its steps: by parent finds them all.
+        WITH d AS (DELETE FROM orcastra.step_edges x USING unnest(v_steps) AS u(id)
+                   WHERE x.parent_id BETWEEN v_lo AND v_hi AND x.parent_id = u.id RETURNING pg_column_size(x.*) AS b)
+        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+        -- A fan-out instance's item (migration 0011).
+        WITH d AS (DELETE FROM orcastra.step_items x USING unnest(v_steps) AS u(id)
+                   WHERE x.step_id BETWEEN v_lo AND v_hi AND x.step_id = u.id RETURNING pg_column_size(x.*) AS b)
+        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+        WITH d AS (DELETE FROM orcastra.steps x USING unnest(v_steps) AS u(id)
+                   WHERE x.id BETWEEN v_lo AND v_hi AND x.id = u.id RETURNING pg_column_size(x.*) AS b)
+        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+        PERFORM set_config('enable_hashjoin', 'off', true);
+    ELSE
+        WITH d AS (DELETE FROM orcastra.step_results x WHERE x.step_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
+        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+        WITH d AS (DELETE FROM orcastra.step_edges x WHERE x.parent_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
+        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+        WITH d AS (DELETE FROM orcastra.step_items x WHERE x.step_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
+        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+        WITH d AS (DELETE FROM orcastra.steps x WHERE x.id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
+        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+    END IF;
     WITH d AS (DELETE FROM orcastra.tasks x WHERE x.id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)
     SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
     deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+    PERFORM set_config('orcastra.deleting_owned', '', true);
 END
 $$;
 

@@ -44,6 +44,8 @@ public struct OrchestratorOptions: ParsableArguments {
         configuration.retentionDefaults = retention.defaults
         configuration.pruneInterval = retention.interval
         configuration.pruneBatchRows = retention.batchRows
+        configuration.historyWeeksAhead = self.retention.historyWeeksAhead
+        configuration.historyPartitionInterval = self.retention.historyMaintenanceInterval.duration
         configuration.listenConninfo = try listen.listenConninfo()
         configuration.pollInterval = pollInterval.duration
         configuration.batchLimit = batchLimit

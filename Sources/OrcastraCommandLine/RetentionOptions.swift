@@ -65,6 +65,22 @@ public struct RetentionOptions: ParsableArguments {
             })
     public var pruneBatchRows: Int?
 
+    @Option(help: ArgumentHelp("How many weeks of history partitions to keep created ahead of this one, 0 to 520. (default: 4, or ORCASTRA_HISTORY_WEEKS_AHEAD)", valueName: "weeks"),
+            transform: { text in
+                guard let weeks = Int(text) else { throw DurationArgumentError(reason: "'\(text)' is not a whole number of weeks; write e.g. 4") }
+                guard (0...520).contains(weeks) else { throw DurationArgumentError(reason: "must be between 0 and 520 weeks, got \(weeks)") }
+                return weeks
+            })
+    public var historyWeeksAhead: Int = 4
+
+    @Option(help: ArgumentHelp("How often to create history partitions ahead and drop the weeks no task is left of, at least 1s. (default: 10m, or ORCASTRA_HISTORY_MAINTENANCE_INTERVAL)", valueName: "duration"),
+            transform: { text in
+                let duration = try DurationArgument.parse(text)
+                guard duration.duration >= .seconds(1) else { throw DurationArgumentError(reason: "must be at least 1s, got \(text)") }
+                return duration
+            })
+    public var historyMaintenanceInterval = DurationArgument("10m")
+
     /// The effective settings, each from its flag, else its variable, else the default; a bad
     /// variable is named with how to fix it.
     public func resolved(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> (defaults: RetentionPolicy, interval: Duration?, batchRows: Int) {

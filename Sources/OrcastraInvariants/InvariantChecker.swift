@@ -627,5 +627,25 @@ public struct InvariantChecker: Sendable {
                 FROM judged j WHERE j.message IS NOT NULL
                 ORDER BY j.id LIMIT :limit
                 """),
+        Invariant(
+            name: "owned-rows-have-owners",
+            rule: "Every step's task exists, and every result, fan-out item and edge refers to steps that exist (statement-level triggers keep these references since migration 0019, not foreign keys).",
+            sql: """
+                SELECT s.task_id, s.id AS step_id, s.name AS step_name,
+                       format('Its task %s does not exist: the step was left behind when the task was deleted.', s.task_id) AS message
+                FROM orcastra.steps s WHERE NOT EXISTS (SELECT 1 FROM orcastra.tasks t WHERE t.id = s.task_id)
+                UNION ALL
+                SELECT NULL::uuid, r.step_id, NULL::text, format('A result is stored for step %s, which does not exist.', r.step_id)
+                FROM orcastra.step_results r WHERE NOT EXISTS (SELECT 1 FROM orcastra.steps s WHERE s.id = r.step_id)
+                UNION ALL
+                SELECT NULL::uuid, i.step_id, NULL::text, format('A fan-out item is stored for step %s, which does not exist.', i.step_id)
+                FROM orcastra.step_items i WHERE NOT EXISTS (SELECT 1 FROM orcastra.steps s WHERE s.id = i.step_id)
+                UNION ALL
+                SELECT NULL::uuid, e.child_id, NULL::text, format('The edge %s → %s refers to a step that does not exist.', e.parent_id, e.child_id)
+                FROM orcastra.step_edges e
+                WHERE NOT EXISTS (SELECT 1 FROM orcastra.steps s WHERE s.id = e.parent_id)
+                   OR NOT EXISTS (SELECT 1 FROM orcastra.steps s WHERE s.id = e.child_id)
+                ORDER BY 2 LIMIT :limit
+                """),
     ]
 }

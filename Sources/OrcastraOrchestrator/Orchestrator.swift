@@ -102,7 +102,8 @@ public actor Orchestrator: Service {
         }
         let pruning = configuration.pruneInterval.map { interval in
             let pruner = TaskPruner(conninfo: configuration.conninfo, defaults: configuration.retentionDefaults, interval: interval,
-                                    batchRows: configuration.pruneBatchRows, pause: configuration.prunePause, logger: logger)
+                                    batchRows: configuration.pruneBatchRows, pause: configuration.prunePause,
+                                    historyWeeksAhead: configuration.historyWeeksAhead, logger: logger)
             return Task { await pruner.run() }
         }
         let partitioner = HistoryPartitioner(conninfo: configuration.conninfo, interval: configuration.historyPartitionInterval,

@@ -18,6 +18,9 @@ struct TaskPruner: Sendable {
     let interval: Duration
     let batchRows: Int
     let pause: Duration
+    /// Weekly history partitions kept made ahead (``OrchestratorConfiguration/historyWeeksAhead``),
+    /// for the maintenance run after a round that deleted something.
+    var historyWeeksAhead = 4
     let logger: Logger
 
     /// What one round deleted.
@@ -39,7 +42,7 @@ struct TaskPruner: Sendable {
             logger.info("deleted finished tasks whose retention ran out", metadata: [
                 "tasks": "\(round.tasks)", "rows": "\(round.rows)", "batches": "\(round.batches)"])
             // Their history goes with its week once no task of the week is left.
-            let history = try await HistoryPartitioner.maintain(on: connection)
+            let history = try await HistoryPartitioner.maintain(on: connection, weeksAhead: historyWeeksAhead)
             if history.dropped > 0 {
                 logger.info("dropped history partitions no task is left in", metadata: [
                     "partitions": "\(history.dropped)", "bytes": "\(history.droppedBytes)"])

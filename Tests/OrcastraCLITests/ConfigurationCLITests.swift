@@ -75,6 +75,25 @@ import Testing
         #expect((shown.json["file"] as? [String: Any])?["foundBy"] as? String == "--config")
     }
 
+    /// The history partitions' settings (docs/retention.md, "Partitions ahead") are orchestrator
+    /// settings like any other: file, environment, default, each shown with its source.
+    @Test func historyPartitionSettingsAreShownWithTheirSources() async throws {
+        let file = try writeFile("""
+            orchestrator:
+              history-weeks-ahead: 8
+            """)
+        let shown = try await show(["--config", file], environment: ["ORCASTRA_HISTORY_MAINTENANCE_INTERVAL": "30m"])
+        let orchestrator = try #require(shown.settings["orchestrator"], "\(shown.output)")
+        #expect(orchestrator["history-weeks-ahead"]?.value == "8")
+        #expect(orchestrator["history-weeks-ahead"]?.source == "file:\(file):2")
+        #expect(orchestrator["history-maintenance-interval"]?.value == "30m")
+        #expect(orchestrator["history-maintenance-interval"]?.source == "env:ORCASTRA_HISTORY_MAINTENANCE_INTERVAL")
+        let defaults = try await show(["--config", try writeFile("orchestrator:\n  batch-limit: 300\n")])
+        #expect(defaults.settings["orchestrator"]?["history-weeks-ahead"]?.value == "4")
+        #expect(defaults.settings["orchestrator"]?["history-weeks-ahead"]?.source == "default")
+        #expect(defaults.settings["orchestrator"]?["history-maintenance-interval"]?.value == "10m")
+    }
+
     @Test func theWorkerRunsWithTheFilesAndTheEnvironmentsSettings() async throws {
         let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }

@@ -181,6 +181,9 @@ import Testing
         ([], ["ORCASTRA_PRUNE_INTERVAL": "soon"], "ORCASTRA_PRUNE_INTERVAL: The value 'soon' is invalid for '--prune-interval <duration>'"),
         (["--prune-batch-rows", "20000"], [:], "The value '20000' is invalid for '--prune-batch-rows <rows>': must be between 1 and 10000 (rows per transaction), got 20000"),
         ([], ["ORCASTRA_PRUNE_BATCH_ROWS": "many"], "ORCASTRA_PRUNE_BATCH_ROWS: The value 'many' is invalid for '--prune-batch-rows <rows>': 'many' is not a whole number"),
+        (["--history-weeks-ahead", "600"], [:], "The value '600' is invalid for '--history-weeks-ahead <weeks>': must be between 0 and 520 weeks, got 600"),
+        ([], ["ORCASTRA_HISTORY_WEEKS_AHEAD": "four"], "ORCASTRA_HISTORY_WEEKS_AHEAD: The value 'four' is invalid for '--history-weeks-ahead <weeks>': 'four' is not a whole number of weeks"),
+        (["--history-maintenance-interval", "500ms"], [:], "The value '500ms' is invalid for '--history-maintenance-interval <duration>': must be at least 1s, got 500ms"),
     ])
     func badRetentionSettingsOfTheOrchestratorAreNamed(arguments: [String], environment: [String: String], message: String) async throws {
         let run = try await CommandLineTool("orcastra-orchestrator").run(

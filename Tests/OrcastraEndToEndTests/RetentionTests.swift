@@ -150,6 +150,17 @@ extension EndToEndTests {
         #expect(cluster.logs.contains("history partitions maintained"), "\(cluster.logs)")
     }
 
+    /// `--history-weeks-ahead` (or ORCASTRA_HISTORY_WEEKS_AHEAD, or the file) sets how many.
+    @Test func historyWeeksAheadIsTheOrchestratorsSetting() async throws {
+        let cluster = try await ProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        let ahead: SQL = "SELECT count(*) FROM orcastra.history_partitions WHERE week > orcastra.history_week(now())"
+        try cluster.orchestrator(["--poll-interval", "200ms", "--prune-interval", "off", "--history-weeks-ahead", "6"])
+        // Two tables, six weeks each.
+        let made = await waitUntil(within: .seconds(30)) { try await cluster.count(ahead) == 12 }
+        #expect(made, "\(cluster.logs)")
+    }
+
     @Test func twoOrchestratorsShareABacklogWithoutErrors() async throws {
         let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }

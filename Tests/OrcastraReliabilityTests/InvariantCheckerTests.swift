@@ -70,6 +70,8 @@ import Testing
             // A step skipped with no reason: no when, the default trigger, no skipped parent (and,
             // with the triggers off, left in the queue).
             _ = try await connection.execute("UPDATE orcastra.steps SET state = 'skipped' WHERE task_id = \(stalled) AND name = 'first'")
+            // A result whose step does not exist (the reference trigger off).
+            _ = try await connection.execute("INSERT INTO orcastra.step_results (step_id, result) VALUES (-7, '{}')")
             try await connection.executeSimple("SET session_replication_role = origin")
             // A second task of key a started (in the log) while the first held the only slot.
             _ = try await connection.execute("""
@@ -104,6 +106,7 @@ import Testing
             #expect(violations.contains { $0.invariant == "workflow-step-follows-child" && $0.taskID == waiter && $0.stepName == "second" })
             #expect(violations.contains { $0.invariant == "fan-out-instances" && $0.taskID == stalled && $0.stepName == "second" })
             #expect(violations.contains { $0.invariant == "fan-out-failure" && $0.taskID == damaged && $0.stepName == "first" && $0.message.contains("0 failed") })
+            #expect(violations.contains { $0.invariant == "owned-rows-have-owners" && $0.stepID == -7 && $0.message.contains("does not exist") })
             // Skipped behind the triggers' back while enqueued: its queue row stayed.
             #expect(violations.contains { $0.invariant == "live-step-tables" && $0.taskID == stalled && $0.stepName == "first" && $0.message.contains("step_queue") })
             // A grace period keeps a task changed within it out of the report. (Not the default 5 s:
