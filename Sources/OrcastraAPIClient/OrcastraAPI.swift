@@ -3,6 +3,7 @@ import HTTPTypes
 import OpenAPIRuntime
 import OrcastraAPITypes
 import OrcastraClient
+import OrcastraSchedules
 import OrcastraStateMachines
 import OrcastraStore
 import OrcastraTemplates
@@ -190,6 +191,20 @@ public struct OrcastraAPI: Sendable {
     /// the same refusals as over SQL (`ScheduleError.ambiguous`, `.notFound` with close names).
     public func schedule(_ name: ScheduleName) async throws -> ScheduleInfo {
         try name.pick(from: try await schedules())
+    }
+
+    /// A new schedule (`POST /v1/schedules`), checked by the server as over SQL.
+    public func createSchedule(_ definition: ScheduleDefinition) async throws -> ScheduleInfo {
+        let body = Components.Schemas.ScheduleRequest(
+            name: definition.name, template: definition.template, cron: definition.cron.source,
+            timezone: definition.timeZone.identifier, startAt: definition.startAt, endAt: definition.endAt,
+            context: definition.context, priority: Int32(clamping: definition.priority),
+            catchUp: .init(rawValue: definition.catchUp.rawValue), overlap: .init(rawValue: definition.overlap.rawValue),
+            paused: definition.paused)
+        switch try await call({ try await client.createSchedule(body: .json(body)) }) {
+        case .created(let response): return try Self.schedule(try response.body.json)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
     }
 
     public func pauseSchedule(_ name: ScheduleName) async throws -> ScheduleInfo {
