@@ -19,17 +19,20 @@ import Testing
     /// Sends every body at once; returns (status, body) in the order given.
     static func submitAll(_ api: APIFixture, token: String,
                           _ requests: [(json: String, key: String?)]) async throws -> [(Int, [String: Any])] {
-        try await withThrowingTaskGroup(of: (Int, Int, [String: Any]).self) { group in
+        let raw = try await withThrowingTaskGroup(of: (Int, Int, Data).self) { group in
             for (index, request) in requests.enumerated() {
                 group.addTask {
-                    let (status, _, body) = try await api.object("POST", "/v1/tasks", token: token, json: request.json,
-                                                                 headers: request.key.map { ["Idempotency-Key": $0] } ?? [:])
+                    let (status, _, body) = try await api.request("POST", "/v1/tasks", token: token, json: request.json,
+                                                                  headers: request.key.map { ["Idempotency-Key": $0] } ?? [:])
                     return (index, status, body)
                 }
             }
-            var answers = [(Int, [String: Any])](repeating: (0, [:]), count: requests.count)
+            var answers = [(Int, Data)](repeating: (0, Data()), count: requests.count)
             for try await (index, status, body) in group { answers[index] = (status, body) }
             return answers
+        }
+        return raw.map { status, data in
+            (status, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? ["raw": String(decoding: data, as: UTF8.self)])
         }
     }
 
