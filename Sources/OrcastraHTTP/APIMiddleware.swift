@@ -195,6 +195,7 @@ struct APIRoute: Sendable {
         APIRoute(method: .get, pattern: ["v1", "schedules"], scope: .tasksRead),
         APIRoute(method: .post, pattern: ["v1", "schedules"], scope: .templatesWrite, takesJSON: true),
         APIRoute(method: .get, pattern: ["v1", "schedules", "*", "*"], scope: .tasksRead),
+        APIRoute(method: .put, pattern: ["v1", "schedules", "*", "*"], scope: .templatesWrite, takesJSON: true),
         APIRoute(method: .delete, pattern: ["v1", "schedules", "*", "*"], scope: .templatesWrite),
         APIRoute(method: .post, pattern: ["v1", "schedules", "*", "*", "pause"], scope: .templatesWrite),
         APIRoute(method: .post, pattern: ["v1", "schedules", "*", "*", "resume"], scope: .templatesWrite),

@@ -147,6 +147,55 @@ struct CLIOverHTTPOperatorTests {
                         status: 65, "a context failing the input schema")
     }
 
+    @Test func scheduleApplyBothWays() async throws {
+        let fixture = try await APIFixture()
+        defer { Task { await fixture.shutdown() } }
+        let token = try await fixture.admin()
+        try await fixture.registerOrder()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("api-apply-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        func write(_ text: String) throws { try text.write(toFile: "\(folder)/shop.yaml", atomically: true, encoding: .utf8) }
+        try write("""
+            schedules:
+              - {name: nightly, template: shop/order, cron: "0 2 * * *", context: {order_id: 1}}
+              - {name: weekly, template: shop/order, cron: "@weekly", context: {order_id: 2}, timezone: Europe/Berlin}
+            """)
+        // A dry run both ways: nothing is written, the same lines.
+        Self.expectSame(try await Self.both(fixture, ["schedule", "apply", folder, "--dry-run"], token), status: 0, "apply --dry-run")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "apply", folder, "--dry-run", "--json"], token), status: 0, "apply --dry-run --json")
+        // Over HTTP for real, then both ways again: unchanged.
+        let tool = CommandLineTool("orcastra")
+        let api = ["--api-url", fixture.base, "--api-token", token]
+        let applied = try await tool.run(api + ["schedule", "apply", folder])
+        #expect(applied.status == 0 && applied.standardOutput.contains("shop/nightly: created")
+                && applied.standardOutput.hasSuffix("2 created, 0 updated, 0 unchanged, 0 deleted.\n"), "\(applied.output)")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "apply", folder], token), status: 0, "apply, unchanged")
+        // A change, and --prune of a schedule the file no longer lists.
+        try write("""
+            schedules:
+              - {name: nightly, template: shop/order, cron: "0 3 * * *", context: {order_id: 1}}
+            """)
+        Self.expectSame(try await Self.both(fixture, ["schedule", "apply", folder, "--prune", "--dry-run"], token), status: 0, "apply --prune --dry-run")
+        let pruned = try await tool.run(api + ["schedule", "apply", folder, "--prune"])
+        #expect(pruned.status == 0 && pruned.standardOutput.contains("shop/nightly: updated (cron)")
+                && pruned.standardOutput.contains("shop/weekly: deleted"), "\(pruned.output)")
+        // Refusals: nothing written, the same message and exit code both ways.
+        try write("""
+            schedules:
+              - {name: nightly, template: shop/order, cron: "0 4 * * *", context: {order_id: 1}}
+              - {name: broken, template: shop/order, cron: "@daily", context: {order_id: "text"}}
+            """)
+        Self.expectSame(try await Self.both(fixture, ["schedule", "apply", folder], token), status: 65, "a context failing the schema")
+        try write("""
+            schedules:
+              - {name: other, template: shop/ordr, cron: "@daily"}
+            """)
+        Self.expectSame(try await Self.both(fixture, ["schedule", "apply", folder], token), status: 66, "an unknown template")
+        let shown = try await tool.run(api + ["schedule", "show", "shop/nightly", "--json"])
+        #expect(shown.standardOutput.contains("0 3 * * *"), "nothing was written by the refused applies: \(shown.output)")
+    }
+
     @Test func subWorkflowLinksBothWays() async throws {
         let fixture = try await APIFixture()
         defer { Task { await fixture.shutdown() } }

@@ -1300,6 +1300,43 @@ extension Components {
                 case schedules
             }
         }
+        /// - Remark: Generated from `#/components/schemas/ScheduleApplied`.
+        public struct ScheduleApplied: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ScheduleApplied/change`.
+            @frozen public enum ChangePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case created = "created"
+                case updated = "updated"
+                case unchanged = "unchanged"
+            }
+            /// - Remark: Generated from `#/components/schemas/ScheduleApplied/change`.
+            public var change: Components.Schemas.ScheduleApplied.ChangePayload
+            /// For an update, the keys (as in a schedule file) whose values changed; empty otherwise.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ScheduleApplied/updated_keys`.
+            public var updatedKeys: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/ScheduleApplied/schedule`.
+            public var schedule: Components.Schemas.Schedule?
+            /// Creates a new `ScheduleApplied`.
+            ///
+            /// - Parameters:
+            ///   - change:
+            ///   - updatedKeys: For an update, the keys (as in a schedule file) whose values changed; empty otherwise.
+            ///   - schedule:
+            public init(
+                change: Components.Schemas.ScheduleApplied.ChangePayload,
+                updatedKeys: [Swift.String],
+                schedule: Components.Schemas.Schedule? = nil
+            ) {
+                self.change = change
+                self.updatedKeys = updatedKeys
+                self.schedule = schedule
+            }
+            public enum CodingKeys: String, CodingKey {
+                case change
+                case updatedKeys = "updated_keys"
+                case schedule
+            }
+        }
         /// What `orcastra schedule create` takes (docs/schedules.md).
         ///
         /// - Remark: Generated from `#/components/schemas/ScheduleRequest`.
