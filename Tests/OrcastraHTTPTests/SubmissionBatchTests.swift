@@ -111,6 +111,20 @@ import Testing
         }
     }
 
+    @Test("--http-pool-size is checked, from a flag or ORCASTRA_HTTP_POOL_SIZE, and shown by config show", .timeLimit(.minutes(1)))
+    func poolSizeOption() async throws {
+        let orchestrator = CommandLineTool("orcastra-orchestrator")
+        let noDatabase = ["ORCASTRA_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"]
+        let zero = try await orchestrator.run(["--http-address", "127.0.0.1:1", "--http-pool-size", "0"], environment: noDatabase)
+        #expect(zero.status == 64 && zero.standardError.contains("--http-pool-size must be between 1 and 500"), "\(zero.output)")
+        let fromEnvironment = try await orchestrator.run(["--http-address", "127.0.0.1:1"],
+                                                         environment: noDatabase.merging(["ORCASTRA_HTTP_POOL_SIZE": "501"]) { $1 })
+        #expect(fromEnvironment.status == 64 && fromEnvironment.standardError.contains("ORCASTRA_HTTP_POOL_SIZE"), "\(fromEnvironment.output)")
+        let shown = try await CommandLineTool("orcastra").run(["config", "show", "--for", "orchestrator"],
+                                                             environment: ["ORCASTRA_HTTP_POOL_SIZE": "12"])
+        #expect(shown.status == 0 && shown.standardOutput.contains("env:ORCASTRA_HTTP_POOL_SIZE"), "\(shown.output)")
+    }
+
     /// The first column of every row, as text.
     func psql(_ url: String, _ query: String) async throws -> [String] {
         let connection = try await PostgresConnection.connect(url)
