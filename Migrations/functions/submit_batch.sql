@@ -15,9 +15,8 @@
 -- idempotency keys (scope, key) — so two calls at once wait for each other rather than deadlock.
 -- At most 64 entries a call: each is a subtransaction, and PostgreSQL tracks 64 per transaction
 -- cheaply (more overflow every other session's snapshots).
-DROP FUNCTION IF EXISTS orcastra.create_task_batch(bigint[], jsonb[], text[], integer[], timestamptz[], boolean[], text[]);
-CREATE FUNCTION orcastra.create_task_batch(p_templates bigint[], p_contexts jsonb[], p_keys text[], p_priorities integer[],
-                                           p_run_ats timestamptz[], p_allow_deprecated boolean[], p_traceparents text[])
+CREATE OR REPLACE FUNCTION orcastra.create_task_batch(p_templates bigint[], p_contexts jsonb[], p_keys text[], p_priorities integer[],
+                                                      p_run_ats timestamptz[], p_allow_deprecated boolean[], p_traceparents text[])
 RETURNS TABLE (n integer, task_id uuid, created boolean, state text, template_version text, context_differs boolean,
                error_code text, error_message text)
 LANGUAGE plpgsql
