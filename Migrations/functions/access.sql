@@ -122,6 +122,7 @@ BEGIN
             -- Submitting (a member of orcastra_reader too: roles setup grants it).
             ('orcastra_submitter', 'EXECUTE', 'create_task'), ('orcastra_submitter', 'EXECUTE', 'create_tasks'),
             ('orcastra_submitter', 'EXECUTE', 'create_task_by_name'), ('orcastra_submitter', 'EXECUTE', 'cancel_task'),
+            ('orcastra_submitter', 'EXECUTE', 'create_task_batch'),
             -- The orchestrator's chores and schedules (ScheduleFirer locks due schedules FOR UPDATE).
             ('orcastra_orchestrator', 'EXECUTE', 'start_due_tasks'), ('orcastra_orchestrator', 'EXECUTE', 'enqueue_due_retries'),
             ('orcastra_orchestrator', 'EXECUTE', 'recover_expired_leases'), ('orcastra_orchestrator', 'EXECUTE', 'settle_stalled_tasks'),

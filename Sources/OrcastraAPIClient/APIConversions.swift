@@ -29,14 +29,16 @@ extension OrcastraAPI {
                    templateName: task.templateName, templateVersion: task.templateVersion, state: try taskState(task.state.rawValue),
                    stateReason: task.stateReason, priority: task.priority, idempotencyKey: task.idempotencyKey,
                    traceparent: task.traceparent, context: task.context, runAt: task.runAt, createdAt: task.createdAt, startedAt: task.startedAt,
-                   finishedAt: task.finishedAt, error: task.error, steps: try task.steps.map(step))
+                   finishedAt: task.finishedAt, error: task.error, steps: try task.steps.map(step),
+                   parentTaskID: task.parentTaskId, parentStepID: task.parentStepId, parentStepName: task.parentStepName)
     }
 
     static func step(_ step: Components.Schemas.Step) throws -> StepDetail {
         StepDetail(id: step.id, name: step.name, namespace: step.namespace, state: try stepState(step.state),
                    stateReason: step.stateReason, attempts: step.attempts, maxAttempts: step.maxAttempts,
                    startedAt: step.startedAt, finishedAt: step.finishedAt, durationSeconds: step.durationSeconds,
-                   lastError: step.lastError, result: step.result.flatMap { $0 == .null ? nil : $0 }, dependsOn: step.dependsOn)
+                   lastError: step.lastError, result: step.result.flatMap { $0 == .null ? nil : $0 }, dependsOn: step.dependsOn,
+                   workflow: step.workflow, childTaskID: step.childTaskId)
     }
 
     static func summary(_ task: Components.Schemas.TaskSummary) throws -> TaskSummary {

@@ -3,6 +3,7 @@ import HTTPTypes
 import OpenAPIRuntime
 import OrcastraAPITypes
 import OrcastraClient
+import OrcastraSchedules
 import OrcastraStateMachines
 import OrcastraStore
 import OrcastraTemplates
@@ -192,6 +193,31 @@ public struct OrcastraAPI: Sendable {
         try name.pick(from: try await schedules())
     }
 
+    /// A new schedule (`POST /v1/schedules`), checked by the server as over SQL.
+    public func createSchedule(_ definition: ScheduleDefinition) async throws -> ScheduleInfo {
+        switch try await call({ try await client.createSchedule(body: .json(Self.scheduleRequest(definition))) }) {
+        case .created(let response): return try Self.schedule(try response.body.json)
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
+    /// `PUT /v1/schedules/{namespace}/{name}`: the schedule made to match `definition` (checked
+    /// first by the server); with `dryRun`, only what would change.
+    public func applySchedule(_ definition: ScheduleDefinition, dryRun: Bool) async throws -> ScheduleChange {
+        let namespace = definition.template.split(separator: "/").first.map(String.init) ?? ""
+        switch try await call({ try await client.applySchedule(path: .init(namespace: namespace, name: definition.name),
+                                                               query: .init(dryRun: dryRun), body: .json(Self.scheduleRequest(definition))) }) {
+        case .ok(let response):
+            let applied = try response.body.json
+            switch applied.change {
+            case .created: return .created
+            case .updated: return .updated(applied.updatedKeys)
+            case .unchanged: return .unchanged
+            }
+        case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
+        }
+    }
+
     public func pauseSchedule(_ name: ScheduleName) async throws -> ScheduleInfo {
         let path = try await schedulePath(name)
         switch try await call({ try await client.pauseSchedule(path: .init(namespace: path.namespace, name: path.name)) }) {
@@ -225,6 +251,14 @@ public struct OrcastraAPI: Sendable {
             return (try Self.uuid(run.taskId), run.scheduledFor)
         case .default(let status, let problem): throw APIProblem(status: status, problem: try problem.body.applicationProblemJson)
         }
+    }
+
+    static func scheduleRequest(_ definition: ScheduleDefinition) -> Components.Schemas.ScheduleRequest {
+        .init(name: definition.name, template: definition.template, cron: definition.cron.source,
+              timezone: definition.timeZone.identifier, startAt: definition.startAt, endAt: definition.endAt,
+              context: definition.context, priority: Int32(clamping: definition.priority),
+              catchUp: .init(rawValue: definition.catchUp.rawValue), overlap: .init(rawValue: definition.overlap.rawValue),
+              paused: definition.paused)
     }
 
     /// Namespace and name for the path: as given, or found in the list for a bare name.

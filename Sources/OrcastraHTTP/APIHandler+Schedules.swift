@@ -30,6 +30,44 @@ extension APIHandler {
         return .created(.init(headers: .init(location: "/v1/schedules/\(schedule.namespace)/\(schedule.name)"), body: .json(schedule)))
     }
 
+    /// `orcastra schedule apply` for one schedule: checked (template, context) before anything is
+    /// written; created, updated or left as it is.
+    func applySchedule(_ input: Operations.ApplySchedule.Input) async throws -> Operations.ApplySchedule.Output {
+        guard case .json(let body) = input.body else { throw Problem.badRequest("The body must be JSON.") }
+        var context = JSONValue.object([:])
+        if case .object(let fields)? = RequestJSON.current, let given = fields["context"] { context = given }
+        guard case .object = context else {
+            throw Problem.invalidRequest("context must be a JSON object.", errors: [.init(path: "context", message: "must be an object")])
+        }
+        let definition = try Self.definition(body, context: context)
+        guard definition.name == input.path.name else {
+            throw Problem.invalidRequest("name '\(definition.name)' is not the path's '\(input.path.name)'.",
+                                         errors: [.init(path: "name", message: "must be the name in the path")])
+        }
+        let namespace = definition.template.split(separator: "/").first.map(String.init) ?? ""
+        guard namespace == input.path.namespace else {
+            throw Problem.invalidRequest("template '\(definition.template)' is not in the path's namespace '\(input.path.namespace)': a schedule lives in its template's namespace.",
+                                         errors: [.init(path: "template", message: "must be in the namespace in the path")])
+        }
+        try await client.checkSchedule(definition)
+        let change: ScheduleChange, schedule: Components.Schemas.Schedule?
+        if input.query.dryRun == true {
+            change = try await client.scheduleChange(definition)
+            schedule = nil
+        } else {
+            let (info, made) = try await client.applySchedule(definition)
+            change = made
+            schedule = try Self.schedule(info)
+        }
+        let answer: Components.Schemas.ScheduleApplied
+        switch change {
+        case .created: answer = .init(change: .created, updatedKeys: [], schedule: schedule)
+        case .updated(let keys): answer = .init(change: .updated, updatedKeys: keys, schedule: schedule)
+        case .unchanged: answer = .init(change: .unchanged, updatedKeys: [], schedule: schedule)
+        }
+        return .ok(.init(body: .json(answer)))
+    }
+
     func deleteSchedule(_ input: Operations.DeleteSchedule.Input) async throws -> Operations.DeleteSchedule.Output {
         let schedule = try await client.deleteSchedule(Self.scheduleName(input.path.namespace, input.path.name))
         return .ok(.init(body: .json(try Self.schedule(schedule))))

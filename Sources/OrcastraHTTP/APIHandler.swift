@@ -18,6 +18,8 @@ struct APIHandler: APIProtocol {
     let client: OrcastraClient
     let hub: TaskEventHub
     let templates: TemplateLookupCache
+    /// Submissions arriving together share one commit.
+    let submissions: SubmissionBatcher
     let logger: Logger
 
     var registry: TemplateRegistry { TemplateRegistry(pool: client.pool) }
@@ -100,7 +102,7 @@ struct APIHandler: APIProtocol {
         let request = TaskRequest(template: reference, context: context, idempotencyKey: input.headers.idempotencyKey,
                                   priority: Int(body.priority ?? 0), runAt: runAt, allowDeprecated: body.allowDeprecated ?? false,
                                   traceparent: traceparent)
-        let creation = try await TaskCreator(pool: client.pool).create(request, from: try await templates.find(reference))
+        let creation = try await submissions.create(try TaskCreator.checked(request, from: try await templates.find(reference)))
         let created = Components.Schemas.TaskCreated(id: creation.taskID.uuidString.lowercased(), created: creation.created,
                                                      template: creation.templateReference, contextDiffers: creation.contextDiffers)
         if creation.created {
@@ -312,13 +314,15 @@ struct APIHandler: APIProtocol {
               templateName: task.templateName, templateVersion: task.templateVersion, state: try state(task.state),
               stateReason: task.stateReason, priority: task.priority, idempotencyKey: task.idempotencyKey,
               traceparent: task.traceparent, context: task.context, runAt: task.runAt, createdAt: task.createdAt, startedAt: task.startedAt,
-              finishedAt: task.finishedAt, error: task.error, steps: task.steps.map(step))
+              finishedAt: task.finishedAt, error: task.error, parentTaskId: task.parentTaskID, parentStepId: task.parentStepID,
+              parentStepName: task.parentStepName, steps: task.steps.map(step))
     }
 
     static func step(_ step: StepDetail) -> Components.Schemas.Step {
         .init(id: step.id, name: step.name, namespace: step.namespace, state: step.state.rawValue, stateReason: step.stateReason,
               attempts: step.attempts, maxAttempts: step.maxAttempts, startedAt: step.startedAt, finishedAt: step.finishedAt,
-              durationSeconds: step.durationSeconds, lastError: step.lastError, result: step.result, dependsOn: step.dependsOn)
+              durationSeconds: step.durationSeconds, lastError: step.lastError, result: step.result, dependsOn: step.dependsOn,
+              workflow: step.workflow, childTaskId: step.childTaskID)
     }
 
     static func summary(_ task: TaskSummary) throws -> Components.Schemas.TaskSummary {

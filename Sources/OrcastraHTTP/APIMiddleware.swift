@@ -110,6 +110,15 @@ struct APIMiddleware<Context: RequestContext>: RouterMiddleware {
                           detail: "The body is not valid JSON at line \(error.line), column \(error.column): \(error.problem).",
                           line: error.line, column: error.column)
         }
+        if case .object(var fields) = json, !route.exactFields.isEmpty,
+           route.exactFields.contains(where: { fields[$0] != nil }) {
+            // Parsed once: the handler reads these fields from the exact parse, so the generated
+            // decoder gets the body without them (a context of up to 1 MiB is not decoded twice).
+            for field in route.exactFields { fields[field] = nil }
+            var head = request.head
+            head.headerFields[.contentLength] = nil
+            request = Request(head: head, body: .init(buffer: ByteBuffer(string: JSONValue.object(fields).jsonText)))
+        }
         return try await RequestJSON.$current.withValue(json) {
             try await next(request, context)
         }
@@ -160,6 +169,9 @@ struct APIRoute: Sendable {
     var takesJSON = false
     /// A dashboard session cookie may stand in for the bearer token (read-only, live events only).
     var acceptsSession = false
+    /// Fields of the JSON body the handler reads from the middleware's exact parse
+    /// (``RequestJSON``) and the generated decoder is not given.
+    var exactFields: [String] = []
 
     func matches(_ segments: [String]) -> Bool {
         segments.count == pattern.count && zip(pattern, segments).allSatisfy { $0 == "*" || $0 == $1 }
@@ -168,13 +180,13 @@ struct APIRoute: Sendable {
     static let all: [APIRoute] = [
         APIRoute(method: .get, pattern: ["healthz"], scope: nil),
         APIRoute(method: .get, pattern: ["readyz"], scope: nil),
-        APIRoute(method: .post, pattern: ["v1", "tasks"], scope: .tasksWrite, takesJSON: true),
+        APIRoute(method: .post, pattern: ["v1", "tasks"], scope: .tasksWrite, takesJSON: true, exactFields: ["context"]),
         APIRoute(method: .get, pattern: ["v1", "tasks"], scope: .tasksRead),
         APIRoute(method: .get, pattern: ["v1", "tasks", "*"], scope: .tasksRead),
         APIRoute(method: .post, pattern: ["v1", "tasks", "*", "cancel"], scope: .tasksWrite, takesJSON: true),
         APIRoute(method: .get, pattern: ["v1", "tasks", "*", "events"], scope: .tasksRead, acceptsSession: true),
         APIRoute(method: .post, pattern: ["v1", "steps", "*", "retry"], scope: .tasksWrite, takesJSON: true),
-        APIRoute(method: .post, pattern: ["v1", "steps", "*", "resolve"], scope: .tasksWrite, takesJSON: true),
+        APIRoute(method: .post, pattern: ["v1", "steps", "*", "resolve"], scope: .tasksWrite, takesJSON: true, exactFields: ["result"]),
         APIRoute(method: .get, pattern: ["v1", "templates"], scope: .tasksRead),
         APIRoute(method: .post, pattern: ["v1", "templates"], scope: .templatesWrite),
         APIRoute(method: .get, pattern: ["v1", "templates", "*", "*"], scope: .tasksRead),
@@ -183,6 +195,7 @@ struct APIRoute: Sendable {
         APIRoute(method: .get, pattern: ["v1", "schedules"], scope: .tasksRead),
         APIRoute(method: .post, pattern: ["v1", "schedules"], scope: .templatesWrite, takesJSON: true),
         APIRoute(method: .get, pattern: ["v1", "schedules", "*", "*"], scope: .tasksRead),
+        APIRoute(method: .put, pattern: ["v1", "schedules", "*", "*"], scope: .templatesWrite, takesJSON: true),
         APIRoute(method: .delete, pattern: ["v1", "schedules", "*", "*"], scope: .templatesWrite),
         APIRoute(method: .post, pattern: ["v1", "schedules", "*", "*", "pause"], scope: .templatesWrite),
         APIRoute(method: .post, pattern: ["v1", "schedules", "*", "*", "resume"], scope: .templatesWrite),

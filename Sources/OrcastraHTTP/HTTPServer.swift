@@ -20,6 +20,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var bodyLimit: Int
     /// Database connections the API's requests share (separate from the orchestrator's own).
     public var maximumConnections: Int
+    /// How many `POST /v1/tasks` batches (group commits) run at once: half the pool, so other
+    /// requests always find a connection, and submissions arriving meanwhile wait to share the
+    /// next commit rather than take a connection each.
+    public var submissionBatches: Int { max(1, maximumConnections / 2) }
     /// How long a token check is remembered.
     public var tokenCacheTime: Duration
     /// HTTPS with this certificate and key (`--tls-cert`, `--tls-key`); plain HTTP when nil.
@@ -97,8 +101,11 @@ public struct HTTPServer: Service {
                                              bodyLimit: configuration.bodyLimit, logger: logger,
                                              sessionScopes: { await dashboard.sessionScopes(cookieHeader: $0) }))
         let hub = TaskEventHub(conninfo: conninfo, logger: logger)
+        let submissions = SubmissionBatcher(creator: TaskCreator(pool: pool),
+                                            maximumInFlight: configuration.submissionBatches)
         try APIHandler(client: OrcastraClient(pool: pool), hub: hub,
-                       templates: TemplateLookupCache(registry: TemplateRegistry(pool: pool)), logger: logger)
+                       templates: TemplateLookupCache(registry: TemplateRegistry(pool: pool)), submissions: submissions,
+                       logger: logger)
             .registerHandlers(on: router, configuration: .init(dateTranscoder: RFC3339Dates(),
                                                                // `"shop/order@1.0.0"`, as the docs print it, not `shop\/order`.
                                                                jsonEncodingOptions: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]))

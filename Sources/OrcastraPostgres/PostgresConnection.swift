@@ -20,6 +20,11 @@ public actor PostgresConnection {
     /// without hopping onto the connection's thread (callers check it before every use).
     public nonisolated var isBroken: Bool { broken.load(ordering: .acquiring) }
     private let broken = Atomic<Bool>(false)
+    /// Whether no transaction block was open when the last statement ended: a pool reads it when
+    /// the connection comes back, without a hop onto the connection's thread. Every libpq call that
+    /// can open or end a transaction is in this file and records it when it ends.
+    public nonisolated var wasIdleAfterLastStatement: Bool { idleAfterLast.load(ordering: .acquiring) }
+    private let idleAfterLast = Atomic<Bool>(false)
     private let logger: Logger
     /// Statement text → the name it is prepared under on this connection. Hot statements (claim,
     /// complete) are then parsed and planned once per connection instead of on every call.
@@ -85,8 +90,13 @@ public actor PostgresConnection {
         try executeSimple("SET DateStyle = 'ISO'; SET TimeZone = 'UTC'; SET extra_float_digits = 3")
     }
 
+    private func recordTransactionStatus() {
+        idleAfterLast.store(handle.map { PQtransactionStatus($0) == PQTRANS_IDLE } ?? false, ordering: .releasing)
+    }
+
     /// Closes the connection and ends its thread. Safe to call twice.
     public func close() {
+        idleAfterLast.store(false, ordering: .releasing)
         canceller.set(nil)
         if let handle {
             PQfinish(handle)
@@ -174,6 +184,7 @@ public actor PostgresConnection {
             let generation = canceller.begin()
             defer { canceller.end(generation) }
             guard ticket.start(generation) else { throw CancellationError() }
+            defer { recordTransactionStatus() }
             return try body(self)
         } onCancel: {
             ticket.requestCancel(canceller)
@@ -215,6 +226,7 @@ public actor PostgresConnection {
     /// Uses the simple query protocol, so it is for trusted text only.
     public func executeSimple(_ text: String) throws {
         let connection = try live()
+        defer { recordTransactionStatus() }
         var failure: (any Error)?
         guard PQsendQuery(connection, text) == 1 else {
             throw connectionError(statement: text)

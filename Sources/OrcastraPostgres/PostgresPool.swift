@@ -133,9 +133,16 @@ public actor PostgresPool {
     func release(_ connection: PostgresConnection) async {
         lent -= 1
         defer { recordGauges() }
-        let broken = connection.isBroken
-        let status = await connection.transactionStatus
-        let reusable = !broken && status == .idle
+        // Recorded when its last statement ended: no hop onto the connection's thread (and back)
+        // for the common case; anything else is asked of libpq itself.
+        let reusable: Bool
+        if connection.isBroken {
+            reusable = false
+        } else if connection.wasIdleAfterLastStatement {
+            reusable = true
+        } else {
+            reusable = await connection.transactionStatus == .idle
+        }
         if reusable && !isShutDown {
             if waiters.isEmpty {
                 idle.append(connection)

@@ -104,6 +104,45 @@ public struct TaskCreator: Sendable {
 
     private func create(_ request: TaskRequest, from stored: StoredTemplate,
                         run: @Sendable (SQL) async throws -> QueryResult) async throws -> TaskCreation {
+        try await create(try Self.checked(request, from: stored), run: run)
+    }
+
+    /// Creates a task from a submission that passed ``checked(_:from:)``: one statement on the pool.
+    public func create(_ submission: CheckedSubmission) async throws -> TaskCreation {
+        try await create(submission) { statement in try await pool.query(statement) }
+    }
+
+    private func create(_ submission: CheckedSubmission,
+                        run: @Sendable (SQL) async throws -> QueryResult) async throws -> TaskCreation {
+        let stored = submission.stored
+        let statement = Self.createStatement(submission.request, context: submission.context, templateID: stored.id)
+        let row: PostgresRow?
+        do {
+            row = try await run(statement).first
+        } catch let error as PostgresError {
+            guard case .server(let server) = error,
+                  let refusal = await refusal(sqlState: server.sqlState, message: server.message, submission) else { throw error }
+            throw refusal
+        }
+        // No row only if the task holding the idempotency key vanished twice over; never in practice.
+        guard let row else { throw PostgresError.noRows(statement: statement.text) }
+        return TaskCreation(taskID: try row.decode("task_id"), created: try row.decode("created"),
+                            templateReference: "\(stored.template.namespace)/\(stored.template.name)@\(try row.decode("template_version", as: String.self))",
+                            contextDiffers: try row.decode("context_differs"))
+    }
+
+    /// A submission that passed the checks made before anything is sent: the context's size
+    /// limit, what jsonb cannot store, the template's input schema, and the traceparent.
+    public struct CheckedSubmission: Sendable {
+        /// The request, its traceparent normalized (or the current span's).
+        public var request: TaskRequest
+        public var stored: StoredTemplate
+        /// The context as it is stored, serialized once.
+        public var context: JSONText
+    }
+
+    /// Runs the checks `create` makes before it sends anything; throws the same refusals.
+    public static func checked(_ request: TaskRequest, from stored: StoredTemplate) throws -> CheckedSubmission {
         let template = stored.template
         // Before anything is sent: jsonb would refuse a NUL half-way with SQLSTATE 22P05.
         if let reason = request.context.unstorableReason() {
@@ -128,23 +167,23 @@ public struct TaskCreator: Sendable {
         } else {
             request.traceparent = Traceparent.ofCurrentContext()
         }
-        let statement = Self.createStatement(request, context: JSONText(contextJSON), templateID: stored.id)
-        let row: PostgresRow?
-        do {
-            row = try await run(statement).first
-        } catch let error as PostgresError where error.sqlState == OrcastraSQLState.templateDeprecated.rawValue {
-            throw await deprecated(template.reference, stored)
-        } catch let error as PostgresError where error.sqlState == OrcastraSQLState.concurrencyKeyMissing.rawValue {
-            throw StoreError.concurrencyKeyMissing(template: template.reference, key: template.concurrency?.key ?? "?")
-        } catch let error as PostgresError where error.sqlState == OrcastraSQLState.workflowTemplateMissing.rawValue {
-            guard case .server(let server) = error else { throw error }
-            throw StoreError.workflowTemplateMissing(message: server.message)
+        return CheckedSubmission(request: request, stored: stored, context: JSONText(contextJSON))
+    }
+
+    /// The refusal `orcastra.create_task` raised for `submission`, as the error a person reads; nil
+    /// for an error that is not one of its refusals.
+    func refusal(sqlState: String, message: String, _ submission: CheckedSubmission) async -> StoreError? {
+        let template = submission.stored.template
+        switch sqlState {
+        case OrcastraSQLState.templateDeprecated.rawValue:
+            return await deprecated(template.reference, submission.stored)
+        case OrcastraSQLState.concurrencyKeyMissing.rawValue:
+            return .concurrencyKeyMissing(template: template.reference, key: template.concurrency?.key ?? "?")
+        case OrcastraSQLState.workflowTemplateMissing.rawValue:
+            return .workflowTemplateMissing(message: message)
+        default:
+            return nil
         }
-        // No row only if the task holding the idempotency key vanished twice over; never in practice.
-        guard let row else { throw PostgresError.noRows(statement: statement.text) }
-        return TaskCreation(taskID: try row.decode("task_id"), created: try row.decode("created"),
-                            templateReference: "\(template.namespace)/\(template.name)@\(try row.decode("template_version", as: String.self))",
-                            contextDiffers: try row.decode("context_differs"))
     }
 
     /// The refusal of a deprecated version, as the registry holds it now (it may have been

@@ -25,7 +25,7 @@ struct OrchestratorServer: AsyncParsableCommand {
 
     func run() async throws {
         let address = server.http.resolvedAddress
-        let bodyLimit = server.http.httpBodyLimit
+        let bodyLimit = server.http.httpBodyLimit, poolSize = server.http.httpPoolSize
         let tls = server.http.tlsCert.flatMap { cert in server.http.tlsKey.map { TLSFiles(certificatePath: cert, keyPath: $0) } }
         // /metrics is served with the API: only then are metrics recorded at all. First, so that no
         // metric is made (and stays a no-op) before the backend is in place.
@@ -34,6 +34,7 @@ struct OrchestratorServer: AsyncParsableCommand {
             guard let address else { return [] }
             var configuration = try HTTPServerConfiguration(address: address, bodyLimit: bodyLimit)
             configuration.tls = tls
+            configuration.maximumConnections = poolSize
             return [HTTPServer(configuration: configuration, conninfo: conninfo)]
         }
     }

@@ -100,7 +100,7 @@ struct APIAccess: Sendable {
         guard needsDatabase else { return }
         let name = (["orcastra"] + words).joined(separator: " ")
         throw CLIFailure(
-            message: "`\(name)` cannot go over the HTTP API (--api-url or ORCASTRA_API_URL): it needs a database connection. Run it where the database is reachable (--database-url), without --api-url. Over HTTP work: submit, task show|list|wait|events|cancel (by id or by filters), step show|retry|resolve, template list|show|register, worker list, schedule list|show|pause|resume|delete|trigger.",
+            message: "`\(name)` cannot go over the HTTP API (--api-url or ORCASTRA_API_URL): it needs a database connection. Run it where the database is reachable (--database-url), without --api-url. Over HTTP work: submit, task show|list|wait|events|cancel (by id or by filters), step show|retry|resolve, template list|show|register, worker list, schedule create|apply|list|show|pause|resume|delete|trigger.",
             exitCode: .usage)
     }
 }

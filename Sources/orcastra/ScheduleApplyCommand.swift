@@ -6,7 +6,7 @@ import OrcastraSchedules
 import OrcastraTemplates
 
 /// `orcastra schedule apply FILE|DIR`: declarative schedules, kept in version control.
-struct ScheduleApplyCommand: AsyncParsableCommand {
+struct ScheduleApplyCommand: AsyncParsableCommand, WorksOverHTTP {
     static let configuration = CommandConfiguration(
         commandName: "apply",
         abstract: "Make the stored schedules match YAML files: create, update and (with --prune) delete.",
@@ -49,33 +49,20 @@ struct ScheduleApplyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let definitions = try Self.read(paths)
-        let prune = prune, dryRun = dryRun
-        let output = try await CLI.withClient(database) { client in
-            // Every template and context is checked before anything is written.
-            for definition in definitions { try await client.checkSchedule(definition) }
-            var output = Output(dryRun: dryRun)
-            let namespaces = Set(definitions.map { $0.template.split(separator: "/").first.map(String.init) ?? "" })
-            var listed = Set<String>()
-            for definition in definitions {
-                let namespace = definition.template.split(separator: "/").first.map(String.init) ?? ""
-                let qualified = "\(namespace)/\(definition.name)"
-                listed.insert(qualified)
-                let change = dryRun ? try await client.scheduleChange(definition) : try await client.applySchedule(definition).1
-                switch change {
-                case .created: output.created.append(qualified)
-                case .updated(let keys): output.updated[qualified] = keys
-                case .unchanged: output.unchanged.append(qualified)
-                }
+        let output: Output
+        if let access = APIAccess.current {
+            // Over HTTP each schedule is one PUT, checked by the server; a dry run of every one goes
+            // first, so nothing is written unless all of them pass.
+            let api = try access.connect()
+            output = try await apply(definitions, check: { _ = try await api.applySchedule($0, dryRun: true) },
+                                     change: { try await api.applySchedule($0, dryRun: $1) },
+                                     list: { try await api.schedules(namespace: $0) }, delete: { _ = try await api.deleteSchedule($0) })
+        } else {
+            output = try await CLI.withClient(database) { client in
+                try await apply(definitions, check: { try await client.checkSchedule($0) },
+                                change: { $1 ? try await client.scheduleChange($0) : try await client.applySchedule($0).1 },
+                                list: { try await client.schedules(namespace: $0) }, delete: { _ = try await client.deleteSchedule($0) })
             }
-            if prune {
-                for namespace in namespaces.sorted() {
-                    for schedule in try await client.schedules(namespace: namespace) where !listed.contains(schedule.qualifiedName) {
-                        if !dryRun { try await client.deleteSchedule(ScheduleName(schedule.qualifiedName)) }
-                        output.deleted.append(schedule.qualifiedName)
-                    }
-                }
-            }
-            return output
         }
         if json {
             try CLI.printJSON(output)
@@ -87,6 +74,36 @@ struct ScheduleApplyCommand: AsyncParsableCommand {
         for name in output.unchanged { print("\(name): unchanged") }
         for name in output.deleted { print("\(name): \(verb)deleted") }
         print("\(dryRun ? "Dry run: nothing changed. " : "")\(output.created.count) created, \(output.updated.count) updated, \(output.unchanged.count) unchanged, \(output.deleted.count) deleted.")
+    }
+
+    /// The schedules made to match `definitions`, through either service: every one checked
+    /// before anything is written.
+    private func apply(_ definitions: [ScheduleDefinition], check: (ScheduleDefinition) async throws -> Void,
+                       change: (ScheduleDefinition, _ dryRun: Bool) async throws -> ScheduleChange,
+                       list: (String) async throws -> [ScheduleInfo], delete: (ScheduleName) async throws -> Void) async throws -> Output {
+        for definition in definitions { try await check(definition) }
+        var output = Output(dryRun: dryRun)
+        let namespaces = Set(definitions.map { $0.template.split(separator: "/").first.map(String.init) ?? "" })
+        var listed = Set<String>()
+        for definition in definitions {
+            let namespace = definition.template.split(separator: "/").first.map(String.init) ?? ""
+            let qualified = "\(namespace)/\(definition.name)"
+            listed.insert(qualified)
+            switch try await change(definition, dryRun) {
+            case .created: output.created.append(qualified)
+            case .updated(let keys): output.updated[qualified] = keys
+            case .unchanged: output.unchanged.append(qualified)
+            }
+        }
+        if prune {
+            for namespace in namespaces.sorted() {
+                for schedule in try await list(namespace) where !listed.contains(schedule.qualifiedName) {
+                    if !dryRun { try await delete(ScheduleName(schedule.qualifiedName)) }
+                    output.deleted.append(schedule.qualifiedName)
+                }
+            }
+        }
+        return output
     }
 
     /// Every schedule in `paths`; every problem of every file at once, or nothing.

@@ -6,7 +6,7 @@ import OrcastraSchedules
 import OrcastraTemplates
 
 /// `orcastra schedule create`: a recurring task from a cron expression.
-struct ScheduleCreateCommand: AsyncParsableCommand {
+struct ScheduleCreateCommand: AsyncParsableCommand, WorksOverHTTP {
     static let configuration = CommandConfiguration(
         commandName: "create",
         abstract: "Create a schedule: a template run on a cron expression in a time zone.",
@@ -77,7 +77,7 @@ struct ScheduleCreateCommand: AsyncParsableCommand {
             name: name, template: template, cron: cron, timezone: timezone, start: start, end: end,
             context: try CLI.readContext(context, file: contextFile), catchUp: catchUp, overlap: overlap,
             priority: priority, paused: paused)
-        let created = try await CLI.withClient(database) { try await $0.createSchedule(definition) }
+        let created = try await CLI.withService(database) { try await $0.createSchedule(definition) }
         if json {
             try CLI.printJSON(created)
         } else {

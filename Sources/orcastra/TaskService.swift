@@ -2,6 +2,7 @@ import Foundation
 import OrcastraAPIClient
 import OrcastraClient
 import OrcastraCommandLine
+import OrcastraSchedules
 import OrcastraStateMachines
 import OrcastraStore
 import OrcastraTemplates
@@ -26,6 +27,7 @@ protocol TaskService: Sendable {
     /// Schedules (docs/schedules.md), by namespace and name; a bare name is resolved as over SQL.
     func schedules(namespace: String?) async throws -> [ScheduleInfo]
     func schedule(_ name: ScheduleName) async throws -> ScheduleInfo
+    func createSchedule(_ definition: ScheduleDefinition) async throws -> ScheduleInfo
     func pauseSchedule(_ name: ScheduleName) async throws -> ScheduleInfo
     func resumeSchedule(_ name: ScheduleName) async throws -> ScheduleInfo
     func deleteSchedule(_ name: ScheduleName) async throws -> ScheduleInfo

@@ -1,4 +1,5 @@
 import Foundation
+import OrcastraPostgres
 import OrcastraTesting
 import Testing
 
@@ -102,6 +103,144 @@ struct CLIOverHTTPOperatorTests {
         let deleted = try await tool.run(["--api-url", fixture.base, "--api-token", token, "schedule", "delete", "shop/yearly"])
         #expect(deleted.status == 0 && deleted.standardOutput == "Deleted schedule shop/yearly.\n", "\(deleted.output)")
         Self.expectSame(try await Self.both(fixture, ["schedule", "delete", "shop/yearly"], token), status: 66, "deleting it again")
+    }
+
+    @Test func scheduleCreateBothWays() async throws {
+        let fixture = try await APIFixture()
+        defer { Task { await fixture.shutdown() } }
+        let token = try await fixture.admin()
+        try await fixture.registerOrder()
+        let tool = CommandLineTool("orcastra")
+        func create(_ name: String, overHTTP: Bool, _ extra: [String] = []) async throws -> (Int32, String, String) {
+            let arguments = ["schedule", "create", name, "--template", "shop/order", "--cron", "0 0 1 1 *", "--timezone", "Europe/Berlin",
+                             "--context", #"{"order_id": 12345678901234567890}"#, "--overlap", "skip", "--priority", "-2"] + extra
+            let outcome = overHTTP
+                ? try await tool.run(["--api-url", fixture.base, "--api-token", token] + arguments,
+                                     environment: ["ORCASTRA_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"])
+                : try await tool.run(arguments + ["--database-url", fixture.cluster.url], environment: ["ORCASTRA_API_URL": ""])
+            return (outcome.status, outcome.standardOutput, outcome.standardError)
+        }
+        // Two new schedules, one each way: the same lines but for the name.
+        let sql = try await create("by-sql", overHTTP: false), http = try await create("by-http", overHTTP: true)
+        #expect(sql.0 == 0 && http.0 == 0, "\(sql) \(http)")
+        #expect(http.1.replacingOccurrences(of: "by-http", with: "by-sql") == sql.1 && http.1.hasPrefix("Created schedule shop/by-http"),
+                "\(sql) \(http)")
+        // Stored alike: every field but the name, the id and the times of the row.
+        Self.expectSame(try await Self.both(fixture, ["schedule", "show", "shop/by-http"], token), status: 0, "schedule show of the HTTP one")
+        let shown = try await tool.run(["schedule", "list", "--json", "--database-url", fixture.cluster.url])
+        let list = try JSONSerialization.jsonObject(with: Data(shown.standardOutput.utf8)) as? [[String: Any]] ?? []
+        let fields = list.map { row in
+            row.filter { !["id", "name", "created_at", "updated_at"].contains($0.key) }.map { "\($0.key)=\($0.value)" }.sorted()
+        }
+        #expect(fields.count == 2 && fields[0] == fields[1] && shown.standardOutput.contains("12345678901234567890"), "\(shown.output)")
+        // --json over HTTP, and the refusals: the same exit codes and messages both ways.
+        let json = try await create("by-http-json", overHTTP: true, ["--json", "--paused"])
+        #expect(json.0 == 0 && json.1.contains(#""name" : "by-http-json""#) && json.1.contains(#""paused" : true"#), "\(json)")
+        let existing = (try await create("by-sql", overHTTP: false), try await create("by-sql", overHTTP: true))
+        #expect(existing.0.0 == existing.1.0 && existing.0.0 != 0 && existing.0.2 == existing.1.2, "\(existing)")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "create", "x", "--template", "shop/ordr", "--cron", "@daily"], token),
+                        status: 66, "an unknown template")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "create", "x", "--template", "shop/order", "--cron", "61 * * * *"], token),
+                        status: 65, "a bad cron expression")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "create", "x", "--template", "shop/order", "--cron", "@daily",
+                                                      "--context", #"{"order_id": "text"}"#], token),
+                        status: 65, "a context failing the input schema")
+    }
+
+    @Test func scheduleApplyBothWays() async throws {
+        let fixture = try await APIFixture()
+        defer { Task { await fixture.shutdown() } }
+        let token = try await fixture.admin()
+        try await fixture.registerOrder()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("api-apply-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        func write(_ text: String) throws { try text.write(toFile: "\(folder)/shop.yaml", atomically: true, encoding: .utf8) }
+        try write("""
+            schedules:
+              - {name: nightly, template: shop/order, cron: "0 2 * * *", context: {order_id: 1}}
+              - {name: weekly, template: shop/order, cron: "@weekly", context: {order_id: 2}, timezone: Europe/Berlin}
+            """)
+        // A dry run both ways: nothing is written, the same lines.
+        Self.expectSame(try await Self.both(fixture, ["schedule", "apply", folder, "--dry-run"], token), status: 0, "apply --dry-run")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "apply", folder, "--dry-run", "--json"], token), status: 0, "apply --dry-run --json")
+        // Over HTTP for real, then both ways again: unchanged.
+        let tool = CommandLineTool("orcastra")
+        let api = ["--api-url", fixture.base, "--api-token", token]
+        let applied = try await tool.run(api + ["schedule", "apply", folder])
+        #expect(applied.status == 0 && applied.standardOutput.contains("shop/nightly: created")
+                && applied.standardOutput.hasSuffix("2 created, 0 updated, 0 unchanged, 0 deleted.\n"), "\(applied.output)")
+        Self.expectSame(try await Self.both(fixture, ["schedule", "apply", folder], token), status: 0, "apply, unchanged")
+        // A change, and --prune of a schedule the file no longer lists.
+        try write("""
+            schedules:
+              - {name: nightly, template: shop/order, cron: "0 3 * * *", context: {order_id: 1}}
+            """)
+        Self.expectSame(try await Self.both(fixture, ["schedule", "apply", folder, "--prune", "--dry-run"], token), status: 0, "apply --prune --dry-run")
+        let pruned = try await tool.run(api + ["schedule", "apply", folder, "--prune"])
+        #expect(pruned.status == 0 && pruned.standardOutput.contains("shop/nightly: updated (cron)")
+                && pruned.standardOutput.contains("shop/weekly: deleted"), "\(pruned.output)")
+        // Refusals: nothing written, the same message and exit code both ways.
+        try write("""
+            schedules:
+              - {name: nightly, template: shop/order, cron: "0 4 * * *", context: {order_id: 1}}
+              - {name: broken, template: shop/order, cron: "@daily", context: {order_id: "text"}}
+            """)
+        Self.expectSame(try await Self.both(fixture, ["schedule", "apply", folder], token), status: 65, "a context failing the schema")
+        try write("""
+            schedules:
+              - {name: other, template: shop/ordr, cron: "@daily"}
+            """)
+        Self.expectSame(try await Self.both(fixture, ["schedule", "apply", folder], token), status: 66, "an unknown template")
+        let shown = try await tool.run(api + ["schedule", "show", "shop/nightly", "--json"])
+        #expect(shown.standardOutput.contains("0 3 * * *"), "nothing was written by the refused applies: \(shown.output)")
+    }
+
+    @Test func subWorkflowLinksBothWays() async throws {
+        let fixture = try await APIFixture()
+        defer { Task { await fixture.shutdown() } }
+        let token = try await fixture.admin()
+        try await fixture.registerOrder()
+        let parentTemplate = """
+            namespace: shop
+            name: parent
+            version: 1.0.0
+            steps:
+              - {name: sub, workflow: shop/order}
+            """
+        var (status, _, body) = try await fixture.object("POST", "/v1/templates", token: token, body: Data(parentTemplate.utf8),
+                                                         contentType: "application/yaml")
+        #expect(status == 201, "\(body)")
+        (status, _, body) = try await fixture.object("POST", "/v1/tasks", token: token, json: #"{"template": "shop/parent", "context": {"order_id": 5}}"#)
+        let parent = try #require(body["id"] as? String, "\(body)")
+        // The orchestrator starts the sub-workflow; its task names the parent.
+        let connection = try await PostgresConnection.connect(fixture.cluster.url)
+        var child: String?
+        let deadline = ContinuousClock.now + .seconds(30)
+        while child == nil, ContinuousClock.now < deadline {
+            child = try await connection.query("SELECT id::text FROM orcastra.tasks WHERE parent_task_id = \(UUID(uuidString: parent)!)")
+                .first?.decode(at: 0, as: String.self)
+            if child == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        await connection.close()
+        let childID = try #require(child, "the sub-workflow never started:\n\(fixture.cluster.logs)")
+
+        (status, _, body) = try await fixture.object("GET", "/v1/tasks/\(childID)", token: token)
+        #expect(status == 200 && body["parent_task_id"] as? String == parent && body["parent_step_name"] as? String == "sub", "\(body)")
+        (status, _, body) = try await fixture.object("GET", "/v1/tasks/\(parent)", token: token)
+        let step = (body["steps"] as? [[String: Any]])?.first ?? [:]
+        #expect(step["workflow"] as? String == "shop/order" && step["child_task_id"] as? String == childID, "\(body)")
+
+        // Both tasks are running: their durations differ between the two runs, the rest is the same.
+        func withoutDurations(_ text: String) -> String { text.replacing(#/(?m)^Duration .*$/#, with: "Duration") }
+        let childShown = try await Self.both(fixture, ["task", "show", childID], token)
+        #expect(childShown.sql.status == 0 && childShown.http.status == 0 && childShown.http.err == childShown.sql.err, "\(childShown)")
+        #expect(withoutDurations(childShown.http.out) == withoutDurations(childShown.sql.out), "\(childShown)")
+        #expect(childShown.http.out.contains("Parent    step sub ("), "\(childShown.http)")
+        let shown = try await Self.both(fixture, ["task", "show", parent], token)
+        #expect(shown.http.status == 0 && shown.http.out.contains("Sub-workflows") && shown.http.out.contains("task \(childID)"),
+                "\(shown.http)")
+        #expect(shown.sql.out.contains("task \(childID)"), "\(shown.sql)")
     }
 
     @Test func cancelAndRetryTakeTheReason() async throws {

@@ -120,9 +120,9 @@ struct CLIOverHTTPTests {
         let tool = CommandLineTool("orcastra")
         let unreachableDatabase = ["ORCASTRA_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"]
 
-        let schedules = try await tool.run(["--api-url", fixture.base, "schedule", "apply", "nightly.yaml"], environment: unreachableDatabase)
-        #expect(schedules.status == 64, "\(schedules.output)")
-        #expect(schedules.standardError.contains("`orcastra schedule apply nightly.yaml` cannot go over the HTTP API"), "\(schedules.output)")
+        let tokens = try await tool.run(["--api-url", fixture.base, "token", "list"], environment: unreachableDatabase)
+        #expect(tokens.status == 64, "\(tokens.output)")
+        #expect(tokens.standardError.contains("`orcastra token list` cannot go over the HTTP API"), "\(tokens.output)")
 
         let fromEnvironment = try await tool.run(["migrate"], environment: unreachableDatabase.merging(["ORCASTRA_API_URL": fixture.base]) { $1 })
         #expect(fromEnvironment.status == 64, "\(fromEnvironment.output)")

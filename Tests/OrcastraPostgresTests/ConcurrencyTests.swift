@@ -99,6 +99,41 @@ import Testing
         await pool.shutdown()
     }
 
+    /// The pool reads a returned connection's transaction status from what its last statement
+    /// recorded (no hop onto its thread): an idle one is lent again, one left inside a transaction
+    /// — by `query` or by `executeSimple` — is closed, never lent with the transaction open.
+    @Test func connectionLeftInATransactionIsNotLentAgain() async throws {
+        let url = try await TestDatabases.shared.makeDatabase()
+        let pool = PostgresPool(conninfo: url, maximumConnections: 1)
+        func pid(_ connection: PostgresConnection) async throws -> Int {
+            try await connection.queryRow("SELECT pg_backend_pid() AS pid").decode("pid", as: Int.self)
+        }
+        let first = try await pool.withConnection { connection in
+            let pid = try await pid(connection)
+            #expect(connection.wasIdleAfterLastStatement)
+            return pid
+        }
+        #expect(try await pool.withConnection { try await pid($0) } == first, "an idle connection is lent again")
+        let inTransaction = try await pool.withConnection { connection in
+            try await connection.execute("BEGIN")
+            #expect(!connection.wasIdleAfterLastStatement)
+            return try await pid(connection)
+        }
+        let afterQuery = try await pool.withConnection { connection in
+            #expect(await connection.transactionStatus == .idle)
+            try await connection.executeSimple("BEGIN; SELECT 1")
+            #expect(!connection.wasIdleAfterLastStatement)
+            return try await pid(connection)
+        }
+        #expect(afterQuery != inTransaction, "the connection left in a transaction by query was replaced")
+        let afterSimple = try await pool.withConnection { connection in
+            #expect(await connection.transactionStatus == .idle)
+            return try await pid(connection)
+        }
+        #expect(afterSimple != afterQuery, "the connection left in a transaction by executeSimple was replaced")
+        await pool.shutdown()
+    }
+
     @Test func brokenConnectionIsReplaced() async throws {
         let url = try await TestDatabases.shared.makeDatabase()
         let pool = PostgresPool(conninfo: url, maximumConnections: 1)

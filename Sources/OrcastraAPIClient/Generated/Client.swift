@@ -1488,6 +1488,104 @@ internal struct Client: APIProtocol {
             }
         )
     }
+    /// Make this schedule match the body, as `orcastra schedule apply` does: create it, update what differs, or leave it; the body's name and its template's namespace must be the path's (scope templates:write).
+    ///
+    /// A changed cron expression, time zone, start or end moves the next occurrence to the first one after now; other changes keep it. The template must be registered and the context must match its input schema. With dry_run=true nothing is written.
+    ///
+    /// - Remark: HTTP `PUT /v1/schedules/{namespace}/{name}`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/put(applySchedule)`.
+    internal func applySchedule(_ input: Operations.ApplySchedule.Input) async throws -> Operations.ApplySchedule.Output {
+        try await client.send(
+            input: input,
+            forOperation: Operations.ApplySchedule.id,
+            serializer: { input in
+                let path = try converter.renderedPath(
+                    template: "/v1/schedules/{}/{}",
+                    parameters: [
+                        input.path.namespace,
+                        input.path.name
+                    ]
+                )
+                var request: HTTPTypes.HTTPRequest = .init(
+                    soar_path: path,
+                    method: .put
+                )
+                suppressMutabilityWarning(&request)
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "dry_run",
+                    value: input.query.dryRun
+                )
+                converter.setAcceptHeader(
+                    in: &request.headerFields,
+                    contentTypes: input.headers.accept
+                )
+                let body: OpenAPIRuntime.HTTPBody?
+                switch input.body {
+                case let .json(value):
+                    body = try converter.setRequiredRequestBodyAsJSON(
+                        value,
+                        headerFields: &request.headerFields,
+                        contentType: "application/json; charset=utf-8"
+                    )
+                }
+                return (request, body)
+            },
+            deserializer: { response, responseBody in
+                switch response.status.code {
+                case 200:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.ApplySchedule.Output.Ok.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.ScheduleApplied.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .ok(.init(body: body))
+                default:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.Problem.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .`default`(
+                        statusCode: response.status.code,
+                        .init(body: body)
+                    )
+                }
+            }
+        )
+    }
     /// Delete a schedule; the tasks it started stay (scope templates:write).
     ///
     /// - Remark: HTTP `DELETE /v1/schedules/{namespace}/{name}`.

@@ -343,6 +343,18 @@ extension Components {
             public var finishedAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/Task/error`.
             public var error: Swift.String?
+            /// For a sub-workflow's task (docs/templates.md, "Sub-workflows"), the task whose workflow step started it; null for a task of its own.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Task/parent_task_id`.
+            public var parentTaskId: Swift.String?
+            /// That workflow step's id.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Task/parent_step_id`.
+            public var parentStepId: Swift.Int64?
+            /// That workflow step's name.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Task/parent_step_name`.
+            public var parentStepName: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Task/steps`.
             public var steps: [Components.Schemas.Step]
             /// Creates a new `Task`.
@@ -364,6 +376,9 @@ extension Components {
             ///   - startedAt:
             ///   - finishedAt:
             ///   - error:
+            ///   - parentTaskId: For a sub-workflow's task (docs/templates.md, "Sub-workflows"), the task whose workflow step started it; null for a task of its own.
+            ///   - parentStepId: That workflow step's id.
+            ///   - parentStepName: That workflow step's name.
             ///   - steps:
             public init(
                 id: Swift.String,
@@ -382,6 +397,9 @@ extension Components {
                 startedAt: Foundation.Date? = nil,
                 finishedAt: Foundation.Date? = nil,
                 error: Swift.String? = nil,
+                parentTaskId: Swift.String? = nil,
+                parentStepId: Swift.Int64? = nil,
+                parentStepName: Swift.String? = nil,
                 steps: [Components.Schemas.Step]
             ) {
                 self.id = id
@@ -400,6 +418,9 @@ extension Components {
                 self.startedAt = startedAt
                 self.finishedAt = finishedAt
                 self.error = error
+                self.parentTaskId = parentTaskId
+                self.parentStepId = parentStepId
+                self.parentStepName = parentStepName
                 self.steps = steps
             }
             public enum CodingKeys: String, CodingKey {
@@ -419,6 +440,9 @@ extension Components {
                 case startedAt = "started_at"
                 case finishedAt = "finished_at"
                 case error
+                case parentTaskId = "parent_task_id"
+                case parentStepId = "parent_step_id"
+                case parentStepName = "parent_step_name"
                 case steps
             }
         }
@@ -450,6 +474,14 @@ extension Components {
             public var result: Components.Schemas.AnyJSON?
             /// - Remark: Generated from `#/components/schemas/Step/depends_on`.
             public var dependsOn: [Swift.String]
+            /// For a workflow step, the template it runs as a sub-workflow (docs/templates.md); null for other steps.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Step/workflow`.
+            public var workflow: Swift.String?
+            /// For a workflow step, the sub-workflow's task once it started; null before and for other steps.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Step/child_task_id`.
+            public var childTaskId: Swift.String?
             /// Creates a new `Step`.
             ///
             /// - Parameters:
@@ -466,6 +498,8 @@ extension Components {
             ///   - lastError:
             ///   - result:
             ///   - dependsOn:
+            ///   - workflow: For a workflow step, the template it runs as a sub-workflow (docs/templates.md); null for other steps.
+            ///   - childTaskId: For a workflow step, the sub-workflow's task once it started; null before and for other steps.
             public init(
                 id: Swift.Int64,
                 name: Swift.String,
@@ -479,7 +513,9 @@ extension Components {
                 durationSeconds: Swift.Double? = nil,
                 lastError: Swift.String? = nil,
                 result: Components.Schemas.AnyJSON? = nil,
-                dependsOn: [Swift.String]
+                dependsOn: [Swift.String],
+                workflow: Swift.String? = nil,
+                childTaskId: Swift.String? = nil
             ) {
                 self.id = id
                 self.name = name
@@ -494,6 +530,8 @@ extension Components {
                 self.lastError = lastError
                 self.result = result
                 self.dependsOn = dependsOn
+                self.workflow = workflow
+                self.childTaskId = childTaskId
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -509,6 +547,8 @@ extension Components {
                 case lastError = "last_error"
                 case result
                 case dependsOn = "depends_on"
+                case workflow
+                case childTaskId = "child_task_id"
             }
         }
         /// - Remark: Generated from `#/components/schemas/TaskSummary`.
@@ -1258,6 +1298,43 @@ extension Components {
             }
             public enum CodingKeys: String, CodingKey {
                 case schedules
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ScheduleApplied`.
+        public struct ScheduleApplied: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ScheduleApplied/change`.
+            @frozen public enum ChangePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case created = "created"
+                case updated = "updated"
+                case unchanged = "unchanged"
+            }
+            /// - Remark: Generated from `#/components/schemas/ScheduleApplied/change`.
+            public var change: Components.Schemas.ScheduleApplied.ChangePayload
+            /// For an update, the keys (as in a schedule file) whose values changed; empty otherwise.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ScheduleApplied/updated_keys`.
+            public var updatedKeys: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/ScheduleApplied/schedule`.
+            public var schedule: Components.Schemas.Schedule?
+            /// Creates a new `ScheduleApplied`.
+            ///
+            /// - Parameters:
+            ///   - change:
+            ///   - updatedKeys: For an update, the keys (as in a schedule file) whose values changed; empty otherwise.
+            ///   - schedule:
+            public init(
+                change: Components.Schemas.ScheduleApplied.ChangePayload,
+                updatedKeys: [Swift.String],
+                schedule: Components.Schemas.Schedule? = nil
+            ) {
+                self.change = change
+                self.updatedKeys = updatedKeys
+                self.schedule = schedule
+            }
+            public enum CodingKeys: String, CodingKey {
+                case change
+                case updatedKeys = "updated_keys"
+                case schedule
             }
         }
         /// What `orcastra schedule create` takes (docs/schedules.md).

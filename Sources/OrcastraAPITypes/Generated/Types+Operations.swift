@@ -2675,6 +2675,195 @@ public enum Operations {
             }
         }
     }
+    /// Make this schedule match the body, as `orcastra schedule apply` does: create it, update what differs, or leave it; the body's name and its template's namespace must be the path's (scope templates:write).
+    ///
+    /// A changed cron expression, time zone, start or end moves the next occurrence to the first one after now; other changes keep it. The template must be registered and the context must match its input schema. With dry_run=true nothing is written.
+    ///
+    /// - Remark: HTTP `PUT /v1/schedules/{namespace}/{name}`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/put(applySchedule)`.
+    public enum ApplySchedule {
+        public static let id: Swift.String = "applySchedule"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/PUT/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/PUT/path/namespace`.
+                public var namespace: Components.Parameters.Namespace
+                /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/PUT/path/name`.
+                public var name: Components.Parameters.Name
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - namespace:
+                ///   - name:
+                public init(
+                    namespace: Components.Parameters.Namespace,
+                    name: Components.Parameters.Name
+                ) {
+                    self.namespace = namespace
+                    self.name = name
+                }
+            }
+            public var path: Operations.ApplySchedule.Input.Path
+            /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/PUT/query`.
+            public struct Query: Sendable, Hashable {
+                /// Say what would change, change nothing.
+                ///
+                /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/PUT/query/dry_run`.
+                public var dryRun: Swift.Bool?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - dryRun: Say what would change, change nothing.
+                public init(dryRun: Swift.Bool? = nil) {
+                    self.dryRun = dryRun
+                }
+            }
+            public var query: Operations.ApplySchedule.Input.Query
+            /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/PUT/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ApplySchedule.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ApplySchedule.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ApplySchedule.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/PUT/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/PUT/requestBody/content/application\/json`.
+                case json(Components.Schemas.ScheduleRequest)
+            }
+            public var body: Operations.ApplySchedule.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.ApplySchedule.Input.Path,
+                query: Operations.ApplySchedule.Input.Query = .init(),
+                headers: Operations.ApplySchedule.Input.Headers = .init(),
+                body: Operations.ApplySchedule.Input.Body
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/PUT/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/schedules/{namespace}/{name}/PUT/responses/200/content/application\/json`.
+                    case json(Components.Schemas.ScheduleApplied)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ScheduleApplied {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ApplySchedule.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ApplySchedule.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// What changed (or, with dry_run, would change).
+            ///
+            /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/put(applySchedule)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ApplySchedule.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ApplySchedule.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An RFC 9457 problem.
+            ///
+            /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/put(applySchedule)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
     /// Delete a schedule; the tasks it started stay (scope templates:write).
     ///
     /// - Remark: HTTP `DELETE /v1/schedules/{namespace}/{name}`.

@@ -93,6 +93,13 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/schedules/{namespace}/{name}`.
     /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/get(getSchedule)`.
     func getSchedule(_ input: Operations.GetSchedule.Input) async throws -> Operations.GetSchedule.Output
+    /// Make this schedule match the body, as `orcastra schedule apply` does: create it, update what differs, or leave it; the body's name and its template's namespace must be the path's (scope templates:write).
+    ///
+    /// A changed cron expression, time zone, start or end moves the next occurrence to the first one after now; other changes keep it. The template must be registered and the context must match its input schema. With dry_run=true nothing is written.
+    ///
+    /// - Remark: HTTP `PUT /v1/schedules/{namespace}/{name}`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/put(applySchedule)`.
+    func applySchedule(_ input: Operations.ApplySchedule.Input) async throws -> Operations.ApplySchedule.Output
     /// Delete a schedule; the tasks it started stay (scope templates:write).
     ///
     /// - Remark: HTTP `DELETE /v1/schedules/{namespace}/{name}`.
@@ -327,6 +334,25 @@ extension APIProtocol {
         try await getSchedule(Operations.GetSchedule.Input(
             path: path,
             headers: headers
+        ))
+    }
+    /// Make this schedule match the body, as `orcastra schedule apply` does: create it, update what differs, or leave it; the body's name and its template's namespace must be the path's (scope templates:write).
+    ///
+    /// A changed cron expression, time zone, start or end moves the next occurrence to the first one after now; other changes keep it. The template must be registered and the context must match its input schema. With dry_run=true nothing is written.
+    ///
+    /// - Remark: HTTP `PUT /v1/schedules/{namespace}/{name}`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/put(applySchedule)`.
+    public func applySchedule(
+        path: Operations.ApplySchedule.Input.Path,
+        query: Operations.ApplySchedule.Input.Query = .init(),
+        headers: Operations.ApplySchedule.Input.Headers = .init(),
+        body: Operations.ApplySchedule.Input.Body
+    ) async throws -> Operations.ApplySchedule.Output {
+        try await applySchedule(Operations.ApplySchedule.Input(
+            path: path,
+            query: query,
+            headers: headers,
+            body: body
         ))
     }
     /// Delete a schedule; the tasks it started stay (scope templates:write).

@@ -205,6 +205,17 @@ extension APIProtocol {
         )
         try transport.register(
             {
+                try await server.applySchedule(
+                    request: $0,
+                    body: $1,
+                    metadata: $2
+                )
+            },
+            method: .put,
+            path: server.apiPathComponentsWithServerPrefix("/v1/schedules/{namespace}/{name}")
+        )
+        try transport.register(
+            {
                 try await server.deleteSchedule(
                     request: $0,
                     body: $1,
@@ -1590,6 +1601,115 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                 return Operations.GetSchedule.Input(
                     path: path,
                     headers: headers
+                )
+            },
+            serializer: { output, request in
+                switch output {
+                case let .ok(value):
+                    suppressUnusedWarning(value)
+                    var response = HTTPTypes.HTTPResponse(soar_statusCode: 200)
+                    suppressMutabilityWarning(&response)
+                    let body: OpenAPIRuntime.HTTPBody
+                    switch value.body {
+                    case let .json(value):
+                        try converter.validateAcceptIfPresent(
+                            "application/json",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsJSON(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "application/json; charset=utf-8"
+                        )
+                    }
+                    return (response, body)
+                case let .`default`(statusCode, value):
+                    suppressUnusedWarning(value)
+                    var response = HTTPTypes.HTTPResponse(soar_statusCode: statusCode)
+                    suppressMutabilityWarning(&response)
+                    let body: OpenAPIRuntime.HTTPBody
+                    switch value.body {
+                    case let .applicationProblemJson(value):
+                        try converter.validateAcceptIfPresent(
+                            "application/problem+json",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsJSON(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "application/problem+json; charset=utf-8"
+                        )
+                    }
+                    return (response, body)
+                }
+            }
+        )
+    }
+    /// Make this schedule match the body, as `orcastra schedule apply` does: create it, update what differs, or leave it; the body's name and its template's namespace must be the path's (scope templates:write).
+    ///
+    /// A changed cron expression, time zone, start or end moves the next occurrence to the first one after now; other changes keep it. The template must be registered and the context must match its input schema. With dry_run=true nothing is written.
+    ///
+    /// - Remark: HTTP `PUT /v1/schedules/{namespace}/{name}`.
+    /// - Remark: Generated from `#/paths//v1/schedules/{namespace}/{name}/put(applySchedule)`.
+    func applySchedule(
+        request: HTTPTypes.HTTPRequest,
+        body: OpenAPIRuntime.HTTPBody?,
+        metadata: OpenAPIRuntime.ServerRequestMetadata
+    ) async throws -> (HTTPTypes.HTTPResponse, OpenAPIRuntime.HTTPBody?) {
+        try await handle(
+            request: request,
+            requestBody: body,
+            metadata: metadata,
+            forOperation: Operations.ApplySchedule.id,
+            using: {
+                APIHandler.applySchedule($0)
+            },
+            deserializer: { request, requestBody, metadata in
+                let path: Operations.ApplySchedule.Input.Path = .init(
+                    namespace: try converter.getPathParameterAsURI(
+                        in: metadata.pathParameters,
+                        name: "namespace",
+                        as: Components.Parameters.Namespace.self
+                    ),
+                    name: try converter.getPathParameterAsURI(
+                        in: metadata.pathParameters,
+                        name: "name",
+                        as: Components.Parameters.Name.self
+                    )
+                )
+                let query: Operations.ApplySchedule.Input.Query = .init(dryRun: try converter.getOptionalQueryItemAsURI(
+                    in: request.soar_query,
+                    style: .form,
+                    explode: true,
+                    name: "dry_run",
+                    as: Swift.Bool.self
+                ))
+                let headers: Operations.ApplySchedule.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))
+                let contentType = converter.extractContentTypeIfPresent(in: request.headerFields)
+                let body: Operations.ApplySchedule.Input.Body
+                let chosenContentType = try converter.bestContentType(
+                    received: contentType,
+                    options: [
+                        "application/json"
+                    ]
+                )
+                switch chosenContentType {
+                case "application/json":
+                    body = try await converter.getRequiredRequestBodyAsJSON(
+                        Components.Schemas.ScheduleRequest.self,
+                        from: requestBody,
+                        transforming: { value in
+                            .json(value)
+                        }
+                    )
+                default:
+                    preconditionFailure("bestContentType chose an invalid content type.")
+                }
+                return Operations.ApplySchedule.Input(
+                    path: path,
+                    query: query,
+                    headers: headers,
+                    body: body
                 )
             },
             serializer: { output, request in
