@@ -4,7 +4,7 @@
 # 2 task transitions: 26 rows each), created and finished 10 days ago, then runs
 # orcastra.prune_expired_tasks batch after batch (one transaction each, 10,000 rows at most, as an
 # orchestrator does but without its rests) until none is left, and prints tasks/s, rows/s, the WAL
-# it wrote and the row-level foreign-key checks it cost (none since migration 0019). Then it drops the history of the pruned tasks the
+# it wrote and the row-level foreign-key checks it cost (none since migration 0018). Then it drops the history of the pruned tasks the
 # way the orchestrators do (orcastra.maintain_history_partitions: their week's partitions whole)
 # and prints how long that took and what it freed.
 #
@@ -63,7 +63,7 @@ end=$(date +%s.%N)
 wal=$(psql -qAt "$url" -c "SELECT pg_current_wal_lsn() - '$wal_before'::pg_lsn")
 left=$(psql -qAt "$url" -c "SELECT count(*) FROM orcastra.tasks")
 echo "$totals $start $end $left $wal" | awk '{s = $5 - $4; printf "pruned %d tasks (%d rows) in %d batches in %.1f s: %.0f tasks/s, %.0f rows/s; %d tasks left; WAL %.1f MB (%.0f bytes/task)\n", $1, $2, $3, s, $1 / s, $2 / s, $6, $7 / 1048576, $7 / ($1 > 0 ? $1 : 1)}'
-echo "row-level foreign keys checked per deleted row: ${fk_counts:-none (migration 0019: statement-level triggers)} (4-step task: 1 task + 4 steps deleted)"
+echo "row-level foreign keys checked per deleted row: ${fk_counts:-none (migration 0018: statement-level triggers)} (4-step task: 1 task + 4 steps deleted)"
 psql -qAt -v ON_ERROR_STOP=1 "$url" <<'SQL'
 \timing on
 SELECT format('history partitions: %s created, %s dropped (%s freed)', created, dropped, pg_size_pretty(dropped_bytes))

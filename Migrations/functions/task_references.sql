@@ -1,5 +1,5 @@
 -- The references steps.task_id → tasks and step_results.step_id → steps, kept by statement-level
--- triggers instead of row-by-row foreign keys (migration 0019 says why; step_references.sql does
+-- triggers instead of row-by-row foreign keys (migration 0018 says why; step_references.sql does
 -- the same for step_edges and step_items, and this file reuses its check_step_references).
 --
 -- What the foreign keys did, per statement instead of per row:

@@ -629,7 +629,7 @@ public struct InvariantChecker: Sendable {
                 """),
         Invariant(
             name: "owned-rows-have-owners",
-            rule: "Every step's task exists, and every result, fan-out item and edge refers to steps that exist (statement-level triggers keep these references since migration 0019, not foreign keys).",
+            rule: "Every step's task exists, and every result, fan-out item and edge refers to steps that exist (statement-level triggers keep these references since migration 0018, not foreign keys).",
             sql: """
                 SELECT s.task_id, s.id AS step_id, s.name AS step_name,
                        format('Its task %s does not exist: the step was left behind when the task was deleted.', s.task_id) AS message

@@ -5,7 +5,7 @@ import OrcastraPostgres
 import OrcastraTesting
 import Testing
 
-/// Migration 0019 on a database with data from 0015: the foreign keys among what a task owns give
+/// Migration 0018 on a database with data from 0015: the foreign keys among what a task owns give
 /// way to statement-level triggers, every row stays, and the prune then deletes the finished task
 /// with everything it owns while the live one keeps its rows (docs/retention.md, "Foreign keys
 /// among what a task owns").

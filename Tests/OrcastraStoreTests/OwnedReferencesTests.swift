@@ -5,7 +5,7 @@ import OrcastraTesting
 import Testing
 
 /// The references from steps to tasks and from results to steps, kept by statement-level triggers
-/// since migration 0019 (functions/task_references.sql), and the set-based prune that deletes what
+/// since migration 0018 (functions/task_references.sql), and the set-based prune that deletes what
 /// a task owns without them (functions/retention.sql; docs/retention.md, "Foreign keys").
 @Suite(.timeLimit(.minutes(3))) struct OwnedReferencesTests {
     /// `count` finished tasks of shop/diamond written directly (as the prune bench loads them):
