@@ -43,6 +43,9 @@ import Testing
         // tables, in one transaction; the functions that write them are re-applied in the same
         // `orcastra migrate` (HistoryUpgradeTests).
         "0014_partitioned_history.sql": "history tables rebuilt as partitioned ones under their own names in the same migration",
+        // Replaces step_transitions' (step_id, id) and (task_id) indexes by one (task_id, step_id, id):
+        // no binary names an index, and an older binary's queries by task or by step still find one.
+        "0016_step_history_index.sql": "two history indexes replaced by one covering both in the same migration",
     ]
 
     var migrations: URL {

@@ -23,6 +23,8 @@ import Testing
         "in_progress→enqueued", "in_progress→cancelled",
         "waiting_for_retry→enqueued", "waiting_for_retry→cancelled", "waiting_for_retry→resolved_manually",
         "error→enqueued", "error→resolved_manually",
+        // A fan-out that failed with its instances, reopened when one of them is retried or resolved.
+        "error→pending",
     ]
 
     static let taskPairs = TaskState.allCases.flatMap { from in TaskState.allCases.map { (from, $0) } }
