@@ -228,6 +228,7 @@ final class Bench: @unchecked Sendable {
     private func linearLatency() async throws -> (LatencySample, LatencySample) {
         let linear = templates["linear"]!
         let request = TaskRequest(template: TemplateReference(namespace: "bench", name: "linear"))
+        let since = try await databaseNow()
         var observed = LatencySample()
         var missing = 0
         for _ in 0..<options.linear {
@@ -243,7 +244,7 @@ final class Bench: @unchecked Sendable {
         var server = LatencySample()
         for row in try await pool.query("""
             SELECT (extract(epoch FROM finished_at - created_at) * 1000)::float8 AS ms FROM orcastra.tasks
-            WHERE template_id = \(linear.id) AND state = 'complete'
+            WHERE template_id = \(linear.id) AND state = 'complete' AND created_at >= \(since)
             """) {
             server.add(milliseconds: try row.decode("ms"))
         }
@@ -274,12 +275,20 @@ final class Bench: @unchecked Sendable {
         }
     }
 
+    /// The database's clock, to pick this run's tasks by `created_at` (set by the same clock).
+    private func databaseNow() async throws -> Date {
+        try await pool.query("SELECT now() AS now").first!.decode("now", as: Date.self)
+    }
+
     private func commits() async throws -> Int {
         try await pool.query("SELECT xact_commit::int8 FROM pg_stat_database WHERE datname = current_database()").first!.decode(at: 0, as: Int.self)
     }
 
     private func burnDown() async throws -> Throughput {
         let burn = templates["burn"]!
+        // Only this run's tasks count: a database that ran the bench before holds earlier runs' tasks
+        // of the same template, whose steps would stretch the window back to the first run.
+        let since = try await databaseNow()
         print("  … submitting \(options.burnDown) tasks for the burn-down")
         try await submitConcurrently(options.burnDown, template: "burn")
         try await pool.query("VACUUM ANALYZE orcastra.steps")
@@ -296,7 +305,7 @@ final class Bench: @unchecked Sendable {
         let commitsAfter = try await commits()
         let window = try await pool.query("""
             SELECT (extract(epoch FROM max(s.finished_at) - min(s.started_at)))::float8 AS seconds, count(*) AS steps
-            FROM orcastra.steps s JOIN orcastra.tasks t ON t.id = s.task_id WHERE t.template_id = \(burn.id)
+            FROM orcastra.steps s JOIN orcastra.tasks t ON t.id = s.task_id WHERE t.template_id = \(burn.id) AND t.created_at >= \(since)
             """).first!
         let seconds: Double = try window.decode("seconds")
         let steps: Int = try window.decode("steps")
