@@ -20,10 +20,13 @@ public struct HTTPServerConfiguration: Sendable {
     public var bodyLimit: Int
     /// Database connections the API's requests share (separate from the orchestrator's own).
     public var maximumConnections: Int
-    /// How many `POST /v1/tasks` batches (group commits) run at once: half the pool, so other
-    /// requests always find a connection, and submissions arriving meanwhile wait to share the
-    /// next commit rather than take a connection each.
-    public var submissionBatches: Int { max(1, maximumConnections / 2) }
+    /// How many `POST /v1/tasks` batches (group commits) run at once: two — one committing while the
+    /// next gathers — and never more than half the pool, so other requests always find a connection.
+    /// More would not commit faster: every submission sends a NOTIFY, and PostgreSQL serializes the
+    /// commits of transactions that notified (one lock, held through the WAL flush), so extra
+    /// batches only make each one smaller. Measured: pool 8 with four batches 1,656/s, with two
+    /// 2,079/s over 16 connections (docs/benchmarks.md, "HTTP API").
+    public var submissionBatches: Int { max(1, min(2, maximumConnections / 2)) }
     /// How long a token check is remembered.
     public var tokenCacheTime: Duration
     /// HTTPS with this certificate and key (`--tls-cert`, `--tls-key`); plain HTTP when nil.
