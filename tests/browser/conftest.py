@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
@@ -33,7 +34,11 @@ IMAGES = (REPO / "docs" / "images") if os.environ.get("ORCASTRA_SCREENSHOTS") ==
 def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "a condition", step: float = 0.02) -> Any:
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
+        try:
+            value = predicate()
+        except StaleElementReferenceException:
+            # A live update replaced the element between finding it and reading it: look again.
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
