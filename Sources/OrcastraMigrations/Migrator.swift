@@ -223,14 +223,16 @@ public struct Migrator: Sendable {
                 return
             } catch MigrationError.failed(_, _, _, let underlying as PostgresError)
                         where ["40P01", "55P03"].contains(underlying.sqlState ?? "") && attempt < Self.lockConflictAttempts {
-                try await Task.sleep(for: .milliseconds(100 * (1 << attempt)))
+                try await Task.sleep(for: .milliseconds(100 * (1 << min(attempt, 4))))
                 attempt += 1
             }
         }
     }
 
-    /// How many times a file is sent when it keeps losing to other sessions' locks.
-    static let lockConflictAttempts = 5
+    /// How many times a file is sent when it keeps losing to other sessions' locks (pauses 0.2, 0.4,
+    /// 0.8, then 1.6 s: about 13 s in all). Five (3 s) were not enough in one CI run: an
+    /// orchestrator and a worker retrying on a half-migrated database won five deadlocks in a row.
+    static let lockConflictAttempts = 10
 
     private func runOnce(_ file: String, _ text: String, on connection: PostgresConnection,
                          record: @escaping @Sendable (Int) -> SQL) async throws {
