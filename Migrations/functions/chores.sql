@@ -156,7 +156,11 @@ END
 $$;
 
 -- When the next chore falls due: the earliest retry, lease expiry, scheduled start, task deadline
--- or schedule occurrence.
+-- or schedule occurrence; now when a sub-workflow needs following (a child task finished while its
+-- workflow step still runs: advance_subworkflows) or cancelling (a live child whose step stopped
+-- waiting: cancel_orphaned_subworkflows). NULL: nothing will fall due by time alone. The
+-- orchestrator asks this on each poll and runs its chores only when the answer is not in the
+-- future, so an idle orchestrator sends one statement a poll (issue 12).
 CREATE OR REPLACE FUNCTION orcastra.next_due() RETURNS timestamptz
 LANGUAGE sql STABLE
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
@@ -166,5 +170,16 @@ AS $$
         (SELECT min(s.lease_expires_at) FROM orcastra.step_leases l JOIN orcastra.steps s ON s.id = l.step_id),
         (SELECT min(run_at) FROM orcastra.tasks WHERE state = 'pending' AND NOT waiting_for_slot),
         (SELECT min(deadline_at) FROM orcastra.tasks WHERE deadline_at IS NOT NULL AND state IN ('in_progress', 'waiting_for_retry')),
-        (SELECT min(next_fire_at) FROM orcastra.schedules WHERE NOT paused AND next_fire_at IS NOT NULL));
+        (SELECT min(next_fire_at) FROM orcastra.schedules WHERE NOT paused AND next_fire_at IS NOT NULL),
+        -- Running workflow steps are among the running steps (step_leases), as advance_subworkflows reads them.
+        (SELECT now() WHERE EXISTS (
+            SELECT 1 FROM orcastra.step_leases l JOIN orcastra.steps s ON s.id = l.step_id
+            JOIN orcastra.tasks c ON c.id = s.child_task_id
+            WHERE s.state = 'in_progress' AND s.workflow IS NOT NULL
+              AND c.state IN ('complete', 'resolved_manually', 'error', 'cancelled'))),
+        -- The live children by their step (tasks_live_children), as cancel_orphaned_subworkflows reads them.
+        (SELECT now() WHERE EXISTS (
+            SELECT 1 FROM orcastra.tasks c JOIN orcastra.steps s ON s.id = c.parent_step_id
+            WHERE c.parent_step_id IS NOT NULL AND c.state IN ('pending', 'in_progress', 'waiting_for_retry')
+              AND (s.state <> 'in_progress' OR s.child_task_id IS DISTINCT FROM c.id))));
 $$;

@@ -5,6 +5,7 @@ import OrcastraPostgres
 import OrcastraStateMachines
 import OrcastraTemplates
 import ServiceLifecycle
+import Synchronization
 
 /// How an orchestrator runs.
 public struct OrchestratorConfiguration: Sendable {
@@ -56,8 +57,12 @@ public struct OrchestratorConfiguration: Sendable {
 /// of its own). Every chore picks its rows with
 /// SKIP LOCKED, so any number of orchestrators run at once with no leader.
 ///
-/// It wakes on NOTIFY `orcastra_orchestrator` (sent when a retry is scheduled), at the next due
-/// time it knows of, and at least every poll interval. Each chore runs in a transaction of its
+/// It wakes on NOTIFY `orcastra_orchestrator` (sent when a retry is scheduled or a sub-workflow's
+/// child task finishes), at the next due time it knows of, and at least every poll interval. A
+/// NOTIFY or a due time runs a round of every chore; a poll asks the database only when the next
+/// chore falls due (`orcastra.next_due()`, one statement) and runs a round when that is not in the
+/// future, or when a full round is a stalled-sweep interval old — so an idle orchestrator sends one
+/// statement a poll, not ten (issue 12). Each chore runs in a transaction of its
 /// own and locks steps before tasks, so no chore can deadlock with a worker or another
 /// orchestrator. A graceful shutdown (a `ServiceGroup`'s, on SIGTERM) cancels it, like
 /// cancellation: a chore in flight commits or rolls back whole, in its own transaction.
@@ -67,10 +72,11 @@ public actor Orchestrator: Service {
     public nonisolated let configuration: OrchestratorConfiguration
     private let logger: Logger
     private var connection: PostgresConnection?
-    private let wake: AsyncStream<Void>.Continuation
+    private let wake: WakeSignal
     private let wakeups: AsyncStream<Void>
     private var dueTimer: Task<Void, Never>?
     private var lastSweep = ContinuousClock.now
+    private var lastRound: ContinuousClock.Instant?
     private var lastPrune: ContinuousClock.Instant?
     private var warnedNoRegistry = false
     private var scheduleFirer = ScheduleFirer()
@@ -79,7 +85,9 @@ public actor Orchestrator: Service {
     public init(configuration: OrchestratorConfiguration, logger: Logger = Logger(label: "orcastra.orchestrator")) {
         self.configuration = configuration
         self.logger = logger
-        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let (wakeups, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.wakeups = wakeups
+        wake = WakeSignal(continuation)
     }
 
     /// Works until a graceful shutdown or until the calling task is cancelled.
@@ -92,12 +100,14 @@ public actor Orchestrator: Service {
         let listener = PostgresListener(conninfo: configuration.listenConninfo ?? PostgresListener.conninfo(forDatabase: configuration.conninfo),
                                         channels: [Self.channel], logger: logger)
         let wake = self.wake
-        let listening = Task { for await _ in listener { wake.yield() } }
+        // Every listener event is work: a NOTIFY, or LISTEN (re)established (notifications sent
+        // while it was down are lost, so a round catches up).
+        let listening = Task { for await _ in listener { wake.work() } }
         let interval = configuration.pollInterval
         let polling = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
-                wake.yield()
+                wake.poll()
             }
         }
         let pruning = configuration.pruneInterval.map { interval in
@@ -113,7 +123,11 @@ public actor Orchestrator: Service {
         for await _ in wakeups {
             if Task.isCancelled { break }
             do {
-                try await tick()
+                if wake.takeWork() || lastRound.map({ ContinuousClock.now - $0 >= configuration.stalledSweepInterval }) ?? true {
+                    try await tick()
+                } else if try await scheduleNextDue(on: try await live()) {
+                    try await tick()
+                }
                 backoff.current = .milliseconds(100)
             } catch {
                 if Task.isCancelled { break }
@@ -126,7 +140,7 @@ public actor Orchestrator: Service {
                 if let connection, connection.isBroken { await connection.close(); self.connection = nil }
                 try? await Task.sleep(for: backoff.current)
                 backoff.current = min(backoff.current * 2, backoff.maximum)
-                wake.yield()
+                wake.work()
             }
         }
         listener.stop()
@@ -152,6 +166,7 @@ public actor Orchestrator: Service {
     /// held while another chore waits), repeated while any chore was full.
     func tick() async throws {
         let connection = try await live()
+        lastRound = .now
         // Schedules first: their occurrences are the chore whose lateness users see.
         try await fireSchedules(on: connection)
         let limit = configuration.batchLimit
@@ -181,7 +196,7 @@ public actor Orchestrator: Service {
             lastPrune = .now
             try await pruneWorkers(on: connection)
         }
-        try await scheduleNextDue(on: connection)
+        _ = try await scheduleNextDue(on: connection)
     }
 
     /// Runs one chore's statement (its own transaction), which answers how many rows it touched
@@ -241,20 +256,54 @@ public actor Orchestrator: Service {
         }
     }
 
-    /// Sleeps until the earliest retry, lease expiry, scheduled start or schedule occurrence, if that
-    /// comes before the next poll. The delay is the database's (its clock decides what is due), so
-    /// a machine whose clock is off does not wake too early and spin, or too late.
-    private func scheduleNextDue(on connection: PostgresConnection) async throws {
+    /// Sleeps until the earliest retry, lease expiry, scheduled start, task deadline or schedule
+    /// occurrence (`orcastra.next_due()`), if that comes before the next poll; answers whether
+    /// something is due already. The delay is the database's (its clock decides what is due), so a
+    /// machine whose clock is off does not wake too early and spin, or too late.
+    private func scheduleNextDue(on connection: PostgresConnection) async throws -> Bool {
         let delay = try await connection.queryRow(
             "SELECT extract(epoch FROM orcastra.next_due() - clock_timestamp())::float8 AS delay"
         ).decode("delay", as: Double?.self)
         dueTimer?.cancel()
-        guard let delay else { return }
-        guard delay < configuration.pollInterval.seconds else { return }
+        dueTimer = nil
+        guard let delay else { return false }
+        if delay <= 0 { return true }
+        guard delay < configuration.pollInterval.seconds else { return false }
         let wake = self.wake
         dueTimer = Task {
-            if delay > 0 { try? await Task.sleep(for: .milliseconds(Int(delay * 1000) + 1)) }
-            if !Task.isCancelled { wake.yield() }
+            try? await Task.sleep(for: .milliseconds(Int(delay * 1000) + 1))
+            if !Task.isCancelled { wake.work() }
+        }
+        return false
+    }
+}
+
+/// What woke the orchestrator: ``work()`` (a NOTIFY, the due timer, a retry after a failed round)
+/// asks for a round of every chore; ``poll()`` only for a look at when the next one falls due. One
+/// wake-up is buffered; whether work was asked for since the last look is kept apart from it, so a
+/// poll never hides a NOTIFY that came before it.
+final class WakeSignal: Sendable {
+    private let continuation: AsyncStream<Void>.Continuation
+    private let workAsked = Mutex(false)
+
+    init(_ continuation: AsyncStream<Void>.Continuation) {
+        self.continuation = continuation
+    }
+
+    func work() {
+        workAsked.withLock { $0 = true }
+        continuation.yield()
+    }
+
+    func poll() {
+        continuation.yield()
+    }
+
+    /// Whether work was asked for since the last call.
+    func takeWork() -> Bool {
+        workAsked.withLock { asked in
+            defer { asked = false }
+            return asked
         }
     }
 }

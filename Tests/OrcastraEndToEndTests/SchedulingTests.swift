@@ -147,6 +147,28 @@ extension EndToEndTests {
         }
     }
 
+    /// Issue 12's idle target: a poll with nothing due is one statement (`next_due()`), not a round
+    /// of every chore (ten statements), so an idle orchestrator's database sees about one
+    /// transaction per poll. Yet a task scheduled while it idles still starts on time.
+    @Test func anIdleOrchestratorSendsOneStatementAPollAndStillStartsWhatFallsDue() async throws {
+        let cluster = try await ProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.register(Self.single)
+        try cluster.orchestrator(["--poll-interval", "100ms"])
+        try await Task.sleep(for: .seconds(2))   // its first round, the pruner's and the partitioner's
+        let commits: SQL = "SELECT xact_commit::int8 AS n FROM pg_stat_database WHERE datname = current_database()"
+        let before = try await cluster.count(commits)
+        try await Task.sleep(for: .seconds(4))
+        let during = try await cluster.count(commits) - before
+        // 40 polls: about 40 commits (statistics are flushed about once a second, so a second's
+        // worth either way, and this test's own two); a round per poll would be about 400.
+        #expect(during < 120, "\(during) transactions in 4 s of polling every 100 ms")
+        // Idle, it still starts a task whose time comes (next_due() says so on a poll).
+        try cluster.worker()
+        let task = try await submit(cluster, runAt: Date().addingTimeInterval(1))
+        #expect(try await cluster.settled(task, within: .seconds(10)) == "complete", "\(cluster.logs)")
+    }
+
     @Test func orchestratorStopsPromptlyOnSIGTERMWhileAWorkerKeepsRunning() async throws {
         let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
