@@ -106,7 +106,7 @@ BEGIN
         SELECT g.role, g.privilege, g.object FROM (VALUES
             -- The worker protocol (docs/worker-protocol.md), and nothing else.
             ('orcastra_worker', 'EXECUTE', 'claim_steps'), ('orcastra_worker', 'EXECUTE', 'heartbeat_steps'),
-            ('orcastra_worker', 'EXECUTE', 'report_steps'), ('orcastra_worker', 'EXECUTE', 'complete_steps'),
+            ('orcastra_worker', 'EXECUTE', 'report_steps'), ('orcastra_worker', 'EXECUTE', 'report_steps_then_claim'), ('orcastra_worker', 'EXECUTE', 'take_notifications'), ('orcastra_worker', 'EXECUTE', 'send_notifications'), ('orcastra_worker', 'EXECUTE', 'complete_steps'),
             ('orcastra_worker', 'EXECUTE', 'fail_steps'), ('orcastra_worker', 'EXECUTE', 'release_steps'),
             ('orcastra_worker', 'EXECUTE', 'register_worker'), ('orcastra_worker', 'EXECUTE', 'heartbeat_worker'),
             ('orcastra_worker', 'EXECUTE', 'deregister_worker'), ('orcastra_worker', 'EXECUTE', 'namespace_channel'),
@@ -123,6 +123,7 @@ BEGIN
             ('orcastra_submitter', 'EXECUTE', 'create_task'), ('orcastra_submitter', 'EXECUTE', 'create_tasks'),
             ('orcastra_submitter', 'EXECUTE', 'create_task_by_name'), ('orcastra_submitter', 'EXECUTE', 'cancel_task'),
             ('orcastra_submitter', 'EXECUTE', 'create_task_batch'),
+            ('orcastra_submitter', 'EXECUTE', 'take_notifications'), ('orcastra_submitter', 'EXECUTE', 'send_notifications'),
             -- The orchestrator's chores and schedules (ScheduleFirer locks due schedules FOR UPDATE).
             ('orcastra_orchestrator', 'EXECUTE', 'start_due_tasks'), ('orcastra_orchestrator', 'EXECUTE', 'enqueue_due_retries'),
             ('orcastra_orchestrator', 'EXECUTE', 'recover_expired_leases'), ('orcastra_orchestrator', 'EXECUTE', 'settle_stalled_tasks'),

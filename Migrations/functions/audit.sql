@@ -21,8 +21,9 @@ BEGIN
         RAISE EXCEPTION 'illegal task transition from % to % (task %)', OLD.state, NEW.state, OLD.id
             USING ERRCODE = 'OR001', HINT = 'See docs/state-machines.md for the legal transitions.';
     END IF;
-    -- Wakes whoever waits for this task (`orcastra submit --wait`); one per task per transaction.
-    PERFORM pg_notify('orcastra_task_events', NEW.id::text);
+    -- Wakes whoever waits for this task (`orcastra submit --wait`); one per task per transaction
+    -- (at commit, or after it: post_notification in channels.sql).
+    PERFORM orcastra.post_notification('orcastra_task_events', NEW.id::text);
     RETURN NEW;
 END
 $$;

@@ -42,6 +42,7 @@ AS $$
 DECLARE
     v_ids bigint[];
     v_limited boolean;
+    v_full boolean;
 BEGIN
     -- Step concurrency (a step's `concurrency: N`): a limited step whose scope has no free slot
     -- now is passed over, not picked, so it never holds back other work. For a step without a
@@ -70,11 +71,16 @@ BEGIN
     ) AS picked;
     IF v_ids IS NULL THEN
         IF NOT orcastra.may_work(p_namespace) THEN PERFORM orcastra.require_namespace(p_namespace); END IF;
+        IF current_setting('orcastra.deferred_wakeups', true) <> '' THEN PERFORM orcastra.send_deferred_wakeups(p_namespace, p_limit <= 0); END IF;
         RETURN;
     END IF;
+    v_full := cardinality(v_ids) >= p_limit;
     -- The pick counted without a lock: the claim takes only as many as are free (claim.sql).
     IF v_limited THEN v_ids := orcastra.limit_claimed_steps(v_ids, p_namespace); END IF;
-    IF cardinality(v_ids) = 0 THEN RETURN; END IF;
+    IF cardinality(v_ids) = 0 THEN
+        IF current_setting('orcastra.deferred_wakeups', true) <> '' THEN PERFORM orcastra.send_deferred_wakeups(p_namespace, v_full); END IF;
+        RETURN;
+    END IF;
 
     RETURN QUERY
     WITH claimed AS (
@@ -123,6 +129,9 @@ BEGIN
         WHERE c.fanout_of IS NOT NULL AND tm.id = t.template_id AND d.step ->> 'name' = left(c.name, strpos(c.name, '[') - 1)
     ) AS g ON true
     ORDER BY c.id;
+    -- Wake-ups a report in this transaction left to this claim (report_steps_then_claim): sent
+    -- now, for what is still queued once this claim took its steps (channels.sql).
+    IF current_setting('orcastra.deferred_wakeups', true) <> '' THEN PERFORM orcastra.send_deferred_wakeups(p_namespace, v_full); END IF;
 END
 $$;
 

@@ -40,6 +40,10 @@ DECLARE
     v_has_children boolean;
     v_has_successes boolean := cardinality(array_remove(p_errors, NULL)) < cardinality(p_ids);
     v_has_failures boolean := cardinality(array_remove(p_errors, NULL)) > 0;
+    -- A claim follows in this transaction (report_steps_then_claim): the wake-ups for the steps
+    -- this report enqueues are left to it (send_deferred_wakeups), which sends only those still
+    -- needed once it has claimed.
+    v_defer boolean := current_setting('orcastra.claim_follows', true) = 'on';
 BEGIN
     -- Lock, and learn on the way whether a reported step's task was cancelled (rare: the check
     -- below runs only then). A union of ids, not `id = ANY (…) OR id IN (…)`: that form is
@@ -132,7 +136,10 @@ BEGIN
         -- Children with trigger all_done run once every parent finished, failed ones included.
         IF v_errored IS NOT NULL THEN
             SELECT * INTO v_after_failures FROM orcastra.release_after_failures(v_errored);
-            IF cardinality(v_after_failures.namespaces) > 0 THEN PERFORM orcastra.notify_namespaces(v_after_failures.namespaces); END IF;
+            IF cardinality(v_after_failures.namespaces) > 0 THEN
+                IF v_defer THEN PERFORM orcastra.defer_wakeups(v_after_failures.namespaces);
+                ELSE PERFORM orcastra.notify_namespaces(v_after_failures.namespaces); END IF;
+            END IF;
         END IF;
     END IF;
 
@@ -140,14 +147,18 @@ BEGIN
         SELECT * INTO v_released FROM orcastra.release_children(v_done);
         -- notify_namespaces' own statement, inline: one statement fewer per step that releases a
         -- child (release_children returns each namespace once).
-        IF cardinality(v_released.namespaces) > 0 THEN
-            PERFORM pg_notify(orcastra.namespace_channel(n.namespace), '') FROM unnest(v_released.namespaces) AS n(namespace);
+        IF cardinality(v_released.namespaces) = 0 THEN
+            NULL;
+        ELSIF v_defer THEN
+            PERFORM orcastra.defer_wakeups(v_released.namespaces);
+        ELSE
+            PERFORM orcastra.post_notification(orcastra.namespace_channel(n.namespace), '') FROM unnest(v_released.namespaces) AS n(namespace);
         END IF;
     ELSE
         SELECT '{}'::text[] AS namespaces, '{}'::uuid[] AS tasks INTO v_released;
     END IF;
     -- Orchestrators sleep until the next due retry; tell them there is a new one.
-    IF v_retrying THEN PERFORM pg_notify('orcastra_orchestrator', 'retry'); END IF;
+    IF v_retrying THEN PERFORM orcastra.post_notification('orcastra_orchestrator', 'retry'); END IF;
 
     RETURN QUERY
     WITH settled AS (
@@ -164,6 +175,30 @@ BEGIN
            (SELECT x.state FROM settled x WHERE x.task_id = s.task_id)
     FROM (SELECT DISTINCT unnest(p_ids) AS id) AS i JOIN orcastra.steps s ON s.id = i.id
     ORDER BY i.id;
+END
+$$;
+
+-- report_steps for a worker that claims with claim_steps next, in the same transaction (its
+-- report-and-refill pipeline): the namespaces that got work are not notified here but left to that
+-- claim (send_deferred_wakeups, claim.sql), which notifies a namespace only if work is still queued
+-- there once it has claimed — a step this report enqueued and the same transaction claimed needs
+-- no wake-up. Most reports of a busy worker then commit without a NOTIFY, and PostgreSQL
+-- serializes the commits of transactions that notified (issue 12: the bound on latency under
+-- load). Not for a report that no claim follows: its wake-ups would be lost.
+-- The transaction's other notifications (task events, retries) are collected too
+-- (orcastra.notify_after_commit, channels.sql): the caller's pipeline ends with
+-- take_notifications(), and sends what it returns with send_notifications() once committed.
+CREATE OR REPLACE FUNCTION orcastra.report_steps_then_claim(p_ids bigint[], p_tokens uuid[], p_results jsonb[],
+                                                            p_errors text[], p_retry_after_ms bigint[])
+RETURNS TABLE (step_id bigint, outcome text, task_id uuid, task_state text)
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
+BEGIN
+    PERFORM set_config('orcastra.claim_follows', 'on', true);
+    PERFORM set_config('orcastra.notify_after_commit', 'on', true);
+    RETURN QUERY SELECT * FROM orcastra.report_steps(p_ids, p_tokens, p_results, p_errors, p_retry_after_ms);
+    PERFORM set_config('orcastra.claim_follows', '', true);
 END
 $$;
 

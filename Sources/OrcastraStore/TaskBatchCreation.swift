@@ -34,7 +34,7 @@ extension TaskCreator {
                                             \(requests.map { $0.allowDeprecated && $0.template.version != nil })::boolean[],
                                             \(requests.map(\.traceparent))::text[])
             """
-        let rows = try await pool.query(statement)
+        let rows = try await Self.runNotifyingAfterCommit(statement, on: pool)
         var outcomes = [BatchOutcome](repeating: .alone, count: submissions.count)
         for row in rows {
             let index = try row.decode("n", as: Int.self) - 1

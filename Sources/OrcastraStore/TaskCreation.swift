@@ -79,7 +79,28 @@ public struct TaskCreator: Sendable {
 
     /// Creates a task from an already fetched template (callers that submit many tasks reuse it).
     public func create(_ request: TaskRequest, from stored: StoredTemplate) async throws -> TaskCreation {
-        try await create(request, from: stored) { statement in try await pool.query(statement) }
+        try await create(request, from: stored) { statement in try await Self.runNotifyingAfterCommit(statement, on: pool) }
+    }
+
+    /// Runs `statement` alone in a transaction whose notifications (the root steps' namespaces,
+    /// the task's events) are sent after its commit, in a transaction of their own that waits for
+    /// no flush: one pipeline (setting, statement, `take_notifications`), then
+    /// `send_notifications` when there is anything to send (channels.sql, "Notifications sent
+    /// after the commit"; issue 12). The caller's own transaction (`create(_:in:)`) keeps them at
+    /// its commit.
+    static func runNotifyingAfterCommit(_ statement: SQL, on pool: PostgresPool) async throws -> QueryResult {
+        try await pool.withConnection { connection in
+            let replies = try await connection.pipeline([
+                "SELECT set_config('orcastra.notify_after_commit', 'on', true)",
+                statement,
+                "SELECT orcastra.take_notifications() AS pending",
+            ])
+            if let pending = try? replies[2].first?.decode("pending", as: String.self), !pending.isEmpty {
+                // A hint: if it is lost with the connection, the workers' poll finds the task.
+                _ = try? await connection.query("SELECT orcastra.send_notifications(\(pending)) AS sent")
+            }
+            return replies[1]
+        }
     }
 
     /// Creates a task inside the caller's open transaction on `connection`: the task exists if and
@@ -109,7 +130,7 @@ public struct TaskCreator: Sendable {
 
     /// Creates a task from a submission that passed ``checked(_:from:)``: one statement on the pool.
     public func create(_ submission: CheckedSubmission) async throws -> TaskCreation {
-        try await create(submission) { statement in try await pool.query(statement) }
+        try await create(submission) { statement in try await Self.runNotifyingAfterCommit(statement, on: pool) }
     }
 
     private func create(_ submission: CheckedSubmission,

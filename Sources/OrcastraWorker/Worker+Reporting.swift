@@ -42,8 +42,12 @@ extension Worker {
     /// with a readable error. Returns false when the report must be tried again later.
     func report(_ batch: [StepOutcome]) async -> Bool {
         let refill = state.reserveRefill(freeing: batch.count)
-        var statements = [Self.reportStatement(batch)]
-        if refill > 0 { statements.append(claimStatement(limit: refill)) }
+        // With a claim after it, the report leaves the wake-ups for what it enqueues to that claim,
+        // which sends only those still needed (report_steps_then_claim): most commits notify no one.
+        // Its notifications (task events, wake-ups the claim left) are taken as the pipeline's last
+        // statement and sent after the commit (channels.sql, "Notifications sent after the commit").
+        var statements = [Self.reportStatement(batch, claimFollows: refill > 0)]
+        if refill > 0 { statements += [claimStatement(limit: refill), "SELECT orcastra.take_notifications() AS pending"] }
         let sentAt = ContinuousClock.now
         do {
             let connection = try await reportSlot.get()
@@ -53,6 +57,7 @@ extension Worker {
             if refill > 0 {
                 let claimed = await accept(replies[1], reserved: refill, sentAt: sentAt)
                 if claimed == refill { wake.yield() }  // a full batch: there may be more
+                await sendNotifications(replies[2], on: connection)
             } else {
                 wake.yield()  // slots freed
             }
@@ -77,6 +82,18 @@ extension Worker {
                 await reportAlone(batch[0], refusal: error)
             }
             return true
+        }
+    }
+
+    /// Sends what a committed report-and-claim collected (`take_notifications`), in a transaction
+    /// of its own that commits without waiting for a flush. They are hints: one lost with the
+    /// connection costs others latency (they poll), never work, so a failure is only logged.
+    func sendNotifications(_ reply: QueryResult, on connection: PostgresConnection) async {
+        guard let pending = try? reply.first?.decode("pending", as: String.self), !pending.isEmpty else { return }
+        do {
+            _ = try await connection.query("SELECT orcastra.send_notifications(\(pending)) AS sent")
+        } catch {
+            logger.debug("sending notifications after a report failed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -117,7 +134,9 @@ extension Worker {
         wake.yield()
     }
 
-    static func reportStatement(_ batch: [StepOutcome]) -> SQL {
+    /// The report of `batch`; with `claimFollows`, for a pipeline whose next statement is
+    /// `claim_steps` in the same transaction (`report_steps_then_claim`).
+    static func reportStatement(_ batch: [StepOutcome], claimFollows: Bool = false) -> SQL {
         var ids: [Int64] = [], tokens: [UUID] = [], results: [JSONText?] = [], errors: [String?] = [], retries: [Int64?] = []
         for outcome in batch {
             ids.append(outcome.step.id)
@@ -128,6 +147,9 @@ extension Worker {
             case .failure(let message, let retryAfter):
                 results.append(nil); errors.append(message); retries.append(retryAfter)
             }
+        }
+        if claimFollows {
+            return "SELECT * FROM orcastra.report_steps_then_claim(\(ids), \(tokens), \(results)::jsonb[], \(errors)::text[], \(retries)::bigint[])"
         }
         return "SELECT * FROM orcastra.report_steps(\(ids), \(tokens), \(results)::jsonb[], \(errors)::text[], \(retries)::bigint[])"
     }

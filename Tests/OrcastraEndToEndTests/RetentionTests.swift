@@ -147,7 +147,9 @@ extension EndToEndTests {
         try cluster.orchestrator(["--poll-interval", "200ms", "--prune-interval", "off"])
         let made = await waitUntil(within: .seconds(30)) { try await cluster.count(ahead) == 8 }
         #expect(made, "\(cluster.logs)")
-        #expect(cluster.logs.contains("history partitions maintained"), "\(cluster.logs)")
+        // The log line comes after the commit that made them: wait for it too.
+        let said = await waitUntil(within: .seconds(10)) { cluster.logs.contains("history partitions maintained") }
+        #expect(said, "\(cluster.logs)")
     }
 
     /// `--history-weeks-ahead` (or ORCASTRA_HISTORY_WEEKS_AHEAD, or the file) sets how many.

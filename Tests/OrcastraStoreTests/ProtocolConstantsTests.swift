@@ -27,10 +27,10 @@ import Testing
     @Test func channelsMatchTheSQL() async throws {
         let fixture = try await StoreFixture()
         // Both directions: every literal channel SQL notifies is a Swift constant, and each constant is notified.
-        let literal = try await Self.matches(fixture.pool, #"pg_notify\(\s*'([^']*)'"#)
+        let literal = try await Self.matches(fixture.pool, #"(?:pg_notify|post_notification)\(\s*'([^']*)'"#)
         #expect(literal == [ProtocolChannel.orchestrator, ProtocolChannel.taskEvents])
-        #expect(try await Self.source(fixture.pool, "audit_task_transition").contains("pg_notify('\(ProtocolChannel.taskEvents)'"))
-        #expect(try await Self.source(fixture.pool, "report_steps").contains("pg_notify('\(ProtocolChannel.orchestrator)'"))
+        #expect(try await Self.source(fixture.pool, "audit_task_transition").contains("post_notification('\(ProtocolChannel.taskEvents)'"))
+        #expect(try await Self.source(fixture.pool, "report_steps").contains("post_notification('\(ProtocolChannel.orchestrator)'"))
         // Namespace channels: the prefix, by calling the function that builds them.
         let channel = try await fixture.pool.query("SELECT orcastra.namespace_channel('shop') AS channel").first!
         #expect(try channel.decode("channel", as: String.self) == ProtocolChannel.namespacePrefix + "shop")

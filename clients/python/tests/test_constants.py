@@ -21,9 +21,9 @@ def all_matches(db: psycopg.Connection[Any], pattern: str) -> set[str]:
 
 
 def test_channels_match_the_sql(db: psycopg.Connection[Any]) -> None:
-    assert all_matches(db, r"pg_notify\(\s*'([^']*)'") == {protocol.ORCHESTRATOR_CHANNEL, protocol.TASK_EVENTS_CHANNEL}
-    assert f"pg_notify('{protocol.TASK_EVENTS_CHANNEL}'" in source(db, "audit_task_transition")
-    assert f"pg_notify('{protocol.ORCHESTRATOR_CHANNEL}'" in source(db, "report_steps")
+    assert all_matches(db, r"(?:pg_notify|post_notification)\(\s*'([^']*)'") == {protocol.ORCHESTRATOR_CHANNEL, protocol.TASK_EVENTS_CHANNEL}
+    assert f"post_notification('{protocol.TASK_EVENTS_CHANNEL}'" in source(db, "audit_task_transition")
+    assert f"post_notification('{protocol.ORCHESTRATOR_CHANNEL}'" in source(db, "report_steps")
     (short,) = db.execute("SELECT orcastra.namespace_channel('billing')").fetchone()  # type: ignore[misc]
     assert short == protocol.NAMESPACE_CHANNEL_PREFIX + "billing"
     # A long namespace gets a hashed name the worker must ask for, never build: still the prefix, within 63 bytes.
