@@ -187,7 +187,7 @@ public struct Migrator: Sendable {
 
     private func apply(_ migration: Migration, on connection: PostgresConnection) async throws {
         let checksum = try await Self.checksum(migration.sql, on: connection)
-        try await run(migration.file, migration.sql, on: connection) { milliseconds in
+        try await run(migration.file, migration.sql, lockingTablesFirst: true, on: connection) { milliseconds in
             """
             INSERT INTO orcastra.schema_migrations (version, file, checksum, duration_ms)
             VALUES (\(migration.version), \(migration.file), \(checksum), \(milliseconds))
@@ -214,12 +214,12 @@ public struct Migrator: Sendable {
     /// docs/operations.md): a file that locks a table they write can lose a deadlock to one of
     /// them (40P01) or find a lock taken (55P03). The file was rolled back whole, so it is sent
     /// again, a few times, after a short pause.
-    private func run(_ file: String, _ text: String, on connection: PostgresConnection,
+    private func run(_ file: String, _ text: String, lockingTablesFirst: Bool = false, on connection: PostgresConnection,
                      record: @escaping @Sendable (Int) -> SQL) async throws {
         var attempt = 1
         while true {
             do {
-                try await runOnce(file, text, on: connection, record: record)
+                try await runOnce(file, text, lockingTablesFirst: lockingTablesFirst, on: connection, record: record)
                 return
             } catch MigrationError.failed(_, _, _, let underlying as PostgresError)
                         where ["40P01", "55P03"].contains(underlying.sqlState ?? "") && attempt < Self.lockConflictAttempts {
@@ -234,10 +234,11 @@ public struct Migrator: Sendable {
     /// orchestrator and a worker retrying on a half-migrated database won five deadlocks in a row.
     static let lockConflictAttempts = 10
 
-    private func runOnce(_ file: String, _ text: String, on connection: PostgresConnection,
+    private func runOnce(_ file: String, _ text: String, lockingTablesFirst: Bool, on connection: PostgresConnection,
                          record: @escaping @Sendable (Int) -> SQL) async throws {
         let started = ContinuousClock.now
         try await connection.withTransaction { connection in
+            if lockingTablesFirst { try await Self.lockTables(file, on: connection) }
             do {
                 try connection.executeSimple(text)
             } catch {
@@ -248,6 +249,35 @@ public struct Migrator: Sendable {
             try await connection.execute(record(milliseconds))
         }
     }
+
+    /// Takes an ACCESS EXCLUSIVE lock on every table of the schema before a numbered file runs,
+    /// in one statement, in the engine's order (steps, then tasks, then the rest by name). Running
+    /// processes then never see a file half-way through holding some of its tables while it waits
+    /// for another that one of them holds and wants to lock after (the deadlock one CI run lost
+    /// five times in a row on 0014): the file waits once, before it holds anything of its own, for
+    /// the transactions in flight, and new ones queue behind it. A deadlock is still possible while
+    /// that one statement takes its locks one by one, and is answered like one in the file: sent
+    /// again (`run`). Waits at most `tableLockTimeout`.
+    static func lockTables(_ file: String, on connection: isolated PostgresConnection) async throws {
+        let tables = try await connection.queryRow("""
+            SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', '
+                              ORDER BY c.relname <> 'steps', c.relname <> 'tasks', c.relname) AS tables
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'orcastra' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+            """).decode("tables", as: String?.self)
+        guard let tables else { return }
+        let lock = "SET LOCAL lock_timeout = '\(tableLockTimeout)'; LOCK TABLE \(tables) IN ACCESS EXCLUSIVE MODE"
+        do {
+            try connection.executeSimple(lock)
+        } catch {
+            throw MigrationError.failed(file: file, text: lock, underlying: error)
+        }
+        try connection.executeSimple("SET LOCAL lock_timeout = DEFAULT")
+    }
+
+    /// The longest a numbered file waits for the running processes' transactions before it is
+    /// sent again (a lock timeout is answered like a deadlock).
+    static let tableLockTimeout = "2s"
 
     private struct Applied {
         var file: String

@@ -217,6 +217,30 @@ import Testing
         await connection.close()
     }
 
+    /// A numbered file runs holding every table of the schema already (ACCESS EXCLUSIVE, taken in
+    /// one statement before its first): it never waits half-way for a running process's lock
+    /// while holding some tables that process wants next. Repeatable files are not wrapped so.
+    @Test func aNumberedFileRunsWithEveryTableOfTheSchemaLockedFirst() async throws {
+        let connection = try await emptyDatabase()
+        let directory = try folder(["0001_tables.sql": "CREATE TABLE orcastra.tasks (id int); CREATE TABLE orcastra.steps (id int);"])
+        try await Migrator.load(from: directory).migrate(on: connection)
+        let check = """
+            DO $$
+            DECLARE v_missing text;
+            BEGIN
+                SELECT string_agg(t, ', ') INTO v_missing FROM unnest(ARRAY['orcastra.tasks', 'orcastra.steps', 'orcastra.schema_migrations']) t
+                WHERE NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = pg_backend_pid() AND l.relation = t::regclass
+                                  AND l.mode = 'AccessExclusiveLock' AND l.granted);
+                IF v_missing IS NOT NULL THEN RAISE EXCEPTION 'not locked before the file: %', v_missing; END IF;
+            END $$;
+            """
+        try write(["0002_check.sql": check + "\nALTER TABLE orcastra.tasks ADD COLUMN note text;"], into: directory)
+        try await Migrator.load(from: directory).migrate(on: connection)
+        let note = try await connection.queryRow("SELECT count(*) AS n FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'note'")
+        #expect(try note.decode("n", as: Int64.self) == 1)
+        await connection.close()
+    }
+
     /// Text a statement splitter gets wrong: a backslash-escaped quote in an E'' string, and a
     /// SQL-standard function body whose inner statements end in semicolons.
     @Test func filesAreSentWholeSoTrickyTextApplies() async throws {
