@@ -230,7 +230,8 @@ public struct Migrator: Sendable {
     }
 
     /// How many times a file is sent when it keeps losing to other sessions' locks (pauses 0.2, 0.4,
-    /// 0.8, then 1.6 s: about 13 s in all). Five (3 s) were not enough in one CI run: an
+    /// 0.8, then 1.6 s: about 13 s in all, plus up to `tableLockTimeout` a try for a numbered file's
+    /// table locks). Five (3 s) were not enough in one CI run: an
     /// orchestrator and a worker retrying on a half-migrated database won five deadlocks in a row.
     static let lockConflictAttempts = 10
 
