@@ -56,6 +56,16 @@ fk_counts=$(psql -qAt "$url" -c "
     SELECT string_agg(c.confrelid::regclass::text || '=' || count, ' ') FROM (
         SELECT confrelid, count(*) FROM pg_constraint WHERE contype = 'f'
         AND confrelid IN ('orcastra.tasks'::regclass, 'orcastra.steps'::regclass) AND conparentid = 0 GROUP BY confrelid) c")
+# Table and index sizes of what a task owns, and dead tuples: loaded, pruned, then vacuumed.
+sizes() {
+    psql -qAt "$url" -c "
+        SELECT '$1: ' || string_agg(format('%s %s (indexes %s, dead %s)', c.relname, pg_size_pretty(pg_table_size(c.oid)),
+                                           pg_size_pretty(pg_indexes_size(c.oid)), coalesce(s.n_dead_tup, 0)), '; ' ORDER BY c.relname)
+        FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+        WHERE c.oid IN ('orcastra.tasks'::regclass, 'orcastra.steps'::regclass, 'orcastra.step_results'::regclass, 'orcastra.step_edges'::regclass)"
+}
+psql -qAt "$url" -c "SELECT pg_stat_force_next_flush()" >/dev/null 2>&1 || true
+sizes "sizes loaded"
 wal_before=$(psql -qAt "$url" -c "SELECT pg_current_wal_lsn()")
 start=$(date +%s.%N)
 totals=$(psql -qAt -v ON_ERROR_STOP=1 "$url" -f "$script" | awk -F'|' '{t += $1; r += $2; if ($1 > 0) b++} END {print t, r, b}')
@@ -63,6 +73,11 @@ end=$(date +%s.%N)
 wal=$(psql -qAt "$url" -c "SELECT pg_current_wal_lsn() - '$wal_before'::pg_lsn")
 left=$(psql -qAt "$url" -c "SELECT count(*) FROM orcastra.tasks")
 echo "$totals $start $end $left $wal" | awk '{s = $5 - $4; printf "pruned %d tasks (%d rows) in %d batches in %.1f s: %.0f tasks/s, %.0f rows/s; %d tasks left; WAL %.1f MB (%.0f bytes/task)\n", $1, $2, $3, s, $1 / s, $2 / s, $6, $7 / 1048576, $7 / ($1 > 0 ? $1 : 1)}'
+sleep 1   # statistics are flushed about once a second
+sizes "sizes pruned"
+psql -qAt "$url" -c "VACUUM orcastra.tasks, orcastra.steps, orcastra.step_results, orcastra.step_edges" >/dev/null
+sleep 1
+sizes "sizes after VACUUM (freed heap pages at the end of a table go back to the system; index pages stay, reused by new rows)"
 echo "row-level foreign keys checked per deleted row: ${fk_counts:-none (migration 0018: statement-level triggers)} (4-step task: 1 task + 4 steps deleted)"
 psql -qAt -v ON_ERROR_STOP=1 "$url" <<'SQL'
 \timing on
