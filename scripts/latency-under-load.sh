@@ -22,5 +22,5 @@ out=$(timeout 600 "$bin/orcastra-bench" --database-url "$url" --linear 200 --bur
 value() { printf '%s\n' "$out" | grep -F "$1" | head -1 | awk '{print $(NF-1)}'; }
 behind=$(printf '%s\n' "$out" | grep -o 'took [0-9.]* s' || true)
 echo "rate=$rate idle_4step_p50=$(value 'submit → complete seen by client, p50')ms" \
-     "continuous_p50=$(value 'created → finished, p50')ms continuous_p99=$(value 'created → finished, p99')ms" \
+     "continuous_p50=$(value 'continuous submit: created → finished, p50')ms continuous_p99=$(value 'continuous submit: created → finished, p99')ms" \
      "completed=$(value 'continuous submit at')steps/s ${behind:+(submission fell behind: $behind for 20 s)}"
