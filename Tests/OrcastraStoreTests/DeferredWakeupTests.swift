@@ -15,10 +15,26 @@ import Testing
     typealias Claim = WorkerProtocolTests.Claim
 
     static func listen(_ fixture: StoreFixture, _ namespaces: [String]) async throws -> AsyncRecorder<PostgresListener.Event> {
-        let listener = PostgresListener(conninfo: fixture.pool.conninfo, channels: namespaces.map { ProtocolChannel.namespacePrefix + $0 })
-        let events = AsyncRecorder(listener)
+        try await listen(fixture, channels: namespaces.map { ProtocolChannel.namespacePrefix + $0 })
+    }
+
+    static func listen(_ fixture: StoreFixture, channels: [String]) async throws -> AsyncRecorder<PostgresListener.Event> {
+        let events = AsyncRecorder(PostgresListener(conninfo: fixture.pool.conninfo, channels: channels))
         #expect(await events.next(within: .seconds(10)) == .listening(reconnected: false))
         return events
+    }
+
+    /// A task of `WorkerProtocolTests.pair` whose first step is claimed, with a listener on
+    /// `channels` that has already drained what the task's creation sent.
+    static func pairWithFirstClaimed(listeningOn channels: [String])
+        async throws -> (fixture: StoreFixture, events: AsyncRecorder<PostgresListener.Event>, task: UUID, first: [Claim]) {
+        let fixture = try await StoreFixture()
+        try await fixture.register(WorkerProtocolTests.pair)
+        let events = try await listen(fixture, channels: channels)
+        let task = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "proto/pair"))).taskID
+        let first = try await WorkerProtocolTests.claim(fixture)
+        await drained(events)
+        return (fixture, events, task, first)
     }
 
     /// Drains what task creation sent, then says whether anything more comes within half a second.
@@ -52,13 +68,8 @@ import Testing
     }
 
     @Test func aChildClaimedByTheTransactionThatReleasedItWakesNobody() async throws {
-        let fixture = try await StoreFixture()
-        try await fixture.register(WorkerProtocolTests.pair)
-        let events = try await Self.listen(fixture, ["proto"])
+        let (fixture, events, _, first) = try await Self.pairWithFirstClaimed(listeningOn: [ProtocolChannel.namespacePrefix + "proto"])
         defer { events.cancel() }
-        _ = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "proto/pair")))
-        let first = try await WorkerProtocolTests.claim(fixture)
-        await Self.drained(events)
         let claimed = try await Self.reportThenClaim(fixture, first, namespace: "proto", limit: 10).claimed
         #expect(claimed.count == 1, "the second step, released and claimed in one transaction")
         #expect(await events.next(within: .seconds(1)) == nil, "nobody needed waking")
@@ -101,15 +112,8 @@ import Testing
     /// PostgreSQL's serialized notifying commits) but collected, and sent by `send_notifications`
     /// afterwards: a task's completion reaches a task-events listener only then.
     @Test func aReportAndClaimSendsItsNotificationsOnlyAfterItsCommit() async throws {
-        let fixture = try await StoreFixture()
-        try await fixture.register(WorkerProtocolTests.pair)
-        let listener = PostgresListener(conninfo: fixture.pool.conninfo, channels: [ProtocolChannel.taskEvents])
-        let events = AsyncRecorder(listener)
+        let (fixture, events, task, first) = try await Self.pairWithFirstClaimed(listeningOn: [ProtocolChannel.taskEvents])
         defer { events.cancel() }
-        #expect(await events.next(within: .seconds(10)) == .listening(reconnected: false))
-        let task = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "proto/pair"))).taskID
-        let first = try await WorkerProtocolTests.claim(fixture)
-        await Self.drained(events)
         let second = try await Self.reportThenClaim(fixture, first, namespace: "proto", limit: 10).claimed
         let claims = try await fixture.pool.query("SELECT lease_token FROM orcastra.steps WHERE id = \(second[0])")
         let last = [Claim(id: second[0], token: try claims.first!.decode("lease_token"), task: task)]
@@ -124,13 +128,8 @@ import Testing
     }
 
     @Test func aReportWithoutAClaimStillWakesTheNamespace() async throws {
-        let fixture = try await StoreFixture()
-        try await fixture.register(WorkerProtocolTests.pair)
-        let events = try await Self.listen(fixture, ["proto"])
+        let (fixture, events, _, first) = try await Self.pairWithFirstClaimed(listeningOn: [ProtocolChannel.namespacePrefix + "proto"])
         defer { events.cancel() }
-        _ = try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "proto/pair")))
-        let first = try await WorkerProtocolTests.claim(fixture)
-        await Self.drained(events)
         _ = try await fixture.pool.query("""
             SELECT * FROM orcastra.report_steps(\(first.map(\.id)), \(first.map(\.token)), ARRAY['{}']::jsonb[], ARRAY[NULL]::text[], ARRAY[NULL]::bigint[])
             """)
