@@ -91,6 +91,21 @@ BEGIN
             started_at = now()
         WHERE s.id = ANY (v_ids)
         RETURNING s.id, s.task_id, s.name, s.attempts, s.max_attempts, s.lease_token, s.lease_expires_at, s.fanout_of, s.item_index, s.enqueued_at
+    ), instance_steps AS MATERIALIZED (
+        -- The template step of each fan-out group among the claimed instances (the name before
+        -- the '['): what its instances' input carries. Read once per group, and not at all when no
+        -- instance was claimed: unnesting the template's steps for every step claimed made a claim
+        -- of 500 steps of a 10,000-step template visit 5 million rows (3.4 s; BigDAGTests).
+        SELECT n.template_id, n.group_name,
+               coalesce(d.step -> 'instance_input' ? 'context', false) AS wants_context,
+               coalesce(d.step -> 'instance_input' ? 'parents', false) AS wants_parents,
+               d.step -> 'depends_on' AS depends_on
+        FROM (SELECT DISTINCT t.template_id, left(c.name, strpos(c.name, '[') - 1) AS group_name
+              FROM claimed c JOIN orcastra.tasks t ON t.id = c.task_id
+              WHERE c.fanout_of IS NOT NULL) AS n
+        JOIN orcastra.templates tm ON tm.id = n.template_id
+        CROSS JOIN LATERAL jsonb_array_elements(tm.definition -> 'steps') AS d(step)
+        WHERE d.step ->> 'name' = n.group_name
     )
     SELECT c.id, c.task_id, c.name, c.attempts, c.max_attempts, c.lease_token, c.lease_expires_at,
            t.template_id,
@@ -120,14 +135,8 @@ BEGIN
            extract(epoch FROM now() - c.enqueued_at)::double precision,
            extract(epoch FROM now() - t.created_at)::double precision
     FROM claimed c JOIN orcastra.tasks t ON t.id = c.task_id
-    -- An instance's template step (its name before the '['): what its input carries.
-    LEFT JOIN LATERAL (
-        SELECT coalesce(d.step -> 'instance_input' ? 'context', false) AS wants_context,
-               coalesce(d.step -> 'instance_input' ? 'parents', false) AS wants_parents,
-               d.step -> 'depends_on' AS depends_on
-        FROM orcastra.templates tm CROSS JOIN LATERAL jsonb_array_elements(tm.definition -> 'steps') AS d(step)
-        WHERE c.fanout_of IS NOT NULL AND tm.id = t.template_id AND d.step ->> 'name' = left(c.name, strpos(c.name, '[') - 1)
-    ) AS g ON true
+    LEFT JOIN instance_steps g
+      ON c.fanout_of IS NOT NULL AND g.template_id = t.template_id AND g.group_name = left(c.name, strpos(c.name, '[') - 1)
     ORDER BY c.id;
     -- Wake-ups a report in this transaction left to this claim (report_steps_then_claim): sent
     -- now, for what is still queued once this claim took its steps (channels.sql).

@@ -11,15 +11,23 @@ import Testing
         let connection = try await PostgresConnection.connect(url)
         let observer = try await PostgresConnection.connect(url)
         let sleeper = Task { try await connection.query("SELECT pg_sleep(10)") }
-        // Cancel once the server runs the sleep (a fixed delay raced the statement's start on a busy machine).
+        // Cancel once the server runs the sleep (a fixed delay raced the statement's start on a busy
+        // machine). Only this test's database: pg_stat_activity is the whole server's, and a sleep
+        // of another test's, seen there, once had ours cancelled before it started (CI).
         #expect(await waitUntil(within: .seconds(10)) {
-            try await observer.queryRow("SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(10)'")
+            try await observer.queryRow("""
+                SELECT count(*) AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND state = 'active' AND query = 'SELECT pg_sleep(10)'
+                """)
                 .decode("n", as: Int.self) == 1
         })
         await observer.close()
+        let cancelled = ContinuousClock.now
         sleeper.cancel()
-        guard case .failure(let error as PostgresError) = await sleeper.result else {
-            Issue.record("the sleep was not cancelled")
+        let result = await sleeper.result
+        #expect(ContinuousClock.now - cancelled < .seconds(5), "the sleep ran on after its cancel")
+        guard case .failure(let error as PostgresError) = result else {
+            Issue.record("the sleep was not cancelled by the server: \(result)")
             return
         }
         #expect(error.sqlState == "57014")

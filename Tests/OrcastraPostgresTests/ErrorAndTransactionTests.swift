@@ -75,19 +75,6 @@ import Testing
         await connection.close()
     }
 
-    @Test func cancellingTheTaskCancelsTheStatement() async throws {
-        let connection = try await PostgresConnection.connect(try await TestDatabases.shared.makeDatabase())
-        let started = ContinuousClock.now
-        let task = Task { try await connection.query("SELECT pg_sleep(10)") }
-        try await Task.sleep(for: .milliseconds(200))
-        task.cancel()
-        let result = await task.result
-        #expect(ContinuousClock.now - started < .seconds(5))
-        guard case .failure(let error as PostgresError) = result else { Issue.record("expected a cancel error, got \(result)"); return }
-        #expect(error.sqlState == "57014")
-        await connection.close()
-    }
-
     @Test func unreachableServerSaysWhere() async throws {
         let error = await #expect(throws: PostgresError.self) {
             try await PostgresConnection.connect("postgresql://nobody:secret@127.0.0.1:1/nowhere?connect_timeout=2")
