@@ -11,6 +11,9 @@
 CREATE OR REPLACE FUNCTION orcastra.check_step_references() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_wanted bigint[];
+    v_me xid := pg_current_xact_id()::xid; -- the statement wrote rows: the transaction has its id
+    v_own integer;
+    v_others bigint[];
     v_locked integer;
     v_missing bigint;
 BEGIN
@@ -23,8 +26,15 @@ BEGIN
         SELECT array_agg(DISTINCT r.step_id) INTO v_wanted FROM new_rows r;
     END IF;
     IF v_wanted IS NULL THEN RETURN NULL; END IF;
-    SELECT count(*) INTO v_locked FROM (
-        SELECT s.id FROM orcastra.steps s WHERE s.id = ANY (v_wanted) ORDER BY s.id FOR KEY SHARE
+    -- A step whose current version this transaction wrote (inserted it, or updated it and so holds
+    -- its row lock) cannot be deleted by another before this one ends: it is counted, not locked
+    -- again. Only the others are locked. A fan-out's 10,000 new instances, their items and edges
+    -- checked by locking each paid 17–20 ms a statement for locks that protected nothing.
+    SELECT count(*) FILTER (WHERE s.xmin = v_me), array_agg(s.id ORDER BY s.id) FILTER (WHERE s.xmin <> v_me)
+    INTO v_own, v_others
+    FROM orcastra.steps s WHERE s.id = ANY (v_wanted);
+    SELECT v_own + count(*) INTO v_locked FROM (
+        SELECT s.id FROM orcastra.steps s WHERE s.id = ANY (v_others) ORDER BY s.id FOR KEY SHARE
     ) l;
     IF v_locked < cardinality(v_wanted) THEN
         SELECT w.id INTO v_missing FROM unnest(v_wanted) AS w(id)

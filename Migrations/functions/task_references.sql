@@ -4,7 +4,8 @@
 --
 -- What the foreign keys did, per statement instead of per row:
 -- - Inserted steps (results) must name existing tasks (steps), which are locked FOR KEY SHARE
---   until commit, in ascending id, in one query; a missing one raises 23503
+--   until commit, in ascending id, in one query (except those whose current version the
+--   transaction wrote itself: no one else can delete those meanwhile); a missing one raises 23503
 --   (foreign_key_violation) naming it. A task or step being deleted concurrently holds its row
 --   FOR UPDATE, so the check waits for it and then finds the row gone.
 -- - A statement deleting tasks deletes their steps (and so, below, their results, edges and
@@ -22,13 +23,20 @@
 CREATE OR REPLACE FUNCTION orcastra.check_task_references() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_wanted uuid[];
+    v_me xid := pg_current_xact_id()::xid;
+    v_own integer;
+    v_others uuid[];
     v_locked integer;
     v_missing uuid;
 BEGIN
     SELECT array_agg(DISTINCT r.task_id) INTO v_wanted FROM new_rows r;
     IF v_wanted IS NULL THEN RETURN NULL; END IF;
-    SELECT count(*) INTO v_locked FROM (
-        SELECT t.id FROM orcastra.tasks t WHERE t.id = ANY (v_wanted) ORDER BY t.id FOR KEY SHARE
+    -- A task this transaction created (or updated) is counted, not locked: see check_step_references.
+    SELECT count(*) FILTER (WHERE t.xmin = v_me), array_agg(t.id ORDER BY t.id) FILTER (WHERE t.xmin <> v_me)
+    INTO v_own, v_others
+    FROM orcastra.tasks t WHERE t.id = ANY (v_wanted);
+    SELECT v_own + count(*) INTO v_locked FROM (
+        SELECT t.id FROM orcastra.tasks t WHERE t.id = ANY (v_others) ORDER BY t.id FOR KEY SHARE
     ) l;
     IF v_locked < cardinality(v_wanted) THEN
         SELECT w.id INTO v_missing FROM unnest(v_wanted) AS w(id)
