@@ -41,8 +41,12 @@ BEGIN
                   -- A fan-out step still waiting for an instance that is queued or running: its
                   -- task is busy, so the caller need not settle it (settling counts every step of
                   -- the task: with 10,000 instances, once per report, that was most of the time).
+                  -- Asked of the live tables (0012), which hold only queued and running steps: read
+                  -- through steps, the search walked the group's finished instances first, in
+                  -- index order, so each report of a fan-out of N visited up to N rows.
                   CASE WHEN c.instances IS NOT NULL AND c.state = 'pending' AND c.pending_parents > 0
-                       THEN EXISTS (SELECT 1 FROM orcastra.steps i WHERE i.fanout_of = c.id AND i.state IN ('enqueued', 'in_progress'))
+                       THEN EXISTS (SELECT 1 FROM orcastra.step_queue q WHERE q.fanout_of = c.id)
+                            OR EXISTS (SELECT 1 FROM orcastra.step_leases l WHERE l.fanout_of = c.id)
                        ELSE false END AS busy_group
     )
     SELECT coalesce(array_agg(DISTINCT namespace) FILTER (WHERE state = 'enqueued'), '{}'),
