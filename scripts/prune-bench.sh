@@ -9,7 +9,7 @@
 # and prints how long that took and what it freed.
 #
 # Usage: scripts/prune-bench.sh DATABASE_URL [TASKS]   (a migrated database you can fill and empty:
-# it TRUNCATEs orcastra.tasks, what they own and the history)
+# it TRUNCATEs orcastra.tasks, what they own and the history; PRUNE_BENCH_LOAD_ONLY=1 only loads)
 set -eu
 url=${1:?give the URL of a migrated scratch database}
 tasks=${2:-100000}
@@ -42,6 +42,8 @@ SELECT t.id, f.f, f.t, 'loaded', t.created_at FROM orcastra.tasks t
 CROSS JOIN (VALUES ('pending', 'in_progress'), ('in_progress', 'complete')) AS f(f, t);
 VACUUM ANALYZE;
 SQL
+# scripts/prune-latency.sh loads this way, then prunes while live tasks run.
+if [ -n "${PRUNE_BENCH_LOAD_ONLY:-}" ]; then exit 0; fi
 
 script=$(mktemp)
 trap 'rm -f "$script"' EXIT
