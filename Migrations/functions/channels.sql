@@ -17,7 +17,7 @@ $$;
 -- to 'on' has the engine's notifications collected instead (post_notification) and takes them
 -- (take_notifications) as the last statement of its transaction; once that committed, it sends
 -- them in a transaction of their own (send_notifications), which writes nothing and so commits
--- without waiting for a flush. The Swift worker (report_steps_then_claim) and TaskCreator do;
+-- without waiting for a flush. The Swift and Python workers (report_steps_then_claim) and TaskCreator do;
 -- everyone else gets the notifications at commit, as before. A notification is a hint (the
 -- pollers find the work anyway), so one lost with a connection between the two costs latency only.
 

@@ -531,8 +531,12 @@ class Worker:
             held.task = asyncio.create_task(self._execute(held), name=f"orcastra-step-{step_id}")
 
     @staticmethod
-    def _report_query(batch: list[_Outcome]) -> tuple[str, tuple[Any, ...]]:
-        return ("SELECT step_id, outcome, task_id, task_state FROM orcastra.report_steps("
+    def _report_query(batch: list[_Outcome], claim_follows: bool = False) -> tuple[str, tuple[Any, ...]]:
+        # With a claim after it in the same transaction, report_steps_then_claim leaves the wake-ups
+        # for what it enqueues to that claim, which sends only those still needed, and collects the
+        # transaction's other notifications for after the commit (docs/worker-protocol.md).
+        function = "report_steps_then_claim" if claim_follows else "report_steps"
+        return (f"SELECT step_id, outcome, task_id, task_state FROM orcastra.{function}("
                 "%s::bigint[], %s::uuid[], %s::text[]::jsonb[], %s::text[], %s::bigint[])",
                 ([o.held.step_id for o in batch], [o.held.token for o in batch],
                  [o.result if o.is_success else None for o in batch],
@@ -552,18 +556,22 @@ class Worker:
         if not self._stopping:
             # The slots this batch frees, plus any free now; reserved so the drive loop does not fill them too.
             refill = max(0, min(self.claim_batch, self._free_slots() + len(batch)))
-        query, params = self._report_query(batch)
+        query, params = self._report_query(batch, claim_follows=refill > 0)
         sent = time.monotonic()
         self._reserved += refill
         try:
             connection = await self._report_connection()
-            # One round trip and one commit: the report and the refill claim, pipelined in one transaction.
+            # One round trip and one commit: the report and the refill claim, pipelined in one
+            # transaction, which ends by taking the notifications it collected: they are sent after
+            # the commit (PostgreSQL serializes the commits of transactions that notify).
             async with connection.pipeline():
                 async with connection.transaction():
                     cursor = await connection.execute(query, params)
                     claim = await connection.execute(self._CLAIM_COLUMNS, self._claim_params(refill)) if refill > 0 else None
+                    notes = await connection.execute("SELECT orcastra.take_notifications()") if refill > 0 else None
             rows = await cursor.fetchall()
             claimed: list[tuple[Any, ...]] = await claim.fetchall() if claim is not None else []
+            pending = await notes.fetchone() if notes is not None else None
         except Exception as error:  # a psycopg error, or a value the driver refuses to send
             self._reserved -= refill
             if protocol.is_passing_fault(error):
@@ -589,6 +597,8 @@ class Worker:
             self._wake(claim=True)
             return True
         self._reserved -= refill
+        if pending is not None and pending[0]:
+            await self._send_notifications(connection, pending[0])
         self._reported(batch, rows)
         if refill > 0:
             self._accept(claimed, sent)
@@ -597,6 +607,16 @@ class Worker:
         else:
             self._wake(claim=True)
         return True
+
+    @staticmethod
+    async def _send_notifications(connection: psycopg.AsyncConnection[Any], pending: str) -> None:
+        """Sends what a committed report-and-claim collected, in a transaction of its own that commits
+        without waiting for a flush. Notifications are hints: one lost costs others latency (they
+        poll), never work, so a failure is only logged."""
+        try:
+            await connection.execute("SELECT orcastra.send_notifications(%s)", (pending,))
+        except psycopg.Error as error:
+            log.debug("sending notifications after a report failed (%s)", _one_line(error))
 
     async def _report_alone(self, outcome: _Outcome, refusal: Exception | None = None) -> None:
         attempt = outcome
