@@ -360,6 +360,12 @@ final class Bench: @unchecked Sendable {
         if achievedSeconds > Double(options.rateSeconds) * 1.1 {
             print("  note: submission fell behind the requested rate (took \(String(format: "%.1f", achievedSeconds)) s)")
         }
+        // The figures are read back from the tasks: one deleted meanwhile (an orchestrator's
+        // retention with a short `complete:` period, a prune) is missing from both.
+        if latency.count < total {
+            print("  note: \(total - latency.count) of the \(total) tasks submitted are gone (pruned during the run?): "
+                  + "the continuous figures count only the \(latency.count) left")
+        }
         return (steps / max(achievedSeconds, 0.001), latency)
     }
 
