@@ -11,7 +11,7 @@
 CREATE OR REPLACE FUNCTION orcastra.check_step_references() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_wanted bigint[];
-    v_me xid := pg_current_xact_id()::xid; -- the statement wrote rows: the transaction has its id
+    v_me xid;
     v_own integer;
     v_others bigint[];
     v_locked integer;
@@ -30,7 +30,12 @@ BEGIN
     -- its row lock) cannot be deleted by another before this one ends: it is counted, not locked
     -- again. Only the others are locked. A fan-out's 10,000 new instances, their items and edges
     -- checked by locking each paid 17–20 ms a statement for locks that protected nothing.
-    SELECT count(*) FILTER (WHERE s.xmin = v_me), array_agg(s.id ORDER BY s.id) FILTER (WHERE s.xmin <> v_me)
+    -- (The statement wrote rows, so the transaction has its id; asked without assigning one all
+    -- the same. A row written in a subtransaction carries that one's id and is locked. A frozen
+    -- row keeps its old xmin, which could equal ours only 2^32 transactions later — then one row
+    -- goes unlocked, and only rows of finished tasks are ever deleted.)
+    v_me := pg_current_xact_id_if_assigned()::xid;
+    SELECT count(*) FILTER (WHERE s.xmin IS NOT DISTINCT FROM v_me), array_agg(s.id ORDER BY s.id) FILTER (WHERE s.xmin IS DISTINCT FROM v_me)
     INTO v_own, v_others
     FROM orcastra.steps s WHERE s.id = ANY (v_wanted);
     SELECT v_own + count(*) INTO v_locked FROM (

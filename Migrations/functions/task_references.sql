@@ -23,7 +23,7 @@
 CREATE OR REPLACE FUNCTION orcastra.check_task_references() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_wanted uuid[];
-    v_me xid := pg_current_xact_id()::xid;
+    v_me xid;
     v_own integer;
     v_others uuid[];
     v_locked integer;
@@ -32,7 +32,8 @@ BEGIN
     SELECT array_agg(DISTINCT r.task_id) INTO v_wanted FROM new_rows r;
     IF v_wanted IS NULL THEN RETURN NULL; END IF;
     -- A task this transaction created (or updated) is counted, not locked: see check_step_references.
-    SELECT count(*) FILTER (WHERE t.xmin = v_me), array_agg(t.id ORDER BY t.id) FILTER (WHERE t.xmin <> v_me)
+    v_me := pg_current_xact_id_if_assigned()::xid;
+    SELECT count(*) FILTER (WHERE t.xmin IS NOT DISTINCT FROM v_me), array_agg(t.id ORDER BY t.id) FILTER (WHERE t.xmin IS DISTINCT FROM v_me)
     INTO v_own, v_others
     FROM orcastra.tasks t WHERE t.id = ANY (v_wanted);
     SELECT v_own + count(*) INTO v_locked FROM (

@@ -597,8 +597,6 @@ class Worker:
             self._wake(claim=True)
             return True
         self._reserved -= refill
-        if pending is not None and pending[0]:
-            await self._send_notifications(connection, pending[0])
         self._reported(batch, rows)
         if refill > 0:
             self._accept(claimed, sent)
@@ -606,6 +604,10 @@ class Worker:
                 self._wake(claim=True)  # a full batch: there may be more
         else:
             self._wake(claim=True)
+        # Only once the claimed steps are held (and started): a wake-up for this worker's own
+        # namespace could otherwise have the drive loop claim into slots the refill already took.
+        if pending is not None and pending[0]:
+            await self._send_notifications(connection, pending[0])
         return True
 
     @staticmethod
