@@ -4,7 +4,7 @@ import OrcastraTesting
 import Testing
 
 /// `--log-format json` and ORCASTRA_LOG_FORMAT on the real worker and orchestrator.
-@Suite(.timeLimit(.minutes(3))) struct LogFormatTests {
+@Suite(.timeLimit(.minutes(6))) struct LogFormatTests {
     @Test func jsonLogsAreOneObjectPerLineWithEveryMetadataKey() async throws {
         let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }

@@ -5,7 +5,7 @@ import Testing
 /// The API's JSON as curl shows it: a template reference reads `shop/order@1.0.0`, as docs/api.md
 /// and the README print it. The server's encoder escaped every slash (`"shop\/order@1.0.0"`):
 /// valid JSON, but not what the docs show nor what a person would grep for.
-@Suite(.timeLimit(.minutes(3))) struct APIJSONTextTests {
+@Suite(.timeLimit(.minutes(6))) struct APIJSONTextTests {
     @Test func slashesAreNotEscaped() async throws {
         let api = try await APIFixture()
         defer { Task { await api.shutdown() } }

@@ -9,7 +9,7 @@ import Testing
 
 /// The dashboard mounted on the real orchestrator's server: its pages answer beside the API, and
 /// a dashboard session cookie opens the live events route of the API and nothing else.
-@Suite(.timeLimit(.minutes(3))) struct DashboardMountTests {
+@Suite(.timeLimit(.minutes(6))) struct DashboardMountTests {
     @Test("the dashboard and the API share the server; a session cookie opens only GET /v1/tasks/{id}/events")
     func sessionCookieOnTheAPI() async throws {
         let api = try await APIFixture()

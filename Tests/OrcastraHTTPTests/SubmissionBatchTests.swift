@@ -36,7 +36,7 @@ import Testing
         }
     }
 
-    @Test("concurrent submissions share commits; each gets its own task, key and refusal", .timeLimit(.minutes(3)))
+    @Test("concurrent submissions share commits; each gets its own task, key and refusal", .timeLimit(.minutes(5)))
     func concurrentSubmissions() async throws {
         let api = try await APIFixture(arguments: ["--http-pool-size", "2"])
         defer { Task { await api.shutdown() } }

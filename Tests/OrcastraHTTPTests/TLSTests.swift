@@ -5,7 +5,7 @@ import Testing
 
 /// `orcastra-orchestrator --tls-cert --tls-key`: HTTPS with a self-signed certificate made by
 /// `openssl` at test time, and a clear refusal of a missing, unreadable or mismatched file.
-@Suite(.timeLimit(.minutes(3))) struct TLSTests {
+@Suite(.timeLimit(.minutes(6))) struct TLSTests {
     /// A self-signed certificate for 127.0.0.1 and its key, and a second key that is not its.
     struct Files {
         let folder: URL

@@ -62,7 +62,7 @@ import Testing
                    seconds: seconds)
     }
 
-    @Test(.timeLimit(.minutes(3))) func transactionalHandlerWritesExactlyOneRowPerStepAcrossKills() async throws {
+    @Test(.timeLimit(.minutes(6))) func transactionalHandlerWritesExactlyOneRowPerStepAcrossKills() async throws {
         try await Reliability.withCluster { cluster in
             let run = try await Self.postUnderKills(cluster, workerArguments: [])
             #expect(run.completedSteps == Self.taskCount * 3)
@@ -88,7 +88,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func plainHandlerWritesDuplicatesAcrossKills() async throws {
+    @Test(.timeLimit(.minutes(6))) func plainHandlerWritesDuplicatesAcrossKills() async throws {
         try await Reliability.withCluster { cluster in
             let run = try await Self.postUnderKills(cluster, workerArguments: ["--plain"])
             #expect(run.completedSteps == Self.taskCount * 3)

@@ -8,7 +8,7 @@ import Testing
 /// (`ORCASTRA_PREPARED_STATEMENTS=off`, as PgBouncer before 1.21 requires), LISTEN straight to
 /// PostgreSQL (`ORCASTRA_LISTEN_DATABASE_URL`). Skipped where pgbouncer is not installed, unless
 /// `ORCASTRA_REQUIRE_PGBOUNCER=1` (CI) makes that a failure.
-@Suite(.serialized, .timeLimit(.minutes(4)),
+@Suite(.serialized, .timeLimit(.minutes(8)),
        .enabled(if: LocalPgBouncer.isInstalled || ProcessInfo.processInfo.environment["ORCASTRA_REQUIRE_PGBOUNCER"] == "1"))
 struct PgBouncerTests {
     static let template = """
