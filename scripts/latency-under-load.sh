@@ -12,11 +12,9 @@ cd "$(dirname "$0")/.."
 server=${1:?give the URL of a server where you may create databases, e.g. $(orcastra dev-db url)}
 rate=${2:-375}
 bin=${ORCASTRA_BIN:-.build/release}
-db="orcastra_load_$$_$RANDOM"
-psql -qX "$server" -c "CREATE DATABASE $db" >/dev/null
-trap 'psql -qX "$server" -c "DROP DATABASE IF EXISTS $db" >/dev/null' EXIT
-url=$(printf '%s' "$server" | sed -E "s#^(postgres(ql)?://[^/?]*)/[^?]*#\1/$db#")
-"$bin/orcastra" migrate --database-url "$url" >/dev/null
+. scripts/scratch-database.sh
+trap drop_scratch_database EXIT
+scratch_database "$server" orcastra_load
 out=$(timeout 600 "$bin/orcastra-bench" --database-url "$url" --linear 200 --burn-down 3000 --single-step 0 --submissions 0 \
       --rate "$rate" --rate-seconds 20 --history 0 --workers 2 2>&1)
 value() { printf '%s\n' "$out" | grep -F "$1" | head -1 | awk '{print $(NF-1)}'; }

@@ -14,12 +14,10 @@ server=${1:?give the URL of a server where you may create databases}
 rate=${2:-300}
 seconds=${3:-600}
 bin=${ORCASTRA_BIN:-.build/release}
-db="orcastra_mixed_$$_$RANDOM"
-psql -qX "$server" -c "CREATE DATABASE $db" >/dev/null
-url=$(printf '%s' "$server" | sed -E "s#^(postgres(ql)?://[^/?]*)/[^?]*#\1/$db#")
-"$bin/orcastra" migrate --database-url "$url" >/dev/null
+. scripts/scratch-database.sh
 log=$(mktemp)
-trap 'kill $bench 2>/dev/null || true; wait 2>/dev/null || true; rm -f "$log"; psql -qX "$server" -c "DROP DATABASE IF EXISTS $db" >/dev/null' EXIT
+trap 'kill ${bench:-} 2>/dev/null || true; wait 2>/dev/null || true; rm -f "$log"; drop_scratch_database' EXIT
+scratch_database "$server" orcastra_mixed
 timeout $((seconds + 600)) "$bin/orcastra-bench" --database-url "$url" --linear 0 --burn-down 2000 --single-step 0 --submissions 0 \
     --rate "$rate" --rate-seconds "$seconds" --history 0 --workers 2 >"$log" 2>&1 &
 bench=$!

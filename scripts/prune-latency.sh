@@ -15,16 +15,15 @@ cd "$(dirname "$0")/.."
 server=${1:?give the URL of a server where you may create databases, e.g. $(orcastra dev-db url)}
 tasks=${2:-300000}
 bin=${ORCASTRA_BIN:-.build/release}
-db="orcastra_prune_$$_$RANDOM"
-psql -qX "$server" -c "CREATE DATABASE $db" >/dev/null
+. scripts/scratch-database.sh
 bench_out=$(mktemp)
-trap 'psql -qX "$server" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null; rm -f "$bench_out"' EXIT
-url=$(printf '%s' "$server" | sed -E "s#^(postgres(ql)?://[^/?]*)/[^?]*#\1/$db#")
-"$bin/orcastra" migrate --database-url "$url" >/dev/null
+trap 'drop_scratch_database; rm -f "$bench_out"' EXIT
+scratch_database "$server" orcastra_prune
 PRUNE_BENCH_LOAD_ONLY=1 scripts/prune-bench.sh "$url" "$tasks" > /dev/null
 
 # Enough sequential tasks to run before, during and after the prune (about 12 ms each here).
-timeout 900 "$bin/orcastra-bench" --database-url "$url" --linear 4000 --burn-down 0 --single-step 0 --submissions 0 \
+# Its orchestrator prunes nothing (ORCASTRA_PRUNE_INTERVAL=off): the loop below is the only prune.
+ORCASTRA_PRUNE_INTERVAL=off timeout 900 "$bin/orcastra-bench" --database-url "$url" --linear 4000 --burn-down 0 --single-step 0 --submissions 0 \
     --rate 0 --history 0 --workers 2 > "$bench_out" 2>&1 &
 bench=$!
 # Start the prune once the live tasks run.
@@ -33,6 +32,11 @@ for _ in $(seq 120); do
                                  WHERE m.namespace = 'bench' AND m.name = 'linear' AND t.state = 'complete'")" -ge 300 ] && break
     sleep 0.5
 done
+loaded() {
+    psql -qAtX "$url" -c "SELECT count(*) FROM orcastra.tasks t JOIN orcastra.templates m ON m.id = t.template_id
+                          WHERE m.namespace = 'bench_prune'"
+}
+before=$(loaded)
 # Batch after batch, each its own transaction, until none is left.
 window=$(psql -qAtX -v ON_ERROR_STOP=1 "$url" <<'SQL'
 SELECT clock_timestamp();
@@ -52,8 +56,7 @@ SQL
 )
 started=$(printf '%s\n' "$window" | head -1)
 ended=$(printf '%s\n' "$window" | tail -1)
-pruned=$(( tasks - $(psql -qAtX "$url" -c "SELECT count(*) FROM orcastra.tasks t JOIN orcastra.templates m ON m.id = t.template_id
-                                              WHERE m.namespace = 'bench_prune'") ))
+pruned=$(( before - $(loaded) ))
 wait "$bench" || { cat "$bench_out"; exit 1; }
 psql -qAtX "$url" <<SQL
 WITH live AS (
