@@ -116,8 +116,11 @@ import Testing
         #expect(reported.count == ids.count)
         #expect(releaseTime < .seconds(12) && batchTime < .seconds(12), "release \(releasing), batch \(reporting)")
         // The claim reads each claimed instance's template step once per fan-out group; it read the
-        // whole template for every step claimed, fan-out or not: 500 × 10,000 rows, 3.4–4.3 s here
-        // and over 12 s in CI, against 0.05 s.
-        #expect(claimTime < .seconds(2), "claiming 500 steps took \(claiming)")
+        // whole template for every step claimed, fan-out or not: 500 × 10,000 rows, 4.6 s against
+        // 0.05 s here, over 12 s in CI. Bounded by the release of 9,998 children measured just
+        // before under the same load (0.11 × of it alone here, 0.35 × on CI's loaded cores, 11 ×
+        // with the old claim), and never below 2 s: an absolute bound alone failed on CI's cores
+        // (2.4 s for a claim that takes 0.05 s alone).
+        #expect(claimTime < max(.seconds(2), releaseTime), "claiming 500 steps took \(claiming), releasing \(releasing)")
     }
 }
