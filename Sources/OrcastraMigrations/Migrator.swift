@@ -8,8 +8,9 @@ import OrcastraPostgres
 /// - then repeatable files (`functions/*.sql`) in file-name order: each new or changed one again,
 ///   recorded with its checksum in `orcastra.schema_repeatables`.
 ///
-/// Each file is sent whole (simple query protocol) in its own transaction together with its
-/// bookkeeping row, so a file applies completely or not at all, and nothing has to split SQL.
+/// Each file is sent whole (simple query protocol) together with its bookkeeping row, so nothing
+/// has to split SQL: a numbered migration in its own transaction, the repeatable files that changed
+/// all in one (a running process sees either the old rules or the new ones, never a mix).
 public struct Migrator: Sendable {
     public let migrations: [Migration]
     public let repeatables: [RepeatableMigration]
@@ -161,8 +162,8 @@ public struct Migrator: Sendable {
             }
             progress(.repeatable(repeatable, entry.state))
             report.repeatablesApplied.append(repeatable)
-            if !dryRun { try await apply(repeatable, on: connection) }
         }
+        if !dryRun && !report.repeatablesApplied.isEmpty { try await apply(report.repeatablesApplied, on: connection) }
         if !dryRun && !(report.applied.isEmpty && report.repeatablesApplied.isEmpty) {
             try await applyGrants(connection)
         }
@@ -195,16 +196,41 @@ public struct Migrator: Sendable {
         }
     }
 
-    private func apply(_ repeatable: RepeatableMigration, on connection: PostgresConnection) async throws {
-        let checksum = try await Self.checksum(repeatable.sql, on: connection)
-        try await run(repeatable.file, repeatable.sql, on: connection) { milliseconds in
-            """
-            INSERT INTO orcastra.schema_repeatables (file, checksum, duration_ms)
-            VALUES (\(repeatable.file), \(checksum), \(milliseconds))
-            ON CONFLICT (file) DO UPDATE
-            SET checksum = EXCLUDED.checksum, applied_at = now(), duration_ms = EXCLUDED.duration_ms
-            """
+    /// The new and changed repeatable files, in one transaction: the engine's rules are spread over
+    /// several files (a report in report.sql counts down through settle.sql, fan-outs are made in
+    /// fanout.sql), and processes keep running while `orcastra migrate` does. Applied one file per
+    /// transaction, a running worker could call a new function of one file and an old one of
+    /// another between two commits — a fan-out made without the edges an older count-down reads
+    /// would never finish. All at once, every call sees the old set or the new one. Each file is
+    /// still sent whole and recorded with its checksum; a failure names its file and line, and
+    /// rolls back every file of the set.
+    private func apply(_ files: [RepeatableMigration], on connection: PostgresConnection) async throws {
+        var checksums: [String] = []
+        for file in files { checksums.append(try await Self.checksum(file.sql, on: connection)) }
+        let batch = zip(files, checksums).map { ($0.0, $0.1) }
+        try await retryingLockConflicts {
+            try await connection.withTransaction { connection in
+                for (repeatable, checksum) in batch {
+                    let started = ContinuousClock.now
+                    do {
+                        try connection.executeSimple(repeatable.sql)
+                    } catch {
+                        throw MigrationError.failed(file: repeatable.file, text: repeatable.sql, underlying: error)
+                    }
+                    try await connection.execute("""
+                        INSERT INTO orcastra.schema_repeatables (file, checksum, duration_ms)
+                        VALUES (\(repeatable.file), \(checksum), \(Self.milliseconds(since: started)))
+                        ON CONFLICT (file) DO UPDATE
+                        SET checksum = EXCLUDED.checksum, applied_at = now(), duration_ms = EXCLUDED.duration_ms
+                        """)
+                }
+            }
         }
+    }
+
+    private static func milliseconds(since started: ContinuousClock.Instant) -> Int {
+        let elapsed = ContinuousClock.now - started
+        return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
     }
 
     /// Sends the file's text whole and records it, in one transaction. A failure is located from
@@ -216,10 +242,17 @@ public struct Migrator: Sendable {
     /// again, a few times, after a short pause.
     private func run(_ file: String, _ text: String, lockingTablesFirst: Bool = false, on connection: PostgresConnection,
                      record: @escaping @Sendable (Int) -> SQL) async throws {
+        try await retryingLockConflicts {
+            try await runOnce(file, text, lockingTablesFirst: lockingTablesFirst, on: connection, record: record)
+        }
+    }
+
+    /// Runs `body` (one transaction) again after a pause when it lost a deadlock or a lock timeout.
+    private func retryingLockConflicts(_ body: () async throws -> Void) async throws {
         var attempt = 1
         while true {
             do {
-                try await runOnce(file, text, lockingTablesFirst: lockingTablesFirst, on: connection, record: record)
+                try await body()
                 return
             } catch MigrationError.failed(_, _, _, let underlying as PostgresError)
                         where ["40P01", "55P03"].contains(underlying.sqlState ?? "") && attempt < Self.lockConflictAttempts {
