@@ -120,11 +120,11 @@ BEGIN
     -- Children with trigger all_done run once every parent finished, failed ones included. They
     -- are locked here, after the recovered steps (only templates with all_done get this far, or
     -- a fan-out whose instance failed: it may fail in turn, release_after_failures).
-    IF v_errored IS NOT NULL AND EXISTS (SELECT 1 FROM orcastra.step_edges e JOIN orcastra.steps c ON c.id = e.child_id
+    IF v_errored IS NOT NULL AND EXISTS (SELECT 1 FROM orcastra.step_links e JOIN orcastra.steps c ON c.id = e.child_id
                                          WHERE e.parent_id = ANY (v_errored)
                                            AND (c.trigger_rule = 'all_done' OR c.instances IS NOT NULL)) THEN
         PERFORM 1 FROM orcastra.steps c
-        WHERE c.id IN (SELECT e.child_id FROM orcastra.step_edges e WHERE e.parent_id = ANY (v_errored))
+        WHERE c.id IN (SELECT e.child_id FROM orcastra.step_links e WHERE e.parent_id = ANY (v_errored))
         ORDER BY c.id FOR UPDATE;
         SELECT * INTO v_after_failures FROM orcastra.release_after_failures(v_errored);
         v_namespaces := v_namespaces || v_after_failures.namespaces;

@@ -3,8 +3,9 @@
 -- A fan-out step (the group) is decided like any step (decide_steps in settle.sql: trigger, when).
 -- When it may run, fan_out evaluates its for_each over its input document and makes its
 -- instances, in that transaction; it never runs itself. Each instance is a step row named
--- `<group>[<index>]` with an edge instance → group, so the group's pending_parents counts its
--- unfinished instances and release_children counts their completions down on it. When the count
+-- `<group>[<index>]` whose fanout_of is the group: a link instance → group (orcastra.step_links,
+-- migration 0019; no step_edges row), so the group's pending_parents counts its unfinished
+-- instances and release_children counts their completions down on it. When the count
 -- reaches 0, advance_fanouts completes the group with the list of the instances' results in index
 -- order. With max_parallel, only that many instances are enqueued at first; the rest wait as
 -- pending (held), and each completion enqueues the next held one: a cap enforced by what is
@@ -30,7 +31,7 @@ $$;
 -- yields); an empty one completes the group with [] at once (its children are released), one
 -- beyond the cap or anything that is not an array puts the group in error with a sentence that
 -- says so (the task then settles in error). Otherwise one statement inserts every instance, its
--- item, its creation audit row and its edge. Returns the namespaces and tasks that got work.
+-- item and its creation audit row. Returns the namespaces and tasks that got work.
 CREATE OR REPLACE FUNCTION orcastra.fan_out(p_ids bigint[], OUT namespaces text[], OUT tasks uuid[])
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -79,7 +80,8 @@ BEGIN
             CONTINUE;
         END IF;
 
-        -- One statement: every instance, its item, its audit row and its edge to the group.
+        -- One statement: every instance, its item and its audit row. Its link to the group is its
+        -- fanout_of (step_links): an edge row each was a sixth of the time (docs/benchmarks.md).
         -- (No join between the instances and the list: the callers' plans forbid hash and merge
         -- joins, and a nested loop over 10,000 × 10,000 took 20 s. Each item is read by its index.)
         WITH items AS (
@@ -102,8 +104,6 @@ BEGIN
         ), stored AS (
             INSERT INTO orcastra.step_items (step_id, item)
             SELECT n.id, v_list -> n.item_index FROM new_steps n
-        ), edges AS (
-            INSERT INTO orcastra.step_edges (parent_id, child_id) SELECT n.id, v_group.id FROM new_steps n
         )
         SELECT count(*) INTO v_count FROM new_steps;
         UPDATE orcastra.steps s

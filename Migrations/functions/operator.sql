@@ -146,7 +146,7 @@ BEGIN
     SELECT e.id, 'null'::jsonb FROM ended e WHERE e.state = 'resolved_manually'
     ON CONFLICT (step_id) DO NOTHING;
     UPDATE orcastra.steps c
-    SET pending_parents = (SELECT count(*) FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
+    SET pending_parents = (SELECT count(*) FROM orcastra.step_links e JOIN orcastra.steps p ON p.id = e.parent_id
                            WHERE e.child_id = c.id AND p.state NOT IN ('complete', 'resolved_manually', 'skipped'))
     WHERE c.task_id = p_task;
     UPDATE orcastra.tasks t SET state = 'resolved_manually', state_reason = p_reason, finished_at = now(), error = NULL
@@ -276,7 +276,7 @@ DECLARE
 BEGIN
     -- The step and the children it may release, by ascending id.
     PERFORM 1 FROM orcastra.steps s
-    WHERE s.id IN (SELECT p_step UNION SELECT e.child_id FROM orcastra.step_edges e WHERE e.parent_id = p_step)
+    WHERE s.id IN (SELECT p_step UNION SELECT e.child_id FROM orcastra.step_links e WHERE e.parent_id = p_step)
     ORDER BY s.id FOR UPDATE;
     SELECT s.* INTO v_step FROM orcastra.steps s WHERE s.id = p_step;
     IF v_step.state = 'error' AND v_step.for_each IS NOT NULL AND v_step.instances IS NOT NULL

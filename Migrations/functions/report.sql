@@ -50,18 +50,20 @@ BEGIN
     -- planned as a sequential scan.
     -- And whether a success has a child at all: a task's last steps have none, and then
     -- release_children (two statements) is not called. An init plan, run once.
+    -- Children by step_links (0019): a fan-out instance's child is its group. Asked by parent ids
+    -- (= ANY), never joined: a join condition does not reach inside the view's second branch,
+    -- which then read every fan-out instance.
     SELECT coalesce(bool_or(t.state = 'cancelled'), false),
-           EXISTS (SELECT 1 FROM unnest(p_ids, p_errors) AS i(id, error) JOIN orcastra.step_edges e ON e.parent_id = i.id
-                   WHERE i.error IS NULL)
+           EXISTS (SELECT 1 FROM orcastra.step_links e
+                   WHERE e.parent_id = ANY (CASE WHEN v_has_failures
+                                                 THEN ARRAY(SELECT i.id FROM unnest(p_ids, p_errors) AS i(id, error) WHERE i.error IS NULL)
+                                                 ELSE p_ids END))
     INTO v_any_cancelled, v_has_children
     FROM (SELECT s.id, s.task_id FROM orcastra.steps s
           WHERE s.id IN (SELECT unnest(p_ids)
                          UNION
-                         SELECT e.child_id
-                         FROM unnest(p_ids, p_errors) AS i(id, error)
-                         JOIN orcastra.step_edges e ON e.parent_id = i.id
                          -- A failure's children too: one with trigger all_done may become ready.
-                         WHERE i.error IS NULL OR v_has_failures)
+                         SELECT e.child_id FROM orcastra.step_links e WHERE e.parent_id = ANY (p_ids))
           ORDER BY s.id FOR UPDATE OF s) AS locked
     JOIN orcastra.tasks t ON t.id = locked.task_id;
 

@@ -20,9 +20,10 @@ DECLARE
     v_idle_groups bigint[];
     v_decided record;
 BEGIN
+    -- Children by step_links (0019): a fan-out instance's child is its group.
     WITH finished_parents AS (
         SELECT e.child_id, count(*)::int AS n
-        FROM orcastra.step_edges e WHERE e.parent_id = ANY (p_parents)
+        FROM orcastra.step_links e WHERE e.parent_id = ANY (p_parents)
         GROUP BY e.child_id
     ), released AS (
         UPDATE orcastra.steps c
@@ -84,11 +85,11 @@ DECLARE
 BEGIN
     namespaces := '{}'; tasks := '{}';
     PERFORM 1 FROM orcastra.steps s
-    WHERE s.id IN (SELECT e.child_id FROM orcastra.step_edges e WHERE e.parent_id = ANY (p_parents))
+    WHERE s.id IN (SELECT e.child_id FROM orcastra.step_links e WHERE e.parent_id = ANY (p_parents))
     ORDER BY s.id FOR UPDATE;
     WITH skipped_parents AS (
         SELECT e.child_id, count(*)::int AS n
-        FROM orcastra.step_edges e WHERE e.parent_id = ANY (p_parents)
+        FROM orcastra.step_links e WHERE e.parent_id = ANY (p_parents)
         GROUP BY e.child_id
     ), counted AS (
         UPDATE orcastra.steps c
@@ -255,7 +256,7 @@ BEGIN
         v_failed_groups := orcastra.fail_fanouts(v_groups);
     END IF;
     SELECT array_agg(DISTINCT c.id) INTO v_children
-    FROM orcastra.step_edges e JOIN orcastra.steps c ON c.id = e.child_id
+    FROM orcastra.step_links e JOIN orcastra.steps c ON c.id = e.child_id
     WHERE e.parent_id = ANY (p_failed || v_failed_groups) AND c.state = 'pending' AND c.trigger_rule = 'all_done';
     IF v_children IS NOT NULL THEN
         PERFORM 1 FROM orcastra.steps c WHERE c.id = ANY (v_children) ORDER BY c.id FOR UPDATE;

@@ -367,7 +367,7 @@ public struct InvariantChecker: Sendable {
                 WITH open_parents AS (
                     SELECT e.child_id, count(*) FILTER (WHERE p.state NOT IN \(finished)) AS open,
                            count(*) FILTER (WHERE p.state = 'skipped') AS skipped
-                    FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
+                    FROM orcastra.step_links e JOIN orcastra.steps p ON p.id = e.parent_id
                     GROUP BY e.child_id
                 )
                 SELECT s.task_id, s.id AS step_id, s.name AS step_name,
@@ -495,7 +495,7 @@ public struct InvariantChecker: Sendable {
                 """),
         Invariant(
             name: "fan-out-instances",
-            rule: "A fan-out step that was fanned out has exactly one instance per item its for_each yields over its input (re-evaluated now), named <step>[i] with index i and that item, each with an edge to it; once complete, its result is the list of its instances' results in index order; and while it runs, no more than max_parallel of its instances are enqueued, running or waiting for a retry.",
+            rule: "A fan-out step that was fanned out has exactly one instance per item its for_each yields over its input (re-evaluated now), named <step>[i] with index i and that item, each linked to it once (orcastra.step_links); once complete, its result is the list of its instances' results in index order; and while it runs, no more than max_parallel of its instances are enqueued, running or waiting for a retry.",
             sql: """
                 WITH groups AS (
                     SELECT g.id, g.task_id, g.name, g.state, g.instances, g.max_parallel,
@@ -512,9 +512,9 @@ public struct InvariantChecker: Sendable {
                            (SELECT count(*) FROM orcastra.steps i WHERE i.fanout_of = g.id) AS rows,
                            (SELECT count(*) FROM orcastra.steps i
                             JOIN orcastra.step_items it ON it.step_id = i.id
-                            JOIN orcastra.step_edges e ON e.parent_id = i.id AND e.child_id = g.id
                             WHERE i.fanout_of = g.id AND i.name = g.name || '[' || i.item_index || ']'
-                              AND it.item = g.items -> i.item_index) AS matching,
+                              AND it.item = g.items -> i.item_index
+                              AND (SELECT count(*) FROM orcastra.step_links e WHERE e.parent_id = i.id) = 1) AS matching,
                            (SELECT count(*) FROM orcastra.steps i WHERE i.fanout_of = g.id
                               AND i.state IN ('enqueued', 'in_progress', 'waiting_for_retry')) AS active,
                            (SELECT r.result = (SELECT coalesce(jsonb_agg(coalesce(ir.result, 'null'::jsonb) ORDER BY i.item_index), '[]'::jsonb)

@@ -65,8 +65,8 @@ import Testing
         #expect(try charge.decode("last_error", as: String.self) == #"for_each $."parents"."split"."orders" yielded "none", not a JSON array"#)
     }
 
-    /// The report that completes `split` makes 10,000 instances — rows,
-    /// items, audit rows and edges in one statement — inside its own transaction.
+    /// The report that completes `split` makes 10,000 instances — rows, items and audit rows in one
+    /// statement, no edge rows (migration 0019) — inside its own transaction.
     @Test func tenThousandInstancesInOneReport() async throws {
         let fixture = try await StoreFixture()
         try await fixture.register(Self.template)
@@ -74,9 +74,51 @@ import Testing
         let (task, elapsed) = try await Self.split(fixture, result: #"{"orders": \#(orders)}"#)
         #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE task_id = \(task) AND fanout_of IS NOT NULL AND state = 'enqueued'") == 10_000)
         #expect(try await fixture.count("SELECT count(*) FROM orcastra.step_items i JOIN orcastra.steps s ON s.id = i.step_id WHERE s.task_id = \(task)") == 10_000)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.step_edges") == 1)
         // Printed, not asserted: speed is a bench figure (`orcastra-bench`, docs/benchmarks.md), and
         // CI shares its cores with every other suite (6.9 s was seen there against 0.8 s alone).
         print("fan-out of 10,000 instances: the completing report took \(elapsed)")
+    }
+
+    /// A fan-out made before migration 0019 has an edge row from each instance to its group; one
+    /// made since has none (the link is the instance's fanout_of, orcastra.step_links). Both kinds
+    /// in flight at once, completed in one report: each instance counts down on its group exactly
+    /// once, both groups complete and release their fan-in, and the invariants hold throughout.
+    @Test func fanOutsWithAndWithoutInstanceEdgesCountEachInstanceOnce() async throws {
+        let fixture = try await StoreFixture()
+        try await fixture.register(Self.template.replacingOccurrences(of: "name: split\n", with: "name: joined\n")
+            + "\n  - {name: report, depends_on: [charge], handler: fan.report}")
+        var tasks: [UUID] = []
+        for _ in 0..<2 {
+            tasks.append(try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "fan/joined"))).taskID)
+        }
+        let splits = try await fixture.pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps('fan', 'w', 2, 30000)")
+        #expect(splits.count == 2)
+        _ = try await fixture.pool.query("""
+            SELECT * FROM orcastra.complete_steps(\(try splits.map { try $0.decode("step_id", as: Int64.self) }),
+                                                  \(try splits.map { try $0.decode("lease_token", as: UUID.self) }),
+                                                  array_fill('{"orders": [1, 2, 3]}'::jsonb, ARRAY[2]))
+            """)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.step_edges e JOIN orcastra.steps i ON i.id = e.parent_id WHERE i.fanout_of IS NOT NULL") == 0)
+        // The first task's fan-out as an older release made it.
+        try await fixture.pool.query("""
+            INSERT INTO orcastra.step_edges (parent_id, child_id)
+            SELECT i.id, i.fanout_of FROM orcastra.steps i WHERE i.task_id = \(tasks[0]) AND i.fanout_of IS NOT NULL
+            """)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.step_links e JOIN orcastra.steps i ON i.id = e.parent_id WHERE i.fanout_of IS NOT NULL") == 6)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE name = 'charge' AND pending_parents = 3 AND state = 'pending'") == 2)
+        let checker = InvariantChecker(settleGrace: .zero)
+        var violations = try await fixture.pool.withConnection { try await checker.check(on: $0) }
+        #expect(violations.isEmpty, "\(violations.map(\.description))")
+
+        let claimed = try await fixture.pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps('fan', 'w', 10, 30000)")
+        #expect(claimed.count == 6)
+        let ids: [Int64] = try claimed.map { try $0.decode("step_id") }, tokens: [UUID] = try claimed.map { try $0.decode("lease_token") }
+        _ = try await fixture.pool.query("SELECT * FROM orcastra.complete_steps(\(ids), \(tokens), array_fill('{}'::jsonb, ARRAY[6]))")
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE name = 'charge' AND pending_parents = 0 AND state = 'complete'") == 2)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE name = 'report' AND state = 'enqueued'") == 2)
+        violations = try await fixture.pool.withConnection { try await checker.check(on: $0) }
+        #expect(violations.isEmpty, "\(violations.map(\.description))")
     }
 
     /// An instance's claim carries its item and index; the task's context and its fan-out step's
