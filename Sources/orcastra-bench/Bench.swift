@@ -387,7 +387,7 @@ final class Bench: @unchecked Sendable {
                 ORDER BY q.priority DESC, q.enqueued_at, q.step_id LIMIT 32 FOR UPDATE OF s SKIP LOCKED
                 """),
             ("discovery (children of finished parents)", """
-                SELECT e.child_id, count(*) FROM orcastra.step_edges e JOIN orcastra.steps c ON c.id = e.child_id
+                SELECT e.child_id, count(*) FROM orcastra.step_links e JOIN orcastra.steps c ON c.id = e.child_id
                 WHERE e.parent_id = ANY(\(probeSteps)) GROUP BY e.child_id
                 """),
             ("settle (live steps of tasks)", """
