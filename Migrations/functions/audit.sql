@@ -92,8 +92,9 @@ END
 $$;
 
 -- A new version of the state-change trigger above may find the live-step tables out of date (an
--- older version ran meanwhile, for example after a downgrade and upgrade): rebuild them now, in this
--- file's transaction, once live_steps.sql has defined how (it does the same when it is applied).
+-- older version ran meanwhile, for example after a downgrade and upgrade): rebuild them now, in the
+-- transaction that applies the changed repeatable files, once live_steps.sql has defined how (it
+-- does the same when it is applied).
 DO $$
 BEGIN
     IF to_regprocedure('orcastra.sync_live_steps()') IS NOT NULL THEN PERFORM orcastra.sync_live_steps(); END IF;

@@ -204,12 +204,20 @@ public struct Migrator: Sendable {
     /// would never finish. All at once, every call sees the old set or the new one. Each file is
     /// still sent whole and recorded with its checksum; a failure names its file and line, and
     /// rolls back every file of the set.
+    ///
+    /// The set first locks every table the way a numbered file does (`lockTables`): some files
+    /// lock tables of their own (audit.sql's resync of the live-step tables holds SHARE on steps,
+    /// live_steps.sql drops a trigger of steps, step_references.sql creates triggers on the owned
+    /// tables), and held from one file to the next those locks could deadlock with running workers
+    /// half-way through. Locked first, the set waits once (at most 2 s a try) for the transactions
+    /// in flight, and no transaction spans the old functions and the new.
     private func apply(_ files: [RepeatableMigration], on connection: PostgresConnection) async throws {
         var checksums: [String] = []
         for file in files { checksums.append(try await Self.checksum(file.sql, on: connection)) }
         let batch = zip(files, checksums).map { ($0.0, $0.1) }
         try await retryingLockConflicts {
             try await connection.withTransaction { connection in
+                try await Self.lockTables(batch[0].0.file, on: connection)
                 for (repeatable, checksum) in batch {
                     let started = ContinuousClock.now
                     do {

@@ -12,8 +12,9 @@ struct MigrateCommand: AsyncParsableCommand {
             Numbered migrations (Migrations/NNNN_name.sql) run once each, in order, and are \
             immutable: an applied file that was edited is refused. Then the repeatable files \
             (Migrations/functions/*.sql: functions, triggers, views) run in file-name order, each \
-            again whenever its checksum changed. Every file runs whole in its own transaction and \
-            is recorded with its checksum (orcastra.schema_migrations, orcastra.schema_repeatables). \
+            again whenever its checksum changed. Every file runs whole and is recorded with its \
+            checksum (orcastra.schema_migrations, orcastra.schema_repeatables): each numbered one \
+            in its own transaction, the changed repeatable ones all in one. \
             Several runs at once are safe (they take an advisory lock).
 
             Exit codes: 0 applied (or nothing to apply); 65 an applied migration was edited, or a \
