@@ -67,10 +67,18 @@ import Testing
             SELECT (SELECT id FROM orcastra.templates LIMIT 1), 'complete', 'history', '{}', now(), now(), now()
             FROM generate_series(1, 100000)
             """)
+        // Each with a step and a fan-out instance of it: a reader of orcastra.step_links that
+        // joined the view instead of restricting it by id would visit every instance.
         try await loader.execute("""
             INSERT INTO orcastra.steps (task_id, name, namespace, state, state_reason, max_attempts, attempts, pending_parents, finished_at)
-            SELECT t.id, s.name, 'bench', 'complete', 'history', 3, 1, 0, now()
-            FROM orcastra.tasks t CROSS JOIN (VALUES ('s0'), ('s1')) AS s(name) WHERE t.state_reason = 'history'
+            SELECT t.id, 's0', 'bench', 'complete', 'history', 3, 1, 0, now()
+            FROM orcastra.tasks t WHERE t.state_reason = 'history'
+            """)
+        try await loader.execute("""
+            INSERT INTO orcastra.steps (task_id, name, namespace, state, state_reason, max_attempts, attempts, pending_parents, finished_at,
+                                        fanout_of, item_index)
+            SELECT s.task_id, 's0[0]', 'bench', 'complete', 'history', 3, 1, 0, now(), s.id, 0
+            FROM orcastra.steps s WHERE s.state_reason = 'history'
             """)
 
         let large = try await Self.run(10, on: worker, reader: reader)
