@@ -115,9 +115,10 @@ BEGIN
            -- of N instances made a fan-out cost O(N²).
            CASE WHEN c.fanout_of IS NULL OR g.wants_context THEN t.context END,
            -- A step's parents by its edges. A fan-out instance's are its group's, found by the
-           -- group's `depends_on` in the template: the group's own edges also come from every
-           -- instance (the fan-in), and reading those for each instance claimed made a fan-out of
-           -- N items cost N² row visits.
+           -- group's `depends_on` in the template: the group's links also come from every
+           -- instance (the fan-in; as edge rows in fan-outs made before migration 0019, which the
+           -- `p.fanout_of IS NULL` below leaves out), and reading those for each instance claimed
+           -- made a fan-out of N items cost N² row visits.
            CASE WHEN c.fanout_of IS NULL
                 THEN coalesce((SELECT jsonb_object_agg(p.name, coalesce(r.result, 'null'::jsonb))
                                FROM orcastra.step_edges e

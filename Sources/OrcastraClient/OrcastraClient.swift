@@ -104,7 +104,7 @@ public struct OrcastraClient: Sendable {
                                   'last_error', s.last_error, 'result', r.result,
                                   'workflow', s.workflow, 'child_task_id', s.child_task_id,
                                   'depends_on', coalesce((SELECT jsonb_agg(p.name ORDER BY p.id)
-                                                          FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
+                                                          FROM orcastra.step_links e JOIN orcastra.steps p ON p.id = e.parent_id
                                                           WHERE e.child_id = s.id), '[]'::jsonb))
                               ORDER BY s.id)
                        FROM orcastra.steps s LEFT JOIN orcastra.step_results r ON r.step_id = s.id

@@ -121,6 +121,70 @@ import Testing
         #expect(violations.isEmpty, "\(violations.map(\.description))")
     }
 
+    /// The same two forms through failure and the operator: one instance of each fan-out fails for
+    /// good, so both fan-outs fail once the others completed (release_after_failures, fail_fanouts);
+    /// then an operator resolves the first's failed instance and retries the second's, and both
+    /// complete and release their fan-in. The invariants hold at each stage.
+    @Test func fanOutsWithAndWithoutInstanceEdgesFailAndRecoverAlike() async throws {
+        let fixture = try await StoreFixture()
+        try await fixture.register(Self.template.replacingOccurrences(of: "name: split\n", with: "name: joined\n")
+            + "\n  - {name: report, depends_on: [charge], handler: fan.report}")
+        let tasks = [try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "fan/joined"))).taskID,
+                     try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "fan/joined"))).taskID]
+        let splits = try await fixture.pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps('fan', 'w', 2, 30000)")
+        _ = try await fixture.pool.query("""
+            SELECT * FROM orcastra.complete_steps(\(try splits.map { try $0.decode("step_id", as: Int64.self) }),
+                                                  \(try splits.map { try $0.decode("lease_token", as: UUID.self) }),
+                                                  array_fill('{"orders": [1, 2, 3]}'::jsonb, ARRAY[2]))
+            """)
+        try await fixture.pool.query("""
+            INSERT INTO orcastra.step_edges (parent_id, child_id)
+            SELECT i.id, i.fanout_of FROM orcastra.steps i WHERE i.task_id = \(tasks[0]) AND i.fanout_of IS NOT NULL
+            """)
+        let checker = InvariantChecker(settleGrace: .zero)
+        func expectInvariants() async throws {
+            let violations = try await fixture.pool.withConnection { try await checker.check(on: $0) }
+            #expect(violations.isEmpty, "\(violations.map(\.description))")
+        }
+
+        // Instance [2] of each fails for good; the others complete, in one report.
+        let claimed = try await fixture.pool.query("""
+            SELECT c.step_id, c.lease_token, c.item_index FROM orcastra.claim_steps('fan', 'w', 10, 30000) AS c
+            """)
+        #expect(claimed.count == 6)
+        let ids: [Int64] = try claimed.map { try $0.decode("step_id") }, tokens: [UUID] = try claimed.map { try $0.decode("lease_token") }
+        let errors: [String?] = try claimed.map { try $0.decode("item_index", as: Int.self) == 2 ? "declined" : nil }
+        _ = try await fixture.pool.query("""
+            SELECT * FROM orcastra.report_steps(\(ids), \(tokens), array_fill('{}'::jsonb, ARRAY[6]), \(errors)::text[],
+                                                array_fill(NULL::bigint, ARRAY[6]))
+            """)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE name = 'charge' AND state = 'error' AND pending_parents = 1") == 2)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks WHERE state = 'error'") == 2)
+        try await expectInvariants()
+
+        // The operator: resolve the first's failed instance, retry the second's and complete it.
+        func failed(_ task: UUID) async throws -> Int64 {
+            try await fixture.pool.query("SELECT id FROM orcastra.steps WHERE task_id = \(task) AND fanout_of IS NOT NULL AND state = 'error'").first!.decode("id")
+        }
+        _ = try await fixture.pool.query(#"SELECT orcastra.resolve_step(\#(try await failed(tasks[0])), '{"by": "hand"}', 'operator')"#)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE task_id = \(tasks[0]) AND name = 'charge' AND state = 'complete' AND pending_parents = 0") == 1)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE task_id = \(tasks[0]) AND name = 'report' AND state = 'enqueued'") == 1)
+        try await expectInvariants()
+        _ = try await fixture.pool.query("SELECT orcastra.retry_step(\(try await failed(tasks[1])), 'operator')")
+        // The first task's fan-in and the second's retried instance.
+        let again = try await fixture.pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps('fan', 'w', 10, 30000)")
+        #expect(again.count == 2)
+        _ = try await fixture.pool.query("""
+            SELECT * FROM orcastra.complete_steps(\(try again.map { try $0.decode("step_id", as: Int64.self) }),
+                                                  \(try again.map { try $0.decode("lease_token", as: UUID.self) }),
+                                                  array_fill('{}'::jsonb, ARRAY[2]))
+            """)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE name = 'charge' AND state = 'complete' AND pending_parents = 0") == 2)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE task_id = \(tasks[1]) AND name = 'report' AND state = 'enqueued'") == 1)
+        #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks WHERE id = \(tasks[0]) AND state = 'complete'") == 1)
+        try await expectInvariants()
+    }
+
     /// An instance's claim carries its item and index; the task's context and its fan-out step's
     /// parents only when `instance_input` lists them (no copy of the list per instance otherwise).
     @Test(arguments: [("", false, false), ("instance_input: [context], ", true, false),

@@ -112,7 +112,7 @@ SELECT t.id, tp.namespace || '/' || tp.name || '@' || tp.version, t.state, t.sta
                      'state_reason', s.state_reason, 'attempts', s.attempts, 'max_attempts', s.max_attempts,
                      'last_error', s.last_error, 'result', r.result,
                      'depends_on', coalesce((SELECT jsonb_agg(p.name ORDER BY p.id)
-                                             FROM orcastra.step_edges e JOIN orcastra.steps p ON p.id = e.parent_id
+                                             FROM orcastra.step_links e JOIN orcastra.steps p ON p.id = e.parent_id
                                              WHERE e.child_id = s.id), '[]'::jsonb))
                      ORDER BY s.id)
                  FROM orcastra.steps s LEFT JOIN orcastra.step_results r ON r.step_id = s.id
