@@ -64,10 +64,13 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
     }
 
     private static func describeFailure(file: String, line: Int?, lineText: String?, underlying: any Error) -> String {
-        guard let line else { return "\(file) failed and was rolled back: \(reason(underlying))" }
+        // The changed repeatable files are applied in one transaction (Migrator.apply): a failure
+        // in one takes the others back with it.
+        let rolledBack = file.hasPrefix("functions/") ? "was rolled back with the other changed repeatable files" : "was rolled back"
+        guard let line else { return "\(file) failed and \(rolledBack): \(reason(underlying))" }
         let shown = (lineText ?? "").trimmingCharacters(in: .whitespaces)
         let excerpt = shown.count > 120 ? String(shown.prefix(117)) + "..." : shown
-        return "\(file) failed at line \(line) (\(excerpt)) and was rolled back: \(reason(underlying))"
+        return "\(file) failed at line \(line) (\(excerpt)) and \(rolledBack): \(reason(underlying))"
     }
 
     /// The server's complaint without the statement, which here is the whole file.

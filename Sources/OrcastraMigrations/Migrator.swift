@@ -217,7 +217,7 @@ public struct Migrator: Sendable {
         let batch = zip(files, checksums).map { ($0.0, $0.1) }
         try await retryingLockConflicts {
             try await connection.withTransaction { connection in
-                try await Self.lockTables(batch[0].0.file, on: connection)
+                try await Self.lockTables("functions/*.sql (the changed repeatable files)", on: connection)
                 for (repeatable, checksum) in batch {
                     let started = ContinuousClock.now
                     do {

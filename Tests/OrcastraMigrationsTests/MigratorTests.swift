@@ -332,6 +332,8 @@ import Testing
         #expect(file == "functions/20_bad.sql")
         #expect(line == 3)
         #expect(lineText == "CREATE OR REPLACE VIEW broken AS SELECT missing_column FROM t;")
+        let message = error.map { "\($0)" } ?? ""
+        #expect(message.hasPrefix("functions/20_bad.sql failed at line 3 (CREATE OR REPLACE VIEW broken AS SELECT missing_column FROM t;) and was rolled back with the other changed repeatable files: "), "\(message)")
         let halfDone = try await connection.queryRow("SELECT to_regprocedure('half_done()') IS NOT NULL AS present").decode("present", as: Bool.self)
         #expect(!halfDone, "the failed file's first statement must be rolled back")
         // The changed files apply together or not at all: a running process never sees some new
