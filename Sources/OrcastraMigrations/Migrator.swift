@@ -188,12 +188,12 @@ public struct Migrator: Sendable {
 
     private func apply(_ migration: Migration, on connection: PostgresConnection) async throws {
         let checksum = try await Self.checksum(migration.sql, on: connection)
-        try await run(migration.file, migration.sql, lockingTablesFirst: true, on: connection) { milliseconds in
+        try await runLocked(migration.file, [(migration.file, migration.sql, { @Sendable milliseconds in
             """
             INSERT INTO orcastra.schema_migrations (version, file, checksum, duration_ms)
             VALUES (\(migration.version), \(migration.file), \(checksum), \(milliseconds))
             """
-        }
+        })], on: connection)
     }
 
     /// The new and changed repeatable files, in one transaction: the engine's rules are spread over
@@ -205,62 +205,57 @@ public struct Migrator: Sendable {
     /// still sent whole and recorded with its checksum; a failure names its file and line, and
     /// rolls back every file of the set.
     ///
-    /// The set first locks every table the way a numbered file does (`lockTables`): some files
-    /// lock tables of their own (audit.sql's resync of the live-step tables holds SHARE on steps,
+    /// The set first locks every table, as a numbered file does (`runLocked`): some files lock
+    /// tables of their own (audit.sql's resync of the live-step tables holds SHARE on steps,
     /// live_steps.sql drops a trigger of steps, step_references.sql creates triggers on the owned
     /// tables), and held from one file to the next those locks could deadlock with running workers
-    /// half-way through. Locked first, the set waits once (at most 2 s a try) for the transactions
-    /// in flight, and no transaction spans the old functions and the new.
-    private func apply(_ files: [RepeatableMigration], on connection: PostgresConnection) async throws {
-        var checksums: [String] = []
-        for file in files { checksums.append(try await Self.checksum(file.sql, on: connection)) }
-        let batch = zip(files, checksums).map { ($0.0, $0.1) }
-        try await retryingLockConflicts {
-            try await connection.withTransaction { connection in
-                try await Self.lockTables("functions/*.sql (the changed repeatable files)", on: connection)
-                for (repeatable, checksum) in batch {
-                    let started = ContinuousClock.now
-                    do {
-                        try connection.executeSimple(repeatable.sql)
-                    } catch {
-                        throw MigrationError.failed(file: repeatable.file, text: repeatable.sql, underlying: error)
-                    }
-                    try await connection.execute("""
-                        INSERT INTO orcastra.schema_repeatables (file, checksum, duration_ms)
-                        VALUES (\(repeatable.file), \(checksum), \(Self.milliseconds(since: started)))
-                        ON CONFLICT (file) DO UPDATE
-                        SET checksum = EXCLUDED.checksum, applied_at = now(), duration_ms = EXCLUDED.duration_ms
-                        """)
-                }
-            }
+    /// half-way through. Locked first, the set waits once for the transactions in flight, and no
+    /// transaction spans the old functions and the new.
+    private func apply(_ repeatables: [RepeatableMigration], on connection: PostgresConnection) async throws {
+        var files: [FileToRun] = []
+        for repeatable in repeatables {
+            let checksum = try await Self.checksum(repeatable.sql, on: connection)
+            files.append((repeatable.file, repeatable.sql, { @Sendable milliseconds in
+                """
+                INSERT INTO orcastra.schema_repeatables (file, checksum, duration_ms)
+                VALUES (\(repeatable.file), \(checksum), \(milliseconds))
+                ON CONFLICT (file) DO UPDATE
+                SET checksum = EXCLUDED.checksum, applied_at = now(), duration_ms = EXCLUDED.duration_ms
+                """
+            }))
         }
+        try await runLocked("functions/*.sql (the changed repeatable files)", files, on: connection)
     }
 
-    private static func milliseconds(since started: ContinuousClock.Instant) -> Int {
-        let elapsed = ContinuousClock.now - started
-        return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-    }
+    /// A file's name, its text, and its bookkeeping row given how long it took (ms).
+    typealias FileToRun = (file: String, text: String, record: @Sendable (Int) -> SQL)
 
-    /// Sends the file's text whole and records it, in one transaction. A failure is located from
-    /// the server's error position.
+    /// Sends each file's text whole and records it, all in one transaction that first takes every
+    /// table's lock (`lockTables`, named `label` if that fails). A failure is located from the
+    /// server's error position.
     ///
     /// Processes may be running while `orcastra migrate` does (upgrades with running workers,
-    /// docs/operations.md): a file that locks a table they write can lose a deadlock to one of
-    /// them (40P01) or find a lock taken (55P03). The file was rolled back whole, so it is sent
-    /// again, a few times, after a short pause.
-    private func run(_ file: String, _ text: String, lockingTablesFirst: Bool = false, on connection: PostgresConnection,
-                     record: @escaping @Sendable (Int) -> SQL) async throws {
-        try await retryingLockConflicts {
-            try await runOnce(file, text, lockingTablesFirst: lockingTablesFirst, on: connection, record: record)
-        }
-    }
-
-    /// Runs `body` (one transaction) again after a pause when it lost a deadlock or a lock timeout.
-    private func retryingLockConflicts(_ body: () async throws -> Void) async throws {
+    /// docs/operations.md): the transaction can lose a deadlock to one of them (40P01) or time out
+    /// on a lock (55P03). It was rolled back whole, so it is run again, a few times, after a short
+    /// pause.
+    private func runLocked(_ label: String, _ files: [FileToRun], on connection: PostgresConnection) async throws {
         var attempt = 1
         while true {
             do {
-                try await body()
+                try await connection.withTransaction { connection in
+                    try await Self.lockTables(label, on: connection)
+                    for file in files {
+                        let started = ContinuousClock.now
+                        do {
+                            try connection.executeSimple(file.text)
+                        } catch {
+                            throw MigrationError.failed(file: file.file, text: file.text, underlying: error)
+                        }
+                        let elapsed = ContinuousClock.now - started
+                        try await connection.execute(file.record(Int(elapsed.components.seconds * 1000
+                                                                     + elapsed.components.attoseconds / 1_000_000_000_000_000)))
+                    }
+                }
                 return
             } catch MigrationError.failed(_, _, _, let underlying as PostgresError)
                         where ["40P01", "55P03"].contains(underlying.sqlState ?? "") && attempt < Self.lockConflictAttempts {
@@ -276,23 +271,8 @@ public struct Migrator: Sendable {
     /// orchestrator and a worker retrying on a half-migrated database won five deadlocks in a row.
     static let lockConflictAttempts = 10
 
-    private func runOnce(_ file: String, _ text: String, lockingTablesFirst: Bool, on connection: PostgresConnection,
-                         record: @escaping @Sendable (Int) -> SQL) async throws {
-        let started = ContinuousClock.now
-        try await connection.withTransaction { connection in
-            if lockingTablesFirst { try await Self.lockTables(file, on: connection) }
-            do {
-                try connection.executeSimple(text)
-            } catch {
-                throw MigrationError.failed(file: file, text: text, underlying: error)
-            }
-            let elapsed = ContinuousClock.now - started
-            let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-            try await connection.execute(record(milliseconds))
-        }
-    }
-
-    /// Takes an ACCESS EXCLUSIVE lock on every table of the schema before a numbered file runs,
+    /// Takes an ACCESS EXCLUSIVE lock on every table of the schema before a numbered file (or the
+    /// set of changed repeatable files) runs,
     /// in one statement, in the engine's order (steps, then tasks, then the rest by name). Running
     /// processes then never see a file half-way through holding some of its tables while it waits
     /// for another that one of them holds and wants to lock after (the deadlock one CI run lost
