@@ -80,13 +80,11 @@ import Testing
         print("fan-out of 10,000 instances: the completing report took \(elapsed)")
     }
 
-    /// A fan-out made before migration 0019 has an edge row from each instance to its group; one
-    /// made since has none (the link is the instance's fanout_of, orcastra.step_links). Both kinds
-    /// in flight at once, completed in one report: each instance counts down on its group exactly
-    /// once, both groups complete and release their fan-in, and the invariants hold throughout.
-    @Test func fanOutsWithAndWithoutInstanceEdgesCountEachInstanceOnce() async throws {
-        let fixture = try await StoreFixture()
-        try await fixture.register(Self.template.replacingOccurrences(of: "name: split\n", with: "name: joined\n")
+    /// Two tasks of `fan/joined` (split → charge, a fan-out over three orders → report) whose
+    /// `charge` has fanned out, the first's instances given the edge rows to their group that a
+    /// release before migration 0019 wrote. Returns the tasks, in order.
+    static func twoFanOutsTheFirstWithOlderEdges(_ fixture: StoreFixture) async throws -> [UUID] {
+        try await fixture.register(template.replacingOccurrences(of: "name: split\n", with: "name: joined\n")
             + "\n  - {name: report, depends_on: [charge], handler: fan.report}")
         var tasks: [UUID] = []
         for _ in 0..<2 {
@@ -94,17 +92,31 @@ import Testing
         }
         let splits = try await fixture.pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps('fan', 'w', 2, 30000)")
         #expect(splits.count == 2)
-        _ = try await fixture.pool.query("""
-            SELECT * FROM orcastra.complete_steps(\(try splits.map { try $0.decode("step_id", as: Int64.self) }),
-                                                  \(try splits.map { try $0.decode("lease_token", as: UUID.self) }),
-                                                  array_fill('{"orders": [1, 2, 3]}'::jsonb, ARRAY[2]))
-            """)
+        try await complete(fixture, splits, result: #"{"orders": [1, 2, 3]}"#)
         #expect(try await fixture.count("SELECT count(*) FROM orcastra.step_edges e JOIN orcastra.steps i ON i.id = e.parent_id WHERE i.fanout_of IS NOT NULL") == 0)
-        // The first task's fan-out as an older release made it.
         try await fixture.pool.query("""
             INSERT INTO orcastra.step_edges (parent_id, child_id)
             SELECT i.id, i.fanout_of FROM orcastra.steps i WHERE i.task_id = \(tasks[0]) AND i.fanout_of IS NOT NULL
             """)
+        return tasks
+    }
+
+    /// Completes the claimed steps `rows` (step_id, lease_token), each with `result`, in one report.
+    static func complete(_ fixture: StoreFixture, _ rows: QueryResult, result: String = "{}") async throws {
+        _ = try await fixture.pool.query("""
+            SELECT * FROM orcastra.complete_steps(\(try rows.map { try $0.decode("step_id", as: Int64.self) }),
+                                                  \(try rows.map { try $0.decode("lease_token", as: UUID.self) }),
+                                                  array_fill(\(result)::jsonb, ARRAY[\(rows.count)::integer]))
+            """)
+    }
+
+    /// A fan-out made before migration 0019 has an edge row from each instance to its group; one
+    /// made since has none (the link is the instance's fanout_of, orcastra.step_links). Both kinds
+    /// in flight at once, completed in one report: each instance counts down on its group exactly
+    /// once, both groups complete and release their fan-in, and the invariants hold throughout.
+    @Test func fanOutsWithAndWithoutInstanceEdgesCountEachInstanceOnce() async throws {
+        let fixture = try await StoreFixture()
+        _ = try await Self.twoFanOutsTheFirstWithOlderEdges(fixture)
         #expect(try await fixture.count("SELECT count(*) FROM orcastra.step_links e JOIN orcastra.steps i ON i.id = e.parent_id WHERE i.fanout_of IS NOT NULL") == 6)
         #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE name = 'charge' AND pending_parents = 3 AND state = 'pending'") == 2)
         let checker = InvariantChecker(settleGrace: .zero)
@@ -113,8 +125,7 @@ import Testing
 
         let claimed = try await fixture.pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps('fan', 'w', 10, 30000)")
         #expect(claimed.count == 6)
-        let ids: [Int64] = try claimed.map { try $0.decode("step_id") }, tokens: [UUID] = try claimed.map { try $0.decode("lease_token") }
-        _ = try await fixture.pool.query("SELECT * FROM orcastra.complete_steps(\(ids), \(tokens), array_fill('{}'::jsonb, ARRAY[6]))")
+        try await Self.complete(fixture, claimed)
         #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE name = 'charge' AND pending_parents = 0 AND state = 'complete'") == 2)
         #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE name = 'report' AND state = 'enqueued'") == 2)
         violations = try await fixture.pool.withConnection { try await checker.check(on: $0) }
@@ -127,20 +138,7 @@ import Testing
     /// complete and release their fan-in. The invariants hold at each stage.
     @Test func fanOutsWithAndWithoutInstanceEdgesFailAndRecoverAlike() async throws {
         let fixture = try await StoreFixture()
-        try await fixture.register(Self.template.replacingOccurrences(of: "name: split\n", with: "name: joined\n")
-            + "\n  - {name: report, depends_on: [charge], handler: fan.report}")
-        let tasks = [try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "fan/joined"))).taskID,
-                     try await fixture.creator.create(TaskRequest(template: TemplateReference(parsing: "fan/joined"))).taskID]
-        let splits = try await fixture.pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps('fan', 'w', 2, 30000)")
-        _ = try await fixture.pool.query("""
-            SELECT * FROM orcastra.complete_steps(\(try splits.map { try $0.decode("step_id", as: Int64.self) }),
-                                                  \(try splits.map { try $0.decode("lease_token", as: UUID.self) }),
-                                                  array_fill('{"orders": [1, 2, 3]}'::jsonb, ARRAY[2]))
-            """)
-        try await fixture.pool.query("""
-            INSERT INTO orcastra.step_edges (parent_id, child_id)
-            SELECT i.id, i.fanout_of FROM orcastra.steps i WHERE i.task_id = \(tasks[0]) AND i.fanout_of IS NOT NULL
-            """)
+        let tasks = try await Self.twoFanOutsTheFirstWithOlderEdges(fixture)
         let checker = InvariantChecker(settleGrace: .zero)
         func expectInvariants() async throws {
             let violations = try await fixture.pool.withConnection { try await checker.check(on: $0) }
@@ -174,11 +172,7 @@ import Testing
         // The first task's fan-in and the second's retried instance.
         let again = try await fixture.pool.query("SELECT step_id, lease_token FROM orcastra.claim_steps('fan', 'w', 10, 30000)")
         #expect(again.count == 2)
-        _ = try await fixture.pool.query("""
-            SELECT * FROM orcastra.complete_steps(\(try again.map { try $0.decode("step_id", as: Int64.self) }),
-                                                  \(try again.map { try $0.decode("lease_token", as: UUID.self) }),
-                                                  array_fill('{}'::jsonb, ARRAY[2]))
-            """)
+        try await Self.complete(fixture, again)
         #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE name = 'charge' AND state = 'complete' AND pending_parents = 0") == 2)
         #expect(try await fixture.count("SELECT count(*) FROM orcastra.steps WHERE task_id = \(tasks[1]) AND name = 'report' AND state = 'enqueued'") == 1)
         #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks WHERE id = \(tasks[0]) AND state = 'complete'") == 1)
