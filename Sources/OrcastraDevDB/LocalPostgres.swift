@@ -60,7 +60,7 @@ public struct LocalPostgres: Sendable {
         if let running = try status() { return running.url }
         try ensureSocketDirectory()
         let log = dataDirectory.appendingPathComponent("server.log").path
-        try run(binary: "pg_ctl", ["-D", dataDirectory.path, "-l", log, "-w", "-t", "60", "start"], what: "start PostgreSQL (its log: \(log))")
+        try run(binary: "pg_ctl", ["-D", dataDirectory.path, "-l", log, "-w", "-t", "300", "start"], what: "start PostgreSQL (its log: \(log))")
         guard let running = try status() else {
             throw LocalPostgresError.failed(step: "start PostgreSQL", output: "pg_ctl reported success but the server is not running; see \(log)")
         }

@@ -6,7 +6,7 @@ import Testing
 /// An API that refuses the connection is said in one readable reason. It used to print NIO's
 /// `IOError` description, with a stray parenthesis and a reason that contradicts itself:
 /// `connection reset (error set): Connection refused) (errno: 111)`.
-@Suite(.timeLimit(.minutes(1))) struct APIUnreachableMessageTests {
+@Suite(.timeLimit(.minutes(5))) struct APIUnreachableMessageTests {
     @Test func refusedConnectionIsOneClearReason() async throws {
         // Nothing listens on port 1 of the loopback address: the connection is refused at once.
         let outcome = try await CommandLineTool("orcastra").run(

@@ -6,7 +6,7 @@ import Testing
 /// `orcastra config show` with no database-url used to print `database-url  -  unset` and stop
 /// there, although every command then connects somewhere: with libpq's PG* variables, else the
 /// development database it starts itself (docs/cli.md, "Where the database is"). It now says which.
-@Suite(.timeLimit(.minutes(1))) struct ConfigShowDatabaseTests {
+@Suite(.timeLimit(.minutes(5))) struct ConfigShowDatabaseTests {
     let orcastra = CommandLineTool("orcastra")
 
     @Test func unsetDatabaseNamesTheDevelopmentDatabase() async throws {

@@ -5,7 +5,7 @@ import Testing
 /// `--listen-database-url` (and `ORCASTRA_LISTEN_DATABASE_URL`) are read as connection strings
 /// before anything connects: a malformed one stops the process with a message naming where it came
 /// from (the flag as a usage error, exit 64).
-@Suite(.timeLimit(.minutes(2))) struct ListenDatabaseURLTests {
+@Suite(.timeLimit(.minutes(5))) struct ListenDatabaseURLTests {
     /// An address nothing listens at: the process must stop on the bad listen URL before connecting.
     static let unreachable = ["ORCASTRA_DATABASE_URL": "host=/nonexistent-orcastra-socket dbname=none connect_timeout=1"]
 

@@ -9,7 +9,7 @@ import Testing
 /// and no port was opened). Now each is refused before anything connects, naming where it came from
 /// and the executable that serves it. (`--database-url 'not a url'` makes a start that gets past
 /// the options fail at once, so that the old behaviour fails the test instead of running.)
-@Suite(.timeLimit(.minutes(2))) struct OrchestratorSubcommandHTTPTests {
+@Suite(.timeLimit(.minutes(5))) struct OrchestratorSubcommandHTTPTests {
     let orcastra = CommandLineTool("orcastra")
     let unusable = ["--database-url", "not a url"]
 

@@ -4,7 +4,7 @@ import Testing
 
 /// `orcastra schedule next` and `schedule validate` through the built binary: no database, the
 /// documented output and exit codes.
-@Suite(.timeLimit(.minutes(2))) struct ScheduleCLITests {
+@Suite(.timeLimit(.minutes(5))) struct ScheduleCLITests {
     let orcastra = CommandLineTool("orcastra")
 
     func temporaryFile(_ text: String) throws -> String {

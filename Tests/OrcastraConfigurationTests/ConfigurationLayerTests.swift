@@ -29,7 +29,7 @@ struct SampleCommand: ParsableCommand {
     @Argument var rest: [String] = []
 }
 
-@Suite(.timeLimit(.minutes(1))) struct ConfigurationLayerTests {
+@Suite(.timeLimit(.minutes(5))) struct ConfigurationLayerTests {
     let universe = ConfigurationUniverse(shared: [SampleShared.self],
                                          scopes: [(name: "server", types: [SampleServer.self]),
                                                   (name: "worker", types: [SampleWorker.self])])

@@ -2,7 +2,7 @@ import Foundation
 @testable import OrcastraDashboard
 import Testing
 
-@Suite("DAG layout", .timeLimit(.minutes(1)))
+@Suite("DAG layout", .timeLimit(.minutes(5)))
 struct DAGLayoutTests {
     func input(_ id: Int64, _ name: String, _ parents: [String] = [], state: String = "pending") -> DAGLayout.Input {
         DAGLayout.Input(id: id, name: name, state: state, dependsOn: parents)

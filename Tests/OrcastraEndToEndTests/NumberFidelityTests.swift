@@ -47,7 +47,7 @@ extension EndToEndTests {
             """).decode("result")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func productOfSquaresIsTwoToTheSixtyFourExactly() async throws {
         let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }
@@ -60,7 +60,7 @@ extension EndToEndTests {
         #expect(try await cluster.result(task, step: "root") == ["product": .number(try #require(JSONNumber("18446744073709551616")))])
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func contextNumbersReachStepsAndResultsUnchanged() async throws {
         let cluster = try await ProcessCluster()
         defer { Task { await cluster.shutdown() } }

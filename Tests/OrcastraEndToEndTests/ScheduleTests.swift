@@ -103,7 +103,7 @@ extension EndToEndTests {
 
 /// The policies (catch-up, overlap, start and end, a bad context at fire time), one orchestrator
 /// round at a time, in this process.
-@Suite(.timeLimit(.minutes(2))) struct SchedulePolicyTests {
+@Suite(.timeLimit(.minutes(5))) struct SchedulePolicyTests {
     static let schemaTemplate = """
         namespace: e2e
         name: typed

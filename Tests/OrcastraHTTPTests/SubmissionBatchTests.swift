@@ -97,7 +97,7 @@ import Testing
         #expect(!api.cluster.logs.contains("internal error"), "\(api.cluster.logs)")
     }
 
-    @Test("a lone submission is answered at once", .timeLimit(.minutes(2)))
+    @Test("a lone submission is answered at once", .timeLimit(.minutes(5)))
     func loneSubmission() async throws {
         let api = try await APIFixture(arguments: ["--http-pool-size", "1"])
         defer { Task { await api.shutdown() } }
@@ -111,7 +111,7 @@ import Testing
         }
     }
 
-    @Test("--http-pool-size is checked, from a flag or ORCASTRA_HTTP_POOL_SIZE, and shown by config show", .timeLimit(.minutes(1)))
+    @Test("--http-pool-size is checked, from a flag or ORCASTRA_HTTP_POOL_SIZE, and shown by config show", .timeLimit(.minutes(5)))
     func poolSizeOption() async throws {
         let orchestrator = CommandLineTool("orcastra-orchestrator")
         let noDatabase = ["ORCASTRA_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"]

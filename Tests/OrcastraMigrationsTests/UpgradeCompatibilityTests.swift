@@ -6,7 +6,7 @@ import Testing
 /// anything; repeatable files may drop a function signature only once no supported release calls
 /// it. The drops below predate the first release; a new one fails here until it is listed, with
 /// the release that stopped calling it.
-@Suite(.timeLimit(.minutes(1))) struct UpgradeCompatibilityTests {
+@Suite(.timeLimit(.minutes(5))) struct UpgradeCompatibilityTests {
     static let allowedDrops: Set<String> = [
         "DROP FUNCTION IF EXISTS orcastra.create_task(bigint, jsonb, text, integer, timestamptz)",  // before 0.1.0
         "DROP FUNCTION IF EXISTS orcastra.create_task_by_name(text, text, text, jsonb, text, integer, timestamptz)",  // before 0.1.0

@@ -6,7 +6,7 @@ import Testing
 
 /// Migration 0016 leaves the steps' history two indexes, its primary key and (task_id, step_id, id),
 /// on every weekly partition, old and new; the readers of a task's or a step's history go by it.
-@Suite(.timeLimit(.minutes(2))) struct StepHistoryIndexTests {
+@Suite(.timeLimit(.minutes(5))) struct StepHistoryIndexTests {
     @Test func everyPartitionHasThePrimaryKeyAndTheTaskStepIndexOnly() async throws {
         let connection = try await PostgresConnection.connect(try await TestDatabases.shared.makeDatabase())
         defer { Task { await connection.close() } }

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// The cron syntax: what each field accepts, how it expands, and the message for each mistake.
-@Suite(.timeLimit(.minutes(1))) struct CronParserTests {
+@Suite(.timeLimit(.minutes(5))) struct CronParserTests {
     static func bits(_ values: [Int]) -> UInt64 { values.reduce(0) { $0 | 1 << UInt64($1) } }
 
     @Test(arguments: [

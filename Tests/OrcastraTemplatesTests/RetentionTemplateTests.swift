@@ -4,7 +4,7 @@ import Testing
 
 /// A template's `retention:` (issue 20): periods in days or forever per final state, located
 /// errors, and a normalized form that leaves templates without retention as they were.
-@Suite(.timeLimit(.minutes(1))) struct RetentionTemplateTests {
+@Suite(.timeLimit(.minutes(5))) struct RetentionTemplateTests {
     static func template(_ retention: String?) -> String {
         var text = "namespace: ns\nname: t\nversion: 1.0.0\n"
         if let retention { text += "retention: \(retention)\n" }

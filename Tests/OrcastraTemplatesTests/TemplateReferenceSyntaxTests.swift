@@ -4,7 +4,7 @@ import OrcastraTemplates
 /// The one reader of `namespace/name[@version]` that `workflow:` steps, the command line, the API
 /// and schedules share (it replaced three copies that differed at the edges: `a/b@` was a/b for the
 /// command line and an error for schedules).
-@Suite(.timeLimit(.minutes(1))) struct TemplateReferenceSyntaxTests {
+@Suite(.timeLimit(.minutes(5))) struct TemplateReferenceSyntaxTests {
     @Test(arguments: [
         ("billing/refunds", "billing", "refunds", nil),
         ("billing/refunds@1.2.0", "billing", "refunds", "1.2.0"),

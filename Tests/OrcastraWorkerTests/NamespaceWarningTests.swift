@@ -2,7 +2,7 @@ import Testing
 @testable import OrcastraWorker
 
 /// The start-up warning of a worker whose namespace no registered template uses.
-@Suite(.timeLimit(.minutes(1))) struct NamespaceWarningTests {
+@Suite(.timeLimit(.minutes(5))) struct NamespaceWarningTests {
     @Test func aNamespaceInUseIsNotWarnedAbout() {
         #expect(Worker.namespaceWarning("billing", inUse: ["billing", "mail"]) == nil)
     }

@@ -3,7 +3,7 @@ import Testing
 @testable import OrcastraWorker
 
 /// The worker's bookkeeping as a value, driven with a clock of our own: no database, no timers.
-@Suite(.timeLimit(.minutes(1))) struct WorkerStateTests {
+@Suite(.timeLimit(.minutes(5))) struct WorkerStateTests {
     let t0 = ContinuousClock.now
 
     static func step(_ id: Int64, attempt: Int = 1) -> ClaimedStep {
