@@ -91,10 +91,13 @@ import Testing
         }
     }
 
-    /// CPU time spent so far by the server's backends connected to the test's database, when the
-    /// server runs on this machine: the pool's connections stay open for the whole test.
+    /// CPU time spent so far by the client backends connected to the test's database (not an
+    /// autovacuum worker that happens to start), when the server runs on this machine: the pool's
+    /// connections stay open for the whole test.
     static func databaseCPU(_ database: BadInputDatabase) async throws -> Duration? {
-        let pids = try await database.pool.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        let pids = try await database.pool.query("""
+            SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'
+            """)
             .map { try $0.decode("pid", as: Int.self) }
         var total = Duration.zero
         for pid in pids {
