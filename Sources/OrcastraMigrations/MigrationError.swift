@@ -21,8 +21,9 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
     /// The database has a migration this build does not know: it was migrated by a newer Orcastra.
     case unknownApplied(version: Int, file: String)
     /// The file failed and was rolled back as a whole. `line` (1-based) and `lineText` locate the
-    /// error when the server gave a position for it.
-    case failed(file: String, line: Int?, lineText: String?, underlying: any Error)
+    /// error when the server gave a position for it. `rolledBackWith`: how many other changed
+    /// repeatable files its transaction took back with it (they are applied as one set).
+    case failed(file: String, line: Int?, lineText: String?, underlying: any Error, rolledBackWith: Int)
 
     public var description: String {
         switch self {
@@ -46,8 +47,8 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
             "Migration \(file) was edited after it was applied (checksum \(applied.prefix(12)) in the database, \(current.prefix(12)) on disk). Applied migrations are immutable: restore the file and put the change in a new migration."
         case .unknownApplied(let version, let file):
             "The database has migration \(version) (\(file)) that this Orcastra does not ship; it was migrated by a newer version. Upgrade Orcastra."
-        case .failed(let file, let line, let lineText, let underlying):
-            Self.describeFailure(file: file, line: line, lineText: lineText, underlying: underlying)
+        case .failed(let file, let line, let lineText, let underlying, let others):
+            Self.describeFailure(file: file, line: line, lineText: lineText, underlying: underlying, rolledBackWith: others)
         }
     }
 
@@ -63,10 +64,9 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    private static func describeFailure(file: String, line: Int?, lineText: String?, underlying: any Error) -> String {
-        // The changed repeatable files are applied in one transaction (Migrator.apply): a failure
-        // in one takes the others back with it.
-        let rolledBack = file.hasPrefix("functions/") ? "was rolled back with the other changed repeatable files" : "was rolled back"
+    private static func describeFailure(file: String, line: Int?, lineText: String?, underlying: any Error,
+                                        rolledBackWith others: Int) -> String {
+        let rolledBack = others > 0 ? "was rolled back with the other changed repeatable files" : "was rolled back"
         guard let line else { return "\(file) failed and \(rolledBack): \(reason(underlying))" }
         let shown = (lineText ?? "").trimmingCharacters(in: .whitespaces)
         let excerpt = shown.count > 120 ? String(shown.prefix(117)) + "..." : shown
@@ -84,12 +84,12 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
 
     /// Locates a failure of `text`, sent whole, from the server's error position: a 1-based count
     /// of characters (code points) into the text.
-    static func failed(file: String, text: String, underlying: any Error) -> MigrationError {
+    static func failed(file: String, text: String, underlying: any Error, rolledBackWith others: Int = 0) -> MigrationError {
         guard case .server(let server) = underlying as? PostgresError, let position = server.position, position > 0 else {
-            return .failed(file: file, line: nil, lineText: nil, underlying: underlying)
+            return .failed(file: file, line: nil, lineText: nil, underlying: underlying, rolledBackWith: others)
         }
         let (line, lineText) = locate(position: position, in: text)
-        return .failed(file: file, line: line, lineText: lineText, underlying: underlying)
+        return .failed(file: file, line: line, lineText: lineText, underlying: underlying, rolledBackWith: others)
     }
 
     static func locate(position: Int, in text: String) -> (line: Int, text: String) {

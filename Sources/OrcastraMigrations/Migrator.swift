@@ -249,7 +249,7 @@ public struct Migrator: Sendable {
                         do {
                             try connection.executeSimple(file.text)
                         } catch {
-                            throw MigrationError.failed(file: file.file, text: file.text, underlying: error)
+                            throw MigrationError.failed(file: file.file, text: file.text, underlying: error, rolledBackWith: files.count - 1)
                         }
                         let elapsed = ContinuousClock.now - started
                         try await connection.execute(file.record(Int(elapsed.components.seconds * 1000
@@ -257,7 +257,7 @@ public struct Migrator: Sendable {
                     }
                 }
                 return
-            } catch MigrationError.failed(_, _, _, let underlying as PostgresError)
+            } catch MigrationError.failed(_, _, _, let underlying as PostgresError, _)
                         where ["40P01", "55P03"].contains(underlying.sqlState ?? "") && attempt < Self.lockConflictAttempts {
                 try await Task.sleep(for: .milliseconds(100 * (1 << min(attempt, 4))))
                 attempt += 1
@@ -265,21 +265,20 @@ public struct Migrator: Sendable {
         }
     }
 
-    /// How many times a file is sent when it keeps losing to other sessions' locks (pauses 0.2, 0.4,
-    /// 0.8, then 1.6 s: about 13 s in all, plus up to `tableLockTimeout` a try for a numbered file's
-    /// table locks). Five (3 s) were not enough in one CI run: an
+    /// How many times a file (or the set of repeatable files) is sent when it keeps losing to other
+    /// sessions' locks (pauses 0.2, 0.4, 0.8, then 1.6 s: about 13 s in all, plus up to
+    /// `tableLockTimeout` a try for the table locks). Five (3 s) were not enough in one CI run: an
     /// orchestrator and a worker retrying on a half-migrated database won five deadlocks in a row.
     static let lockConflictAttempts = 10
 
     /// Takes an ACCESS EXCLUSIVE lock on every table of the schema before a numbered file (or the
-    /// set of changed repeatable files) runs,
-    /// in one statement, in the engine's order (steps, then tasks, then the rest by name). Running
+    /// set of changed repeatable files) runs, in one statement, in the engine's order (steps, then tasks, then the rest by name). Running
     /// processes then never see a file half-way through holding some of its tables while it waits
     /// for another that one of them holds and wants to lock after (the deadlock one CI run lost
     /// five times in a row on 0014): the file waits once, before it holds anything of its own, for
     /// the transactions in flight, and new ones queue behind it. A deadlock is still possible while
     /// that one statement takes its locks one by one, and is answered like one in the file: sent
-    /// again (`run`). Waits at most `tableLockTimeout`.
+    /// again (`runLocked`). Waits at most `tableLockTimeout`.
     static func lockTables(_ file: String, on connection: isolated PostgresConnection) async throws {
         let tables = try await connection.queryRow("""
             SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', '

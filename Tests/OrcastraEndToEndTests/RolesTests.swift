@@ -70,7 +70,7 @@ func sqlState(_ body: () async throws -> Void) async -> String? {
         // Refused before it was sent (a NUL in text): no SQLSTATE, but refused all the same.
         return error.sqlState ?? "\(error)"
     } catch let error as MigrationError {
-        if case .failed(_, _, _, let underlying) = error { return (underlying as? PostgresError)?.sqlState }
+        if case .failed(_, _, _, let underlying, _) = error { return (underlying as? PostgresError)?.sqlState }
         return "\(error)"
     } catch {
         return "\(error)"

@@ -175,7 +175,7 @@ import Testing
         let error = await #expect(throws: MigrationError.self) {
             try await Migrator.load(from: directory).migrate(on: connection)
         }
-        guard case .failed(let file, let line, let lineText, let underlying) = error else { Issue.record("wrong error: \(String(describing: error))"); return }
+        guard case .failed(let file, let line, let lineText, let underlying, _) = error else { Issue.record("wrong error: \(String(describing: error))"); return }
         #expect(file == "0002_bad.sql")
         #expect(line == 5)
         #expect(lineText == "INSERT INTO half (id, no_such_column) VALUES (2, 'x');")
@@ -328,7 +328,7 @@ import Testing
         let error = await #expect(throws: MigrationError.self) {
             try await Migrator.load(from: directory).migrate(on: connection)
         }
-        guard case .failed(let file, let line, let lineText, _) = error else { Issue.record("wrong error: \(String(describing: error))"); return }
+        guard case .failed(let file, let line, let lineText, _, _) = error else { Issue.record("wrong error: \(String(describing: error))"); return }
         #expect(file == "functions/20_bad.sql")
         #expect(line == 3)
         #expect(lineText == "CREATE OR REPLACE VIEW broken AS SELECT missing_column FROM t;")
@@ -342,6 +342,26 @@ import Testing
         #expect(!good, "the files before the failed one must be rolled back with it")
         let recorded = try await connection.query("SELECT file FROM orcastra.schema_repeatables ORDER BY file").rows.map { try $0.decode("file", as: String.self) }
         #expect(recorded == [])
+        await connection.close()
+    }
+
+    /// A lone changed repeatable file that fails took nothing else back with it, and says only
+    /// that it was rolled back (it said "with the other changed repeatable files" whatever the set).
+    @Test func aLoneFailingRepeatableFileSaysOnlyThatItWasRolledBack() async throws {
+        let connection = try await emptyDatabase()
+        let directory = try folder([
+            "0001_table.sql": "CREATE TABLE t (id int);",
+            "functions/10_good.sql": "CREATE OR REPLACE FUNCTION good() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;",
+        ])
+        _ = try await Migrator.load(from: directory).migrate(on: connection)
+        try write(["functions/20_bad.sql": "CREATE OR REPLACE VIEW broken AS SELECT missing_column FROM t;"], into: directory)
+        let error = await #expect(throws: MigrationError.self) {
+            try await Migrator.load(from: directory).migrate(on: connection)
+        }
+        let message = error.map { "\($0)" } ?? ""
+        #expect(message.hasPrefix("functions/20_bad.sql failed at line 1 (CREATE OR REPLACE VIEW broken AS SELECT missing_column FROM t;) and was rolled back: "), "\(message)")
+        let recorded = try await connection.query("SELECT file FROM orcastra.schema_repeatables ORDER BY file").rows.map { try $0.decode("file", as: String.self) }
+        #expect(recorded == ["functions/10_good.sql"])
         await connection.close()
     }
 
