@@ -61,16 +61,18 @@ $$;
 
 -- Locks what it can of the candidates (each with the finished_at it was chosen with) and returns
 -- the tasks it may delete, oldest first, within p_max_rows rows deleted in all (the task, its
--- steps, edges, items and results; at least one task, however large). Their transitions are not
--- counted: they are not deleted row by row but dropped with their week's partition.
--- A task whose row or any of whose steps another transaction holds is skipped (taken next time).
--- Set-based throughout (issue 20: 50,000 tasks/s): one scan locks the steps, one counts them (a
--- skipped step shows as a task with fewer locked than it has), one locks the tasks, one counts
--- each task's rows in the three owned tables; no join of the candidates against themselves.
-CREATE OR REPLACE FUNCTION orcastra.lock_tasks_for_pruning(p_tasks uuid[], p_finished_at timestamptz[], p_max_rows integer)
-RETURNS TABLE (task_id uuid, owned_rows bigint)
+-- steps, edges, items and results; at least one task, however large), with the rows each owns
+-- and the ids of their steps (for delete_owned: the prune does not look them up twice). Their
+-- transitions are not counted: they are not deleted row by row but dropped with their week's
+-- partition. A task whose row or any of whose steps another transaction holds is skipped (taken
+-- next time). Set-based throughout (issue 20: 50,000 tasks/s): one scan locks the steps, one
+-- counts them (a skipped step shows as a task with fewer locked than it has), one locks the tasks,
+-- one counts each task's rows in the three owned tables; no join of the candidates against
+-- themselves.
+CREATE OR REPLACE FUNCTION orcastra.lock_pruning_batch(p_tasks uuid[], p_finished_at timestamptz[], p_max_rows integer,
+                                                       OUT tasks uuid[], OUT owned_rows bigint[], OUT steps bigint[])
 LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- internal: called by the two below
 SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
@@ -84,6 +86,7 @@ DECLARE
     v_count_tasks uuid[];
     v_counts bigint[];
 BEGIN
+    tasks := '{}'; owned_rows := '{}'; steps := '{}';
     IF cardinality(p_tasks) = 0 THEN RETURN; END IF;
     -- Their steps, in ascending id (the house lock order), skipping those another transaction
     -- holds; a task with a live step is not taken (a step of a cancelled task runs until its
@@ -137,7 +140,6 @@ BEGIN
             ) x JOIN unnest(v_step_ids, v_step_tasks) AS st(id, task_id) ON st.id = x.id
             GROUP BY st.task_id) o;
     END IF;
-    RETURN QUERY
     WITH owned AS (
         SELECT x.task_id, sum(x.n)::bigint AS n FROM (
             SELECT u.task_id, 1::bigint AS n, false AS taken FROM unnest(v_step_tasks) AS u(task_id)
@@ -149,9 +151,27 @@ BEGIN
         FROM unnest(p_tasks) WITH ORDINALITY AS c(id, position)
         JOIN owned o ON o.task_id = c.id
     )
-    SELECT r.id, r.n FROM running r WHERE r.total <= p_max_rows OR r.position = 1
-    ORDER BY r.total;
+    SELECT coalesce(array_agg(r.id ORDER BY r.total), '{}'), coalesce(array_agg(r.n ORDER BY r.total), '{}')
+    INTO tasks, owned_rows
+    FROM running r WHERE r.total <= p_max_rows OR r.position = 1;
+    -- The taken tasks' steps (hashed: both sides run to thousands).
+    SELECT coalesce(array_agg(st.id ORDER BY st.id), '{}') INTO steps
+    FROM unnest(v_step_ids, v_step_tasks) AS st(id, task_id) JOIN unnest(tasks) AS t(id) ON t.id = st.task_id;
 END
+$$;
+
+
+-- What `orcastra prune` locks a batch with (lock_pruning_batch): the tasks it may delete, oldest
+-- first, with the rows each owns.
+CREATE OR REPLACE FUNCTION orcastra.lock_tasks_for_pruning(p_tasks uuid[], p_finished_at timestamptz[], p_max_rows integer)
+RETURNS TABLE (task_id uuid, owned_rows bigint)
+LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+AS $$
+    SELECT u.task_id, u.owned_rows
+    FROM orcastra.lock_pruning_batch(p_tasks, p_finished_at, p_max_rows) b,
+         unnest(b.tasks, b.owned_rows) WITH ORDINALITY AS u(task_id, owned_rows, position)
+    ORDER BY u.position;
 $$;
 
 -- What `orcastra prune --archive` writes before deleting: one JSON object per task, with its
@@ -181,78 +201,81 @@ AS $$
     ORDER BY t.finished_at, t.id;
 $$;
 
--- Deletes the tasks (locked by lock_tasks_for_pruning in this transaction) and everything they
--- own, children first, one statement per table; not their transitions, which stay, owned by
--- nobody and read by nobody, until maintain_history_partitions drops their week whole (no
--- vacuum). Returns the rows deleted and the bytes of row data they held (what vacuum makes
--- reusable; their index entries besides). The statement-level cascades of task_references.sql
--- and step_references.sql are told (orcastra.deleting_owned) that the children are gone already.
-CREATE OR REPLACE FUNCTION orcastra.delete_tasks(p_tasks uuid[], OUT deleted_rows bigint, OUT deleted_bytes bigint)
+-- Deletes the tasks (locked by lock_pruning_batch in this transaction) and everything they own
+-- (p_steps: all their steps), children first, one statement per table; not their transitions,
+-- which stay, owned by nobody and read by nobody, until maintain_history_partitions drops their
+-- week whole (no vacuum). Returns the rows deleted and, when p_measure, the bytes of row data
+-- they held (what vacuum makes reusable; their index entries besides), else NULL: measuring reads
+-- each deleted row whole, a third of the deletes' time. The statement-level cascades of
+-- task_references.sql and step_references.sql are told (orcastra.deleting_owned) that the
+-- children are gone already.
+-- Each table is read by an index descent per step (= ANY): on a batch of 4-step tasks whose steps
+-- are neighbours, 15.5 µs a task against 22 for one range scan hashed against the steps
+-- (docs/benchmarks.md, "Prune: leaner batches").
+CREATE OR REPLACE FUNCTION orcastra.delete_owned(p_tasks uuid[], p_steps bigint[], p_measure boolean,
+                                                 OUT deleted_rows bigint, OUT deleted_bytes bigint)
 LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- internal: called by the two below
 SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
-    v_steps bigint[];
-    v_lo bigint;
-    v_hi bigint;
     v_n bigint;
     v_b bigint;
 BEGIN
     deleted_rows := 0;
-    deleted_bytes := 0;
+    deleted_bytes := CASE WHEN p_measure THEN 0 END;
     IF cardinality(p_tasks) = 0 THEN RETURN; END IF;
-    SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}') INTO v_steps FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks);
     PERFORM set_config('orcastra.deleting_owned', 'on', true);
-    -- Steps with neighbouring ids (lock_tasks_for_pruning says why): one range scan per table,
-    -- hashed against the steps; otherwise an index descent per step.
-    v_lo := v_steps[1];
-    v_hi := v_steps[cardinality(v_steps)];
-    IF v_hi - v_lo + 1 <= 4 * cardinality(v_steps) THEN
-        PERFORM set_config('enable_hashjoin', 'on', true);
-        WITH d AS (DELETE FROM orcastra.step_results x USING unnest(v_steps) AS u(id)
-                   WHERE x.step_id BETWEEN v_lo AND v_hi AND x.step_id = u.id RETURNING pg_column_size(x.*) AS b)
+    IF p_measure THEN
+        WITH d AS (DELETE FROM orcastra.step_results x WHERE x.step_id = ANY (p_steps) RETURNING pg_column_size(x.*) AS b)
         SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
         deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
         -- Every edge of a task joins two of its steps: by parent finds them all.
-        WITH d AS (DELETE FROM orcastra.step_edges x USING unnest(v_steps) AS u(id)
-                   WHERE x.parent_id BETWEEN v_lo AND v_hi AND x.parent_id = u.id RETURNING pg_column_size(x.*) AS b)
+        WITH d AS (DELETE FROM orcastra.step_edges x WHERE x.parent_id = ANY (p_steps) RETURNING pg_column_size(x.*) AS b)
         SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
         deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
         -- A fan-out instance's item (migration 0011).
-        WITH d AS (DELETE FROM orcastra.step_items x USING unnest(v_steps) AS u(id)
-                   WHERE x.step_id BETWEEN v_lo AND v_hi AND x.step_id = u.id RETURNING pg_column_size(x.*) AS b)
+        WITH d AS (DELETE FROM orcastra.step_items x WHERE x.step_id = ANY (p_steps) RETURNING pg_column_size(x.*) AS b)
         SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
         deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
-        WITH d AS (DELETE FROM orcastra.steps x USING unnest(v_steps) AS u(id)
-                   WHERE x.id BETWEEN v_lo AND v_hi AND x.id = u.id RETURNING pg_column_size(x.*) AS b)
+        WITH d AS (DELETE FROM orcastra.steps x WHERE x.id = ANY (p_steps) RETURNING pg_column_size(x.*) AS b)
         SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
         deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
-        PERFORM set_config('enable_hashjoin', 'off', true);
+        WITH d AS (DELETE FROM orcastra.tasks x WHERE x.id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)
+        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
+        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
     ELSE
-        WITH d AS (DELETE FROM orcastra.step_results x WHERE x.step_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
-        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
-        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
-        WITH d AS (DELETE FROM orcastra.step_edges x WHERE x.parent_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
-        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
-        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
-        WITH d AS (DELETE FROM orcastra.step_items x WHERE x.step_id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
-        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
-        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
-        WITH d AS (DELETE FROM orcastra.steps x WHERE x.id = ANY (v_steps) RETURNING pg_column_size(x.*) AS b)
-        SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
-        deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
+        DELETE FROM orcastra.step_results x WHERE x.step_id = ANY (p_steps);
+        GET DIAGNOSTICS v_n = ROW_COUNT; deleted_rows := deleted_rows + v_n;
+        DELETE FROM orcastra.step_edges x WHERE x.parent_id = ANY (p_steps);
+        GET DIAGNOSTICS v_n = ROW_COUNT; deleted_rows := deleted_rows + v_n;
+        DELETE FROM orcastra.step_items x WHERE x.step_id = ANY (p_steps);
+        GET DIAGNOSTICS v_n = ROW_COUNT; deleted_rows := deleted_rows + v_n;
+        DELETE FROM orcastra.steps x WHERE x.id = ANY (p_steps);
+        GET DIAGNOSTICS v_n = ROW_COUNT; deleted_rows := deleted_rows + v_n;
+        DELETE FROM orcastra.tasks x WHERE x.id = ANY (p_tasks);
+        GET DIAGNOSTICS v_n = ROW_COUNT; deleted_rows := deleted_rows + v_n;
     END IF;
-    WITH d AS (DELETE FROM orcastra.tasks x WHERE x.id = ANY (p_tasks) RETURNING pg_column_size(x.*) AS b)
-    SELECT count(*), coalesce(sum(d.b), 0) INTO v_n, v_b FROM d;
-    deleted_rows := deleted_rows + v_n; deleted_bytes := deleted_bytes + v_b;
     PERFORM set_config('orcastra.deleting_owned', '', true);
 END
 $$;
 
+-- What `orcastra prune` deletes a batch with (locked by lock_tasks_for_pruning in this
+-- transaction): delete_owned, measuring the bytes freed.
+CREATE OR REPLACE FUNCTION orcastra.delete_tasks(p_tasks uuid[], OUT deleted_rows bigint, OUT deleted_bytes bigint)
+LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+SET jit = off SET enable_seqscan = off
+AS $$
+    SELECT d.deleted_rows, d.deleted_bytes
+    FROM orcastra.delete_owned(coalesce(p_tasks, '{}'),
+                               ARRAY(SELECT s.id FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks) ORDER BY s.id), true) d;
+$$;
+
 -- The orchestrators' chore: one batch of expired tasks (at most p_max_rows rows owned in all)
--- deleted in this transaction. Returns the tasks, rows and bytes deleted, and how many candidates
--- there were (none deleted while some were found: others hold them; take them next time).
+-- deleted in this transaction. Returns the tasks and rows deleted (deleted_bytes is NULL: not
+-- measured, see delete_owned), and how many candidates there were (none deleted while some were
+-- found: others hold them; take them next time).
 CREATE OR REPLACE FUNCTION orcastra.prune_expired_tasks(p_defaults jsonb, p_max_rows integer,
                                                         OUT tasks integer, OUT deleted_rows bigint, OUT deleted_bytes bigint,
                                                         OUT candidates integer)
@@ -264,13 +287,15 @@ DECLARE
     v_ids uuid[];
     v_finished timestamptz[];
     v_locked uuid[];
+    v_steps bigint[];
 BEGIN
-    -- Candidates sized for tasks of ten rows or more; lock_tasks_for_pruning cuts to the budget.
+    -- Candidates sized for tasks of ten rows or more; lock_pruning_batch cuts to the budget.
     SELECT coalesce(array_agg(e.task_id), '{}'), coalesce(array_agg(e.finished_at), '{}') INTO v_ids, v_finished
     FROM orcastra.prunable_tasks(NULL, p_defaults, NULL, NULL, NULL, greatest(1, p_max_rows / 10)) e;
     candidates := cardinality(v_ids);
-    SELECT coalesce(array_agg(l.task_id), '{}') INTO v_locked FROM orcastra.lock_tasks_for_pruning(v_ids, v_finished, p_max_rows) l;
+    SELECT b.tasks, b.steps INTO v_locked, v_steps FROM orcastra.lock_pruning_batch(v_ids, v_finished, p_max_rows) b;
     tasks := cardinality(v_locked);
-    SELECT d.deleted_rows, d.deleted_bytes INTO deleted_rows, deleted_bytes FROM orcastra.delete_tasks(v_locked) d;
+    -- Not measured here (deleted_bytes is NULL): `orcastra prune` reports it.
+    SELECT d.deleted_rows, d.deleted_bytes INTO deleted_rows, deleted_bytes FROM orcastra.delete_owned(v_locked, v_steps, false) d;
 END
 $$;
