@@ -294,6 +294,17 @@ BEGIN
     FROM orcastra.prunable_tasks(NULL, p_defaults, NULL, NULL, NULL, greatest(1, p_max_rows / 10)) e;
     candidates := cardinality(v_ids);
     SELECT b.tasks, b.steps INTO v_locked, v_steps FROM orcastra.lock_pruning_batch(v_ids, v_finished, p_max_rows) b;
+    -- Every candidate held: most likely another orchestrator's batch, which took the same oldest
+    -- ones. Take the next as many instead, so that orchestrators prune a backlog side by side
+    -- rather than in turns.
+    IF cardinality(v_locked) = 0 AND candidates = greatest(1, p_max_rows / 10) THEN
+        SELECT coalesce(array_agg(e.task_id), '{}'), coalesce(array_agg(e.finished_at), '{}') INTO v_ids, v_finished
+        FROM (SELECT p.task_id, p.finished_at
+              FROM orcastra.prunable_tasks(NULL, p_defaults, NULL, NULL, NULL, 2 * greatest(1, p_max_rows / 10)) p
+              ORDER BY p.finished_at OFFSET greatest(1, p_max_rows / 10)) e;
+        candidates := candidates + cardinality(v_ids);
+        SELECT b.tasks, b.steps INTO v_locked, v_steps FROM orcastra.lock_pruning_batch(v_ids, v_finished, p_max_rows) b;
+    END IF;
     tasks := cardinality(v_locked);
     -- Not measured here (deleted_bytes is NULL): `orcastra prune` reports it.
     SELECT d.deleted_rows, d.deleted_bytes INTO deleted_rows, deleted_bytes FROM orcastra.delete_owned(v_locked, v_steps, false) d;
