@@ -72,7 +72,7 @@ $$;
 CREATE OR REPLACE FUNCTION orcastra.lock_pruning_batch(p_tasks uuid[], p_finished_at timestamptz[], p_max_rows integer,
                                                        OUT tasks uuid[], OUT owned_rows bigint[], OUT steps bigint[])
 LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- internal: called by the two below
+SET search_path = pg_catalog, orcastra, pg_temp -- internal (the caller's rights): called by the two below
 SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
@@ -96,15 +96,6 @@ BEGIN
     INTO v_step_ids, v_step_tasks, v_bad
     FROM (SELECT s.id, s.task_id, s.state FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks)
           ORDER BY s.id FOR UPDATE SKIP LOCKED) l;
-    -- A step skipped: only then find whose (counted per task without a join: tasks whose steps
-    -- number other than their locked ones).
-    SELECT count(*) INTO v_all FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks);
-    IF v_all <> cardinality(v_step_ids) THEN
-        v_bad := v_bad || ARRAY(
-            SELECT x.task_id FROM (SELECT s.task_id, 1 AS n FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks)
-                                   UNION ALL SELECT u.task_id, -1 FROM unnest(v_step_tasks) AS u(task_id)) x
-            GROUP BY x.task_id HAVING sum(x.n) <> 0);
-    END IF;
     -- The tasks, still finished as chosen, in ascending id.
     SELECT coalesce(array_agg(t.id), '{}') INTO v_locked FROM (
         SELECT t.id FROM unnest(p_tasks, p_finished_at) AS c(id, finished_at)
@@ -114,6 +105,19 @@ BEGIN
           AND t.finished_at IS NOT DISTINCT FROM c.finished_at
         ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
     ) t;
+    -- A step skipped, or added since the steps were locked: counted after the tasks are locked (a
+    -- step inserted now waits for the task's lock, then finds it gone), so every step of a task
+    -- taken is locked and deleted with it. Only on a difference, find whose (counted per task
+    -- without a join: tasks whose steps number other than their locked ones); those are not taken.
+    SELECT count(*) INTO v_all FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks);
+    IF v_all <> cardinality(v_step_ids) THEN
+        v_bad := ARRAY(
+            SELECT x.task_id FROM (SELECT s.task_id, 1 AS n FROM orcastra.steps s WHERE s.task_id = ANY (p_tasks)
+                                   UNION ALL SELECT u.task_id, -1 FROM unnest(v_step_tasks) AS u(task_id)) x
+            GROUP BY x.task_id HAVING sum(x.n) <> 0);
+        v_locked := ARRAY(SELECT l.id FROM unnest(v_locked) WITH ORDINALITY AS l(id, n)
+                          WHERE NOT (l.id = ANY (v_bad)) ORDER BY l.n);
+    END IF;
     -- Rows each owns (the task, its steps, their results, items and edges from them), oldest
     -- first, cut at p_max_rows. Steps of tasks not taken are counted too (they are few) and
     -- dropped by the join. A task's steps have neighbouring ids (create_task inserts them
@@ -215,7 +219,7 @@ $$;
 CREATE OR REPLACE FUNCTION orcastra.delete_owned(p_tasks uuid[], p_steps bigint[], p_measure boolean,
                                                  OUT deleted_rows bigint, OUT deleted_bytes bigint)
 LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- internal: called by the two below
+SET search_path = pg_catalog, orcastra, pg_temp -- internal (the caller's rights): called by the two below
 SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
@@ -274,8 +278,8 @@ $$;
 
 -- The orchestrators' chore: one batch of expired tasks (at most p_max_rows rows owned in all)
 -- deleted in this transaction. Returns the tasks and rows deleted (deleted_bytes is NULL: not
--- measured, see delete_owned), and how many candidates there were (none deleted while some were
--- found: others hold them; take them next time).
+-- measured, see delete_owned), and how many candidates it looked at (none deleted while some
+-- were found: others hold them, or they have a live step; take them next time).
 CREATE OR REPLACE FUNCTION orcastra.prune_expired_tasks(p_defaults jsonb, p_max_rows integer,
                                                         OUT tasks integer, OUT deleted_rows bigint, OUT deleted_bytes bigint,
                                                         OUT candidates integer)

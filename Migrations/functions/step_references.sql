@@ -62,7 +62,7 @@ CREATE OR REPLACE TRIGGER step_items_refer_to_steps_on_update AFTER UPDATE ON or
 
 CREATE OR REPLACE FUNCTION orcastra.delete_step_references() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- orcastra.delete_tasks deleted them already (task_references.sql).
+    -- orcastra.delete_owned deleted them already (task_references.sql).
     IF current_setting('orcastra.deleting_owned', true) = 'on' THEN RETURN NULL; END IF;
     DELETE FROM orcastra.step_edges e WHERE e.parent_id IN (SELECT o.id FROM old_steps o);
     DELETE FROM orcastra.step_edges e WHERE e.child_id IN (SELECT o.id FROM old_steps o);

@@ -9,7 +9,7 @@
 --   (foreign_key_violation) naming it. A task or step being deleted concurrently holds its row
 --   FOR UPDATE, so the check waits for it and then finds the row gone.
 -- - A statement deleting tasks deletes their steps (and so, below, their results, edges and
---   items) in one statement; one deleting steps deletes their results. orcastra.delete_tasks
+--   items) in one statement; one deleting steps deletes their results. orcastra.delete_owned
 --   (retention.sql) deletes the children itself first and says so for the rest of its call with
 --   the transaction-local setting orcastra.deleting_owned = 'on', which these cascades (and
 --   delete_step_references) skip: they would only find nothing, one index probe per row.

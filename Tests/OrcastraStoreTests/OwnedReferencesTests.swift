@@ -177,13 +177,14 @@ import Testing
         try await fixture.register(StoreFixture.diamond)
         let tasks = try await finishedTasks(3, fixture)
         // 13 rows: one diamond task a batch, and one candidate.
-        let prune: SQL = "SELECT tasks, candidates FROM orcastra.prune_expired_tasks('{\"complete_ms\": 604800000}', 13)"
+        let prune: SQL = "SELECT tasks, deleted_rows, candidates FROM orcastra.prune_expired_tasks('{\"complete_ms\": 604800000}', 13)"
         try await fixture.pool.withTransaction { holder in
             let first = try await holder.queryRow(prune)
             #expect(try first.decode("tasks", as: Int.self) == 1)
             let second = try #require(try await fixture.pool.query(prune).first)
             #expect(try second.decode("tasks", as: Int.self) == 1)
             #expect(try second.decode("candidates", as: Int.self) == 2)
+            #expect(try second.decode("deleted_rows", as: Int.self) == 13)
             // The second oldest went; the oldest waits for the holder, the newest for a next batch.
             #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks WHERE id = \(tasks[1])") == 0)
             #expect(try await fixture.count("SELECT count(*) FROM orcastra.tasks WHERE id = ANY (\([tasks[0], tasks[2]]))") == 2)
