@@ -153,15 +153,22 @@ struct PruneCommand: AsyncParsableCommand {
         var totals = PruneOutput()
         let candidates = max(1, batchRows / 10)
         let batchRows = batchRows
+        // Candidates come oldest first, so an orchestrator pruning meanwhile holds the same ones:
+        // a batch that could take none of a full page looks at the next page (up to
+        // `Self.pagesPastHeld`), rather than ending the run there.
+        var skip = 0
+        var held = 0
         while true {
             let file = archiveFile
+            let offset = skip
             let batch = try await connection.withTransaction { connection -> BatchResult in
                 let locked = try await connection.query("""
                     WITH c AS (
-                        SELECT array_agg(p.task_id) AS ids, array_agg(p.finished_at) AS finished
-                        FROM orcastra.prunable_tasks(
-                            \(selection.olderThanMilliseconds)::bigint * interval '1 millisecond', \(selection.defaultsJSON)::jsonb,
-                            \(selection.states)::text[], \(selection.namespace)::text, \(selection.name)::text, \(candidates)::int) p
+                        SELECT array_agg(p.task_id ORDER BY p.finished_at) AS ids, array_agg(p.finished_at ORDER BY p.finished_at) AS finished
+                        FROM (SELECT * FROM orcastra.prunable_tasks(
+                                  \(selection.olderThanMilliseconds)::bigint * interval '1 millisecond', \(selection.defaultsJSON)::jsonb,
+                                  \(selection.states)::text[], \(selection.namespace)::text, \(selection.name)::text, \(candidates + offset)::int) p
+                              ORDER BY p.finished_at OFFSET \(offset)::int) p
                     )
                     SELECT l.task_id::text AS id, cardinality(c.ids) AS candidates
                     FROM c LEFT JOIN LATERAL orcastra.lock_tasks_for_pruning(c.ids, c.finished, \(batchRows)::int) l ON true
@@ -182,12 +189,19 @@ struct PruneCommand: AsyncParsableCommand {
                                    bytes: try deleted.decode("deleted_bytes", as: Int.self), archivedBytes: archived)
             }
             if batch.tasks == 0 {
-                if batch.candidates > 0, totals.tasks == 0 {
-                    throw CLIFailure(message: "\(CLI.count(batch.candidates, "finished task matches", "finished tasks match")) but each is held by another transaction (an orchestrator pruning, or an operator); try again shortly.",
+                held += batch.candidates
+                if batch.candidates == candidates, skip < Self.pagesPastHeld * candidates {
+                    skip += candidates
+                    continue
+                }
+                if held > 0, totals.tasks == 0 {
+                    throw CLIFailure(message: "\(CLI.count(held, "finished task matches", "finished tasks match")) but each is held by another transaction (an orchestrator pruning, or an operator); try again shortly.",
                                      exitCode: .conflict)
                 }
                 break
             }
+            skip = 0
+            held = 0
             totals.tasks += batch.tasks
             totals.rows += batch.rows
             totals.bytes += batch.bytes
@@ -274,6 +288,10 @@ struct PruneCommand: AsyncParsableCommand {
     static func bytes(_ count: Int) -> String {
         ByteCountFormatter.string(fromByteCount: Int64(count), countStyle: .binary)
     }
+
+    /// How many pages of held candidates a run looks past before it stops (an orchestrator's
+    /// batch is one page).
+    static let pagesPastHeld = 8
 
     struct BatchResult: Sendable {
         var candidates = 0

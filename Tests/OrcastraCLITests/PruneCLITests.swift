@@ -236,4 +236,26 @@ import Testing
         #expect(try await count(pool, "SELECT count(*) FROM orcastra.tasks WHERE state = 'cancelled'") == 1)
         await pool.shutdown()
     }
+
+    /// An orchestrator's batch holds the oldest tasks while an operator prunes: the command looks
+    /// past them and deletes the rest, instead of giving up (exit 5) on a batch of held tasks.
+    @Test func tasksHeldAtTheFrontDoNotStopThePrune() async throws {
+        let (url, pool) = try await database()
+        // Finished 40, 39 and 38 days ago: one candidate a batch with --batch-rows 10.
+        for days in [40, 39, 38] { try await load(pool, count: 1, state: "complete", days: days) }
+        let oldest = try await pool.query("SELECT id::text AS id FROM orcastra.tasks ORDER BY finished_at LIMIT 1").rows[0]
+            .decode("id", as: String.self)
+        let holder = try await PostgresConnection.connect(url)
+        let orcastra = orcastra
+        let run = try await holder.withTransaction { holder in
+            _ = try await holder.query(SQL(unsafeRaw: "SELECT id FROM orcastra.steps WHERE task_id = '\(oldest)' ORDER BY id FOR UPDATE"))
+            return try await orcastra.run(["prune", "--older-than", "30d", "--batch-rows", "10", "--json", "--database-url", url])
+        }
+        await holder.close()
+        #expect(run.status == 0, "\(run.output)")
+        #expect(try json(run.standardOutput)["tasks"] as? Int == 2, "\(run.output)")
+        let left = try await pool.query("SELECT id::text AS id FROM orcastra.tasks").rows.map { try $0.decode("id", as: String.self) }
+        #expect(left == [oldest])
+        await pool.shutdown()
+    }
 }
