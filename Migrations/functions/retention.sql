@@ -72,7 +72,7 @@ $$;
 CREATE OR REPLACE FUNCTION orcastra.lock_pruning_batch(p_tasks uuid[], p_finished_at timestamptz[], p_max_rows integer,
                                                        OUT tasks uuid[], OUT owned_rows bigint[], OUT steps bigint[])
 LANGUAGE plpgsql
-SET search_path = pg_catalog, orcastra, pg_temp -- internal (the caller's rights): called by the two below
+SET search_path = pg_catalog, orcastra, pg_temp -- internal (the caller's rights): take_pruning_batch, lock_tasks_for_pruning
 SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
@@ -165,8 +165,8 @@ END
 $$;
 
 
--- What `orcastra prune` locks a batch with (lock_pruning_batch): the tasks it may delete, oldest
--- first, with the rows each owns.
+-- lock_pruning_batch as a table, for a caller that chose its own candidates: the tasks it may
+-- delete, oldest first, with the rows each owns.
 CREATE OR REPLACE FUNCTION orcastra.lock_tasks_for_pruning(p_tasks uuid[], p_finished_at timestamptz[], p_max_rows integer)
 RETURNS TABLE (task_id uuid, owned_rows bigint)
 LANGUAGE sql
@@ -176,6 +176,41 @@ AS $$
     FROM orcastra.lock_pruning_batch(p_tasks, p_finished_at, p_max_rows) b,
          unnest(b.tasks, b.owned_rows) WITH ORDINALITY AS u(task_id, owned_rows, position)
     ORDER BY u.position;
+$$;
+
+-- The next batch to prune, as the chore and `orcastra prune` both take it: candidates oldest
+-- first (prunable_tasks, with the same selection), locked by lock_pruning_batch. Every pruner
+-- starts from the oldest, so a full page of candidates all held is most likely another
+-- orchestrator's (or the operator's) batch: the next page is tried then, up to 9 pages in all,
+-- so that several prune a backlog side by side rather than in turns. `candidates`: how many it
+-- looked at.
+CREATE OR REPLACE FUNCTION orcastra.take_pruning_batch(p_older_than interval, p_defaults jsonb, p_states text[],
+                                                       p_namespace text, p_name text, p_max_rows integer,
+                                                       OUT tasks uuid[], OUT owned_rows bigint[], OUT steps bigint[],
+                                                       OUT candidates integer)
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
+SET jit = off
+AS $$
+DECLARE
+    -- Candidates sized for tasks of ten rows or more; lock_pruning_batch cuts to the budget.
+    v_page integer := greatest(1, p_max_rows / 10);
+    v_ids uuid[];
+    v_finished timestamptz[];
+BEGIN
+    candidates := 0;
+    FOR v_n IN 0 .. 8 LOOP
+        SELECT coalesce(array_agg(e.task_id ORDER BY e.finished_at), '{}'), coalesce(array_agg(e.finished_at ORDER BY e.finished_at), '{}')
+        INTO v_ids, v_finished
+        FROM (SELECT p.task_id, p.finished_at
+              FROM orcastra.prunable_tasks(p_older_than, p_defaults, p_states, p_namespace, p_name, (v_n + 1) * v_page) p
+              ORDER BY p.finished_at OFFSET v_n * v_page) e;
+        candidates := candidates + cardinality(v_ids);
+        SELECT b.tasks, b.owned_rows, b.steps INTO tasks, owned_rows, steps
+        FROM orcastra.lock_pruning_batch(v_ids, v_finished, p_max_rows) b;
+        EXIT WHEN cardinality(tasks) > 0 OR cardinality(v_ids) < v_page;
+    END LOOP;
+END
 $$;
 
 -- What `orcastra prune --archive` writes before deleting: one JSON object per task, with its
@@ -219,7 +254,7 @@ $$;
 CREATE OR REPLACE FUNCTION orcastra.delete_owned(p_tasks uuid[], p_steps bigint[], p_measure boolean,
                                                  OUT deleted_rows bigint, OUT deleted_bytes bigint)
 LANGUAGE plpgsql
-SET search_path = pg_catalog, orcastra, pg_temp -- internal (the caller's rights): called by the two below
+SET search_path = pg_catalog, orcastra, pg_temp -- internal (the caller's rights): prune_expired_tasks, delete_tasks
 SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
@@ -264,8 +299,8 @@ BEGIN
 END
 $$;
 
--- What `orcastra prune` deletes a batch with (locked by lock_tasks_for_pruning in this
--- transaction): delete_owned, measuring the bytes freed.
+-- What `orcastra prune` deletes a batch with (locked by take_pruning_batch in this transaction):
+-- delete_owned, measuring the bytes freed.
 CREATE OR REPLACE FUNCTION orcastra.delete_tasks(p_tasks uuid[], OUT deleted_rows bigint, OUT deleted_bytes bigint)
 LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privilege roles: see access.sql
@@ -288,27 +323,11 @@ SECURITY DEFINER SET search_path = pg_catalog, orcastra, pg_temp -- least-privil
 SET jit = off
 AS $$
 DECLARE
-    v_ids uuid[];
-    v_finished timestamptz[];
     v_locked uuid[];
     v_steps bigint[];
 BEGIN
-    -- Candidates sized for tasks of ten rows or more; lock_pruning_batch cuts to the budget.
-    SELECT coalesce(array_agg(e.task_id), '{}'), coalesce(array_agg(e.finished_at), '{}') INTO v_ids, v_finished
-    FROM orcastra.prunable_tasks(NULL, p_defaults, NULL, NULL, NULL, greatest(1, p_max_rows / 10)) e;
-    candidates := cardinality(v_ids);
-    SELECT b.tasks, b.steps INTO v_locked, v_steps FROM orcastra.lock_pruning_batch(v_ids, v_finished, p_max_rows) b;
-    -- Every candidate held: most likely another orchestrator's batch, which took the same oldest
-    -- ones. Take the next as many instead, so that orchestrators prune a backlog side by side
-    -- rather than in turns.
-    IF cardinality(v_locked) = 0 AND candidates = greatest(1, p_max_rows / 10) THEN
-        SELECT coalesce(array_agg(e.task_id), '{}'), coalesce(array_agg(e.finished_at), '{}') INTO v_ids, v_finished
-        FROM (SELECT p.task_id, p.finished_at
-              FROM orcastra.prunable_tasks(NULL, p_defaults, NULL, NULL, NULL, 2 * greatest(1, p_max_rows / 10)) p
-              ORDER BY p.finished_at OFFSET greatest(1, p_max_rows / 10)) e;
-        candidates := candidates + cardinality(v_ids);
-        SELECT b.tasks, b.steps INTO v_locked, v_steps FROM orcastra.lock_pruning_batch(v_ids, v_finished, p_max_rows) b;
-    END IF;
+    SELECT b.tasks, b.steps, b.candidates INTO v_locked, v_steps, candidates
+    FROM orcastra.take_pruning_batch(NULL, p_defaults, NULL, NULL, NULL, p_max_rows) b;
     tasks := cardinality(v_locked);
     -- Not measured here (deleted_bytes is NULL): `orcastra prune` reports it.
     SELECT d.deleted_rows, d.deleted_bytes INTO deleted_rows, deleted_bytes FROM orcastra.delete_owned(v_locked, v_steps, false) d;

@@ -151,27 +151,17 @@ struct PruneCommand: AsyncParsableCommand {
         var archiveFile: ArchiveFile?
         if let archiveDirectory { archiveFile = try ArchiveFile(in: archiveDirectory) }
         var totals = PruneOutput()
-        let candidates = max(1, batchRows / 10)
         let batchRows = batchRows
-        // Candidates come oldest first, so an orchestrator pruning meanwhile holds the same ones:
-        // a batch that could take none of a full page looks at the next page (up to
-        // `Self.pagesPastHeld`), rather than ending the run there.
-        var skip = 0
-        var held = 0
         while true {
             let file = archiveFile
-            let offset = skip
             let batch = try await connection.withTransaction { connection -> BatchResult in
+                // Past candidates held by another pruner (an orchestrator's batch), as the chore does.
                 let locked = try await connection.query("""
-                    WITH c AS (
-                        SELECT array_agg(p.task_id ORDER BY p.finished_at) AS ids, array_agg(p.finished_at ORDER BY p.finished_at) AS finished
-                        FROM (SELECT * FROM orcastra.prunable_tasks(
-                                  \(selection.olderThanMilliseconds)::bigint * interval '1 millisecond', \(selection.defaultsJSON)::jsonb,
-                                  \(selection.states)::text[], \(selection.namespace)::text, \(selection.name)::text, \(candidates + offset)::int) p
-                              ORDER BY p.finished_at OFFSET \(offset)::int) p
-                    )
-                    SELECT l.task_id::text AS id, cardinality(c.ids) AS candidates
-                    FROM c LEFT JOIN LATERAL orcastra.lock_tasks_for_pruning(c.ids, c.finished, \(batchRows)::int) l ON true
+                    SELECT u.id::text AS id, b.candidates
+                    FROM orcastra.take_pruning_batch(
+                        \(selection.olderThanMilliseconds)::bigint * interval '1 millisecond', \(selection.defaultsJSON)::jsonb,
+                        \(selection.states)::text[], \(selection.namespace)::text, \(selection.name)::text, \(batchRows)::int) b
+                    LEFT JOIN LATERAL unnest(b.tasks) AS u(id) ON true
                     """)
                 let ids = try locked.rows.compactMap { try $0.decode("id", as: String?.self) }
                 let found = try locked.first?.decode("candidates", as: Int?.self) ?? 0
@@ -189,19 +179,12 @@ struct PruneCommand: AsyncParsableCommand {
                                    bytes: try deleted.decode("deleted_bytes", as: Int.self), archivedBytes: archived)
             }
             if batch.tasks == 0 {
-                held += batch.candidates
-                if batch.candidates == candidates, skip < Self.pagesPastHeld * candidates {
-                    skip += candidates
-                    continue
-                }
-                if held > 0, totals.tasks == 0 {
-                    throw CLIFailure(message: "\(CLI.count(held, "finished task matches", "finished tasks match")) but each is held by another transaction (an orchestrator pruning, or an operator); try again shortly.",
+                if batch.candidates > 0, totals.tasks == 0 {
+                    throw CLIFailure(message: "\(CLI.count(batch.candidates, "finished task matches", "finished tasks match")) but each is held by another transaction (an orchestrator pruning, or an operator); try again shortly.",
                                      exitCode: .conflict)
                 }
                 break
             }
-            skip = 0
-            held = 0
             totals.tasks += batch.tasks
             totals.rows += batch.rows
             totals.bytes += batch.bytes
@@ -288,10 +271,6 @@ struct PruneCommand: AsyncParsableCommand {
     static func bytes(_ count: Int) -> String {
         ByteCountFormatter.string(fromByteCount: Int64(count), countStyle: .binary)
     }
-
-    /// How many pages of held candidates a run looks past before it stops (an orchestrator's
-    /// batch is one page).
-    static let pagesPastHeld = 8
 
     struct BatchResult: Sendable {
         var candidates = 0

@@ -182,9 +182,13 @@ extension EndToEndTests {
         #expect(try await cluster.count("SELECT count(*) FROM orcastra.step_results") == 600)
         #expect(try await cluster.count("SELECT count(*) FROM orcastra.step_edges") == 300)
         // The pruned tasks' history went whole with their week's partitions (created ten days ago:
-        // no task of that week is left), dropped by the orchestrators after their rounds.
+        // no task of that week is left), dropped by the orchestrators after their rounds. Each
+        // table's partition goes in a step of its own: one busy (the other orchestrator pruning)
+        // waits for the next round while the other is gone already.
         let historyGone = await waitUntil(within: .seconds(30)) {
-            try await cluster.count("SELECT count(*) FROM orcastra.step_transitions") == 600
+            let steps = try await cluster.count("SELECT count(*) FROM orcastra.step_transitions")
+            let tasks = try await cluster.count("SELECT count(*) FROM orcastra.task_transitions")
+            return steps == 600 && tasks == 300
         }
         #expect(historyGone, "\(cluster.logs)")
         #expect(try await cluster.count("SELECT count(*) FROM orcastra.task_transitions") == 300)
